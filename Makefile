@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both bootstrap .venv from pyproject.toml.
+PYTHON_BOOT ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck unit bench-import clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) -m honeyhive_serverless_dev.demo
+
+test: lint typecheck unit
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check layer handlers tests
+	$(VENV)/bin/ruff format --check layer handlers tests
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy
+
+unit: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider
+
+# Cost of `import honeyhive_serverless` and of the first get_tracer(), medians over fresh processes.
+bench-import: $(STAMP)
+	$(PY) -m honeyhive_serverless_dev.bench_import
+
+clean:
+	rm -rf $(VENV) build dist *.egg-info

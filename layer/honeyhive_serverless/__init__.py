@@ -1,0 +1,57 @@
+"""HoneyHive tracing for AWS Lambda and Google Cloud Functions: lazy, lean, and nothing lost.
+
+Importing this package builds nothing and imports no OpenTelemetry, exporter, boto3 or Powertools
+code; each name below loads its module on first use, so a cold start pays only for what it touches.
+
+>>> from honeyhive_serverless import get_tracer, trace
+>>> @trace
+... def answer() -> int:
+...     return 42
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .version import __version__
+
+if TYPE_CHECKING:
+    from .api import enrich_session, enrich_span, flush
+    from .batch import process_records
+    from .decorators import trace
+    from .tracer import HoneyHiveTracer, get_tracer
+    from .wrapper import with_honeyhive_session
+
+# public name -> module that defines it
+_EXPORTS = {
+    "HoneyHiveTracer": ".tracer",
+    "get_tracer": ".tracer",
+    "trace": ".decorators",
+    "enrich_span": ".api",
+    "enrich_session": ".api",
+    "flush": ".api",
+    "with_honeyhive_session": ".wrapper",
+    "process_records": ".batch",
+}
+
+__all__ = [
+    "HoneyHiveTracer",
+    "__version__",
+    "enrich_session",
+    "enrich_span",
+    "flush",
+    "get_tracer",
+    "process_records",
+    "trace",
+    "with_honeyhive_session",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'honeyhive_serverless' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value

@@ -1,0 +1,70 @@
+"""Per-record sessions for SQS, SNS and Kinesis batches.
+
+>>> from honeyhive_serverless.batch import process_records
+>>> process_records({"Records": []}, lambda record: record)
+[]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ._log import logger, quote_prefix
+from .events import detect_trigger, find_record_session_id, record_list, validate_session_id
+
+if TYPE_CHECKING:
+    from .tracer import HoneyHiveTracer
+
+R = TypeVar("R")
+
+
+def process_records(
+    event: Any,
+    record_handler: Callable[[Any], R],
+    *,
+    tracer: HoneyHiveTracer | None = None,
+    session_name: str | None = None,
+    capture_record: bool = True,
+) -> list[R]:
+    """Run ``record_handler`` on each record, each in its own session (linked from the record or new).
+
+    After each record the invocation's session is current again. Inside ``@with_honeyhive_session``
+    every record's spans still leave with the invocation's one export. A record handler's exception
+    propagates unchanged, as it would without tracing.
+    """
+    from .tracer import current_tracer
+    from .wrapper import capture
+
+    active = tracer or current_tracer()
+    trigger = detect_trigger(event)
+    results: list[R] = []
+    for index, record in enumerate(record_list(event)):
+        with active.session_scope():
+            lookup = find_record_session_id(trigger, record)
+            session_id, problem = (None, None)
+            if lookup.candidate is not None:
+                session_id, problem = validate_session_id(lookup.candidate)
+                if problem:
+                    logger.warning(
+                        "honeyhive: ignoring the session id of %s record %d (%s): %s, value %s; new session",
+                        trigger,
+                        index,
+                        lookup.where,
+                        problem,
+                        quote_prefix(lookup.candidate),
+                    )
+            if session_id is not None:
+                active.create_session(session_id=session_id, skip_api_call=True)
+            else:
+                limit = active.config.max_payload_bytes
+                active.create_session(
+                    session_name=session_name or f"{trigger}-record",
+                    inputs={"record": capture(record, limit)} if capture_record else None,
+                )
+            with active.otel_tracer.start_as_current_span(
+                f"{trigger}-record",
+                attributes={"honeyhive_event_type": "chain", "honeyhive_event_name": f"{trigger}-record"},
+            ):
+                results.append(record_handler(record))
+    return results

@@ -1,0 +1,159 @@
+"""HoneyHive's HTTP API as the SDK speaks it: session start, event update, OTLP span export.
+
+Adds to the transport what every call shares: the SDK's headers, the API key (re-fetched once on
+401/403), the time budget, and a breaker so a backend that is down costs one bounded wait every
+``cooldown_s`` rather than the whole export budget on every invocation.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from typing import Any
+
+from . import budget
+from ._log import logger
+from .config import Config
+from .credentials import ApiKeyProvider
+from .transport import HttpTransport, Response, TransportError
+from .version import __version__
+
+OTLP_PATH = "/opentelemetry/v1/traces"
+SESSION_START_PATH = "/session/start"
+EVENTS_PATH = "/events"
+
+
+class Breaker:
+    """Opens after ``threshold`` consecutive failures; after ``cooldown_s`` one request may try again."""
+
+    def __init__(self, threshold: int = 3, cooldown_s: float = 30.0) -> None:
+        self.threshold = threshold
+        self.cooldown_s = cooldown_s
+        self._failures = 0
+        self._open_until = 0.0
+        self._lock = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._failures >= self.threshold and time.monotonic() < self._open_until
+
+    def allow(self) -> bool:
+        with self._lock:
+            if self._failures < self.threshold:
+                return True
+            now = time.monotonic()
+            if now < self._open_until:
+                return False
+            # Half-open: let this one through, and keep the others out for another cooldown meanwhile.
+            self._open_until = now + self.cooldown_s
+            return True
+
+    def record(self, ok: bool, reason: str) -> None:
+        with self._lock:
+            if ok:
+                if self._failures >= self.threshold:
+                    logger.info("honeyhive: HoneyHive reachable again; exporting resumes")
+                self._failures = 0
+                return
+            self._failures += 1
+            if self._failures == 1:
+                logger.warning("honeyhive: request to HoneyHive failed (%s)", reason)
+            elif self._failures == self.threshold:
+                self._open_until = time.monotonic() + self.cooldown_s
+                logger.warning(
+                    "honeyhive: %d requests in a row failed (%s); not exporting for %.0f s",
+                    self._failures,
+                    reason,
+                    self.cooldown_s,
+                )
+
+
+class HoneyHiveClient:
+    """The three HoneyHive calls this package makes. Never raises; failures return None/False."""
+
+    def __init__(self, config: Config, keys: ApiKeyProvider, transport: HttpTransport | None = None) -> None:
+        self._config = config
+        self._keys = keys
+        self.transport = transport or HttpTransport(config.server_url)
+        # One breaker per endpoint: a failing session API must not stop span export, and vice versa.
+        self.breakers = {path: Breaker() for path in (OTLP_PATH, SESSION_START_PATH, EVENTS_PATH)}
+        self._warned_no_key = False
+        self._warned_status: set[int] = set()
+
+    def post_spans(self, body: bytes, deadline: float | None = None) -> bool:
+        response = self._call("POST", OTLP_PATH, body, "application/x-protobuf", deadline)
+        return response is not None
+
+    def start_session(self, session: dict[str, Any], deadline: float | None = None) -> str | None:
+        """POST /session/start; the new session's id, or None when HoneyHive gave none."""
+        body = json.dumps({"session": session}, default=str).encode()
+        response = self._call("POST", SESSION_START_PATH, body, "application/json", deadline)
+        if response is None:
+            return None
+        try:
+            session_id = json.loads(response.body).get("session_id")
+        except (ValueError, AttributeError):
+            session_id = None
+        if not isinstance(session_id, str) or not session_id:
+            logger.warning("honeyhive: session start answered without a session_id")
+            return None
+        return session_id
+
+    def update_event(self, body: dict[str, Any], deadline: float | None = None) -> bool:
+        """PUT /events: enrich a session (``event_id`` is the session id) or an event."""
+        data = json.dumps(body, default=str).encode()
+        return self._call("PUT", EVENTS_PATH, data, "application/json", deadline) is not None
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def _headers(self, key: str, content_type: str) -> dict[str, str]:
+        return {
+            "Content-Type": content_type,
+            "Authorization": f"Bearer {key}",
+            "X-Source": self._config.source,
+            "hh-client-language": "python",
+            "hh-client-package": "honeyhive-serverless",
+            "hh-client-version": __version__,
+        }
+
+    def _call(
+        self, method: str, path: str, body: bytes, content_type: str, deadline: float | None
+    ) -> Response | None:
+        if self._config.test_mode or self._config.export_disabled:
+            return None
+        key = self._keys.get()
+        if key is None:
+            if not self._warned_no_key:
+                self._warned_no_key = True
+                logger.warning(
+                    "honeyhive: no API key (set HH_API_KEY, HH_API_KEY_SECRET_ARN or "
+                    "HH_API_KEY_SSM_PARAMETER); nothing will be sent to HoneyHive"
+                )
+            return None
+        breaker = self.breakers[path]
+        if not breaker.allow():
+            return None
+        try:
+            response = self._send(method, path, body, key, content_type, deadline)
+            if response.status in (401, 403) and self._keys.refresh(rejected=key):
+                response = self._send(method, path, body, self._keys.get() or "", content_type, deadline)
+        except TransportError as exc:
+            breaker.record(False, f"{method} {path}: {exc}")
+            return None
+        if 200 <= response.status < 300:
+            breaker.record(True, "")
+            return response
+        if response.status in (401, 403, 429) or response.status >= 500:
+            breaker.record(False, f"{method} {path}: HTTP {response.status}")
+        elif response.status not in self._warned_status:
+            self._warned_status.add(response.status)
+            logger.warning("honeyhive: HoneyHive rejected %s %s with HTTP %d", method, path, response.status)
+        return None
+
+    def _send(
+        self, method: str, path: str, body: bytes, key: str, content_type: str, deadline: float | None
+    ) -> Response:
+        timeout = budget.timeout_s(self._config.export_timeout_ms, deadline)
+        return self.transport.request(method, path, body, self._headers(key, content_type), timeout)

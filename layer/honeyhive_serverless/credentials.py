@@ -1,0 +1,100 @@
+"""Where the API key comes from: the environment, Secrets Manager or SSM Parameter Store.
+
+Secrets are fetched lazily (the first request that needs the key pays for it, not the import), held in
+memory for the life of the sandbox, and fetched once more when HoneyHive answers 401/403, which is how
+a rotated key shows up. Powertools Parameters (and so boto3) is imported only when a secret or
+parameter is configured.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from ._log import logger
+from .config import Config
+
+
+class ApiKeyProvider:
+    """The API key, fetched at most once per sandbox plus once per rejection. Thread-safe."""
+
+    def __init__(self, config: Config) -> None:
+        self._explicit = config.api_key
+        self._secret_arn = config.api_key_secret_arn
+        self._ssm_parameter = config.api_key_ssm_parameter
+        self._key: str | None = config.api_key
+        self._fetched = False
+        self._lock = threading.Lock()
+        self.fetch_count = 0
+
+    @property
+    def refreshable(self) -> bool:
+        """True when the key lives in a store that may hold a newer (rotated) value."""
+        return not self._explicit and bool(self._secret_arn or self._ssm_parameter)
+
+    def get(self) -> str | None:
+        if self._key is not None or self._fetched:
+            return self._key
+        with self._lock:
+            if not self._fetched and self._key is None:
+                self._key = self._fetch(force=False)
+                self._fetched = True
+        return self._key
+
+    def refresh(self, rejected: str | None) -> bool:
+        """Fetch the key again after ``rejected`` was refused; True when a different key was found."""
+        if not self.refreshable:
+            return False
+        with self._lock:
+            if self._key != rejected:  # another thread already refreshed it
+                return self._key is not None
+            fresh = self._fetch(force=True)
+            if fresh is None or fresh == rejected:
+                return False
+            self._key = fresh
+            return True
+
+    def _fetch(self, *, force: bool) -> str | None:
+        if not (self._secret_arn or self._ssm_parameter):
+            return None
+        self.fetch_count += 1
+        try:
+            from aws_lambda_powertools.utilities import parameters
+        except ImportError:
+            logger.warning(
+                "honeyhive: HH_API_KEY_SECRET_ARN/HH_API_KEY_SSM_PARAMETER need aws-lambda-powertools; "
+                "spans will not be exported"
+            )
+            return None
+        try:
+            if self._secret_arn:
+                raw = parameters.get_secret(self._secret_arn, force_fetch=force, max_age=10**9)
+                return _key_from_secret(raw)
+            value = parameters.get_parameter(
+                str(self._ssm_parameter), decrypt=True, force_fetch=force, max_age=10**9
+            )
+            return value.strip() if isinstance(value, str) and value.strip() else None
+        except Exception as exc:  # any AWS failure: tracing degrades, the function runs
+            where = "HH_API_KEY_SECRET_ARN" if self._secret_arn else "HH_API_KEY_SSM_PARAMETER"
+            logger.warning("honeyhive: could not read the API key from %s: %s", where, type(exc).__name__)
+            return None
+
+
+def _key_from_secret(raw: object) -> str | None:
+    """A secret holds the key as plain text or as JSON ``{"api_key": ...}``."""
+    if isinstance(raw, bytes):
+        raw = raw.decode("utf-8", "replace")
+    if not isinstance(raw, str):
+        return None
+    text = raw.strip()
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except ValueError:
+            return None
+        for name in ("api_key", "HH_API_KEY", "apiKey"):
+            value = document.get(name) if isinstance(document, dict) else None
+            if isinstance(value, str) and value.strip():
+                return value.strip()
+        return None
+    return text or None

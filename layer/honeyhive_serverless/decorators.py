@@ -1,0 +1,267 @@
+"""``@trace``: one span per call of a sync, async, generator or async-generator function.
+
+>>> from honeyhive_serverless import trace
+>>> @trace(event_type="tool")
+... def add(a, b):
+...     return a + b
+>>> add(1, 2)
+3
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import time
+from collections.abc import AsyncGenerator, Callable, Generator, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+
+from ._log import logger
+from .attributes import flatten
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from .tracer import HoneyHiveTracer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_SKIPPED_PARAMETERS = ("self", "cls")
+
+
+class _Call:
+    """What one traced call needs: the span, made current only while the function's own code runs."""
+
+    def __init__(self, options: _Options, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        self.options = options
+        self.span: Span | None = None
+        self.started = time.perf_counter()
+        try:
+            from opentelemetry import trace as otel_trace
+
+            tracer = options.tracer or _current_tracer()
+            attributes: dict[str, Any] = {
+                "honeyhive_event_type": options.event_type,
+                "honeyhive_event_name": options.name,
+            }
+            if options.capture_inputs:
+                attributes.update(options.inputs(args, kwargs))
+            self.span = tracer.otel_tracer.start_span(options.name, attributes=attributes)
+            self.context = otel_trace.set_span_in_context(self.span)
+        except Exception:
+            logger.exception("honeyhive: could not start a span for %s", options.name)
+
+    @contextmanager
+    def current(self) -> Iterator[None]:
+        if self.span is None:
+            yield
+            return
+        from opentelemetry import context as otel_context
+
+        token = otel_context.attach(self.context)
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+
+    def end(self, result: Any = None, error: BaseException | None = None, *, record_result: bool) -> None:
+        span = self.span
+        if span is None:
+            return
+        try:
+            from opentelemetry.trace import Status, StatusCode
+
+            if error is not None:
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+                span.set_attribute("honeyhive_error", f"{type(error).__name__}: {error}")
+            elif record_result and self.options.capture_outputs:
+                span.set_attributes(flatten("honeyhive_outputs.result", result))
+            span.set_attribute("honeyhive_duration_ms", (time.perf_counter() - self.started) * 1000)
+            span.end()
+        except Exception:
+            logger.exception("honeyhive: could not end the span for %s", self.options.name)
+
+
+class _Options:
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        event_type: str,
+        event_name: str | None,
+        tracer: HoneyHiveTracer | None,
+        capture_inputs: bool,
+        capture_outputs: bool,
+    ) -> None:
+        self.name = event_name or func.__name__
+        self.event_type = event_type
+        self.tracer = tracer
+        self.capture_inputs = capture_inputs
+        self.capture_outputs = capture_outputs
+        try:
+            self.signature: inspect.Signature | None = inspect.signature(func)
+        except (TypeError, ValueError):
+            self.signature = None
+
+    def inputs(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> dict[str, Any]:
+        if self.signature is None:
+            return {}
+        try:
+            bound = self.signature.bind_partial(*args, **kwargs)
+        except TypeError:
+            return {}
+        out: dict[str, Any] = {}
+        for name, value in bound.arguments.items():
+            if name not in _SKIPPED_PARAMETERS:
+                out.update(flatten(f"honeyhive_inputs.{name}", value))
+        return out
+
+
+def _current_tracer() -> HoneyHiveTracer:
+    from .tracer import current_tracer
+
+    return current_tracer()
+
+
+@overload
+def trace(func: F, /) -> F: ...
+
+
+@overload
+def trace(
+    *,
+    event_type: str = "tool",
+    event_name: str | None = None,
+    tracer: HoneyHiveTracer | None = None,
+    capture_inputs: bool = True,
+    capture_outputs: bool = True,
+) -> Callable[[F], F]: ...
+
+
+def trace(
+    func: F | None = None,
+    /,
+    *,
+    event_type: str = "tool",
+    event_name: str | None = None,
+    tracer: HoneyHiveTracer | None = None,
+    capture_inputs: bool = True,
+    capture_outputs: bool = True,
+) -> F | Callable[[F], F]:
+    """Trace each call as a HoneyHive event (``event_type`` ``tool``, ``model`` or ``chain``).
+
+    Arguments become ``honeyhive_inputs.<param>``, the return value ``honeyhive_outputs.result``; an
+    exception sets status ERROR, is recorded, and is re-raised unchanged. Without ``tracer=`` the
+    current tracer (``get_tracer()``) is used, resolved at call time.
+    """
+
+    def decorate(target: F) -> F:
+        options = _Options(target, event_type, event_name, tracer, capture_inputs, capture_outputs)
+        if inspect.isasyncgenfunction(target):
+            return cast(F, _wrap_async_generator(target, options))
+        if inspect.isgeneratorfunction(target):
+            return cast(F, _wrap_generator(target, options))
+        if inspect.iscoroutinefunction(target):
+            return cast(F, _wrap_coroutine(target, options))
+        return cast(F, _wrap_function(target, options))
+
+    return decorate(func) if func is not None else decorate
+
+
+def _wrap_function(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = _Call(options, args, kwargs)
+        try:
+            with call.current():
+                result = func(*args, **kwargs)
+        except BaseException as error:
+            call.end(error=error, record_result=False)
+            raise
+        call.end(result, record_result=True)
+        return result
+
+    return wrapper
+
+
+def _wrap_coroutine(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> Any:
+        call = _Call(options, args, kwargs)
+        try:
+            with call.current():
+                result = await func(*args, **kwargs)
+        except BaseException as error:
+            call.end(error=error, record_result=False)
+            raise
+        call.end(result, record_result=True)
+        return result
+
+    return wrapper
+
+
+def _wrap_generator(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
+    # The span is current only while the generator's own code runs, never while the consumer holds it:
+    # otherwise the consumer's spans would nest under it and its context would leak out at each yield.
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+        call = _Call(options, args, kwargs)
+        produced = 0
+        try:
+            with call.current():
+                inner = func(*args, **kwargs)
+            sent: Any = None
+            while True:
+                with call.current():
+                    try:
+                        item = inner.send(sent)
+                    except StopIteration as stop:
+                        call.end({"items": produced}, record_result=True)
+                        return stop.value
+                produced += 1
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    inner.close()
+                    call.end({"items": produced}, record_result=True)
+                    raise
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            call.end(error=error, record_result=False)
+            raise
+
+    return wrapper
+
+
+def _wrap_async_generator(func: Callable[..., Any], options: _Options) -> Callable[..., Any]:
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+        call = _Call(options, args, kwargs)
+        produced = 0
+        try:
+            with call.current():
+                inner = func(*args, **kwargs)
+            sent: Any = None
+            while True:
+                with call.current():
+                    try:
+                        item = await inner.asend(sent)
+                    except StopAsyncIteration:
+                        call.end({"items": produced}, record_result=True)
+                        return
+                produced += 1
+                try:
+                    sent = yield item
+                except GeneratorExit:
+                    await inner.aclose()
+                    call.end({"items": produced}, record_result=True)
+                    raise
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            call.end(error=error, record_result=False)
+            raise
+
+    return wrapper

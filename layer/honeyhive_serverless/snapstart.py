@@ -1,0 +1,34 @@
+"""SnapStart: after a restore, the next invocation is a new sandbox's first, and old sockets are dead."""
+
+from __future__ import annotations
+
+import random
+
+_registered = False
+
+
+def register_restore_hook() -> None:
+    """Register :func:`after_restore` with the runtime's ``snapshot_restore_py``, when it is there."""
+    global _registered  # noqa: PLW0603 - once per process
+    if _registered:
+        return
+    _registered = True
+    try:
+        from snapshot_restore_py import register_after_restore
+    except ImportError:
+        return
+    register_after_restore(after_restore)
+
+
+def after_restore() -> None:
+    """Mark the next invocation as restored, re-seed ``random`` and drop pooled connections."""
+    from .faas import starts
+    from .tracer import cached_tracer
+
+    starts.mark_restored()
+    # Every clone of a snapshot starts with the same generator state; our ids use os.urandom, but the
+    # user's code may rely on random.
+    random.seed()
+    tracer = cached_tracer()
+    if tracer is not None:
+        tracer.client.transport.close()

@@ -1,0 +1,481 @@
+"""``HoneyHiveTracer``: HoneyHive's SDK surface on a lean OpenTelemetry pipeline.
+
+The method names are the SDK's, so code written from HoneyHive's docs reads the same; what differs is
+underneath: one pooled connection, sessions scoped so they never leak, and export modes made for
+runtimes that freeze.
+
+>>> from honeyhive_serverless import HoneyHiveTracer
+>>> tracer = HoneyHiveTracer.init(project="demo", test_mode=True)
+>>> with tracer.with_session("job") as session_id:
+...     tracer.enrich_session(metadata={"items": 3})
+>>> len(session_id)
+36
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
+from types import TracebackType
+from typing import Any
+
+from opentelemetry import baggage, trace
+from opentelemetry import context as otel_context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+from ._log import logger
+from .attributes import enrichment_attributes, to_json
+from .client import HoneyHiveClient
+from .config import Config, resolve_config
+from .credentials import ApiKeyProvider
+from .exporter import HoneyHiveSpanExporter
+from .ids import UrandomIdGenerator, new_session_id
+from .processors import InvocationSpanProcessor, SessionAttributesProcessor
+from .scope import (
+    AUTO_CREATE_KEY,
+    SESSION_KEY,
+    SESSION_NAME_KEY,
+    SessionScope,
+    current_scope,
+    enter_scope,
+)
+from .version import __version__
+
+
+class HoneyHiveTracer:
+    """One tracer per process: build it with :meth:`init` or, lazily and cached, ``get_tracer()``."""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        self.api_keys = ApiKeyProvider(config)
+        self.client = HoneyHiveClient(config, self.api_keys)
+        self.startup_session_id: str | None = config.session_id
+        self.startup_session_name: str | None = config.session_name
+        self._warned_local_session = False
+        exporter = HoneyHiveSpanExporter(self.client)
+        resource = Resource(
+            {
+                "service.name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
+                or os.environ.get("K_SERVICE")
+                or "honeyhive-serverless",
+                "telemetry.sdk.language": "python",
+                "telemetry.sdk.name": "honeyhive-serverless",
+                "telemetry.sdk.version": __version__,
+            }
+        )
+        self.provider = TracerProvider(
+            resource=resource,
+            id_generator=UrandomIdGenerator(),
+            span_limits=SpanLimits(max_span_attributes=1024, max_attributes=1024),
+        )
+        self.provider.add_span_processor(SessionAttributesProcessor(self))
+        self._invocation_processor: InvocationSpanProcessor | None = None
+        export_processor: SpanProcessor
+        if config.export_mode == "invocation":
+            self._invocation_processor = InvocationSpanProcessor(
+                exporter, self, config.invocation_max_spans, config.invocation_max_bytes
+            )
+            export_processor = self._invocation_processor
+        elif config.export_mode == "immediate":
+            export_processor = SimpleSpanProcessor(exporter)
+        else:
+            export_processor = BatchSpanProcessor(exporter)
+        self.provider.add_span_processor(export_processor)
+        self.otel_tracer = self.provider.get_tracer("honeyhive_serverless", __version__)
+
+    @classmethod
+    def init(
+        cls,
+        api_key: str | None = None,
+        project: str | None = None,
+        source: str | None = None,
+        server_url: str | None = None,
+        session_name: str | None = None,
+        session_id: str | None = None,
+        disable_batch: bool | None = None,
+        test_mode: bool | None = None,
+        skip_backend_session_creation: bool | None = None,
+        export_mode: str | None = None,
+    ) -> HoneyHiveTracer:
+        """Build a tracer; each setting is the argument, else its ``HH_*`` variable, else the default.
+
+        Makes no network call, unless it must create the start-up session (outside Lambda and Cloud
+        Functions, when ``skip_backend_session_creation`` is not set). Raises ``ValueError`` for a bad
+        explicit argument; a bad environment variable only warns and disables export.
+        """
+        config = resolve_config(
+            api_key=api_key,
+            project=project,
+            source=source,
+            server_url=server_url,
+            session_name=session_name,
+            session_id=session_id,
+            disable_batch=disable_batch,
+            test_mode=test_mode,
+            skip_backend_session_creation=skip_backend_session_creation,
+            export_mode=export_mode,
+        )
+        tracer = cls(config)
+        if not config.skip_backend_session_creation:
+            name = config.session_name or _script_name()
+            tracer.startup_session_name = name
+            tracer.startup_session_id, _ = tracer._start_session(
+                {"session_name": name, "session_id": config.session_id}
+            )
+        if _global_provider_unset():
+            trace.set_tracer_provider(tracer.provider)
+        return tracer
+
+    # -- sessions ---------------------------------------------------------------------------------
+
+    @property
+    def session_id(self) -> str | None:
+        """The session spans started now would join: the request-scoped one, else the start-up one."""
+        current = baggage.get_baggage(SESSION_KEY)
+        return str(current) if current else self.startup_session_id
+
+    def create_session(
+        self,
+        session_name: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        session_id: str | None = None,
+        skip_api_call: bool = False,
+        metadata: dict[str, Any] | None = None,
+        user_properties: dict[str, Any] | None = None,
+    ) -> str | None:
+        """Start (or, with ``skip_api_call``, link) a session and make it current in this context.
+
+        Always returns a usable id: if HoneyHive cannot be reached the id is made locally and the spans
+        say so (``honeyhive.session_auto_create``).
+        """
+        try:
+            fields = _session_fields(session_name, inputs, session_id, metadata, user_properties)
+            if skip_api_call:
+                sid, auto = session_id or new_session_id(), False
+            else:
+                sid, auto = self._start_session(fields)
+            self._activate(sid, auto, fields.get("session_name"))
+            return sid
+        except Exception:  # tracing never breaks the caller
+            logger.exception("honeyhive: create_session failed")
+            return None
+
+    async def acreate_session(
+        self,
+        session_name: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        session_id: str | None = None,
+        skip_api_call: bool = False,
+        metadata: dict[str, Any] | None = None,
+        user_properties: dict[str, Any] | None = None,
+    ) -> str | None:
+        """:meth:`create_session` without blocking the event loop; the session is current in this task."""
+        try:
+            fields = _session_fields(session_name, inputs, session_id, metadata, user_properties)
+            if skip_api_call:
+                sid, auto = session_id or new_session_id(), False
+            else:
+                loop = asyncio.get_running_loop()
+                sid, auto = await loop.run_in_executor(None, functools.partial(self._start_session, fields))
+            self._activate(sid, auto, fields.get("session_name"))
+            return sid
+        except Exception:
+            logger.exception("honeyhive: acreate_session failed")
+            return None
+
+    def with_session(
+        self,
+        session_name: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        session_id: str | None = None,
+        skip_api_call: bool = False,
+        metadata: dict[str, Any] | None = None,
+        user_properties: dict[str, Any] | None = None,
+    ) -> _SessionBlock:
+        """A ``with`` / ``async with`` block with its own session; the outer session is back on exit.
+
+        Spans and ``enrich_session`` calls inside are sent when the block exits.
+        """
+        return _SessionBlock(
+            self, dict(session_name=session_name, inputs=inputs, session_id=session_id,
+                       skip_api_call=skip_api_call, metadata=metadata, user_properties=user_properties)
+        )  # fmt: skip
+
+    @contextmanager
+    def session_scope(self, deadline: float | None = None) -> Iterator[SessionScope]:
+        """A scope whose spans and enrichment are sent when it closes, within ``deadline``.
+
+        On exit the context is what it was on entry, whatever happened inside. The handler wrapper runs
+        each invocation in one of these; a scope nested in another of the same tracer hands what it
+        holds to the outer one instead of sending it.
+        """
+        scope: SessionScope | None = None
+        try:
+            with enter_scope(self, deadline) as scope:
+                yield scope
+        finally:
+            if scope is not None:
+                outer = current_scope()
+                if outer is not None and outer.owner is self:
+                    outer.absorb(scope)  # a nested session: its spans leave with the invocation's
+                else:
+                    self.flush_scope(scope)
+
+    def flush_scope(self, scope: SessionScope) -> bool:
+        """Send what ``scope`` holds (spans, session enrichment); the two requests run side by side."""
+        enrichments = scope.take_enrichments()
+        if not enrichments:
+            return self._flush_spans(scope)
+        workers = [
+            threading.Thread(target=self._send_enrichment, args=(sid, body, scope.deadline), daemon=True)
+            for sid, body in enrichments.items()
+        ]
+        for worker in workers:
+            worker.start()
+        ok = self._flush_spans(scope)
+        for worker in workers:
+            worker.join(max(0.0, scope.deadline - time.monotonic()) if scope.deadline else None)
+        return ok
+
+    def enrich_session(
+        self,
+        outputs: Any = None,
+        metadata: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        feedback: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        user_properties: dict[str, Any] | None = None,
+        inputs: Any = None,
+        session_id: str | None = None,
+        duration: float | None = None,
+    ) -> None:
+        """Add to the session (``PUT /events``); inside a scope, merged and sent once when it closes."""
+        try:
+            sid = session_id or self.session_id
+            if not sid:
+                logger.warning("honeyhive: enrich_session called with no current session; ignored")
+                return
+            body: dict[str, Any] = {
+                "outputs": outputs if isinstance(outputs, dict) or outputs is None else {"result": outputs},
+                "metadata": dict(metadata) if metadata else None,
+                "metrics": metrics,
+                "feedback": feedback,
+                "config": config,
+                "user_properties": user_properties,
+                "duration": duration,
+            }
+            if inputs is not None:  # the SDK folds inputs into metadata
+                body["metadata"] = {**(body["metadata"] or {}), "inputs": inputs}
+            body = {key: value for key, value in body.items() if value is not None}
+            scope = current_scope()
+            if scope is not None and scope.owner is self:
+                scope.merge_enrichment(sid, body)
+            else:
+                self._send_enrichment(sid, body, None)
+        except Exception:
+            logger.exception("honeyhive: enrich_session failed")
+
+    def enrich_span(
+        self,
+        inputs: Any = None,
+        outputs: Any = None,
+        metadata: dict[str, Any] | None = None,
+        metrics: dict[str, Any] | None = None,
+        feedback: dict[str, Any] | None = None,
+        config: dict[str, Any] | None = None,
+        error: Any = None,
+        user_properties: dict[str, Any] | None = None,
+    ) -> None:
+        """Add HoneyHive attributes to the current span (flattened as the SDK does)."""
+        try:
+            span = trace.get_current_span()
+            if not span.is_recording():
+                return
+            span.set_attributes(
+                enrichment_attributes(
+                    inputs=inputs,
+                    outputs=outputs,
+                    metadata=metadata,
+                    metrics=metrics,
+                    feedback=feedback,
+                    config=config,
+                    user_properties=user_properties,
+                )
+            )
+            if error is not None:
+                span.set_attribute("honeyhive_error", error if isinstance(error, str) else to_json(error))
+        except Exception:
+            logger.exception("honeyhive: enrich_span failed")
+
+    # -- flushing ---------------------------------------------------------------------------------
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        """Export everything ended so far (held by the current scope or queued); True when all went."""
+        try:
+            held = self._invocation_processor.force_flush() if self._invocation_processor else True
+            return self.provider.force_flush(timeout_millis) and held
+        except Exception:
+            logger.exception("honeyhive: force_flush failed")
+            return False
+
+    def flush(self) -> bool:
+        """Alias of :meth:`force_flush`."""
+        return self.force_flush()
+
+    def shutdown(self) -> None:
+        self.provider.shutdown()
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _flush_spans(self, scope: SessionScope) -> bool:
+        if self._invocation_processor is None:
+            return True
+        return self._invocation_processor.flush_scope(scope)
+
+    def _send_enrichment(self, session_id: str, body: dict[str, Any], deadline: float | None) -> None:
+        self.client.update_event({"event_id": session_id, **body}, deadline)
+
+    def _start_session(self, fields: dict[str, Any]) -> tuple[str, bool]:
+        """POST /session/start; (session id, whether it had to be made locally)."""
+        requested = fields.get("session_id")
+        body = {
+            "project": self.config.project,
+            "source": self.config.source,
+            **fields,
+        }
+        body = {key: value for key, value in body.items() if value is not None}
+        body.setdefault("session_name", self.startup_session_name or "session")
+        if self.config.test_mode:
+            return requested or new_session_id(), False
+        started = self.client.start_session(body)
+        if started:
+            self._warned_local_session = False
+            return started, False
+        if not self._warned_local_session and self.config.has_key_source and not self.config.export_disabled:
+            self._warned_local_session = True
+            logger.warning(
+                "honeyhive: could not start a session at HoneyHive; using locally made session ids"
+            )
+        return requested or new_session_id(), True
+
+    def _activate(self, session_id: str, auto_created: bool, session_name: str | None) -> None:
+        ctx = baggage.set_baggage(SESSION_KEY, session_id)
+        ctx = baggage.set_baggage(AUTO_CREATE_KEY, "true" if auto_created else "false", ctx)
+        if session_name:
+            ctx = baggage.set_baggage(SESSION_NAME_KEY, session_name, ctx)
+        otel_context.attach(ctx)
+
+
+class _SessionBlock(AbstractContextManager[str | None], AbstractAsyncContextManager[str | None]):
+    """What ``with_session`` returns: a scope plus a session, usable with ``with`` and ``async with``."""
+
+    def __init__(self, tracer: HoneyHiveTracer, session_args: dict[str, Any]) -> None:
+        self._tracer = tracer
+        self._session_args = session_args
+        self._scope: AbstractContextManager[SessionScope] | None = None
+
+    def __enter__(self) -> str | None:
+        self._scope = self._tracer.session_scope()
+        self._scope.__enter__()
+        return self._tracer.create_session(**self._session_args)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._scope is not None:
+            self._scope.__exit__(exc_type, exc, tb)
+
+    async def __aenter__(self) -> str | None:
+        self._scope = self._tracer.session_scope()
+        self._scope.__enter__()
+        return await self._tracer.acreate_session(**self._session_args)
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def _session_fields(
+    session_name: str | None,
+    inputs: dict[str, Any] | None,
+    session_id: str | None,
+    metadata: dict[str, Any] | None,
+    user_properties: dict[str, Any] | None,
+) -> dict[str, Any]:
+    return {
+        "session_name": session_name,
+        "inputs": inputs,
+        "session_id": session_id,
+        "metadata": metadata,
+        "user_properties": user_properties,
+    }
+
+
+def _script_name() -> str:
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return os.path.splitext(name)[0] or "session"
+
+
+def _global_provider_unset() -> bool:
+    # The API's default is a proxy; any real provider means the application chose one already.
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+# -- the lazily built, cached tracer ------------------------------------------------------------------
+
+_cached: HoneyHiveTracer | None = None
+_build_lock = threading.Lock()
+
+
+def get_tracer() -> HoneyHiveTracer:
+    """The process's tracer, built from the environment on first use and cached (thread-safe).
+
+    Never raises: a bad environment only warns, and the tracer then exports nothing.
+
+    >>> from honeyhive_serverless import get_tracer
+    >>> get_tracer() is get_tracer()
+    True
+    """
+    global _cached  # noqa: PLW0603 - the cache is the point of this function
+    tracer = _cached
+    if tracer is not None:
+        return tracer
+    with _build_lock:
+        if _cached is None:
+            try:
+                _cached = HoneyHiveTracer.init()
+            except Exception:
+                logger.exception("honeyhive: could not build the tracer from the environment")
+                _cached = HoneyHiveTracer(Config(export_disabled=True))
+        return _cached
+
+
+def cached_tracer() -> HoneyHiveTracer | None:
+    """The tracer ``get_tracer()`` built, if it has been built."""
+    return _cached
+
+
+def reset_tracer() -> None:
+    """Forget the cached tracer (after a fork, or between tests); the next ``get_tracer()`` rebuilds."""
+    global _cached
+    with _build_lock:
+        previous, _cached = _cached, None
+    if previous is not None:
+        previous.shutdown()
+
+
+def current_tracer() -> HoneyHiveTracer:
+    """The tracer of the innermost open scope, else the process's tracer."""
+    scope = current_scope()
+    if scope is not None and isinstance(scope.owner, HoneyHiveTracer):
+        return scope.owner
+    return get_tracer()

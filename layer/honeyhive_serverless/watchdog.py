@@ -1,0 +1,69 @@
+"""One daemon thread that runs a callback when an armed moment passes before it is disarmed.
+
+The handler wrapper arms it for each invocation, shortly before the deadline, and disarms it when the
+handler returns: an invocation that is about to time out still gets its spans out. A disarmed entry
+can never fire, so nothing fires in a later invocation (after a freeze, the clock has jumped).
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable
+
+from ._log import logger
+
+
+class Watchdog:
+    """Many armed entries, one thread, started on first use."""
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition()
+        self._armed: dict[int, tuple[float, Callable[[], None]]] = {}
+        self._tickets = itertools.count(1)
+        self._thread: threading.Thread | None = None
+
+    def arm(self, at: float, callback: Callable[[], None]) -> int:
+        """Run ``callback`` at ``at`` (``time.monotonic()``) unless disarmed first; returns a ticket."""
+        with self._cond:
+            ticket = next(self._tickets)
+            self._armed[ticket] = (at, callback)
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="honeyhive-watchdog", daemon=True)
+                self._thread.start()
+            self._cond.notify()
+        return ticket
+
+    def disarm(self, ticket: int) -> None:
+        with self._cond:
+            if self._armed.pop(ticket, None) is not None:
+                self._cond.notify()
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                due = self._next_due()
+                while due is None:
+                    self._cond.wait()
+                    due = self._next_due()
+                ticket, at, callback = due
+                wait = at - time.monotonic()
+                if wait > 0:
+                    self._cond.wait(wait)
+                    continue
+                del self._armed[ticket]
+            try:
+                callback()
+            except Exception:
+                logger.exception("honeyhive: timeout handler failed")
+
+    def _next_due(self) -> tuple[int, float, Callable[[], None]] | None:
+        if not self._armed:
+            return None
+        ticket = min(self._armed, key=lambda t: self._armed[t][0])
+        at, callback = self._armed[ticket]
+        return ticket, at, callback
+
+
+watchdog = Watchdog()

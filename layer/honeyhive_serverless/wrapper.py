@@ -1,0 +1,327 @@
+"""``@with_honeyhive_session``: one HoneyHive session per invocation, created or linked from the event.
+
+>>> from honeyhive_serverless.wrapper import with_honeyhive_session
+>>> @with_honeyhive_session
+... def handler(event, context):
+...     return {"statusCode": 200, "body": "ok"}
+
+Per invocation: find the session the event names (or start one), run the handler inside one
+invocation span, send the spans and the merged session enrichment side by side before returning,
+within the smaller of ``HH_FLUSH_TIMEOUT_MS`` and the remaining time, and restore the context so the
+next warm invocation starts clean. The handler's return value and exceptions pass through unchanged
+(an HTTP-shaped response gains an ``X-Session-ID`` header); nothing from tracing reaches the caller.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import json
+import time
+from collections.abc import Callable, Mapping
+from contextlib import ExitStack
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+
+from ._log import logger, quote_prefix
+from .attributes import flatten, truncate
+from .config import WrapperOptions, resolve_wrapper_options
+from .events import validate_session_id
+from .faas import Invocation, describe_call, starts
+from .snapstart import register_restore_hook
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from .scope import SessionScope
+    from .tracer import HoneyHiveTracer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+TIMEOUT_MESSAGE = "timeout: the invocation was about to reach its deadline"
+#: The timeout last gasp must have sent everything this long before the platform's deadline.
+LAST_GASP_RESERVE_S = 0.02
+
+
+def capture(value: Any, limit: int) -> Any:
+    """``value`` if its JSON form fits in ``limit`` bytes, else that JSON cut, with a visible marker."""
+    try:
+        text = json.dumps(value, default=str, ensure_ascii=False)
+    except (TypeError, ValueError, RecursionError):
+        return truncate(repr(value), limit)
+    size = len(text.encode("utf-8"))
+    if size <= limit:
+        return value
+    cut = text.encode("utf-8")[:limit].decode("utf-8", "ignore")
+    return f"{cut}...[truncated {size - limit} bytes]"
+
+
+class _Invocation:
+    """Tracing around one handler call. Every method contains its own failures."""
+
+    def __init__(
+        self,
+        tracer: HoneyHiveTracer,
+        options: WrapperOptions,
+        session_name: str | Callable[[Any, Any], str] | None,
+        session_id_from: Callable[[Any], Any] | None,
+        log: Any,
+    ) -> None:
+        self.tracer = tracer
+        self.options = options
+        self._session_name = session_name
+        self._session_id_from = session_id_from
+        self._log = log
+        self._stack = ExitStack()
+        self.session_id: str | None = None
+        self.info: Invocation | None = None
+        self.span: Span | None = None
+        self._started = time.perf_counter()
+        self._ticket: int | None = None
+        self._scope: SessionScope | None = None
+
+    def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        info = self.info = describe_call(args, kwargs)
+        config = self.tracer.config
+        deadline = None
+        if info.deadline is not None:
+            deadline = info.deadline - config.timeout_margin_ms / 1000
+        scope = self._scope = self._stack.enter_context(self.tracer.session_scope(deadline=deadline))
+        self.session_id = self._open_session(info, args)
+        if self._log is not None and hasattr(self._log, "append_keys"):
+            self._log.append_keys(session_id=self.session_id)
+            self._stack.callback(self._log.remove_keys, ["session_id"])
+        from opentelemetry import context as otel_context
+        from opentelemetry import trace as otel_trace
+
+        attributes: dict[str, Any] = {
+            **info.attributes(),
+            "honeyhive_event_type": self.options.event_type,
+            "honeyhive_event_name": info.function_name or "handler",
+            **flatten("honeyhive_metadata", info.metadata()),
+        }
+        if self.options.capture_event:
+            attributes.update(flatten("honeyhive_inputs.event", self._captured(info.event)))
+        self.span = self.tracer.otel_tracer.start_span(
+            info.function_name or "handler", kind=otel_trace.SpanKind.SERVER, attributes=attributes
+        )
+        token = otel_context.attach(otel_trace.set_span_in_context(self.span))
+        self._stack.callback(otel_context.detach, token)
+        if deadline is not None:
+            invocation_context = contextvars.copy_context()
+            self._ticket = _watchdog().arm(deadline, lambda: invocation_context.run(self._last_gasp, scope))
+
+    def finish(self, result: Any = None, error: BaseException | None = None) -> Any:
+        """End the invocation's tracing; returns the result to give the caller."""
+        try:
+            if self._ticket is not None:
+                _watchdog().disarm(self._ticket)
+            result = self._record_outcome(result, error)
+        except Exception:
+            logger.exception("honeyhive: could not record the invocation's outcome")
+        scope = self._scope
+        if scope is not None:
+            flush_by = time.monotonic() + self.tracer.config.flush_timeout_ms / 1000
+            scope.deadline = flush_by if scope.deadline is None else min(scope.deadline, flush_by)
+        try:
+            self._stack.close()  # detach, then close the scope: this sends what it holds
+        except Exception:
+            logger.exception("honeyhive: could not send the invocation's telemetry")
+        return result
+
+    def _open_session(self, info: Invocation, args: tuple[Any, ...]) -> str | None:
+        lookup = info.lookup
+        candidate, where = lookup.candidate, lookup.where
+        if self._session_id_from is not None:
+            candidate, where = self._session_id_from(info.event), "session_id_from"
+        if candidate is not None:
+            session_id, problem = validate_session_id(candidate)
+            if session_id is not None:
+                return self.tracer.create_session(session_id=session_id, skip_api_call=True)
+            logger.warning(
+                "honeyhive: ignoring the session id in the %s event (%s): %s, value %s; new session",
+                lookup.trigger,
+                where,
+                problem,
+                quote_prefix(candidate),
+            )
+        name = self._session_name
+        if callable(name):
+            name = name(info.event, args[1] if len(args) > 1 else None)
+        return self.tracer.create_session(
+            session_name=str(name or self.options.session_name or info.default_session_name()),
+            inputs={"event": self._captured(info.event)} if self.options.capture_event else None,
+            metadata=info.metadata(),
+        )
+
+    def _captured(self, value: Any) -> Any:
+        return capture(value, self.tracer.config.max_payload_bytes)
+
+    def _record_outcome(self, result: Any, error: BaseException | None) -> Any:
+        span, info = self.span, self.info
+        enrichment: dict[str, Any] = {"duration": (time.perf_counter() - self._started) * 1000}
+        if error is not None:
+            message = f"{type(error).__name__}: {error}"
+            enrichment["metadata"] = {"error": message}
+            if span is not None and span.is_recording():
+                from opentelemetry.trace import Status, StatusCode
+
+                span.record_exception(error)
+                span.set_status(Status(StatusCode.ERROR, message))
+                span.set_attribute("honeyhive_error", message)
+        elif self.options.capture_response:
+            captured = self._captured(result)
+            enrichment["outputs"] = {"response": captured}
+            if span is not None and span.is_recording():
+                span.set_attributes(flatten("honeyhive_outputs.response", captured))
+        if self.session_id:
+            self.tracer.enrich_session(session_id=self.session_id, **enrichment)
+            if error is None and self.options.return_session_id and info is not None and info.is_http:
+                result = _with_session_header(info, result, self.session_id)
+        if span is not None and span.is_recording():
+            span.end()
+        return result
+
+    def _last_gasp(self, scope: SessionScope) -> None:
+        """Shortly before the deadline: end what is still open, marked timeout, and send it all now."""
+        if scope.closed:
+            return
+        from opentelemetry.trace import Status, StatusCode
+
+        if self.info is not None and self.info.deadline is not None:
+            scope.deadline = self.info.deadline - LAST_GASP_RESERVE_S  # the margin is this export's budget
+
+        for span in sorted(scope.open_spans.values(), key=lambda s: s.start_time or 0, reverse=True):
+            if span.is_recording():
+                span.set_status(Status(StatusCode.ERROR, TIMEOUT_MESSAGE))
+                span.set_attributes({"honeyhive_error": TIMEOUT_MESSAGE, "honeyhive.timeout": True})
+                span.end()
+        if self.session_id:
+            scope.merge_enrichment(self.session_id, {"metadata": {"error": TIMEOUT_MESSAGE, "timeout": True}})
+        self.tracer.flush_scope(scope)
+
+
+def _watchdog() -> Any:
+    from .watchdog import watchdog
+
+    return watchdog
+
+
+def _with_session_header(info: Invocation, result: Any, session_id: str) -> Any:
+    if info.platform == "cloud-function":
+        from .gcf import with_session_header
+
+        return with_session_header(result, session_id)
+    if not isinstance(result, Mapping) or "statusCode" not in result:
+        return result  # not a proxy response: the platform builds it, nothing to add a header to
+    response = dict(result)
+    if isinstance(result.get("multiValueHeaders"), Mapping) and "headers" not in result:
+        response["multiValueHeaders"] = {**result["multiValueHeaders"], "X-Session-ID": [session_id]}
+    else:
+        response["headers"] = {**(result.get("headers") or {}), "X-Session-ID": session_id}
+    return response
+
+
+@overload
+def with_honeyhive_session(handler: F, /) -> F: ...
+
+
+@overload
+def with_honeyhive_session(
+    *,
+    session_name: str | Callable[[Any, Any], str] | None = None,
+    session_id_from: Callable[[Any], Any] | None = None,
+    capture_event: bool | None = None,
+    capture_response: bool | None = None,
+    event_type: str | None = None,
+    tracer: HoneyHiveTracer | None = None,
+    return_session_id: bool | None = None,
+    logger: Any = None,
+) -> Callable[[F], F]: ...
+
+
+def with_honeyhive_session(
+    handler: F | None = None,
+    /,
+    *,
+    session_name: str | Callable[[Any, Any], str] | None = None,
+    session_id_from: Callable[[Any], Any] | None = None,
+    capture_event: bool | None = None,
+    capture_response: bool | None = None,
+    event_type: str | None = None,
+    tracer: HoneyHiveTracer | None = None,
+    return_session_id: bool | None = None,
+    logger: Any = None,
+) -> F | Callable[[F], F]:
+    """Trace each invocation of a Lambda or Cloud Functions handler in its own HoneyHive session.
+
+    Options (argument > ``HH_*`` variable > default): ``session_name`` (text, or a callable of
+    ``(event, context)``; default ``lambda-<function name>``), ``session_id_from`` (a callable of the
+    event that replaces the built-in lookup), ``capture_event`` / ``capture_response``
+    (``HH_CAPTURE_EVENT`` / ``HH_CAPTURE_RESPONSE``, on; capped by ``HH_MAX_PAYLOAD_BYTES``),
+    ``event_type`` of the invocation span (``chain``), ``tracer`` (``get_tracer()``),
+    ``return_session_id`` (``X-Session-ID`` on HTTP responses, on), ``logger`` (a Powertools Logger
+    that gets ``session_id`` as a key per invocation).
+    """
+    options = resolve_wrapper_options(
+        capture_event=capture_event,
+        capture_response=capture_response,
+        return_session_id=return_session_id,
+        event_type=event_type,
+        session_name=session_name if isinstance(session_name, str) else None,
+    )
+    log = logger
+
+    def decorate(function: F) -> F:
+        starts.mark_initialised()
+        register_restore_hook()
+
+        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Invocation | None:
+            try:
+                from .tracer import get_tracer
+
+                invocation = _Invocation(tracer or get_tracer(), options, session_name, session_id_from, log)
+            except Exception:
+                _log_failure()
+                return None
+            try:
+                invocation.begin(args, kwargs)
+            except Exception:
+                _log_failure()
+            return invocation
+
+        if inspect.iscoroutinefunction(function):
+
+            @functools.wraps(function)
+            async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+                invocation = begin(args, kwargs)
+                if invocation is None:
+                    return await function(*args, **kwargs)
+                try:
+                    result = await function(*args, **kwargs)
+                except BaseException as error:
+                    invocation.finish(error=error)
+                    raise
+                return invocation.finish(result)
+
+            return cast(F, async_wrapper)
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            invocation = begin(args, kwargs)
+            if invocation is None:
+                return function(*args, **kwargs)
+            try:
+                result = function(*args, **kwargs)
+            except BaseException as error:
+                invocation.finish(error=error)
+                raise
+            return invocation.finish(result)
+
+        return cast(F, wrapper)
+
+    return decorate(handler) if handler is not None else decorate
+
+
+def _log_failure() -> None:
+    logger.exception("honeyhive: could not start tracing this invocation; the handler runs untraced")

@@ -1,0 +1,71 @@
+"""Shared fixtures: a clean environment per test and a dev receiver on an ephemeral loopback port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from honeyhive_serverless import HoneyHiveTracer
+from honeyhive_serverless.tracer import reset_tracer
+from honeyhive_serverless_dev.receiver import DevReceiver
+
+API_KEY = "hh-test-key-canary-7f3a9c"
+
+_PLATFORM_VARIABLES = (
+    "AWS_LAMBDA_FUNCTION_NAME",
+    "AWS_LAMBDA_FUNCTION_VERSION",
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+    "AWS_LAMBDA_INITIALIZATION_TYPE",
+    "AWS_REGION",
+    "FUNCTION_TARGET",
+    "K_SERVICE",
+    "_HANDLER",
+)
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    import os
+
+    for name in list(os.environ):
+        if name.startswith(("HH_", "HONEYHIVE_")) or name in _PLATFORM_VARIABLES:
+            monkeypatch.delenv(name)
+    from opentelemetry import context as otel_context
+
+    # A test's top-level create_session() stays attached, as it would in a script: undo it.
+    saved = otel_context.get_current()
+    reset_tracer()
+    yield
+    reset_tracer()
+    otel_context.attach(saved)
+
+
+@pytest.fixture
+def receiver() -> Iterator[DevReceiver]:
+    server = DevReceiver().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def hh_env(monkeypatch: pytest.MonkeyPatch, receiver: DevReceiver) -> DevReceiver:
+    """Environment pointing ``get_tracer()`` at the receiver."""
+    monkeypatch.setenv("HH_API_URL", receiver.url)
+    monkeypatch.setenv("HH_API_KEY", API_KEY)
+    monkeypatch.setenv("HH_PROJECT", "test-project")
+    return receiver
+
+
+def make_tracer(receiver: DevReceiver, **overrides: object) -> HoneyHiveTracer:
+    options: dict[str, object] = {
+        "api_key": API_KEY,
+        "project": "test-project",
+        "server_url": receiver.url,
+        "skip_backend_session_creation": True,
+        "export_mode": "immediate",
+    }
+    options.update(overrides)
+    return HoneyHiveTracer.init(**options)  # type: ignore[arg-type]

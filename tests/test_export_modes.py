@@ -1,0 +1,100 @@
+"""When spans leave: immediately, once per scope, in batches, or never (test mode)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import make_tracer
+from honeyhive_serverless import trace
+from honeyhive_serverless_dev.receiver import DevReceiver
+
+
+def test_immediate_span_is_at_the_receiver_when_the_function_returns(receiver: DevReceiver) -> None:
+    tracer = make_tracer(receiver, export_mode="immediate")
+
+    @trace(tracer=tracer)
+    def step() -> int:
+        return 1
+
+    step()
+    # No waiting: the export happened inside the call.
+    assert [s.name for s in receiver.spans] == ["step"]
+    with tracer.otel_tracer.start_as_current_span("manual"):
+        pass
+    assert [s.name for s in receiver.spans] == ["step", "manual"]
+
+
+def test_invocation_mode_sends_one_request_per_scope_before_it_exits(receiver: DevReceiver) -> None:
+    tracer = make_tracer(receiver, export_mode="invocation")
+
+    @trace(tracer=tracer)
+    def step(n: int) -> int:
+        return n
+
+    with tracer.session_scope():
+        tracer.create_session(session_id="0b0f1d4e-4b4f-4c3e-9c53-2b0a8f7f0a11", skip_api_call=True)
+        for n in range(3):
+            step(n)
+        assert receiver.otlp_requests() == []
+    # Received before the scope exited: no wait needed here.
+    assert len(receiver.otlp_requests()) == 1
+    assert sorted(s.attributes["honeyhive_inputs.n"] for s in receiver.spans) == [0, 1, 2]
+
+
+def test_invocation_mode_outside_a_scope_exports_each_span(receiver: DevReceiver) -> None:
+    tracer = make_tracer(receiver, export_mode="invocation")
+    with tracer.otel_tracer.start_as_current_span("loose"):
+        pass
+    assert len(receiver.otlp_requests()) == 1
+
+
+def test_invocation_mode_exports_early_past_the_span_cap(
+    receiver: DevReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HH_INVOCATION_MAX_SPANS", "4")
+    tracer = make_tracer(receiver, export_mode="invocation")
+    with tracer.session_scope():
+        for n in range(10):
+            with tracer.otel_tracer.start_as_current_span(f"s{n}"):
+                pass
+        assert len(receiver.otlp_requests()) == 2  # 4 + 4 held spans went early
+    assert len(receiver.otlp_requests()) == 3
+    assert len(receiver.spans) == 10
+
+
+def test_session_enrichment_in_a_scope_is_merged_into_one_request(receiver: DevReceiver) -> None:
+    tracer = make_tracer(receiver, export_mode="invocation")
+    with tracer.with_session("merged") as session_id:
+        tracer.enrich_session(metadata={"a": 1}, outputs={"x": 1})
+        tracer.enrich_session(metadata={"b": 2}, metrics={"m": 3})
+        assert receiver.event_updates == []
+    assert receiver.event_updates == [
+        {"event_id": session_id, "metadata": {"a": 1, "b": 2}, "outputs": {"x": 1}, "metrics": {"m": 3}}
+    ]
+
+
+def test_batch_mode_force_flush_drains_the_queue(receiver: DevReceiver) -> None:
+    tracer = make_tracer(receiver, export_mode="batch")
+    for n in range(5):
+        with tracer.otel_tracer.start_as_current_span(f"b{n}"):
+            pass
+    assert tracer.force_flush(timeout_millis=5000)
+    assert len(receiver.spans) == 5
+    tracer.shutdown()
+
+
+def test_test_mode_sends_nothing_and_still_gives_session_ids(receiver: DevReceiver) -> None:
+    tracer = make_tracer(receiver, test_mode=True, skip_backend_session_creation=False)
+    session_id = tracer.create_session(session_name="offline")
+    with tracer.with_session("inner") as inner:
+        with tracer.otel_tracer.start_as_current_span("x"):
+            pass
+        tracer.enrich_session(metadata={"a": 1})
+    assert session_id and inner and session_id != inner
+    assert receiver.requests == []
+
+
+def test_disable_batch_env_means_immediate(receiver: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HH_DISABLE_BATCH", "true")
+    tracer = make_tracer(receiver, export_mode=None)
+    assert tracer.config.export_mode == "immediate"
