@@ -36,9 +36,7 @@ def test_source_and_export_mode_follow_the_platform() -> None:
     ("arguments", "parameter"),
     [({"server_url": "ftp://x"}, "server_url"), ({"export_mode": "sometimes"}, "export_mode")],
 )
-def test_bad_explicit_argument_raises_value_error_naming_it(
-    arguments: dict[str, str], parameter: str
-) -> None:
+def test_bad_explicit_argument_raises_value_error_naming_it(arguments: dict[str, str], parameter: str) -> None:
     with pytest.raises(ValueError, match=parameter):
         HoneyHiveTracer.init(test_mode=True, **arguments)  # type: ignore[arg-type]
 

@@ -111,9 +111,7 @@ def test_unreadable_secret_warns_and_the_function_still_runs(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     _point_at(receiver, monkeypatch)
-    monkeypatch.setenv(
-        "HH_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing"
-    )
+    monkeypatch.setenv("HH_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:missing")
     with caplog.at_level(logging.WARNING, logger="honeyhive_serverless"):
         for _ in range(3):
             assert get_tracer().create_session(session_name="x")

@@ -90,13 +90,9 @@ def test_user_exception_passes_through_unchanged(receiver: DevReceiver) -> None:
     assert span.attributes["honeyhive_error"] == "Boom: bad"
 
 
-def test_no_api_key_warns_once_and_sends_nothing(
-    receiver: DevReceiver, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_no_api_key_warns_once_and_sends_nothing(receiver: DevReceiver, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING, logger="honeyhive_serverless"):
-        tracer = HoneyHiveTracer.init(
-            project="p", server_url=receiver.url, skip_backend_session_creation=True
-        )
+        tracer = HoneyHiveTracer.init(project="p", server_url=receiver.url, skip_backend_session_creation=True)
         for _ in range(3):
             assert tracer.create_session(session_name="nokey")
             with tracer.otel_tracer.start_as_current_span("x"):
@@ -106,9 +102,7 @@ def test_no_api_key_warns_once_and_sends_nothing(
     assert len([r for r in caplog.records if "no API key" in r.getMessage()]) == 1
 
 
-def test_key_never_appears_in_logs_when_requests_fail(
-    receiver: DevReceiver, caplog: pytest.LogCaptureFixture
-) -> None:
+def test_key_never_appears_in_logs_when_requests_fail(receiver: DevReceiver, caplog: pytest.LogCaptureFixture) -> None:
     tracer = make_tracer(receiver)
     with caplog.at_level(logging.DEBUG):
         for fault in ("500", "429", "401_once"):

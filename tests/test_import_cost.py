@@ -14,9 +14,7 @@ def _loaded_after(code: str, env: dict[str, str] | None = None) -> list[str]:
     script = code + "\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
     run_env = {k: v for k, v in os.environ.items() if not k.startswith("HH_")}
     run_env.update(env or {})
-    out = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, env=run_env, check=True
-    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=run_env, check=True)
     modules: list[str] = json.loads(out.stdout.strip().splitlines()[-1])
     return modules
 
@@ -32,9 +30,7 @@ def test_first_get_tracer_loads_neither_requests_nor_boto3_nor_powertools() -> N
         {"HH_API_KEY": "k", "HH_API_URL": "http://127.0.0.1:9", "AWS_LAMBDA_FUNCTION_NAME": "fn"},
     )
     assert "opentelemetry.sdk.trace" in modules
-    assert [
-        m for m in modules if m.startswith(("requests", "boto3", "botocore", "aws_lambda_powertools"))
-    ] == []
+    assert [m for m in modules if m.startswith(("requests", "boto3", "botocore", "aws_lambda_powertools"))] == []
     assert "opentelemetry.exporter.otlp.proto.http" not in modules
 
 

@@ -70,9 +70,7 @@ def test_fifty_threads_each_with_its_own_session(receiver: DevReceiver) -> None:
         thread.join()
     assert len(receiver.spans) == 150
     assert len(set(owned.values())) == 50
-    crossed = [
-        s.name for s in receiver.spans if s.attributes["honeyhive.session_id"] != owned[s.name.split("-")[0]]
-    ]
+    crossed = [s.name for s in receiver.spans if s.attributes["honeyhive.session_id"] != owned[s.name.split("-")[0]]]
     assert crossed == []
 
 
@@ -99,7 +97,5 @@ def test_fifty_asyncio_tasks_each_with_their_own_session(receiver: DevReceiver) 
     asyncio.run(main())
     assert len(receiver.spans) == 150
     assert len(set(owned.values())) == 50
-    crossed = [
-        s.name for s in receiver.spans if s.attributes["honeyhive.session_id"] != owned[s.name.split("-")[0]]
-    ]
+    crossed = [s.name for s in receiver.spans if s.attributes["honeyhive.session_id"] != owned[s.name.split("-")[0]]]
     assert crossed == []

@@ -219,9 +219,7 @@ def test_otlp_json_with_hex_ids_is_accepted(rx: DevReceiver) -> None:
                                     {
                                         "key": "kv",
                                         "value": {
-                                            "kvlistValue": {
-                                                "values": [{"key": "a", "value": {"stringValue": "b"}}]
-                                            }
+                                            "kvlistValue": {"values": [{"key": "a", "value": {"stringValue": "b"}}]}
                                         },
                                     },
                                 ],
@@ -381,9 +379,7 @@ def test_api_keys_are_enforced() -> None:
         assert call(rx, "POST", "/session/start", body)[0] == 401
         assert call(rx, "POST", "/session/start", body, {"Authorization": "Bearer bad-key"})[0] == 401
         assert call(rx, "POST", "/session/start", body, {"Authorization": "good-key"})[0] == 401
-        assert (
-            call(rx, "POST", TRACES_PATH, encoded_span(), {**PROTOBUF, "Authorization": "Bearer x"})[0] == 401
-        )
+        assert call(rx, "POST", TRACES_PATH, encoded_span(), {**PROTOBUF, "Authorization": "Bearer x"})[0] == 401
         assert rx.session_starts == [] and rx.spans == []
         assert call(rx, "POST", "/session/start", body, {"Authorization": "Bearer good-key"})[0] == 200
         assert len(rx.session_starts) == 1

@@ -118,9 +118,7 @@ class HoneyHiveClient:
             "hh-client-version": __version__,
         }
 
-    def _call(
-        self, method: str, path: str, body: bytes, content_type: str, deadline: float | None
-    ) -> Response | None:
+    def _call(self, method: str, path: str, body: bytes, content_type: str, deadline: float | None) -> Response | None:
         if self._config.test_mode or self._config.export_disabled:
             return None
         key = self._keys.get()

@@ -219,12 +219,8 @@ def resolve_config(
         flush_timeout_ms=_int_setting(env, "HH_FLUSH_TIMEOUT_MS", DEFAULT_FLUSH_TIMEOUT_MS, problems),
         timeout_margin_ms=_int_setting(env, "HH_TIMEOUT_MARGIN_MS", DEFAULT_TIMEOUT_MARGIN_MS, problems),
         max_payload_bytes=_int_setting(env, "HH_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES, problems),
-        invocation_max_spans=_int_setting(
-            env, "HH_INVOCATION_MAX_SPANS", DEFAULT_INVOCATION_MAX_SPANS, problems
-        ),
-        invocation_max_bytes=_int_setting(
-            env, "HH_INVOCATION_MAX_BYTES", DEFAULT_INVOCATION_MAX_BYTES, problems
-        ),
+        invocation_max_spans=_int_setting(env, "HH_INVOCATION_MAX_SPANS", DEFAULT_INVOCATION_MAX_SPANS, problems),
+        invocation_max_bytes=_int_setting(env, "HH_INVOCATION_MAX_BYTES", DEFAULT_INVOCATION_MAX_BYTES, problems),
         export_disabled=False,
     )
     return replace(config, export_disabled=True) if problems.bad else config

@@ -70,9 +70,7 @@ class ApiKeyProvider:
             if self._secret_arn:
                 raw = parameters.get_secret(self._secret_arn, force_fetch=force, max_age=10**9)
                 return _key_from_secret(raw)
-            value = parameters.get_parameter(
-                str(self._ssm_parameter), decrypt=True, force_fetch=force, max_age=10**9
-            )
+            value = parameters.get_parameter(str(self._ssm_parameter), decrypt=True, force_fetch=force, max_age=10**9)
             return value.strip() if isinstance(value, str) and value.strip() else None
         except Exception as exc:  # any AWS failure: tracing degrades, the function runs
             where = "HH_API_KEY_SECRET_ARN" if self._secret_arn else "HH_API_KEY_SSM_PARAMETER"

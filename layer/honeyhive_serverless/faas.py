@@ -146,12 +146,10 @@ def _lambda_invocation(event: Any, context: Any, env: Mapping[str, str]) -> Invo
         lookup=find_session_id(event),
         invocation_id=_text(getattr(context, "aws_request_id", None)),
         function_name=_text(getattr(context, "function_name", None)) or env.get("AWS_LAMBDA_FUNCTION_NAME"),
-        function_version=_text(getattr(context, "function_version", None))
-        or env.get("AWS_LAMBDA_FUNCTION_VERSION"),
+        function_version=_text(getattr(context, "function_version", None)) or env.get("AWS_LAMBDA_FUNCTION_VERSION"),
         resource_id=_text(getattr(context, "invoked_function_arn", None)),
         region=env.get("AWS_REGION"),
-        memory_mb=_text(getattr(context, "memory_limit_in_mb", None))
-        or env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
+        memory_mb=_text(getattr(context, "memory_limit_in_mb", None)) or env.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"),
         deadline=time.monotonic() + remaining / 1000 if isinstance(remaining, int | float) else None,
         start=starts.next_start(env),
         extra={"init_type": env.get("AWS_LAMBDA_INITIALIZATION_TYPE")},

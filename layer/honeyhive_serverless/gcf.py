@@ -43,9 +43,7 @@ def with_session_header(response: Any, session_id: str) -> Any:
     return made
 
 
-def _invocation(
-    env: Mapping[str, str], *, event: Any, lookup: SessionLookup, invocation_id: str
-) -> Invocation:
+def _invocation(env: Mapping[str, str], *, event: Any, lookup: SessionLookup, invocation_id: str) -> Invocation:
     return Invocation(
         platform="cloud-function",
         event=event,

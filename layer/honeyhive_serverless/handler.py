@@ -41,15 +41,11 @@ def parse_handler_name(value: str | None) -> tuple[str, str]:
 
 def load_user_handler(value: str | None = None) -> Callable[..., Any]:
     """Import the handler ``HH_LAMBDA_HANDLER`` names; the user's import errors propagate unchanged."""
-    module_name, function_name = parse_handler_name(
-        os.environ.get(HANDLER_VARIABLE) if value is None else value
-    )
+    module_name, function_name = parse_handler_name(os.environ.get(HANDLER_VARIABLE) if value is None else value)
     module = importlib.import_module(module_name)
     function = getattr(module, function_name, None)
     if not callable(function):
-        raise HandlerConfigError(
-            f"{HANDLER_VARIABLE}: module {module_name!r} has no callable {function_name!r}"
-        )
+        raise HandlerConfigError(f"{HANDLER_VARIABLE}: module {module_name!r} has no callable {function_name!r}")
     return function  # type: ignore[no-any-return]
 
 

@@ -73,9 +73,7 @@ class InvocationSpanProcessor(SpanProcessor):
     spans are exported early, so a long invocation cannot hold unbounded memory.
     """
 
-    def __init__(
-        self, exporter: HoneyHiveSpanExporter, owner: object, max_spans: int, max_bytes: int
-    ) -> None:
+    def __init__(self, exporter: HoneyHiveSpanExporter, owner: object, max_spans: int, max_bytes: int) -> None:
         self._exporter = exporter
         self._owner = owner
         self._max_spans = max_spans

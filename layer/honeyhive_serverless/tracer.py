@@ -361,9 +361,7 @@ class HoneyHiveTracer:
             return started, False
         if not self._warned_local_session and self.config.has_key_source and not self.config.export_disabled:
             self._warned_local_session = True
-            logger.warning(
-                "honeyhive: could not start a session at HoneyHive; using locally made session ids"
-            )
+            logger.warning("honeyhive: could not start a session at HoneyHive; using locally made session ids")
         return requested or new_session_id(), True
 
     def _activate(self, session_id: str, auto_created: bool, session_name: str | None) -> None:

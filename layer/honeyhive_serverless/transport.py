@@ -45,9 +45,7 @@ class HttpTransport:
         self._lock = threading.Lock()
         self._ssl_context: Any = None
 
-    def request(
-        self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float
-    ) -> Response:
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float) -> Response:
         """Send one request and read the whole answer, waiting at most ``timeout`` seconds per step."""
         if timeout < MIN_USEFUL_S:
             raise TransportError("no time left in the export budget")
@@ -118,9 +116,7 @@ class HttpTransport:
                 import ssl  # only paid when the server is https
 
                 self._ssl_context = ssl.create_default_context()
-            conn = http.client.HTTPSConnection(
-                self._host, self._port, timeout=timeout, context=self._ssl_context
-            )
+            conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._ssl_context)
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
         try:

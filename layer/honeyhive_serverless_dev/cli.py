@@ -70,9 +70,7 @@ def _run_dev_server(args: argparse.Namespace) -> int:
         _print(f"export HH_API_URL={receiver.url}")
         if receiver.api_keys:
             _print(f"requiring one of {len(receiver.api_keys)} API key(s) (not shown)")
-        printer = threading.Thread(
-            target=_print_batches, args=(receiver, batches), name="hh-dev-printer", daemon=True
-        )
+        printer = threading.Thread(target=_print_batches, args=(receiver, batches), name="hh-dev-printer", daemon=True)
         printer.start()
         try:
             # A timeout keeps the main thread responsive to signals on every platform.
@@ -125,9 +123,7 @@ SUBCOMMANDS: list[Callable[[SubParsers], None]] = [_add_dev_server]
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
-        prog="hh-serverless", description="Developer tools for honeyhive-serverless."
-    )
+    parser = argparse.ArgumentParser(prog="hh-serverless", description="Developer tools for honeyhive-serverless.")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(subparsers)

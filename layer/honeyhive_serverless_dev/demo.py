@@ -57,9 +57,7 @@ def main() -> int:
             },
         )
         session_id = (first or {}).get("headers", {}).get("X-Session-ID") or str(uuid.uuid4())
-        _invoke(
-            handler, "2 warm, linked by session_id", {"question": "And a warm one?", "session_id": session_id}
-        )
+        _invoke(handler, "2 warm, linked by session_id", {"question": "And a warm one?", "session_id": session_id})
         _invoke(handler, "3 warm, the handler raises", {"question": "fail"})
         _invoke(handler, "4 bad session id: new session", {"question": "Bad id?", "session_id": "not-a-uuid"})
         if receiver is not None:

@@ -156,12 +156,7 @@ def _hex_ids_to_base64(node: Any) -> Any:
     if isinstance(node, dict):
         out: dict[str, Any] = {}
         for key, value in node.items():
-            if (
-                key in _ID_KEYS
-                and isinstance(value, str)
-                and len(value) in (16, 32)
-                and set(value) <= _HEX_DIGITS
-            ):
+            if key in _ID_KEYS and isinstance(value, str) and len(value) in (16, 32) and set(value) <= _HEX_DIGITS:
                 out[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
             else:
                 out[key] = _hex_ids_to_base64(value)
@@ -664,9 +659,7 @@ class DevReceiver:
 
     # ---- faults
 
-    def set_fault(
-        self, kind: FaultKind | str, *, delay_s: float = 1.0, path_prefix: str | None = None
-    ) -> None:
+    def set_fault(self, kind: FaultKind | str, *, delay_s: float = 1.0, path_prefix: str | None = None) -> None:
         """Inject a fault until clear_fault() ("401_once" clears itself after one request).
 
         ``path_prefix`` limits request-level faults to matching paths; ``delay_s`` is the "slow" delay.
@@ -907,9 +900,7 @@ class DevReceiver:
         Path(path).write_text("".join(lines), encoding="utf-8")
         return len(lines)
 
-    def render_sessions(
-        self, session_ids: Iterable[str] | None = None, *, include_unsessioned: bool = True
-    ) -> str:
+    def render_sessions(self, session_ids: Iterable[str] | None = None, *, include_unsessioned: bool = True) -> str:
         """Every session (or just ``session_ids``) as a text tree of its spans.
 
         Spans without a session id are listed last when ``include_unsessioned``.
@@ -1107,11 +1098,7 @@ def _render(
     blocks: list[str] = []
     for session_id in sorted(session_ids, key=order):
         session_spans = by_session.get(session_id, [])
-        lines = [
-            _session_header(
-                session_id, start_by_id.get(session_id), enrichment.get(session_id), session_spans
-            )
-        ]
+        lines = [_session_header(session_id, start_by_id.get(session_id), enrichment.get(session_id), session_spans)]
         lines.extend(_span_tree(session_spans, 1))
         blocks.append("\n".join(lines))
     if include_unsessioned and unsessioned:

@@ -1,0 +1,71 @@
+"""`make bench-import`: what `import honeyhive_serverless` and the first `get_tracer()` cost.
+
+Each sample is a fresh interpreter (as a cold start is), the variants interleaved so that machine
+noise falls on all of them alike; medians are reported. The full side-by-side benchmark against
+HoneyHive's SDK is `make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+
+_PROBE = """
+import time, json
+t0 = time.perf_counter()
+{setup}
+t1 = time.perf_counter()
+{measured}
+t2 = time.perf_counter()
+import sys
+print(json.dumps({{"setup_ms": (t1 - t0) * 1000, "measured_ms": (t2 - t1) * 1000, "modules": len(sys.modules)}}))
+"""
+
+VARIANTS = {
+    "import honeyhive_serverless": ("import honeyhive_serverless", ""),
+    "first get_tracer() (after import)": ("import honeyhive_serverless", "honeyhive_serverless.get_tracer()"),
+    "OpenTelemetry SDK + OTLP HTTP exporter (reference)": (
+        "",
+        "import opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter",
+    ),
+}
+
+
+def _sample(setup: str, measured: str, env: dict[str, str]) -> dict[str, float]:
+    code = _PROBE.format(setup=setup or "pass", measured=measured or "pass")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("-n", "--runs", type=int, default=15)
+    args = parser.parse_args(argv)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HH_")}
+    env.update({"AWS_LAMBDA_FUNCTION_NAME": "bench", "HH_API_KEY": "bench", "HH_API_URL": "http://127.0.0.1:9"})
+    samples: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
+    for _ in range(args.runs):
+        for name, (setup, measured) in VARIANTS.items():
+            try:
+                samples[name].append(_sample(setup, measured, env))
+            except subprocess.CalledProcessError:
+                pass  # the reference exporter is not a dependency; its row is then left out
+    print(f"{'what':<52} {'median ms':>10} {'modules':>8}  (n={args.runs}, fresh process each)")
+    for name, runs in samples.items():
+        if not runs:
+            print(f"{name:<52} {'n/a':>10}")
+            continue
+        key = "setup_ms" if not VARIANTS[name][1] else "measured_ms"
+        median = statistics.median(run[key] for run in runs)
+        modules = int(statistics.median(run["modules"] for run in runs))
+        print(f"{name:<52} {median:>10.1f} {modules:>8}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
