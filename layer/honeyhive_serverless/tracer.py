@@ -158,12 +158,7 @@ class HoneyHiveTracer:
         """
         try:
             fields = _session_fields(session_name, inputs, session_id, metadata, user_properties)
-            if skip_api_call:
-                sid, auto = session_id or new_session_id(), False
-            else:
-                sid, auto = self._start_session(fields)
-            self._activate(sid, auto, fields.get("session_name"))
-            return sid
+            return self._activate(*self._obtain_session(fields, skip_api_call), session_name)
         except Exception:  # tracing never breaks the caller
             logger.exception("honeyhive: create_session failed")
             return None
@@ -180,13 +175,10 @@ class HoneyHiveTracer:
         """:meth:`create_session` without blocking the event loop; the session is current in this task."""
         try:
             fields = _session_fields(session_name, inputs, session_id, metadata, user_properties)
-            if skip_api_call:
-                sid, auto = session_id or new_session_id(), False
-            else:
-                loop = asyncio.get_running_loop()
-                sid, auto = await loop.run_in_executor(None, functools.partial(self._start_session, fields))
-            self._activate(sid, auto, fields.get("session_name"))
-            return sid
+            obtain = functools.partial(self._obtain_session, fields, skip_api_call)
+            # Only the request leaves the event loop; the session is activated in this task's context.
+            obtained = obtain() if skip_api_call else await asyncio.get_running_loop().run_in_executor(None, obtain)
+            return self._activate(*obtained, session_name)
         except Exception:
             logger.exception("honeyhive: acreate_session failed")
             return None
@@ -343,6 +335,11 @@ class HoneyHiveTracer:
     def _send_enrichment(self, session_id: str, body: dict[str, Any], deadline: float | None) -> None:
         self.client.update_event({"event_id": session_id, **body}, deadline)
 
+    def _obtain_session(self, fields: dict[str, Any], skip_api_call: bool) -> tuple[str, bool]:
+        if skip_api_call:
+            return fields.get("session_id") or new_session_id(), False
+        return self._start_session(fields)
+
     def _start_session(self, fields: dict[str, Any]) -> tuple[str, bool]:
         """POST /session/start; (session id, whether it had to be made locally)."""
         requested = fields.get("session_id")
@@ -364,12 +361,13 @@ class HoneyHiveTracer:
             logger.warning("honeyhive: could not start a session at HoneyHive; using locally made session ids")
         return requested or new_session_id(), True
 
-    def _activate(self, session_id: str, auto_created: bool, session_name: str | None) -> None:
+    def _activate(self, session_id: str, auto_created: bool, session_name: str | None) -> str:
         ctx = baggage.set_baggage(SESSION_KEY, session_id)
         ctx = baggage.set_baggage(AUTO_CREATE_KEY, "true" if auto_created else "false", ctx)
         if session_name:
             ctx = baggage.set_baggage(SESSION_NAME_KEY, session_name, ctx)
         otel_context.attach(ctx)
+        return session_id
 
 
 class _SessionBlock(AbstractContextManager[str | None], AbstractAsyncContextManager[str | None]):

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from ._log import logger, quote_prefix
 from .attributes import flatten, truncate
-from .config import WrapperOptions, resolve_wrapper_options
+from .config import WrapperOptions, detect_platform, resolve_wrapper_options
 from .events import validate_session_id
 from .faas import Invocation, describe_call, starts
 from .snapstart import register_restore_hook
@@ -275,6 +275,8 @@ def with_honeyhive_session(
     def decorate(function: F) -> F:
         starts.mark_initialised()
         register_restore_hook()
+        if tracer is None and detect_platform() != "dev":
+            _build_tracer_during_init()
 
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Invocation | None:
             try:
@@ -321,6 +323,14 @@ def with_honeyhive_session(
         return cast(F, wrapper)
 
     return decorate(handler) if handler is not None else decorate
+
+
+def _build_tracer_during_init() -> None:
+    """Pay for the tracer while the sandbox initialises (proactive init, provisioned concurrency and
+    SnapStart snapshots then hide it), not in the first invocation."""
+    from .tracer import get_tracer
+
+    get_tracer()
 
 
 def _log_failure() -> None:
