@@ -1,8 +1,10 @@
-"""Google Cloud Functions through the same wrapper: a Flask request or a CloudEvent as the argument.
+"""Google Cloud Functions through the same wrapper: a request or a CloudEvent as the argument.
 
 An HTTP function names its session in the ``X-Session-ID`` header or a JSON body's ``session_id``, and
 its response carries ``X-Session-ID``; a CloudEvent function names it in a ``sessionid`` extension
-attribute or ``data.session_id``. Flask and cloudevents are imported only to shape a response.
+attribute or ``data.session_id``. Requests are Flask's, or Starlette's under functions-framework's
+async mode (``functions_framework.aio``), where the body can only be read by awaiting it, so there
+the header alone names the session. Flask and Starlette are imported only to shape a response.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ from .faas import Invocation
 
 
 def describe(argument: Any, env: Mapping[str, str]) -> Invocation | None:
-    """An :class:`Invocation` when ``argument`` is a Flask request or a CloudEvent, else None."""
-    if _is_flask_request(argument):
-        return _invocation(
+    """An :class:`Invocation` when ``argument`` is an HTTP request or a CloudEvent, else None."""
+    framework = _request_framework(argument)
+    if framework is not None:
+        invocation = _invocation(
             env,
-            event=_request_summary(argument),
-            lookup=_http_lookup(argument),
+            event=_request_summary(argument, framework),
+            lookup=_http_lookup(argument, framework),
             invocation_id=argument.headers.get("Function-Execution-Id") or str(uuid.uuid4()),
         )
+        invocation.extra["framework"] = framework
+        return invocation
     if _is_cloud_event(argument):
         return _invocation(
             env,
@@ -34,13 +39,29 @@ def describe(argument: Any, env: Mapping[str, str]) -> Invocation | None:
     return None
 
 
-def with_session_header(response: Any, session_id: str) -> Any:
-    """A Flask response made from a view's return value, with ``X-Session-ID`` set."""
+def with_session_header(response: Any, session_id: str, framework: str) -> Any:
+    """The HTTP response a view's return value becomes, with ``X-Session-ID`` set."""
+    if framework == "starlette":
+        return _starlette_response(response, session_id)
     import flask
 
     made = flask.make_response(response)
     made.headers["X-Session-ID"] = session_id
     return made
+
+
+def _starlette_response(response: Any, session_id: str) -> Any:
+    # The same conversions functions_framework.aio applies to a view's return value.
+    from starlette.responses import JSONResponse, Response
+
+    content, status = response if isinstance(response, tuple) and len(response) == 2 else (response, 200)
+    if isinstance(content, dict):
+        return JSONResponse(content, status_code=status, headers={"X-Session-ID": session_id})
+    if isinstance(content, str | bytes):
+        return Response(content, status_code=status, headers={"X-Session-ID": session_id})
+    if isinstance(response, Response):
+        response.headers["X-Session-ID"] = session_id
+    return response
 
 
 def _invocation(env: Mapping[str, str], *, event: Any, lookup: SessionLookup, invocation_id: str) -> Invocation:
@@ -56,23 +77,36 @@ def _invocation(env: Mapping[str, str], *, event: Any, lookup: SessionLookup, in
     )
 
 
-def _is_flask_request(argument: Any) -> bool:
+def _request_framework(argument: Any) -> str | None:
+    """``flask`` or ``starlette`` for an HTTP request object, else None."""
     module = type(argument).__module__
-    return module.startswith(("flask", "werkzeug")) and hasattr(argument, "headers")
+    if not hasattr(argument, "headers"):
+        return None
+    if module.startswith(("flask", "werkzeug")):
+        return "flask"
+    if module.startswith("starlette"):
+        return "starlette"
+    return None
 
 
 def _is_cloud_event(argument: Any) -> bool:
     return type(argument).__module__.startswith("cloudevents") and hasattr(argument, "get_attributes")
 
 
-def _http_lookup(request: Any) -> SessionLookup:
+def _http_lookup(request: Any, framework: str) -> SessionLookup:
     header = request.headers.get(SESSION_HEADER)
     if header is not None:
         return SessionLookup("http", header, "header X-Session-ID")
-    body = request.get_json(silent=True) if request.is_json else None
+    body = _json_body(request, framework)
     if isinstance(body, Mapping) and SESSION_FIELD in body:
         return SessionLookup("http", body[SESSION_FIELD], "body.session_id")
     return SessionLookup("http")
+
+
+def _json_body(request: Any, framework: str) -> Any:
+    if framework == "flask" and request.is_json:
+        return request.get_json(silent=True)
+    return None
 
 
 def _cloud_event_lookup(event: Any) -> SessionLookup:
@@ -85,12 +119,14 @@ def _cloud_event_lookup(event: Any) -> SessionLookup:
     return SessionLookup("cloudevent")
 
 
-def _request_summary(request: Any) -> dict[str, Any]:
+def _request_summary(request: Any, framework: str) -> dict[str, Any]:
     """What of an HTTP request is worth capturing as the session's inputs."""
-    summary: dict[str, Any] = {"method": request.method, "path": request.path}
-    if request.args:
-        summary["query"] = request.args.to_dict()
-    body = request.get_json(silent=True) if request.is_json else None
+    path = request.path if framework == "flask" else request.url.path
+    query = request.args if framework == "flask" else request.query_params
+    summary: dict[str, Any] = {"method": request.method, "path": path}
+    if query:
+        summary["query"] = dict(query)
+    body = _json_body(request, framework)
     if body is not None:
         summary["body"] = body
     return summary

@@ -211,7 +211,7 @@ def _with_session_header(info: Invocation, result: Any, session_id: str) -> Any:
     if info.platform == "cloud-function":
         from .gcf import with_session_header
 
-        return with_session_header(result, session_id)
+        return with_session_header(result, session_id, info.extra["framework"])
     if not isinstance(result, Mapping) or "statusCode" not in result:
         return result  # not a proxy response: the platform builds it, nothing to add a header to
     response = dict(result)
