@@ -30,16 +30,30 @@ NAMESPACES = {
 
 
 def to_json(value: Any, limit: int = MAX_STRING) -> str:
-    """JSON text of anything (``str()`` for what JSON cannot hold), cut to ``limit`` characters."""
+    """JSON text of anything (``str()`` for what JSON cannot hold), cut to ``limit`` characters.
+
+    Never raises: a value too deep for JSON or ``repr`` becomes a short placeholder.
+    """
     try:
         text = json.dumps(value, default=str, ensure_ascii=False)
     except (TypeError, ValueError, RecursionError):
-        text = repr(value)
+        try:
+            text = repr(value)
+        except Exception:
+            text = f"<unserializable {type(value).__name__}>"
     return truncate(text, limit)
 
 
 def truncate(text: str, limit: int) -> str:
-    """``text`` cut to ``limit`` characters, with a visible marker when cut."""
+    """``text`` as valid UTF-8, cut to ``limit`` characters with a visible marker when cut.
+
+    Lone surrogates (``"\\udcff"`` from a JSON escape) are replaced: protobuf refuses to encode them,
+    and one such attribute would otherwise lose the whole export.
+    """
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-8", "replace").decode("utf-8")
     if len(text) <= limit:
         return text
     marker = f"...[truncated {len(text) - limit} chars]"

@@ -24,6 +24,24 @@ SESSION_START_PATH = "/session/start"
 EVENTS_PATH = "/events"
 
 
+def json_body(fields: dict[str, Any], wrap_in: str | None = None) -> bytes:
+    """JSON of ``fields`` (as ``{wrap_in: fields}`` when given); a value JSON cannot encode (too deep,
+    say) becomes a placeholder instead of failing the request."""
+    try:
+        return json.dumps({wrap_in: fields} if wrap_in else fields, default=str).encode()
+    except (TypeError, ValueError, RecursionError):
+        safe = {key: _json_safe_value(value) for key, value in fields.items()}
+        return json.dumps({wrap_in: safe} if wrap_in else safe, default=str).encode()
+
+
+def _json_safe_value(value: Any) -> Any:
+    try:
+        json.dumps(value, default=str)
+    except (TypeError, ValueError, RecursionError) as exc:
+        return f"<not serializable: {type(exc).__name__}>"
+    return value
+
+
 class Breaker:
     """Opens after ``threshold`` consecutive failures; after ``cooldown_s`` one request may try again."""
 
@@ -87,7 +105,7 @@ class HoneyHiveClient:
 
     def start_session(self, session: dict[str, Any], deadline: float | None = None) -> str | None:
         """POST /session/start; the new session's id, or None when HoneyHive gave none."""
-        body = json.dumps({"session": session}, default=str).encode()
+        body = json_body(session, wrap_in="session")
         response = self._call("POST", SESSION_START_PATH, body, "application/json", deadline)
         if response is None:
             return None
@@ -102,7 +120,7 @@ class HoneyHiveClient:
 
     def update_event(self, body: dict[str, Any], deadline: float | None = None) -> bool:
         """PUT /events: enrich a session (``event_id`` is the session id) or an event."""
-        data = json.dumps(body, default=str).encode()
+        data = json_body(body)
         return self._call("PUT", EVENTS_PATH, data, "application/json", deadline) is not None
 
     def close(self) -> None:

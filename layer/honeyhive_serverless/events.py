@@ -52,6 +52,12 @@ FAAS_TRIGGER = {
 HTTP_TRIGGERS = frozenset(name for name, kind in FAAS_TRIGGER.items() if kind == "http")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# uuid.UUID() alone also takes "0x"-prefixed, underscored and oddly hyphenated hex; HoneyHive's ids are
+# the canonical form, accepted here in any case, unhyphenated, braced or as a urn.
+_UUID = re.compile(
+    r"^ *(?:urn:uuid:)?\{?([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})\}? *$",
+    re.IGNORECASE | re.ASCII,
+)
 
 
 @dataclass(frozen=True)
@@ -138,11 +144,10 @@ def validate_session_id(value: object) -> tuple[str | None, str | None]:
         return None, f"too long ({len(value)} characters)"
     if _CONTROL.search(value):
         return None, "contains control characters"
-    try:
-        parsed = uuid.UUID(value.strip())
-    except ValueError:
+    match = _UUID.match(value)
+    if match is None:
         return None, "not a UUID"
-    return str(parsed), None
+    return str(uuid.UUID("".join(match.groups()))), None
 
 
 def record_list(event: object) -> list[Any]:

@@ -8,6 +8,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from ._log import logger
 from .client import HoneyHiveClient
 
 
@@ -22,8 +23,12 @@ class HoneyHiveSpanExporter(SpanExporter):
             return SpanExportResult.SUCCESS
         try:
             body = encode_spans(spans).SerializeToString()
-        except Exception:  # a span the encoder cannot take must not reach the user's code
-            return SpanExportResult.FAILURE
+        except Exception:  # one span the encoder cannot take must not lose the others
+            encodable = [span for span in spans if _encodes(span)]
+            logger.warning("honeyhive: dropped %d span(s) that cannot be encoded", len(spans) - len(encodable))
+            if not encodable:
+                return SpanExportResult.FAILURE
+            body = encode_spans(encodable).SerializeToString()
         ok = self._client.post_spans(body, deadline)
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
@@ -32,3 +37,11 @@ class HoneyHiveSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def _encodes(span: ReadableSpan) -> bool:
+    try:
+        encode_spans([span]).SerializeToString()
+    except Exception:
+        return False
+    return True

@@ -24,7 +24,7 @@ from contextlib import ExitStack
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from ._log import logger, quote_prefix
-from .attributes import flatten, truncate
+from .attributes import flatten, to_json
 from .config import WrapperOptions, detect_platform, resolve_wrapper_options
 from .events import validate_session_id
 from .faas import Invocation, describe_call, starts
@@ -44,16 +44,17 @@ LAST_GASP_RESERVE_S = 0.02
 
 
 def capture(value: Any, limit: int) -> Any:
-    """``value`` if its JSON form fits in ``limit`` bytes, else that JSON cut, with a visible marker."""
+    """``value`` if its JSON form fits in ``limit`` bytes, else that JSON cut, with a visible marker.
+
+    The JSON is ASCII-escaped, so its length counts bytes and lone surrogates cannot break it.
+    """
     try:
-        text = json.dumps(value, default=str, ensure_ascii=False)
+        text = json.dumps(value, default=str)
     except (TypeError, ValueError, RecursionError):
-        return truncate(repr(value), limit)
-    size = len(text.encode("utf-8"))
-    if size <= limit:
+        return to_json(value, limit)
+    if len(text) <= limit:
         return value
-    cut = text.encode("utf-8")[:limit].decode("utf-8", "ignore")
-    return f"{cut}...[truncated {size - limit} bytes]"
+    return f"{text[:limit]}...[truncated {len(text) - limit} bytes]"
 
 
 class _Invocation:
