@@ -98,3 +98,21 @@ def test_disable_batch_env_means_immediate(receiver: DevReceiver, monkeypatch: p
     monkeypatch.setenv("HH_DISABLE_BATCH", "true")
     tracer = make_tracer(receiver, export_mode=None)
     assert tracer.config.export_mode == "immediate"
+
+
+def test_after_response_off_lambda_falls_back_to_invocation_with_one_info_line(
+    receiver: DevReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="honeyhive_serverless"):
+        tracer = make_tracer(receiver, export_mode="after_response")
+    assert tracer.config.export_mode == "invocation"
+    assert tracer.after_response is None
+    assert [r.levelname for r in caplog.records] == ["INFO"]
+    assert "after_response" in caplog.records[0].getMessage()
+    with tracer.session_scope():
+        with tracer.otel_tracer.start_as_current_span("x"):
+            pass
+        assert receiver.spans == []
+    assert len(receiver.spans) == 1

@@ -14,8 +14,8 @@ from typing import Literal
 
 from ._log import logger
 
-ExportMode = Literal["immediate", "invocation", "batch"]
-EXPORT_MODES: tuple[ExportMode, ...] = ("immediate", "invocation", "batch")
+ExportMode = Literal["immediate", "invocation", "after_response", "batch"]
+EXPORT_MODES: tuple[ExportMode, ...] = ("immediate", "invocation", "after_response", "batch")
 
 DEFAULT_SERVER_URL = "https://api.dp1.us.honeyhive.ai"
 DEFAULT_EXPORT_TIMEOUT_MS = 2000

@@ -9,7 +9,7 @@ produced inside are held by the scope and sent when it closes.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -42,6 +42,8 @@ class SessionScope:
     open_spans: dict[int, Span] = field(default_factory=dict)
     closed: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    #: Where what the scope holds goes when it closes, instead of being sent at once (after_response).
+    hand_off: Callable[[SessionScope], None] | None = None
 
     def take_spans(self) -> list[ReadableSpan]:
         with self.lock:

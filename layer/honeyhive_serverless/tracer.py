@@ -22,6 +22,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
+from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
@@ -37,6 +38,7 @@ from .client import HoneyHiveClient
 from .config import Config, resolve_config
 from .credentials import ApiKeyProvider
 from .exporter import HoneyHiveSpanExporter
+from .extension import AfterResponseExporter
 from .ids import UrandomIdGenerator, new_session_id
 from .processors import InvocationSpanProcessor, SessionAttributesProcessor
 from .scope import (
@@ -78,8 +80,14 @@ class HoneyHiveTracer:
         )
         self.provider.add_span_processor(SessionAttributesProcessor(self))
         self._invocation_processor: InvocationSpanProcessor | None = None
+        #: The in-process Lambda extension that exports after the response (``after_response`` mode).
+        self.after_response: AfterResponseExporter | None = None
+        if config.export_mode == "after_response":
+            self.after_response = AfterResponseExporter.register(self)
+            if self.after_response is None:
+                self.config = config = replace(config, export_mode="invocation")
         export_processor: SpanProcessor
-        if config.export_mode == "invocation":
+        if config.export_mode in ("invocation", "after_response"):
             self._invocation_processor = InvocationSpanProcessor(
                 exporter, self, config.invocation_max_spans, config.invocation_max_bytes
             )
@@ -218,6 +226,8 @@ class HoneyHiveTracer:
                 outer = current_scope()
                 if outer is not None and outer.owner is self:
                     outer.absorb(scope)  # a nested session: its spans leave with the invocation's
+                elif scope.hand_off is not None:
+                    scope.hand_off(scope)
                 else:
                     self.flush_scope(scope)
 

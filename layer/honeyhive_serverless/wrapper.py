@@ -88,6 +88,9 @@ class _Invocation:
         if info.deadline is not None:
             deadline = info.deadline - config.timeout_margin_ms / 1000
         scope = self._scope = self._stack.enter_context(self.tracer.session_scope(deadline=deadline))
+        after_response = self.tracer.after_response
+        if after_response is not None and info.invocation_id:
+            scope.hand_off = functools.partial(after_response.hand_off, info.invocation_id)
         self.session_id = self._open_session(info, args)
         if self._log is not None and hasattr(self._log, "append_keys"):
             self._log.append_keys(session_id=self.session_id)
@@ -276,8 +279,12 @@ def with_honeyhive_session(
     def decorate(function: F) -> F:
         starts.mark_initialised()
         register_restore_hook()
-        if tracer is None and detect_platform() != "dev":
-            _build_tracer_during_init()
+        active = tracer
+        if active is None and detect_platform() != "dev":
+            active = _build_tracer_during_init()
+        if active is not None and active.after_response is not None:
+            # Before the first INVOKE reaches the extension: it then waits for each invocation's hand-off.
+            active.after_response.wrapper_in_use = True
 
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Invocation | None:
             try:
@@ -326,12 +333,13 @@ def with_honeyhive_session(
     return decorate(handler) if handler is not None else decorate
 
 
-def _build_tracer_during_init() -> None:
+def _build_tracer_during_init() -> HoneyHiveTracer:
     """Pay for the tracer while the sandbox initialises (proactive init, provisioned concurrency and
-    SnapStart snapshots then hide it), not in the first invocation."""
+    SnapStart snapshots then hide it), not in the first invocation; the after_response extension can
+    only register then."""
     from .tracer import get_tracer
 
-    get_tracer()
+    return get_tracer()
 
 
 def _log_failure() -> None:

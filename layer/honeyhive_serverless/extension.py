@@ -1,0 +1,131 @@
+"""``HH_EXPORT_MODE=after_response``: export after the response, from an in-process Lambda extension.
+
+During init the tracer registers an internal extension (this thread) for INVOKE and SHUTDOWN events
+with the Extensions API. The handler returns and its response is posted at once; the wrapper hands the
+invocation's held spans and session enrichment to this thread, which exports them and only then asks
+for its next event. Lambda freezes the sandbox only when the runtime and every extension have asked
+for their next event, so nothing is lost, and the caller does not wait for the export (the billed
+duration does). A SHUTDOWN event flushes whatever is left.
+
+Where registration is not possible (not on Lambda, the API refuses, init is over) the tracer falls back
+to the ``invocation`` mode with one info line.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ._log import logger
+
+if TYPE_CHECKING:
+    from .scope import SessionScope
+    from .tracer import HoneyHiveTracer
+
+EXTENSION_NAME = "honeyhive-serverless"
+_API = "/2020-01-01/extension"
+#: The export must be over this long before the invocation's deadline.
+DEADLINE_RESERVE_S = 0.05
+
+
+class AfterResponseExporter:
+    """The internal extension: one thread that exports each invocation's telemetry after its response."""
+
+    def __init__(self, tracer: HoneyHiveTracer, runtime_api: str) -> None:
+        self._tracer = tracer
+        self._runtime_api = runtime_api
+        self._identifier: str | None = None
+        self._pending: dict[str, SessionScope] = {}
+        self._cond = threading.Condition()
+        self.wrapper_in_use = False
+
+    @classmethod
+    def register(cls, tracer: HoneyHiveTracer) -> AfterResponseExporter | None:
+        """Register with the Extensions API and start the thread; None (and one info line) if not possible."""
+        runtime_api = os.environ.get("AWS_LAMBDA_RUNTIME_API")
+        if not runtime_api:
+            logger.info("honeyhive: after_response needs the Lambda Extensions API; exporting per invocation")
+            return None
+        exporter = cls(tracer, runtime_api)
+        try:
+            exporter._register()
+        except (OSError, http.client.HTTPException, RuntimeError) as exc:
+            logger.info(
+                "honeyhive: could not register the after_response extension (%s); exporting per invocation", exc
+            )
+            return None
+        threading.Thread(target=exporter._run, name="honeyhive-extension", daemon=True).start()
+        return exporter
+
+    def hand_off(self, request_id: str, scope: SessionScope) -> None:
+        """Called by the wrapper as the invocation ends: ``scope`` holds what to export after the response."""
+        with self._cond:
+            self._pending[request_id] = scope
+            self._cond.notify_all()
+
+    def _register(self) -> None:
+        conn = http.client.HTTPConnection(self._runtime_api, timeout=2)
+        try:
+            conn.request(
+                "POST",
+                f"{_API}/register",
+                body=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}),
+                headers={"Lambda-Extension-Name": EXTENSION_NAME, "Content-Type": "application/json"},
+            )
+            response = conn.getresponse()
+            response.read()
+            identifier = response.getheader("Lambda-Extension-Identifier")
+            if response.status != 200 or not identifier:
+                raise RuntimeError(f"register answered HTTP {response.status}")
+            self._identifier = identifier
+        finally:
+            conn.close()
+
+    def _run(self) -> None:
+        # No timeout: the next event may be minutes away, and this thread is frozen with the sandbox meanwhile.
+        conn = http.client.HTTPConnection(self._runtime_api)
+        headers = {"Lambda-Extension-Identifier": self._identifier or ""}
+        while True:
+            try:
+                conn.request("GET", f"{_API}/event/next", headers=headers)
+                response = conn.getresponse()
+                event = json.loads(response.read() or b"{}")
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                logger.warning("honeyhive: the after_response extension lost the Extensions API (%s)", exc)
+                return
+            deadline = _monotonic_deadline(event.get("deadlineMs"))
+            if event.get("eventType") == "SHUTDOWN":
+                self._export_all(deadline)
+                return
+            self._export_invocation(str(event.get("requestId", "")), deadline)
+
+    def _export_invocation(self, request_id: str, deadline: float | None) -> None:
+        """Wait for this invocation's hand-off (only if a wrapped handler will make one), then export."""
+        if self.wrapper_in_use:
+            with self._cond:
+                self._cond.wait_for(
+                    lambda: request_id in self._pending,
+                    timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
+                )
+        self._export_all(deadline)
+
+    def _export_all(self, deadline: float | None) -> None:
+        with self._cond:
+            pending, self._pending = self._pending, {}
+        flush_by = time.monotonic() + self._tracer.config.flush_timeout_ms / 1000
+        for scope in pending.values():
+            scope.deadline = flush_by if deadline is None else min(flush_by, deadline - DEADLINE_RESERVE_S)
+            try:
+                self._tracer.flush_scope(scope)
+            except Exception:
+                logger.exception("honeyhive: after_response export failed")
+
+
+def _monotonic_deadline(deadline_ms: object) -> float | None:
+    if not isinstance(deadline_ms, int | float):
+        return None
+    return time.monotonic() + (deadline_ms / 1000 - time.time())
