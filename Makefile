@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit bench-import clean
+.PHONY: demo test lint typecheck unit layer bench-import clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -26,6 +26,11 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
+
+# dist/honeyhive-serverless-layer-py3.X-<arch>.zip for Python 3.10-3.13 and both architectures, plus
+# dist/layers.json; prints the size table.
+layer: $(STAMP)
+	$(VENV)/bin/hh-serverless build-layer --out dist
 
 # Cost of `import honeyhive_serverless` and of the first get_tracer(), medians over fresh processes.
 bench-import: $(STAMP)

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TypeAlias
 
+from honeyhive_serverless_dev.layer_cli import add_build_layer, add_instrument, add_publish_layer, add_uninstrument
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -118,7 +119,13 @@ def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
 # Entry point
 
 # Extend by appending an `_add_<name>(subparsers)` function; its parser must set `func`.
-SUBCOMMANDS: list[Callable[[SubParsers], None]] = [_add_dev_server]
+SUBCOMMANDS: list[Callable[[SubParsers], None]] = [
+    _add_dev_server,
+    add_build_layer,
+    add_publish_layer,
+    add_instrument,
+    add_uninstrument,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,301 @@
+"""The Lambda layer zips: contents, bytecode, native code, determinism, layers.json and the size budget.
+
+All eight targets are built once per session (about a minute here; pip downloads the wheels for the
+other architecture). The zips are then read as Lambda would unpack them under /opt.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import os
+import platform
+import re
+import shutil
+import stat
+import subprocess
+import zipfile
+from pathlib import Path, PurePosixPath
+
+import jmespath
+import pytest
+import tomllib
+
+from honeyhive_serverless_dev import layer_cli
+from honeyhive_serverless_dev.layer_build import (
+    PROJECT_ROOT,
+    LayerInfo,
+    build_all,
+    build_layer,
+    elf_machine,
+    find_interpreter,
+    layer_zip_name,
+    size_table,
+)
+
+# Building the layers is the first test's setup; give it room on a busy 2-core machine.
+pytestmark = pytest.mark.timeout(900)
+
+PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+ARCHS = ("x86_64", "arm64")
+TARGETS = [(python, arch) for python in PYTHONS for arch in ARCHS]
+TARGET_IDS = [f"py{python}-{arch}" for python, arch in TARGETS]
+MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
+MB = 1_000_000
+# Distributions the Lambda runtime ships, and code that must never reach a layer.
+FORBIDDEN_TOP_LEVEL = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3", "bin"}
+FORBIDDEN_ANYWHERE = {"honeyhive_serverless_dev", "aws_cdk", "constructs", "tests", "pytest", "moto"}
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("dist")
+    build_all(out, PYTHONS, ARCHS)
+    return out
+
+
+@pytest.fixture(scope="session")
+def manifest(dist: Path) -> dict[tuple[str, str], dict[str, object]]:
+    entries = json.loads((dist / "layers.json").read_text())["layers"]
+    return {(entry["python"], entry["arch"]): entry for entry in entries}
+
+
+def open_zip(dist: Path, python: str, arch: str) -> zipfile.ZipFile:
+    return zipfile.ZipFile(dist / layer_zip_name(python, arch))
+
+
+def files_of(archive: zipfile.ZipFile) -> list[str]:
+    return [name for name in archive.namelist() if not name.endswith("/")]
+
+
+def extract_like_lambda(archive: zipfile.ZipFile, target: Path) -> None:
+    """Unpack with the modes the zip records (zipfile.extractall drops them; Lambda keeps them)."""
+    archive.extractall(target)
+    for entry in archive.infolist():
+        os.chmod(target / entry.filename, stat.S_IMODE(entry.external_attr >> 16))
+
+
+# --------------------------------------------------------------------------------------------
+# Per target
+
+
+@pytest.mark.parametrize(("python", "arch"), TARGETS, ids=TARGET_IDS)
+def test_zip_is_within_the_size_budget(dist: Path, python: str, arch: str) -> None:
+    path = dist / layer_zip_name(python, arch)
+    with open_zip(dist, python, arch) as archive:
+        unzipped = sum(entry.file_size for entry in archive.infolist())
+    assert path.stat().st_size <= 5 * MB
+    assert unzipped <= 25 * MB
+
+
+@pytest.mark.parametrize(("python", "arch"), TARGETS, ids=TARGET_IDS)
+def test_zip_holds_the_runtime_and_its_dependencies_only(dist: Path, python: str, arch: str) -> None:
+    with open_zip(dist, python, arch) as archive:
+        names = set(archive.namelist())
+        wrapper = archive.getinfo("honeyhive-wrapper")
+        wrapper_text = archive.read(wrapper)
+
+    assert "python/honeyhive_serverless/__init__.py" in names
+    assert "python/honeyhive_serverless/handler.py" in names
+    assert "python/opentelemetry/sdk/trace/__init__.py" in names
+    assert "python/opentelemetry/exporter/otlp/proto/common/trace_encoder.py" in names
+    assert "python/google/protobuf/__init__.py" in names
+    assert "python/aws_lambda_powertools/__init__.py" in names
+    assert wrapper_text == (PROJECT_ROOT / "layer" / "honeyhive-wrapper").read_bytes()
+    assert stat.S_IMODE(wrapper.external_attr >> 16) == 0o755
+
+    tops = {PurePosixPath(name).parts[0] for name in names}
+    assert tops == {"honeyhive-wrapper", "python"}
+    # Top-level names under python/: packages, modules (six.py) and dist-info (jmespath-1.1.0.dist-info).
+    top_level = {re.split(r"[-.]", name.split("/")[1])[0] for name in names if name.startswith("python/")}
+    assert not top_level & FORBIDDEN_TOP_LEVEL
+    leaked = [name for name in names if set(PurePosixPath(name).parts) & FORBIDDEN_ANYWHERE]
+    assert leaked == []
+    # pip's per-install records describe the build machine, not the packages.
+    assert not [name for name in names if PurePosixPath(name).name in {"RECORD", "INSTALLER", "direct_url.json"}]
+
+
+@pytest.mark.parametrize(("python", "arch"), TARGETS, ids=TARGET_IDS)
+def test_entries_are_sorted_with_fixed_dates_and_modes(dist: Path, python: str, arch: str) -> None:
+    with open_zip(dist, python, arch) as archive:
+        entries = archive.infolist()
+    assert [entry.filename for entry in entries] == sorted(entry.filename for entry in entries)
+    assert {entry.date_time for entry in entries} == {(1980, 1, 1, 0, 0, 0)}
+    modes = {entry.filename: entry.external_attr >> 16 for entry in entries}
+    assert modes.pop("honeyhive-wrapper") == stat.S_IFREG | 0o755
+    assert {mode for name, mode in modes.items() if name.endswith("/")} == {stat.S_IFDIR | 0o755}
+    assert {mode for name, mode in modes.items() if not name.endswith("/")} == {stat.S_IFREG | 0o644}
+
+
+@pytest.mark.parametrize(("python", "arch"), TARGETS, ids=TARGET_IDS)
+def test_bytecode_is_for_the_target_python_and_names_no_build_path(dist: Path, python: str, arch: str) -> None:
+    tag = "cpython-" + python.replace(".", "")
+    with open_zip(dist, python, arch) as archive:
+        names = files_of(archive)
+        pycs = {name: archive.read(name) for name in names if name.endswith(".pyc")}
+        contents = [archive.read(name) for name in names]
+
+    if find_interpreter(python) is None:  # the build warned; the layer works, compiling at cold start
+        assert pycs == {}
+        return
+    assert {PurePosixPath(name).suffixes[-2] for name in pycs} == {f".{tag}"}
+    assert all(PurePosixPath(name).parent.name == "__pycache__" for name in pycs)
+    # Unchecked hash-based pycs (flags 0b01): no timestamp inside, and never revalidated on read-only /opt.
+    assert {int.from_bytes(data[4:8], "little") for data in pycs.values()} == {0b01}
+    package_sources = [
+        name for name in names if name.startswith("python/honeyhive_serverless/") and name.endswith(".py")
+    ]
+    for source in package_sources:
+        path = PurePosixPath(source)
+        assert str(path.parent / "__pycache__" / f"{path.stem}.{tag}.pyc") in pycs
+    assert len(pycs) == len([name for name in names if name.endswith(".py")])
+    for data in contents:
+        assert b"hh-layer-build-" not in data
+        assert str(PROJECT_ROOT).encode() not in data
+
+
+@pytest.mark.parametrize(("python", "arch"), TARGETS, ids=TARGET_IDS)
+def test_native_code_is_for_the_target_architecture(dist: Path, python: str, arch: str) -> None:
+    with open_zip(dist, python, arch) as archive:
+        machines = {name: elf_machine(archive.read(name)[:64]) for name in files_of(archive)}
+    native = {name: machine for name, machine in machines.items() if machine is not None}
+    assert "python/google/_upb/_message.abi3.so" in native  # protobuf's extension: the check is not vacuous
+    assert set(native.values()) == {MACHINE[arch]}
+    assert all(name.endswith(".so") or ".so." in name for name in native)
+
+
+def test_layers_json_describes_every_zip(dist: Path, manifest: dict[tuple[str, str], dict[str, object]]) -> None:
+    version = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert set(manifest) == set(TARGETS)
+    for (python, arch), entry in manifest.items():
+        path = dist / layer_zip_name(python, arch)
+        data = path.read_bytes()
+        with open_zip(dist, python, arch) as archive:
+            dist_infos = {PurePosixPath(name).parts[1] for name in archive.namelist() if ".dist-info/" in name}
+            unzipped = sum(info.file_size for info in archive.infolist())
+        assert entry["file"] == path.name
+        assert entry["runtime"] == f"python{python}"
+        assert entry["sha256"] == hashlib.sha256(data).hexdigest()
+        assert entry["zipped_size"] == len(data)
+        assert entry["unzipped_size"] == unzipped
+        assert entry["precompiled"] == (find_interpreter(python) is not None)
+        versions = entry["versions"]
+        assert isinstance(versions, dict)
+        assert versions["honeyhive-serverless"] == version
+        assert {"opentelemetry-sdk", "opentelemetry-api", "protobuf", "aws-lambda-powertools"} <= set(versions)
+        expected = {f"{name.replace('-', '_')}-{v}.dist-info" for name, v in versions.items()}
+        assert {name.lower() for name in dist_infos} == {name.lower() for name in expected}
+
+
+def test_size_table_lists_every_layer(dist: Path) -> None:
+    infos = [LayerInfo.from_json(entry, dist) for entry in json.loads((dist / "layers.json").read_text())["layers"]]
+    table = size_table(infos)
+    for python, arch in TARGETS:
+        line = next(line for line in table.splitlines() if line.startswith(layer_zip_name(python, arch)))
+        assert line.endswith("ok") and "MB" in line
+
+
+def test_building_again_gives_identical_bytes(dist: Path, tmp_path: Path) -> None:
+    again = build_layer("3.12", "arm64", tmp_path)
+    assert again.path.read_bytes() == (dist / layer_zip_name("3.12", "arm64")).read_bytes()
+
+
+# --------------------------------------------------------------------------------------------
+# Running what was built
+
+HOST_ARCH = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine())
+PROBE = """
+import sys
+sys.path[:0] = [sys.argv[1], sys.argv[2]]  # /opt/python first, then the runtime's own packages
+import honeyhive_serverless, honeyhive_serverless.handler
+import opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.common.trace_encoder
+from google.protobuf.internal import api_implementation
+import aws_lambda_powertools
+print(api_implementation.Type(), honeyhive_serverless.__file__)
+"""
+
+
+@pytest.mark.skipif(HOST_ARCH is None, reason="the host runs neither Lambda architecture")
+@pytest.mark.parametrize("python", PYTHONS)
+def test_layer_imports_in_the_target_python_from_its_bytecode(dist: Path, tmp_path: Path, python: str) -> None:
+    interpreter = find_interpreter(python)
+    if interpreter is None:
+        pytest.skip(f"no Python {python} here")
+    assert HOST_ARCH is not None
+    opt = tmp_path / "opt"
+    with open_zip(dist, python, HOST_ARCH) as archive:
+        extract_like_lambda(archive, opt)
+    # jmespath comes with the Lambda runtime (boto3's dependency), so the layer leaves it out.
+    var_runtime = tmp_path / "var-runtime"
+    shutil.copytree(Path(jmespath.__file__).parent, var_runtime / "jmespath")
+
+    # -v reports where each module's code object came from: a .pyc, or a .py compiled on the spot.
+    probe = subprocess.run(
+        [interpreter, "-I", "-v", "-c", PROBE, str(opt / "python"), str(var_runtime)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    assert probe.returncode == 0, probe.stderr
+    assert probe.stdout.split() == ["upb", str(opt / "python" / "honeyhive_serverless" / "__init__.py")]
+    loaded = [line for line in probe.stderr.splitlines() if line.startswith(f"# code object from '{opt}")]
+    assert len(loaded) > 100
+    assert [line for line in loaded if not line.endswith(".pyc'")] == []
+
+    wrapped = subprocess.run(
+        [str(opt / "honeyhive-wrapper"), "/usr/bin/env"],
+        env={"_HANDLER": "app.handler", "PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "_HANDLER=honeyhive_serverless.handler.handler" in wrapped.stdout.splitlines()
+    assert "HH_LAMBDA_HANDLER=app.handler" in wrapped.stdout.splitlines()
+
+
+# --------------------------------------------------------------------------------------------
+# The command, and a Python this machine does not have
+
+
+def test_build_layer_command_warns_and_skips_bytecode_without_the_target_python(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no pyenv shims
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+    if find_interpreter("3.13") is not None:
+        pytest.skip("this machine has Python 3.13 outside pyenv")
+    parser = argparse.ArgumentParser()
+    layer_cli.add_build_layer(parser.add_subparsers())
+    args = parser.parse_args(["build-layer", "--python", "3.13", "--arch", "arm64", "--out", str(tmp_path / "out")])
+
+    with caplog.at_level(logging.WARNING):
+        assert args.func(args) == 0
+
+    assert any("no Python 3.13 interpreter" in record.getMessage() for record in caplog.records)
+    assert "honeyhive-serverless-layer-py3.13-arm64.zip" in capsys.readouterr().out
+    [entry] = json.loads((tmp_path / "out" / "layers.json").read_text())["layers"]
+    assert entry["precompiled"] is False
+    with zipfile.ZipFile(tmp_path / "out" / entry["file"]) as archive:
+        assert not [name for name in archive.namelist() if "__pycache__" in name]
+        assert "python/honeyhive_serverless/__init__.py" in archive.namelist()
+
+
+@pytest.mark.parametrize(
+    ("header", "machine"),
+    [
+        (b"\x7fELF\x02\x01\x01" + bytes(11) + (62).to_bytes(2, "little"), "x86_64"),
+        (b"\x7fELF\x02\x01\x01" + bytes(11) + (183).to_bytes(2, "little"), "aarch64"),
+        (b"\x7fELF\x02\x02\x01" + bytes(11) + (183).to_bytes(2, "big"), "aarch64"),
+        (b"#!/bin/sh\n" + bytes(20), None),
+        (b"\x7fELF", None),
+    ],
+    ids=["x86_64", "aarch64", "big-endian", "script", "truncated"],
+)
+def test_elf_machine_reads_the_header(header: bytes, machine: str | None) -> None:
+    assert elf_machine(header) == machine
