@@ -15,6 +15,7 @@ from collections.abc import Callable
 from types import FrameType
 from typing import TypeAlias
 
+from honeyhive_serverless_dev.invoke_cli import add_invoke
 from honeyhive_serverless_dev.layer_cli import add_build_layer, add_instrument, add_publish_layer, add_uninstrument
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
 
@@ -125,6 +126,7 @@ SUBCOMMANDS: list[Callable[[SubParsers], None]] = [
     add_publish_layer,
     add_instrument,
     add_uninstrument,
+    add_invoke,
 ]
 
 

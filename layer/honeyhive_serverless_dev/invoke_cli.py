@@ -1,0 +1,181 @@
+"""``hh-serverless invoke``: run a handler locally the way Lambda runs it (see ``emulator.py``).
+
+Register with ``add_invoke(subparsers)`` in ``cli.SUBCOMMANDS``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, TypeAlias
+
+from honeyhive_serverless_dev.emulator import Invocation, LambdaEmulator, ensure_runtime
+
+# Spelled out rather than imported from cli.py, which imports this module.
+SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+# Width of a response shown on an invocation's line.
+RESPONSE_WIDTH = 200
+DEFAULT_RUNTIME_CACHE = Path.home() / ".cache" / "honeyhive-serverless"
+# What --receiver sends with: the dev receiver accepts any key.
+RECEIVER_API_KEY = "hh-local-dev-key"
+RECEIVER_PROJECT = "local-dev"
+
+
+def _print(text: str) -> None:
+    # Flushed on every line: the output is usually a pipe (a test, `tee`) that wants it now.
+    print(text, flush=True)
+
+
+def add_invoke(subparsers: SubParsers) -> None:
+    """Add the ``invoke`` subcommand."""
+    parser = subparsers.add_parser(
+        "invoke",
+        help="run a handler locally like Lambda (cold and warm starts, freezes, timeouts)",
+        description=(
+            "Run HANDLER through the real awslambdaric against a local Runtime API, as Lambda would: "
+            "a new process for a cold start, the same one (frozen in between) for warm invocations."
+        ),
+    )
+    parser.add_argument(
+        "handler", metavar="HANDLER", help="the handler, e.g. app.handler (module path from the task root)"
+    )
+    parser.add_argument(
+        "--event", required=True, metavar="FILE|JSON", help="the event: a JSON file, JSON text, or - for stdin"
+    )
+    parser.add_argument("-n", type=int, default=1, metavar="N", help="invoke N times (default: 1)")
+    parser.add_argument(
+        "--layer",
+        action="append",
+        default=[],
+        type=Path,
+        metavar="DIR|ZIP",
+        help="a layer laid out like /opt (python/...), directory or zip; repeatable, later layers win",
+    )
+    parser.add_argument(
+        "--python", metavar="3.X", help="run on this Python (a pyenv version or a path; default: this interpreter)"
+    )
+    parser.add_argument(
+        "--runtime-cache",
+        type=Path,
+        default=DEFAULT_RUNTIME_CACHE,
+        metavar="DIR",
+        help=f"where --python's awslambdaric and boto3 get installed (default: {DEFAULT_RUNTIME_CACHE})",
+    )
+    parser.add_argument(
+        "--no-freeze", action="store_true", help="never freeze (SIGSTOP) the sandbox between invocations"
+    )
+    parser.add_argument(
+        "--task-root", type=Path, default=Path("."), metavar="DIR", help="the function's code (default: .)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=30.0, metavar="S", help="function timeout in seconds (default: 30)"
+    )
+    parser.add_argument(
+        "--memory", type=int, default=512, metavar="MB", help="AWS_LAMBDA_FUNCTION_MEMORY_SIZE (default: 512)"
+    )
+    parser.add_argument(
+        "--env", action="append", default=[], metavar="K=V", help="a variable of the function (repeatable)"
+    )
+    parser.add_argument(
+        "--receiver",
+        action="store_true",
+        help="point HH_API_URL at an embedded dev receiver and print the sessions the invocations produced",
+    )
+    parser.set_defaults(func=_run_invoke)
+
+
+def _load_event(value: str) -> Any:
+    if value == "-":
+        return json.load(sys.stdin)
+    path = Path(value)
+    if path.is_file():
+        return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(value)
+
+
+def _parse_env(pairs: list[str]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise ValueError(f"--env wants K=V, got {pair!r}")
+        env[name] = value
+    return env
+
+
+def _describe(index: int, invocation: Invocation) -> str:
+    parts = [f"#{index} {'cold' if invocation.cold else 'warm'}"]
+    if invocation.init_ms is not None:
+        parts.append(f"init {invocation.init_ms:.1f} ms")
+    parts.append(f"duration {invocation.duration_ms:.1f} ms")
+    if invocation.error is not None:
+        outcome = f"ERROR {invocation.error.get('errorType')}: {invocation.error.get('errorMessage')}"
+    else:
+        outcome = json.dumps(invocation.payload)
+    if len(outcome) > RESPONSE_WIDTH:
+        outcome = outcome[: RESPONSE_WIDTH - 3] + "..."
+    return "  ".join(parts) + f"  -> {outcome}"
+
+
+def _run_invoke(args: argparse.Namespace) -> int:
+    try:
+        event = _load_event(args.event)
+        env = _parse_env(args.env)
+    except (OSError, ValueError) as exc:
+        _print(f"hh-serverless invoke: {exc}")
+        return 2
+    if args.n < 1:
+        _print("hh-serverless invoke: -n must be at least 1")
+        return 2
+    try:
+        # A base interpreter has no awslambdaric of its own: Lambda's runtime directory provides it.
+        runtime_path = [ensure_runtime(args.python, args.runtime_cache)] if args.python else []
+    except (LookupError, RuntimeError) as exc:  # no such Python, or pip failed
+        _print(f"hh-serverless invoke: {exc}")
+        return 2
+
+    receiver = None
+    if args.receiver:
+        from honeyhive_serverless_dev.receiver import DevReceiver
+
+        receiver = DevReceiver().start()
+        env.setdefault("HH_PROJECT", RECEIVER_PROJECT)
+        env.update(HH_API_URL=receiver.url, HH_API_KEY=RECEIVER_API_KEY)
+    failures = 0
+    try:
+        emulator = LambdaEmulator(
+            args.handler,
+            task_root=args.task_root,
+            layers=args.layer,
+            python=args.python,
+            runtime_path=runtime_path,
+            env=env,
+            timeout_s=args.timeout,
+            memory_mb=args.memory,
+            freeze=not args.no_freeze,
+        )
+        with emulator:
+            receiver_note = f", dev receiver {receiver.url}" if receiver is not None else ""
+            _print(
+                f"{args.handler} on Python {emulator.python_version}, Runtime API {emulator.runtime_api}{receiver_note}"
+            )
+            for index in range(1, args.n + 1):
+                invocation = emulator.invoke(event)
+                failures += invocation.error is not None
+                _print(_describe(index, invocation))
+        # After stop(): the sandbox is gone, so its output is complete.
+        if emulator.logs.strip():
+            _print("--- sandbox output ---\n" + emulator.logs.rstrip("\n"))
+        if receiver is not None:
+            sessions = receiver.render_sessions()
+            _print("--- sessions ---\n" + (sessions.rstrip("\n") or "(none received)"))
+    except ValueError as exc:  # a bad layer or a reserved variable
+        _print(f"hh-serverless invoke: {exc}")
+        return 2
+    finally:
+        if receiver is not None:
+            receiver.stop()
+    return 1 if failures else 0

@@ -1,0 +1,74 @@
+"""Plain handlers for the emulator tests: module state, errors, timeouts, exits, environment, layers."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from typing import Any
+
+COUNT = 0
+_CHILD: subprocess.Popen[bytes] | None = None
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    """Counts invocations of this process and reports what the runtime handed over."""
+    global COUNT
+    COUNT += 1
+    if isinstance(event, dict) and "raise" in event:
+        raise ValueError(event["raise"])
+    import awslambdaric
+
+    return {
+        "count": COUNT,
+        "pid": os.getpid(),
+        "event": event,
+        "request_id": context.aws_request_id,
+        "function_arn": context.invoked_function_arn,
+        "remaining_ms": context.get_remaining_time_in_millis(),
+        "cwd": os.getcwd(),
+        "sys_path": sys.path,
+        "version": f"{sys.version_info.major}.{sys.version_info.minor}",
+        "awslambdaric": awslambdaric.__file__,
+        "env": dict(os.environ),
+    }
+
+
+def sleepy(event: Any, context: Any) -> dict[str, Any]:
+    """Starts a child process once (it must die with the sandbox), then sleeps as told."""
+    global _CHILD
+    if _CHILD is None:
+        _CHILD = subprocess.Popen(["sleep", "60"])
+    time.sleep(event["seconds"])
+    return {"pid": os.getpid(), "child_pid": _CHILD.pid}
+
+
+def exit_now(event: Any, context: Any) -> None:
+    """Dies mid-invocation without answering."""
+    os._exit(event["code"])
+
+
+def wrapped(event: Any, context: Any) -> dict[str, Any]:
+    """What an exec wrapper redirects to by rewriting _HANDLER."""
+    return {
+        "marker": os.environ.get("EMU_WRAPPER_MARKER"),
+        "original_handler": os.environ.get("ORIG_HANDLER"),
+        "exec_wrapper": os.environ.get("AWS_LAMBDA_EXEC_WRAPPER"),
+    }
+
+
+def layers(event: Any, context: Any) -> dict[str, Any]:
+    """Imports modules the test's layers provide (and one the task root shadows)."""
+    import both_layers
+    import layer_mod
+    import layer_mod2
+    import shadowed
+
+    return {
+        "layer_mod": layer_mod.VALUE,
+        "layer_mod2": layer_mod2.VALUE,
+        "both_layers": both_layers.VALUE,
+        "shadowed": shadowed.VALUE,
+        "layer_wrapper": os.environ.get("LAYER_WRAPPER"),
+    }
