@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -11,6 +12,10 @@ from honeyhive_serverless.tracer import reset_tracer
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 API_KEY = "hh-test-key-canary-7f3a9c"
+LAYER_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+LAYER_ARCHS = ("x86_64", "arm64")
+#: pip-installed Lambda runtimes per Python (awslambdaric + boto3, as /var/runtime has them).
+RUNTIME_CACHE = Path(__file__).parents[1] / ".cache"
 
 _PLATFORM_VARIABLES = (
     "AWS_LAMBDA_FUNCTION_NAME",
@@ -69,3 +74,13 @@ def make_tracer(receiver: DevReceiver, **overrides: object) -> HoneyHiveTracer:
     }
     options.update(overrides)
     return HoneyHiveTracer.init(**options)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Every layer zip, built once per test session (shared by the build and the load tests)."""
+    from honeyhive_serverless_dev.layer_build import build_all
+
+    out = tmp_path_factory.mktemp("dist")
+    build_all(out, LAYER_PYTHONS, LAYER_ARCHS)
+    return out

@@ -23,11 +23,11 @@ import jmespath
 import pytest
 import tomllib
 
+from conftest import LAYER_ARCHS, LAYER_PYTHONS
 from honeyhive_serverless_dev import layer_cli
 from honeyhive_serverless_dev.layer_build import (
     PROJECT_ROOT,
     LayerInfo,
-    build_all,
     build_layer,
     elf_machine,
     find_interpreter,
@@ -38,22 +38,14 @@ from honeyhive_serverless_dev.layer_build import (
 # Building the layers is the first test's setup; give it room on a busy 2-core machine.
 pytestmark = pytest.mark.timeout(900)
 
-PYTHONS = ("3.10", "3.11", "3.12", "3.13")
-ARCHS = ("x86_64", "arm64")
-TARGETS = [(python, arch) for python in PYTHONS for arch in ARCHS]
+PYTHONS = LAYER_PYTHONS
+TARGETS = [(python, arch) for python in PYTHONS for arch in LAYER_ARCHS]
 TARGET_IDS = [f"py{python}-{arch}" for python, arch in TARGETS]
 MACHINE = {"x86_64": "x86_64", "arm64": "aarch64"}
 MB = 1_000_000
 # Distributions the Lambda runtime ships, and code that must never reach a layer.
 FORBIDDEN_TOP_LEVEL = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "six", "urllib3", "bin"}
 FORBIDDEN_ANYWHERE = {"honeyhive_serverless_dev", "aws_cdk", "constructs", "tests", "pytest", "moto"}
-
-
-@pytest.fixture(scope="session")
-def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("dist")
-    build_all(out, PYTHONS, ARCHS)
-    return out
 
 
 @pytest.fixture(scope="session")
