@@ -1,69 +1,79 @@
-"""`make demo`: the example handler from handlers/ traced cold and warm, linked, and failing.
+"""`make demo`: the example handlers from handlers/ run like Lambda runs them, and what HoneyHive got.
 
-With no HH_API_KEY set, everything goes to an embedded dev receiver on a loopback port and the
-session trees it received are printed. With HH_API_KEY set, the same runs against HoneyHive.
+Through the local Lambda emulator (the real runtime client, a cold start, warm starts, a freeze
+between invocations): handlers/chat.py new over API Gateway, then linked by the session id the
+response carried, then failing, then with a bad session id; handlers/plain.py, undecorated, traced
+through the zero-code handler redirect. With no HH_API_KEY set, everything goes to an embedded dev
+receiver on a loopback port and the session trees it received are printed; with HH_API_KEY set, the
+same runs against HoneyHive.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
-from .lambda_context import LambdaContext
+from .emulator import Invocation, LambdaEmulator
 from .receiver import DevReceiver
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 
 
-def _invoke(handler: Any, label: str, event: Any) -> Any:
-    context = LambdaContext(function_name="demo-chat")
-    try:
-        result = handler(event, context)
-    except Exception as error:
-        print(f"  {label:<34} raised {type(error).__name__}: {error}")
-        return None
-    headers = result.get("headers", {}) if isinstance(result, dict) else {}
+def _show(label: str, result: Invocation) -> None:
+    start = f"cold (init {result.init_ms:.0f} ms)" if result.cold and result.init_ms else "warm"
+    error = result.error or {}
+    outcome = json.dumps(result.payload)[:60] if result.ok else f"{error.get('errorType')}: {error.get('errorMessage')}"
+    headers = result.payload.get("headers", {}) if isinstance(result.payload, dict) else {}
     session = f"  X-Session-ID={headers['X-Session-ID']}" if "X-Session-ID" in headers else ""
-    print(f"  {label:<34} -> {json.dumps(result)[:60]}{session}")
-    return result
+    print(f"  {label:<36} {start:<18} {result.duration_ms:6.1f} ms  {outcome}{session}")
+
+
+def _api_gateway(question: str) -> dict[str, Any]:
+    return {
+        "httpMethod": "POST",
+        "path": "/chat",
+        "requestContext": {"stage": "prod", "requestId": "demo"},
+        "headers": {"content-type": "application/json"},
+        "body": json.dumps({"question": question}),
+    }
 
 
 def main() -> int:
     receiver = None
-    if not os.environ.get("HH_API_KEY"):
+    env = {key: value for key, value in os.environ.items() if key.startswith("HH_")}
+    if not env.get("HH_API_KEY"):
         receiver = DevReceiver().start()
-        os.environ.update({"HH_API_URL": receiver.url, "HH_API_KEY": "local-dev-key"})
-        print(f"No HH_API_KEY: using the embedded dev receiver at {receiver.url}\n")
-    os.environ.setdefault("HH_PROJECT", "honeyhive-serverless-demo")
-    os.environ.setdefault("AWS_LAMBDA_FUNCTION_NAME", "demo-chat")
-    os.environ.setdefault("AWS_REGION", "us-east-1")
-    sys.path.insert(0, str(HANDLERS))
+        env.update({"HH_API_URL": receiver.url, "HH_API_KEY": "local-dev-key"})
+        print(f"No HH_API_KEY: sending to the embedded dev receiver at {receiver.url}\n")
+    env.setdefault("HH_PROJECT", "honeyhive-serverless-demo")
+    chat = LambdaEmulator("chat.handler", task_root=HANDLERS, env=env, function_name="demo-chat")
+    plain = LambdaEmulator(
+        "honeyhive_serverless.handler.handler",
+        task_root=HANDLERS,
+        env={**env, "HH_LAMBDA_HANDLER": "plain.handler"},
+        function_name="demo-plain",
+    )
     try:
-        from chat import handler
-
-        print("Invocations of handlers/chat.py:")
-        first = _invoke(
-            handler,
-            "1 cold, API Gateway, new session",
-            {
-                "httpMethod": "POST",
-                "requestContext": {"stage": "prod"},
-                "headers": {"content-type": "application/json"},
-                "body": json.dumps({"question": "What is a cold start?"}),
-            },
-        )
-        session_id = (first or {}).get("headers", {}).get("X-Session-ID") or str(uuid.uuid4())
-        _invoke(handler, "2 warm, linked by session_id", {"question": "And a warm one?", "session_id": session_id})
-        _invoke(handler, "3 warm, the handler raises", {"question": "fail"})
-        _invoke(handler, "4 bad session id: new session", {"question": "Bad id?", "session_id": "not-a-uuid"})
+        chat.start()
+        plain.start()
+        print("handlers/chat.py through the Lambda emulator (frozen between invocations):")
+        first = chat.invoke(_api_gateway("What is a cold start?"))
+        _show("1 API Gateway, new session", first)
+        headers = first.payload.get("headers", {}) if isinstance(first.payload, dict) else {}
+        linked = {"question": "And a warm one?", "session_id": headers.get("X-Session-ID")}
+        _show("2 linked by the returned session id", chat.invoke(linked))
+        _show("3 the handler raises", chat.invoke({"question": "fail"}))
+        _show("4 bad session id: a new session", chat.invoke({"question": "Bad id?", "session_id": "nope"}))
+        print("\nhandlers/plain.py, undecorated, through the zero-code redirect:")
+        _show("5 no code change", plain.invoke({"hello": "world"}))
         if receiver is not None:
-            print("\nWhat the receiver got:\n")
+            print("\nWhat the receiver got, session by session:\n")
             print(receiver.render_sessions())
     finally:
+        chat.stop()
+        plain.stop()
         if receiver is not None:
             receiver.stop()
     return 0
