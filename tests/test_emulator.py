@@ -376,6 +376,22 @@ def test_internal_extension_gets_events_and_holds_the_freeze_until_it_asks_for_t
     assert late.ok and late.payload == {"late_status": 403}  # registration is for the init phase only
 
     emulator.stop()
+    assert "SHUTDOWN" not in [record["event"] for record in _extension_log(log)]
+
+
+def test_shutdown_goes_to_external_extensions_and_internal_ones_may_not_ask_for_it(
+    emulators: MakeEmulator, tmp_path: Path
+) -> None:
+    log = tmp_path / "extension.jsonl"
+    layer = tmp_path / "layer"
+    (layer / "extensions").mkdir(parents=True)
+    (layer / "extensions" / "external-ext").write_text("#!/bin/sh\n")
+    emulator = emulators("extension.handler", env={"EXT_LOG": str(log), "EXT_NAME": "external-ext"}, layers=[layer])
+    assert emulator.invoke({}).ok
+    # A registration for SHUTDOWN by a name that is no file in extensions/ is an internal one: refused.
+    refused = emulator.invoke({"register_shutdown": True})
+    assert refused.payload == {"shutdown_status": 400}
+    emulator.stop()
     records = _extension_log(log)
     assert {"event": "SHUTDOWN", "reason": "spindown"}.items() <= records[-1].items()
 

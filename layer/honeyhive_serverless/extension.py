@@ -1,11 +1,18 @@
 """``HH_EXPORT_MODE=after_response``: export after the response, from an in-process Lambda extension.
 
-During init the tracer registers an internal extension (this thread) for INVOKE and SHUTDOWN events
-with the Extensions API. The handler returns and its response is posted at once; the wrapper hands the
+During init the tracer registers an internal extension (this thread) for INVOKE events with the
+Extensions API. The handler returns and its response is posted at once; the wrapper hands the
 invocation's held spans and session enrichment to this thread, which exports them and only then asks
 for its next event. Lambda freezes the sandbox only when the runtime and every extension have asked
 for their next event, so nothing is lost, and the caller does not wait for the export (the billed
-duration does). A SHUTDOWN event flushes whatever is left.
+duration does).
+
+Lambda does not let an internal extension register for SHUTDOWN; at shutdown the runtime gets SIGTERM
+and 500 ms instead. A SIGTERM handler flushes what is left (and lets an export under way finish) within
+that. Python runs signal handlers on the main thread only, so this works where the runtime client
+waits for events on another thread (python3.12 and later); on older runtimes the main thread waits
+inside the client and the handler cannot run, but then nothing is left either: each invocation's
+export ends before its freeze.
 
 Where registration is not possible (not on Lambda, the API refuses, init is over) the tracer falls back
 to the ``invocation`` mode with one info line.
@@ -16,9 +23,11 @@ from __future__ import annotations
 import http.client
 import json
 import os
+import signal
 import threading
 import time
-from typing import TYPE_CHECKING
+from types import FrameType
+from typing import TYPE_CHECKING, Any
 
 from ._log import logger
 
@@ -30,6 +39,8 @@ EXTENSION_NAME = "honeyhive-serverless"
 _API = "/2020-01-01/extension"
 #: The export must be over this long before the invocation's deadline.
 DEADLINE_RESERVE_S = 0.05
+#: What of Lambda's 500 ms shutdown allowance the SIGTERM flush may use.
+SHUTDOWN_FLUSH_S = 0.4
 
 
 class AfterResponseExporter:
@@ -41,6 +52,9 @@ class AfterResponseExporter:
         self._identifier: str | None = None
         self._pending: dict[str, SessionScope] = {}
         self._cond = threading.Condition()
+        #: Held while an export runs, so a shutdown can let it finish.
+        self._exporting = threading.Lock()
+        self._previous_sigterm: Any = None
         self.wrapper_in_use = False
 
     @classmethod
@@ -59,6 +73,7 @@ class AfterResponseExporter:
             )
             return None
         threading.Thread(target=exporter._run, name="honeyhive-extension", daemon=True).start()
+        exporter._handle_sigterm()
         return exporter
 
     def hand_off(self, request_id: str, scope: SessionScope) -> None:
@@ -73,7 +88,7 @@ class AfterResponseExporter:
             conn.request(
                 "POST",
                 f"{_API}/register",
-                body=json.dumps({"events": ["INVOKE", "SHUTDOWN"]}),
+                body=json.dumps({"events": ["INVOKE"]}),
                 headers={"Lambda-Extension-Name": EXTENSION_NAME, "Content-Type": "application/json"},
             )
             response = conn.getresponse()
@@ -97,11 +112,7 @@ class AfterResponseExporter:
             except (OSError, http.client.HTTPException, ValueError) as exc:
                 logger.warning("honeyhive: the after_response extension lost the Extensions API (%s)", exc)
                 return
-            deadline = _monotonic_deadline(event.get("deadlineMs"))
-            if event.get("eventType") == "SHUTDOWN":
-                self._export_all(deadline)
-                return
-            self._export_invocation(str(event.get("requestId", "")), deadline)
+            self._export_invocation(str(event.get("requestId", "")), _monotonic_deadline(event.get("deadlineMs")))
 
     def _export_invocation(self, request_id: str, deadline: float | None) -> None:
         """Wait for this invocation's hand-off (only if a wrapped handler will make one), then export."""
@@ -114,15 +125,38 @@ class AfterResponseExporter:
         self._export_all(deadline)
 
     def _export_all(self, deadline: float | None) -> None:
-        with self._cond:
-            pending, self._pending = self._pending, {}
-        flush_by = time.monotonic() + self._tracer.config.flush_timeout_ms / 1000
-        for scope in pending.values():
-            scope.deadline = flush_by if deadline is None else min(flush_by, deadline - DEADLINE_RESERVE_S)
-            try:
-                self._tracer.flush_scope(scope)
-            except Exception:
-                logger.exception("honeyhive: after_response export failed")
+        with self._exporting:
+            with self._cond:
+                pending, self._pending = self._pending, {}
+            flush_by = time.monotonic() + self._tracer.config.flush_timeout_ms / 1000
+            for scope in pending.values():
+                scope.deadline = flush_by if deadline is None else min(flush_by, deadline - DEADLINE_RESERVE_S)
+                try:
+                    self._tracer.flush_scope(scope)
+                except Exception:
+                    logger.exception("honeyhive: after_response export failed")
+
+    def _handle_sigterm(self) -> None:
+        """Flush on SIGTERM (Lambda's shutdown), then do what SIGTERM did before."""
+        if threading.current_thread() is not threading.main_thread():
+            return  # only the main thread may set signal handlers
+        try:
+            self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
+        except (ValueError, OSError):
+            return
+
+    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
+        deadline = time.monotonic() + SHUTDOWN_FLUSH_S
+        # An export under way finishes first; then whatever is still pending goes.
+        if self._exporting.acquire(timeout=SHUTDOWN_FLUSH_S):
+            self._exporting.release()
+        self._export_all(deadline)
+        previous = self._previous_sigterm
+        if callable(previous):
+            previous(signum, frame)
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _monotonic_deadline(deadline_ms: object) -> float | None:

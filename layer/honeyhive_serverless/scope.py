@@ -38,6 +38,8 @@ class SessionScope:
     spans: list[ReadableSpan] = field(default_factory=list)
     held_bytes: int = 0
     enrichments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: ``POST /session/start`` bodies to send before anything else when the scope is sent.
+    session_starts: list[dict[str, Any]] = field(default_factory=list)
     #: Spans started in this scope and not yet ended, for the timeout last gasp.
     open_spans: dict[int, Span] = field(default_factory=dict)
     closed: bool = False
@@ -60,6 +62,15 @@ class SessionScope:
             pending, self.enrichments = self.enrichments, {}
         return pending
 
+    def defer_session_start(self, body: dict[str, Any]) -> None:
+        with self.lock:
+            self.session_starts.append(body)
+
+    def take_session_starts(self) -> list[dict[str, Any]]:
+        with self.lock:
+            starts, self.session_starts = self.session_starts, []
+        return starts
+
     def absorb(self, inner: SessionScope) -> None:
         """Take over what a closed inner scope holds, so one invocation still sends one request."""
         held_bytes = inner.held_bytes
@@ -67,6 +78,8 @@ class SessionScope:
         with self.lock:
             self.spans.extend(spans)
             self.held_bytes += held_bytes
+        for start in inner.take_session_starts():
+            self.defer_session_start(start)
         for session_id, body in inner.take_enrichments().items():
             self.merge_enrichment(session_id, body)
 

@@ -231,8 +231,28 @@ class HoneyHiveTracer:
                 else:
                     self.flush_scope(scope)
 
+    def create_session_deferred(
+        self,
+        scope: SessionScope,
+        session_name: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        metadata: dict[str, Any] | None = None,
+    ) -> str:
+        """Make a new session current now and start it at HoneyHive when ``scope`` is sent.
+
+        The id is made here (HoneyHive takes a caller's id), so nothing waits for a round trip: with
+        ``after_response`` the whole invocation's telemetry, session start included, leaves after the
+        response.
+        """
+        fields = _session_fields(session_name, inputs, new_session_id(), metadata, None)
+        scope.defer_session_start(self._session_body(fields))
+        return self._activate(fields["session_id"], False, session_name)
+
     def flush_scope(self, scope: SessionScope) -> bool:
-        """Send what ``scope`` holds (spans, session enrichment); the two requests run side by side."""
+        """Send what ``scope`` holds: deferred session starts first (the events name those sessions),
+        then the spans and the session enrichment side by side."""
+        for body in scope.take_session_starts():
+            self.client.start_session(body, scope.deadline)
         enrichments = scope.take_enrichments()
         if not enrichments:
             return self._flush_spans(scope)
@@ -353,13 +373,7 @@ class HoneyHiveTracer:
     def _start_session(self, fields: dict[str, Any]) -> tuple[str, bool]:
         """POST /session/start; (session id, whether it had to be made locally)."""
         requested = fields.get("session_id")
-        body = {
-            "project": self.config.project,
-            "source": self.config.source,
-            **fields,
-        }
-        body = {key: value for key, value in body.items() if value is not None}
-        body.setdefault("session_name", self.startup_session_name or "session")
+        body = self._session_body(fields)
         if self.config.test_mode:
             return requested or new_session_id(), False
         started = self.client.start_session(body)
@@ -370,6 +384,13 @@ class HoneyHiveTracer:
             self._warned_local_session = True
             logger.warning("honeyhive: could not start a session at HoneyHive; using locally made session ids")
         return requested or new_session_id(), True
+
+    def _session_body(self, fields: dict[str, Any]) -> dict[str, Any]:
+        """The ``session`` object of ``POST /session/start``, None values left out (as the SDK does)."""
+        body = {"project": self.config.project, "source": self.config.source, **fields}
+        body = {key: value for key, value in body.items() if value is not None}
+        body.setdefault("session_name", self.startup_session_name or "session")
+        return body
 
     def _activate(self, session_id: str, auto_created: bool, session_name: str | None) -> str:
         ctx = baggage.set_baggage(SESSION_KEY, session_id)

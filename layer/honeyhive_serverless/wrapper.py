@@ -152,11 +152,15 @@ class _Invocation:
         name = self._session_name
         if callable(name):
             name = name(info.event, args[1] if len(args) > 1 else None)
-        return self.tracer.create_session(
-            session_name=str(name or self.options.session_name or info.default_session_name()),
-            inputs={"event": self._captured(info.event)} if self.options.capture_event else None,
-            metadata=info.metadata(),
-        )
+        session: dict[str, Any] = {
+            "session_name": str(name or self.options.session_name or info.default_session_name()),
+            "inputs": {"event": self._captured(info.event)} if self.options.capture_event else None,
+            "metadata": info.metadata(),
+        }
+        scope = self._scope
+        if scope is not None and scope.hand_off is not None:  # after_response: no round trip before the handler
+            return self.tracer.create_session_deferred(scope, **session)
+        return self.tracer.create_session(**session)
 
     def _captured(self, value: Any) -> Any:
         return capture(value, self.tracer.config.max_payload_bytes)

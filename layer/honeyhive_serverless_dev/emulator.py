@@ -14,9 +14,9 @@ have asked for their next event, and thawed (SIGCONT) just before the next one; 
 Not emulated: memory limits, the read-only file system (``__pycache__`` is written next to the task root
 and layer sources as usual, so cold starts here never pay the recompilation a layer without ``.pyc``
 files pays on Lambda's read-only ``/opt``), external extensions started from ``/opt/extensions``, the
-Telemetry and Logs APIs, and the snapshot of SnapStart (``restore/next`` answers at once). Lambda refuses
-SHUTDOWN to internal extensions (threads of the runtime); connections here do not say which process they
-come from, so any extension may register for it.
+Telemetry and Logs APIs, and the snapshot of SnapStart (``restore/next`` answers at once). As Lambda does,
+an internal extension (a thread of the runtime) may not register for SHUTDOWN; an extension counts as
+external when its ``Lambda-Extension-Name`` is a file in the layers' ``extensions/`` directory.
 """
 
 from __future__ import annotations
@@ -60,6 +60,8 @@ EXTENSION_API = "/2020-01-01/extension"
 BOOTSTRAP_CODE = "import os, sys; from awslambdaric.__main__ import main; main([sys.argv[0], os.environ['_HANDLER']])"
 INIT_TYPES = frozenset({"on-demand", "provisioned-concurrency", "snap-start"})
 EXTENSION_EVENTS = frozenset({"INVOKE", "SHUTDOWN"})
+#: How long Lambda lets a runtime with only internal extensions shut down after SIGTERM.
+INTERNAL_SHUTDOWN_S = 0.5
 ACCOUNT_ID = "123456789012"
 # Host variables a sandbox inherits; everything else it sees is set here, so a test's environment never
 # leaks into the function.
@@ -923,10 +925,14 @@ class LambdaEmulator:
         for extension in targets:
             extension.queue.append({"eventType": "SHUTDOWN", "shutdownReason": "spindown", "deadlineMs": deadline_ms})
         self._cond.notify_all()
-        self._wait_locked(
-            lambda: not sandbox.alive or all(extension.idle for extension in targets),
-            time.monotonic() + self.shutdown_timeout_s,
-        )
+        if targets:
+            self._wait_locked(
+                lambda: not sandbox.alive or all(extension.idle for extension in targets),
+                time.monotonic() + self.shutdown_timeout_s,
+            )
+        else:
+            # Internal extensions only: the runtime gets Lambda's 500 ms to end after SIGTERM.
+            self._wait_locked(lambda: not sandbox.alive, time.monotonic() + INTERNAL_SHUTDOWN_S)
 
     def _kill_locked(self, sandbox: _Sandbox) -> None:
         # SIGKILL ends stopped processes too: no SIGCONT needed first.
@@ -1056,6 +1062,9 @@ class LambdaEmulator:
             return _error_answer(400, "InvalidRequest", "the body must be a JSON object like {'events': [...]}")
         if not isinstance(events, list) or not set(events) <= EXTENSION_EVENTS:
             return _error_answer(400, "Extension.InvalidEventType", f"events must be among {sorted(EXTENSION_EVENTS)}")
+        external = self.opt_dir is not None and (self.opt_dir / "extensions" / name).is_file()
+        if "SHUTDOWN" in events and not external:
+            return _error_answer(400, "Extension.InvalidEventType", "internal extensions may not register for SHUTDOWN")
         with self._cond:
             sandbox = self._sandbox_for(generation)
             if sandbox is None:

@@ -1,6 +1,7 @@
-"""An internal extension: registered while the module is imported (the init phase), then a thread that
+"""An extension thread: registered while the module is imported (the init phase), then a thread that
 takes events, "works" WORK_S after each INVOKE before asking for the next one, and logs everything to
-the JSON-lines file named by EXT_LOG."""
+the JSON-lines file named by EXT_LOG. It registers for INVOKE only, as an internal extension must, or
+also for SHUTDOWN under EXT_NAME when a layer's extensions/EXT_NAME file makes it count as external."""
 
 from __future__ import annotations
 
@@ -23,9 +24,9 @@ def _record(**fields: Any) -> None:
         log.write(json.dumps(fields) + "\n")
 
 
-def _register(name: str) -> tuple[int, str | None]:
+def _register(name: str, events: list[str]) -> tuple[int, str | None]:
     connection = http.client.HTTPConnection(API)
-    body = json.dumps({"events": ["INVOKE", "SHUTDOWN"]})
+    body = json.dumps({"events": events})
     connection.request("POST", REGISTER, body, {"Lambda-Extension-Name": name})
     response = connection.getresponse()
     response.read()
@@ -53,7 +54,8 @@ def _loop(identifier: str) -> None:
 # the process alive for the SHUTDOWN event (on 3.11 the main thread is blocked in the client, so it never
 # even runs).
 signal.signal(signal.SIGTERM, lambda signum, frame: _record(event="SIGTERM"))
-_status, _identifier = _register("test-extension")
+_NAME = os.environ.get("EXT_NAME")
+_status, _identifier = _register(_NAME or "test-extension", ["INVOKE", "SHUTDOWN"] if _NAME else ["INVOKE"])
 if _status != 200 or not _identifier:
     raise RuntimeError(f"extension registration failed: {_status}")
 threading.Thread(target=_loop, args=(_identifier,), daemon=True).start()
@@ -62,5 +64,7 @@ threading.Thread(target=_loop, args=(_identifier,), daemon=True).start()
 def handler(event: Any, context: Any) -> dict[str, Any]:
     """Answers at once; with ``register_late`` it first tries to register another extension."""
     if event.get("register_late"):
-        return {"late_status": _register("too-late")[0]}
+        return {"late_status": _register("too-late", ["INVOKE"])[0]}
+    if event.get("register_shutdown"):
+        return {"shutdown_status": _register("internal-shutdown", ["INVOKE", "SHUTDOWN"])[0]}
     return {"pid": os.getpid()}
