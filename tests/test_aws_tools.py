@@ -197,7 +197,13 @@ def test_instrument_adds_layer_env_and_redirect_then_uninstrument_restores_exact
     plan = instrument(
         client,
         "fn",
-        InstrumentOptions(layer_arn=ours, project="our-project", api_key_secret_arn=SECRET_ARN, source="prod"),
+        InstrumentOptions(
+            layer_arn=ours,
+            project="our-project",
+            api_key_secret_arn=SECRET_ARN,
+            source="prod",
+            export_mode="after_response",
+        ),
     )
 
     config = client.get_function_configuration(FunctionName="fn")
@@ -207,6 +213,7 @@ def test_instrument_adds_layer_env_and_redirect_then_uninstrument_restores_exact
     assert variables[HANDLER_VARIABLE] == "app.handler"
     assert variables["HH_PROJECT"] == "their-project"  # set by the user: not overwritten
     assert variables["HH_SOURCE"] == "prod"
+    assert variables["HH_EXPORT_MODE"] == "after_response"
     assert variables["HH_API_KEY_SECRET_ARN"] == SECRET_ARN
     assert variables["OTHER"] == "kept"
     assert any("kept HH_PROJECT=their-project" in warning for warning in plan.warnings)

@@ -128,6 +128,7 @@ class InstrumentOptions:
     project: str | None = None
     api_key_secret_arn: str | None = None
     source: str | None = None
+    export_mode: str | None = None
     force: bool = False  # replace HH_* variables the user already set
 
 
@@ -239,6 +240,7 @@ def plan_instrument(
         "HH_PROJECT": options.project,
         "HH_API_KEY_SECRET_ARN": options.api_key_secret_arn,
         "HH_SOURCE": options.source,
+        "HH_EXPORT_MODE": options.export_mode,
     }
     added: list[str] = []
     replaced: dict[str, str] = {}

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from honeyhive_serverless.config import EXPORT_MODES
 from honeyhive_serverless_dev.aws_tools import (
     DEFAULT_LAYER_NAME,
     AwsToolError,
@@ -180,6 +181,11 @@ def add_instrument(subparsers: SubParsers) -> None:
     parser.add_argument("--project", help="HH_PROJECT: the HoneyHive project")
     parser.add_argument("--api-key-secret-arn", help="HH_API_KEY_SECRET_ARN: Secrets Manager secret with the API key")
     parser.add_argument("--source", help="HH_SOURCE: the source/environment label")
+    parser.add_argument(
+        "--export-mode",
+        choices=EXPORT_MODES,
+        help="HH_EXPORT_MODE: when spans leave (after_response: after the response, by an in-process extension)",
+    )
     parser.add_argument("--force", action="store_true", help="replace HH_* variables the function already has")
     parser.add_argument("--dry-run", action="store_true", help="print the change and make none")
     parser.set_defaults(func=_reporting_errors(_run_instrument))
@@ -191,6 +197,7 @@ def _run_instrument(args: argparse.Namespace) -> int:
         project=args.project,
         api_key_secret_arn=args.api_key_secret_arn,
         source=args.source,
+        export_mode=args.export_mode,
         force=args.force,
     )
     client = _lambda_client(args.region)
