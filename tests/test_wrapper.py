@@ -301,3 +301,18 @@ def test_batch_records_each_in_their_own_session(lambda_env: DevReceiver, caplog
     assert record_sessions[1] == linked
     assert len({invocation_session, *record_sessions.values()}) == 4
     assert len(lambda_env.otlp_requests()) == 1  # records' spans leave with the invocation's export
+
+
+def test_batch_mode_is_drained_before_the_invocation_returns(
+    lambda_env: DevReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("HH_EXPORT_MODE", "batch")
+    monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "600000")  # the queue would otherwise wait ten minutes
+
+    @with_honeyhive_session
+    def handler(event: Any, context: Any) -> str:
+        step(1)
+        return "ok"
+
+    assert handler({}, ctx()) == "ok"
+    assert len(lambda_env.spans) == 2  # no wait: drained inside the invocation

@@ -46,6 +46,8 @@ class SessionScope:
     lock: threading.Lock = field(default_factory=threading.Lock)
     #: Where what the scope holds goes when it closes, instead of being sent at once (after_response).
     hand_off: Callable[[SessionScope], None] | None = None
+    #: Drain the batch processor's queue when the scope closes (an invocation, in ``batch`` mode).
+    drain_queue: bool = False
 
     def take_spans(self) -> list[ReadableSpan]:
         with self.lock:

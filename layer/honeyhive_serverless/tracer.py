@@ -32,6 +32,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
+from . import budget
 from ._log import logger
 from .attributes import enrichment_attributes, to_json
 from .client import HoneyHiveClient
@@ -358,9 +359,13 @@ class HoneyHiveTracer:
     # -- internals --------------------------------------------------------------------------------
 
     def _flush_spans(self, scope: SessionScope) -> bool:
-        if self._invocation_processor is None:
-            return True
-        return self._invocation_processor.flush_scope(scope)
+        if self._invocation_processor is not None:
+            return self._invocation_processor.flush_scope(scope)
+        if not scope.drain_queue:
+            return True  # immediate mode sent each span as it ended; batch mode keeps batching
+        # The batch processor's queue, drained before the invocation returns: the sandbox may freeze next.
+        timeout_s = budget.timeout_s(self.config.flush_timeout_ms, scope.deadline)
+        return self.provider.force_flush(max(1, int(timeout_s * 1000)))
 
     def _send_enrichment(self, session_id: str, body: dict[str, Any], deadline: float | None) -> None:
         self.client.update_event({"event_id": session_id, **body}, deadline)

@@ -88,6 +88,7 @@ class _Invocation:
         if info.deadline is not None:
             deadline = info.deadline - config.timeout_margin_ms / 1000
         scope = self._scope = self._stack.enter_context(self.tracer.session_scope(deadline=deadline))
+        scope.drain_queue = True
         after_response = self.tracer.after_response
         if after_response is not None and info.invocation_id:
             scope.hand_off = functools.partial(after_response.hand_off, info.invocation_id)

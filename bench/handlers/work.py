@@ -1,0 +1,28 @@
+"""The same small piece of "LLM app" work for every benchmarked variant.
+
+W1/W2 runs make three traced calls per invocation (a chain calling a tool and a model); scaling runs
+send ``{"spans": N}`` and make N traced tool calls.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def retrieve(question: str) -> list[str]:
+    return [f"doc {n} about {question}" for n in range(2)]
+
+
+def generate(question: str, documents: list[str]) -> str:
+    return f"{question}: {len(documents)} documents"
+
+
+def run(event: Any, step: Callable[[str], str], tool: Callable[[str], list[str]]) -> str:
+    """``step`` once (three traced calls), or ``tool`` ``event["spans"]`` times."""
+    spans = event.get("spans") if isinstance(event, dict) else None
+    if spans is None:
+        return step("q")
+    for _ in range(int(spans)):
+        tool("q")
+    return f"{spans} spans"
