@@ -3,14 +3,22 @@ PYTHON_BOOT ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+CDK_STAMP := cdk/node_modules/.installed
+# The CDK CLI from cdk/package-lock.json, kept off the network (no telemetry, notices or version checks).
+CDK := cd cdk && CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=1 \
+	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 NODE_NO_WARNINGS=1 node_modules/.bin/cdk
 
-.PHONY: demo test lint typecheck unit layer bench-import clean
+.PHONY: demo test lint typecheck unit layer bench bench-import synth deploy-local clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) -m pip install --quiet -e '.[dev,cdk]'
 	touch $(STAMP)
+
+$(CDK_STAMP): cdk/package.json cdk/package-lock.json
+	npm ci --prefix cdk --no-audit --no-fund --no-update-notifier
+	touch $(CDK_STAMP)
 
 demo: $(STAMP)
 	$(PY) -m honeyhive_serverless_dev.demo
@@ -18,19 +26,32 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check layer handlers tests
-	$(VENV)/bin/ruff format --check layer handlers tests
+	$(VENV)/bin/ruff check layer handlers tests cdk bench
+	$(VENV)/bin/ruff format --check layer handlers tests cdk bench
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(CDK_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # dist/honeyhive-serverless-layer-py3.X-<arch>.zip for Python 3.10-3.13 and both architectures, plus
 # dist/layers.json; prints the size table.
 layer: $(STAMP)
 	$(VENV)/bin/hh-serverless build-layer --out dist
+
+# This project against honeyhive==1.7.0, side by side: BENCHMARKS.md, bench/results.json, bench/benchmarks.png.
+bench: $(STAMP)
+	$(PY) -m honeyhive_serverless_dev.bench
+
+# The example CDK app synthesized by the real CLI, then linted.
+synth: $(STAMP) $(CDK_STAMP)
+	$(CDK) synth --no-notices --quiet
+	$(VENV)/bin/cfn-lint --ignore-checks W3005 -- cdk/cdk.out/HoneyHiveServerlessExample.template.json
+
+# Bootstrap and deploy the example app to a moto server on loopback; prints what was deployed.
+deploy-local: $(STAMP) $(CDK_STAMP)
+	cd cdk && ../$(PY) deploy_local.py
 
 # Cost of `import honeyhive_serverless` and of the first get_tracer(), medians over fresh processes.
 bench-import: $(STAMP)

@@ -316,3 +316,30 @@ def test_batch_mode_is_drained_before_the_invocation_returns(
 
     assert handler({}, ctx()) == "ok"
     assert len(lambda_env.spans) == 2  # no wait: drained inside the invocation
+
+
+def test_session_start_runs_beside_the_handler_and_a_failed_one_marks_the_spans(
+    lambda_env: DevReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    seen_while_running: list[bool] = []
+
+    @with_honeyhive_session
+    def handler(event: Any, context: Any) -> str:
+        # The start is not awaited before the handler runs: it reaches the receiver meanwhile.
+        seen_while_running.append(lambda_env.wait_for(lambda r: len(r.session_starts) == 1, timeout=5))
+        step(1)
+        return "ok"
+
+    assert handler({}, ctx()) == "ok"
+    assert seen_while_running == [True]
+    first = lambda_env.spans_for_session(lambda_env.session_starts[0]["session_id"])
+    assert first and all("honeyhive.session_auto_create" not in s.attributes for s in first)
+
+    lambda_env.clear()
+    lambda_env.set_fault("500", path_prefix="/session")
+    with caplog.at_level(logging.WARNING, logger="honeyhive_serverless"):
+        assert handler({}, ctx()) == "ok"
+    assert lambda_env.session_starts == []
+    assert len(lambda_env.spans) == 2
+    assert all(s.attributes["honeyhive.session_auto_create"] is True for s in lambda_env.spans)
+    assert any("locally made session ids" in r.getMessage() for r in caplog.records)

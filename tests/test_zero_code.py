@@ -288,3 +288,20 @@ def test_exec_wrapper_then_bootstrap_traces_the_unchanged_handler(receiver: DevR
         assert span.attributes["honeyhive_inputs.event.question"] == event["question"]
     assert first.attributes["honeyhive_metadata.start"] != "warm"
     assert second.attributes["honeyhive_metadata.start"] == "warm"
+
+
+def test_redirecting_to_an_already_decorated_handler_opens_one_session(
+    hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import honeyhive_serverless.handler as redirect
+
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
+    monkeypatch.setenv("HH_LAMBDA_HANDLER", "chat.handler")
+    monkeypatch.setattr(redirect, "_wrapped", None)
+    import chat
+
+    assert redirect.handler is chat.handler  # wrapping a wrapped handler changes nothing
+    result = redirect.handler({"question": "once?"}, LambdaContext(function_name="fn"))
+    assert result["statusCode"] == 200
+    assert len(hh_env.session_starts) == 1
+    assert len({span.session_id for span in hh_env.spans}) == 1

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from honeyhive_serverless import enrich_session, trace, with_honeyhive_session
 from work import generate, retrieve, run
+
+from honeyhive_serverless import enrich_session, trace, with_honeyhive_session
 
 tool = trace(event_type="tool")(retrieve)
 model = trace(event_type="model")(generate)

@@ -13,7 +13,7 @@ _tracer: HoneyHiveTracer | None = None
 
 
 def get_tracer() -> HoneyHiveTracer:
-    global _tracer
+    global _tracer  # noqa: PLW0603 - the guide's lazy-init pattern, as users write it
     if _tracer is None:
         _tracer = HoneyHiveTracer.init(
             api_key=os.getenv("HH_API_KEY"),

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +19,8 @@ from .events import FAAS_TRIGGER, SessionLookup, find_session_id
 
 #: A sandbox whose first event comes this long after its init was proactively initialised.
 PROACTIVE_INIT_AFTER_S = 1.0
+INIT_WATCH_INTERVAL_S = 0.005
+INIT_WATCH_LIMIT_S = 10.0
 
 
 @dataclass
@@ -90,12 +93,37 @@ class StartTracker:
         self._initialised_at = time.monotonic()
         self._first = True
         self._restored = False
+        self._watching = False
 
     def mark_initialised(self) -> None:
         """Called while the sandbox initialises (a handler is wrapped): the clock for proactive init."""
         with self._lock:
             if self._first:
                 self._initialised_at = time.monotonic()
+
+    def watch_handler_import(self, env: Mapping[str, str] | None = None) -> None:
+        """Mark the end of init when the module ``_HANDLER`` names has finished importing.
+
+        A handler is usually decorated part-way through that import; work below it (loading a model,
+        say) is still init that the caller of an on-demand cold start waits through, not idle time of
+        a proactively initialised sandbox. Python says nothing when an import ends, so a daemon thread
+        looks every few milliseconds, for at most the init phase (Lambda's limit is 10 s).
+        """
+        module = _handler_module((os.environ if env is None else env).get("_HANDLER", ""))
+        spec = getattr(sys.modules.get(module or ""), "__spec__", None)
+        if spec is None or not getattr(spec, "_initializing", False):
+            return
+        with self._lock:
+            self._watching = True
+        threading.Thread(target=self._await_import, args=(spec,), name="honeyhive-init", daemon=True).start()
+
+    def _await_import(self, spec: Any) -> None:
+        give_up = time.monotonic() + INIT_WATCH_LIMIT_S
+        while getattr(spec, "_initializing", False) and time.monotonic() < give_up:
+            time.sleep(INIT_WATCH_INTERVAL_S)
+        self.mark_initialised()
+        with self._lock:
+            self._watching = False
 
     def mark_restored(self) -> None:
         """A SnapStart restore: the next invocation is the first of a new sandbox."""
@@ -114,7 +142,9 @@ class StartTracker:
                 return "restored"
             if env.get("AWS_LAMBDA_INITIALIZATION_TYPE") == "provisioned-concurrency":
                 return "provisioned"
-            if time.monotonic() - self._initialised_at > PROACTIVE_INIT_AFTER_S:
+            # Still watching the handler's import: it ended within the last look, so the event came
+            # right after init.
+            if not self._watching and time.monotonic() - self._initialised_at > PROACTIVE_INIT_AFTER_S:
                 return "proactive"
             return "cold"
 
@@ -168,3 +198,9 @@ def _call(target: Any, method: str) -> Any:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _handler_module(handler: str) -> str | None:
+    """The module of a ``_HANDLER`` value (``dir/module.function`` too)."""
+    module, _, _ = handler.rpartition(".")
+    return module.replace("/", ".") or None

@@ -57,7 +57,9 @@ def __getattr__(name: str) -> Any:
     if name != "handler":
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     if _wrapped is None:
+        from .faas import starts
         from .wrapper import with_honeyhive_session
 
         _wrapped = with_honeyhive_session(load_user_handler())
+        starts.mark_initialised()  # the user's module is imported: the runtime asks for events next
     return _wrapped

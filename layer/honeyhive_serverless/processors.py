@@ -94,6 +94,8 @@ class InvocationSpanProcessor(SpanProcessor):
     def flush_scope(self, scope: SessionScope) -> bool:
         """Export what ``scope`` holds now, in one request, within its deadline."""
         spans = scope.take_spans()
+        if scope.auto_created:
+            spans = [_mark_auto_created(span) if _session_of(span) in scope.auto_created else span for span in spans]
         return self._exporter.export(spans, scope.deadline) is SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -104,3 +106,28 @@ class InvocationSpanProcessor(SpanProcessor):
 
     def shutdown(self) -> None:
         self._exporter.shutdown()
+
+
+def _session_of(span: ReadableSpan) -> object:
+    return (span.attributes or {}).get("honeyhive.session_id")
+
+
+def _mark_auto_created(span: ReadableSpan) -> ReadableSpan:
+    """A copy of an ended span whose session's start failed, marked so HoneyHive creates the session.
+
+    Ended spans are immutable; this copy is made only on that failure path.
+    """
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes={**(span.attributes or {}), AUTO_CREATE_KEY: True},
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )

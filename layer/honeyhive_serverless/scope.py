@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -40,6 +41,10 @@ class SessionScope:
     enrichments: dict[str, dict[str, Any]] = field(default_factory=dict)
     #: ``POST /session/start`` bodies to send before anything else when the scope is sent.
     session_starts: list[dict[str, Any]] = field(default_factory=list)
+    #: Session starts under way beside the handler: (session id, the request's future).
+    starts_in_flight: list[tuple[str, Future[str | None]]] = field(default_factory=list)
+    #: Sessions whose start failed: their spans are marked ``honeyhive.session_auto_create``.
+    auto_created: set[str] = field(default_factory=set)
     #: Spans started in this scope and not yet ended, for the timeout last gasp.
     open_spans: dict[int, Span] = field(default_factory=dict)
     closed: bool = False
@@ -73,6 +78,15 @@ class SessionScope:
             starts, self.session_starts = self.session_starts, []
         return starts
 
+    def session_started(self, session_id: str, request: Future[str | None]) -> None:
+        with self.lock:
+            self.starts_in_flight.append((session_id, request))
+
+    def take_starts_in_flight(self) -> list[tuple[str, Future[str | None]]]:
+        with self.lock:
+            starts, self.starts_in_flight = self.starts_in_flight, []
+        return starts
+
     def absorb(self, inner: SessionScope) -> None:
         """Take over what a closed inner scope holds, so one invocation still sends one request."""
         held_bytes = inner.held_bytes
@@ -82,6 +96,8 @@ class SessionScope:
             self.held_bytes += held_bytes
         for start in inner.take_session_starts():
             self.defer_session_start(start)
+        for session_id, request in inner.take_starts_in_flight():
+            self.session_started(session_id, request)
         for session_id, body in inner.take_enrichments().items():
             self.merge_enrichment(session_id, body)
 

@@ -21,6 +21,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from concurrent import futures
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from dataclasses import replace
 from types import TracebackType
@@ -63,6 +64,8 @@ class HoneyHiveTracer:
         self.startup_session_id: str | None = config.session_id
         self.startup_session_name: str | None = config.session_name
         self._warned_local_session = False
+        self._side_pool: futures.ThreadPoolExecutor | None = None
+        self._side_lock = threading.Lock()
         exporter = HoneyHiveSpanExporter(self.client)
         resource = Resource(
             {
@@ -232,41 +235,60 @@ class HoneyHiveTracer:
                 else:
                     self.flush_scope(scope)
 
-    def create_session_deferred(
+    def create_session_in_scope(
         self,
         scope: SessionScope,
         session_name: str | None = None,
         inputs: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
+        *,
+        after_response: bool = False,
     ) -> str:
-        """Make a new session current now and start it at HoneyHive when ``scope`` is sent.
-
-        The id is made here (HoneyHive takes a caller's id), so nothing waits for a round trip: with
-        ``after_response`` the whole invocation's telemetry, session start included, leaves after the
-        response.
+        """Make a new session current now without waiting for HoneyHive: the id is made here (HoneyHive
+        takes a caller's id) and the start request runs beside the handler's own work, or, with
+        ``after_response``, leaves with the rest of the scope after the response. Either way it is done
+        before anything naming the session is sent. The handler wrapper starts its sessions this way.
         """
         fields = _session_fields(session_name, inputs, new_session_id(), metadata, None)
-        scope.defer_session_start(self._session_body(fields))
+        body = self._session_body(fields)
+        if after_response:
+            scope.defer_session_start(body)
+        else:
+            request = self._side_requests().submit(self.client.start_session, body, scope.deadline)
+            scope.session_started(body["session_id"], request)
         return self._activate(fields["session_id"], False, session_name)
 
     def flush_scope(self, scope: SessionScope) -> bool:
         """Send what ``scope`` holds: deferred session starts first (the events name those sessions),
         then the spans and the session enrichment side by side."""
+        with budget.deadline_scope(scope.deadline):
+            return self._flush_scope(scope)
+
+    def _flush_scope(self, scope: SessionScope) -> bool:
         for body in scope.take_session_starts():
-            self.client.start_session(body, scope.deadline)
+            self._note_session_start(body["session_id"], self.client.start_session(body, scope.deadline), scope)
+        for session_id, request in scope.take_starts_in_flight():
+            done, _ = futures.wait([request], timeout=budget.timeout_s(self.config.flush_timeout_ms, scope.deadline))
+            self._note_session_start(session_id, request.result() if done else None, scope)
         enrichments = scope.take_enrichments()
         if not enrichments:
             return self._flush_spans(scope)
-        workers = [
-            threading.Thread(target=self._send_enrichment, args=(sid, body, scope.deadline), daemon=True)
+        sent = [
+            self._side_requests().submit(self._send_enrichment, sid, body, scope.deadline)
             for sid, body in enrichments.items()
         ]
-        for worker in workers:
-            worker.start()
         ok = self._flush_spans(scope)
-        for worker in workers:
-            worker.join(max(0.0, scope.deadline - time.monotonic()) if scope.deadline else None)
+        # Each request is bounded by the deadline already; this wait only keeps the order of events.
+        futures.wait(sent, timeout=max(0.0, scope.deadline - time.monotonic()) if scope.deadline else None)
         return ok
+
+    def _side_requests(self) -> futures.ThreadPoolExecutor:
+        """Threads, kept across invocations, for the requests that go beside the span export."""
+        if self._side_pool is None:
+            with self._side_lock:
+                if self._side_pool is None:
+                    self._side_pool = futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="honeyhive")
+        return self._side_pool
 
     def enrich_session(
         self,
@@ -355,6 +377,8 @@ class HoneyHiveTracer:
 
     def shutdown(self) -> None:
         self.provider.shutdown()
+        if self._side_pool is not None:
+            self._side_pool.shutdown(wait=False)
 
     # -- internals --------------------------------------------------------------------------------
 
@@ -385,10 +409,21 @@ class HoneyHiveTracer:
         if started:
             self._warned_local_session = False
             return started, False
+        self._warn_local_session()
+        return requested or new_session_id(), True
+
+    def _note_session_start(self, session_id: str, started: str | None, scope: SessionScope) -> None:
+        """After a start that ran beside the handler: if it failed, the scope's spans say so."""
+        if started or self.config.test_mode:
+            self._warned_local_session = False
+            return
+        scope.auto_created.add(session_id)
+        self._warn_local_session()
+
+    def _warn_local_session(self) -> None:
         if not self._warned_local_session and self.config.has_key_source and not self.config.export_disabled:
             self._warned_local_session = True
             logger.warning("honeyhive: could not start a session at HoneyHive; using locally made session ids")
-        return requested or new_session_id(), True
 
     def _session_body(self, fields: dict[str, Any]) -> dict[str, Any]:
         """The ``session`` object of ``POST /session/start``, None values left out (as the SDK does)."""

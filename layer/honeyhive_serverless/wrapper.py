@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from ._log import logger, quote_prefix
 from .attributes import flatten, to_json
+from .budget import deadline_scope
 from .config import WrapperOptions, detect_platform, resolve_wrapper_options
 from .events import validate_session_id
 from .faas import Invocation, describe_call, starts
@@ -39,6 +40,8 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., Any])
 
 TIMEOUT_MESSAGE = "timeout: the invocation was about to reach its deadline"
+#: Set on what ``with_honeyhive_session`` returns, so wrapping it again changes nothing.
+WRAPPED_MARK = "__honeyhive_session__"
 #: The timeout last gasp must have sent everything this long before the platform's deadline.
 LAST_GASP_RESERVE_S = 0.02
 
@@ -80,6 +83,8 @@ class _Invocation:
         self._started = time.perf_counter()
         self._ticket: int | None = None
         self._scope: SessionScope | None = None
+        #: Joined a session the event named: its outputs and duration are not this invocation's to set.
+        self._linked = False
 
     def begin(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         info = self.info = describe_call(args, kwargs)
@@ -142,6 +147,7 @@ class _Invocation:
         if candidate is not None:
             session_id, problem = validate_session_id(candidate)
             if session_id is not None:
+                self._linked = True
                 return self.tracer.create_session(session_id=session_id, skip_api_call=True)
             logger.warning(
                 "honeyhive: ignoring the session id in the %s event (%s): %s, value %s; new session",
@@ -159,9 +165,10 @@ class _Invocation:
             "metadata": info.metadata(),
         }
         scope = self._scope
-        if scope is not None and scope.hand_off is not None:  # after_response: no round trip before the handler
-            return self.tracer.create_session_deferred(scope, **session)
-        return self.tracer.create_session(**session)
+        if scope is None:
+            return self.tracer.create_session(**session)
+        # No round trip before the handler: the start runs beside it (after the response, in after_response).
+        return self.tracer.create_session_in_scope(scope, **session, after_response=scope.hand_off is not None)
 
     def _captured(self, value: Any) -> Any:
         return capture(value, self.tracer.config.max_payload_bytes)
@@ -184,7 +191,11 @@ class _Invocation:
             if span is not None and span.is_recording():
                 span.set_attributes(flatten("honeyhive_outputs.response", captured))
         if self.session_id:
-            self.tracer.enrich_session(session_id=self.session_id, **enrichment)
+            # A linked session spans many invocations: it gets this one's error, and nothing else
+            # (outputs and duration stay on the invocation span), which also spares a request.
+            if not self._linked or error is not None:
+                linked_error = {"metadata": enrichment["metadata"]} if self._linked else enrichment
+                self.tracer.enrich_session(session_id=self.session_id, **linked_error)
             if error is None and self.options.return_session_id and info is not None and info.is_http:
                 result = _with_session_header(info, result, self.session_id)
         if span is not None and span.is_recording():
@@ -199,15 +210,17 @@ class _Invocation:
 
         if self.info is not None and self.info.deadline is not None:
             scope.deadline = self.info.deadline - LAST_GASP_RESERVE_S  # the margin is this export's budget
-
-        for span in sorted(scope.open_spans.values(), key=lambda s: s.start_time or 0, reverse=True):
-            if span.is_recording():
-                span.set_status(Status(StatusCode.ERROR, TIMEOUT_MESSAGE))
-                span.set_attributes({"honeyhive_error": TIMEOUT_MESSAGE, "honeyhive.timeout": True})
-                span.end()
-        if self.session_id:
-            scope.merge_enrichment(self.session_id, {"metadata": {"error": TIMEOUT_MESSAGE, "timeout": True}})
-        self.tracer.flush_scope(scope)
+        # This runs in a copy of the invocation's context, whose budget has just run out: the margin is
+        # the budget now, for spans exported as they end (immediate mode) as for the rest.
+        with deadline_scope(scope.deadline):
+            for span in sorted(scope.open_spans.values(), key=lambda s: s.start_time or 0, reverse=True):
+                if span.is_recording():
+                    span.set_status(Status(StatusCode.ERROR, TIMEOUT_MESSAGE))
+                    span.set_attributes({"honeyhive_error": TIMEOUT_MESSAGE, "honeyhive.timeout": True})
+                    span.end()
+            if self.session_id:
+                scope.merge_enrichment(self.session_id, {"metadata": {"error": TIMEOUT_MESSAGE, "timeout": True}})
+            self.tracer.flush_scope(scope)
 
 
 def _watchdog() -> Any:
@@ -282,7 +295,10 @@ def with_honeyhive_session(
     log = logger
 
     def decorate(function: F) -> F:
+        if getattr(function, WRAPPED_MARK, False):
+            return function  # already traced (say, decorated and also redirected): one session, not two
         starts.mark_initialised()
+        starts.watch_handler_import()
         register_restore_hook()
         active = tracer
         if active is None and detect_platform() != "dev":
@@ -319,6 +335,7 @@ def with_honeyhive_session(
                     raise
                 return invocation.finish(result)
 
+            setattr(async_wrapper, WRAPPED_MARK, True)
             return cast(F, async_wrapper)
 
         @functools.wraps(function)
@@ -333,6 +350,7 @@ def with_honeyhive_session(
                 raise
             return invocation.finish(result)
 
+        setattr(wrapper, WRAPPED_MARK, True)
         return cast(F, wrapper)
 
     return decorate(handler) if handler is not None else decorate

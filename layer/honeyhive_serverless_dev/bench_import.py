@@ -42,22 +42,25 @@ def _sample(setup: str, measured: str, env: dict[str, str]) -> dict[str, float]:
     return result
 
 
+def measure_imports(runs: int) -> dict[str, float]:
+    """Median milliseconds of each variant over ``runs`` fresh interpreters, interleaved."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("HH_")}
+    env.update({"AWS_LAMBDA_FUNCTION_NAME": "bench", "HH_API_KEY": "bench", "HH_API_URL": "http://127.0.0.1:9"})
+    samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
+    for _ in range(runs):
+        for name, (setup, measured) in VARIANTS.items():
+            sample = _sample(setup, measured, env)
+            samples[name].append(sample["measured_ms"] if measured else sample["setup_ms"])
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("-n", "--runs", type=int, default=15)
     args = parser.parse_args(argv)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("HH_")}
-    env.update({"AWS_LAMBDA_FUNCTION_NAME": "bench", "HH_API_KEY": "bench", "HH_API_URL": "http://127.0.0.1:9"})
-    samples: dict[str, list[dict[str, float]]] = {name: [] for name in VARIANTS}
-    for _ in range(args.runs):
-        for name, (setup, measured) in VARIANTS.items():
-            samples[name].append(_sample(setup, measured, env))
-    print(f"{'what':<52} {'median ms':>10} {'modules':>8}  (n={args.runs}, fresh process each)")
-    for name, runs in samples.items():
-        key = "setup_ms" if not VARIANTS[name][1] else "measured_ms"
-        median = statistics.median(run[key] for run in runs)
-        modules = int(statistics.median(run["modules"] for run in runs))
-        print(f"{name:<52} {median:>10.1f} {modules:>8}")
+    print(f"{'what':<52} {'median ms':>10}  (n={args.runs}, fresh process each)")
+    for name, median in measure_imports(args.runs).items():
+        print(f"{name:<52} {median:>10.1f}")
     return 0
 
 

@@ -230,9 +230,7 @@ def build_layer(
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         stage = Path(tmp) / "layer"
         site = stage / "python"
-        _pip_install(site, python, arch, runtime_requirements(root), cache_dir or root / ".cache" / "pip")
-        _remove_runtime_provided(site)
-        _remove_build_leftovers(site)
+        _install_dependencies(site, python, arch, runtime_requirements(root), cache_dir or root / ".cache" / "pip")
         _copy_package(root, site)
         _check_machines(site, arch)
         precompiled = _compile(site, python)
@@ -242,6 +240,23 @@ def build_layer(
     info = layer_info(zip_path, python, arch, precompiled=precompiled)
     log.info("built %s (%s zipped, %s unzipped)", zip_path.name, _mb(info.zipped_size), _mb(info.unzipped_size))
     return info
+
+
+def build_dependency_layer(
+    requirements: list[str], python: str, arch: str, zip_path: Path, *, cache_dir: Path
+) -> LayerInfo:
+    """A layer of ``requirements`` alone, made the way this project's layer is (the same exclusions,
+    bytecode and zip): how ``make bench`` weighs HoneyHive's SDK as a layer, like for like."""
+    _check_target(python, arch)
+    with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
+        stage = Path(tmp) / "layer"
+        site = stage / "python"
+        _install_dependencies(site, python, arch, requirements, cache_dir)
+        _check_machines(site, arch)
+        precompiled = _compile(site, python)
+        zip_path.parent.mkdir(parents=True, exist_ok=True)
+        _write_zip(stage, zip_path)
+    return layer_info(zip_path, python, arch, precompiled=precompiled)
 
 
 def build_all(
@@ -364,6 +379,12 @@ def _pip_install(site: Path, python: str, arch: str, requirements: list[str], ca
     result = subprocess.run(command, capture_output=True, text=True, check=False)
     if result.returncode != 0:
         raise LayerBuildError(f"pip could not install the layer for Python {python} {arch}:\n{result.stderr.strip()}")
+
+
+def _install_dependencies(site: Path, python: str, arch: str, requirements: list[str], cache_dir: Path) -> None:
+    _pip_install(site, python, arch, requirements, cache_dir)
+    _remove_runtime_provided(site)
+    _remove_build_leftovers(site)
 
 
 def _remove_runtime_provided(site: Path) -> None:

@@ -1,0 +1,119 @@
+"""The example CDK app: the handlers in ``handlers/`` deployed with HoneyHive tracing.
+
+``Echo`` (``plain.handler``, undecorated) is traced with no code change: the instrumentation, applied as an
+Aspect, redirects its handler. ``Chat`` (``chat.handler``) already uses ``@with_honeyhive_session``, so it is
+added explicitly with ``HandlerWrapping.NONE``: layer, variables and key access, no second wrapper. The API
+key is a Secrets Manager secret imported by name, never part of the template.
+
+Context (``cdk.json`` or ``-c name=value``): ``honeyhive:apiKeySecretName``, ``honeyhive:project``,
+``honeyhive:serverUrl`` (optional, e.g. a local dev receiver).
+Every synthesis runs cdk-nag's AwsSolutions checks: an unacknowledged finding fails it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aws_cdk as cdk
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_secretsmanager as secretsmanager
+from cdk_nag import AwsSolutionsChecks
+from constructs import Construct
+
+from honeyhive_serverless_cdk import HandlerWrapping, HoneyHiveInstrumentation
+
+HANDLERS_DIR = Path(__file__).resolve().parents[1] / "handlers"
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURE = lambda_.Architecture.X86_64
+CONTEXT_SECRET_NAME = "honeyhive:apiKeySecretName"  # noqa: S105 - the name of a context value
+CONTEXT_PROJECT = "honeyhive:project"
+CONTEXT_SERVER_URL = "honeyhive:serverUrl"
+STACK_NAME = "HoneyHiveServerlessExample"
+
+
+class ExampleStack(cdk.Stack):
+    """Two traced functions, the shared layer, and outputs naming what a caller needs."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        id: str,
+        *,
+        api_key_secret_name: str,
+        project: str,
+        server_url: str | None = None,
+    ) -> None:
+        super().__init__(scope, id)
+        code = lambda_.Code.from_asset(str(HANDLERS_DIR), exclude=["__pycache__", "*.pyc"])
+        chat, echo = (
+            lambda_.Function(
+                self,
+                name,
+                handler=handler,
+                code=code,
+                runtime=RUNTIME,
+                architecture=ARCHITECTURE,
+                memory_size=256,
+                timeout=cdk.Duration.seconds(15),
+            )
+            for name, handler in (("Chat", "chat.handler"), ("Echo", "plain.handler"))
+        )
+
+        secret = secretsmanager.Secret.from_secret_name_v2(self, "HoneyHiveApiKey", api_key_secret_name)
+        instrumentation = HoneyHiveInstrumentation(
+            self, "HoneyHive", project=project, api_key_secret=secret, server_url=server_url
+        )
+        instrumentation.add_functions(chat, handler_wrapping=HandlerWrapping.NONE)
+        cdk.Aspects.of(self).add(instrumentation)
+
+        layer = instrumentation.layer_for(RUNTIME, ARCHITECTURE)
+        cdk.CfnOutput(self, "ChatFunctionName", value=chat.function_name)
+        cdk.CfnOutput(self, "EchoFunctionName", value=echo.function_name)
+        cdk.CfnOutput(self, "LayerVersionArn", value=layer.layer_version_arn)
+        cdk.CfnOutput(self, "ApiKeySecretArn", value=secret.secret_arn)
+
+        for function in (chat, echo):
+            _acknowledge_findings(function)
+
+
+def _acknowledge_findings(function: lambda_.Function) -> None:
+    """The cdk-nag findings this example accepts, each with its reason."""
+    cdk.Validations.of(function).acknowledge(
+        cdk.Acknowledgment(
+            id="AwsSolutions::AwsSolutions-L1",
+            reason=f"{RUNTIME.name} is deliberate: the newest Lambda Python runtime has no honeyhive-serverless "
+            "layer yet (the builder covers python3.10 to 3.13), and 3.12 is what the end-to-end test emulates",
+        )
+    )
+    assert function.role is not None
+    cdk.Validations.of(function.role).acknowledge(
+        cdk.Acknowledgment(
+            id="AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSLambdaBasicExecutionRole]",
+            reason="AWSLambdaBasicExecutionRole only lets the function write its own CloudWatch logs; an inline "
+            "copy would grant the same three log actions",
+        )
+    )
+
+
+def build_app(app: cdk.App) -> ExampleStack:
+    """The example stack in ``app``, configured from context, with cdk-nag checking every synthesis."""
+    secret_name = app.node.try_get_context(CONTEXT_SECRET_NAME)
+    project = app.node.try_get_context(CONTEXT_PROJECT)
+    if not secret_name or not project:
+        raise ValueError(f"set the context values {CONTEXT_SECRET_NAME} and {CONTEXT_PROJECT} (cdk.json or -c)")
+    stack = ExampleStack(
+        app,
+        STACK_NAME,
+        api_key_secret_name=secret_name,
+        project=project,
+        server_url=app.node.try_get_context(CONTEXT_SERVER_URL) or None,
+    )
+    cdk.Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return stack
+
+
+if __name__ == "__main__":
+    app = cdk.App()
+    build_app(app)
+    app.synth()

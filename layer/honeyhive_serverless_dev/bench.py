@@ -1,0 +1,399 @@
+"""`make bench`: this project against HoneyHive's SDK (``honeyhive==1.7.0``), side by side, in one run.
+
+Everything runs through the local Lambda emulator (the real runtime client, a freeze after every
+invocation) against the dev receiver, which adds a fixed delay to each request to stand in for the
+network round trip (RTT). The SDK runs from its own virtual environment, configured as HoneyHive's
+guide recommends for Lambda (lazy ``get_tracer()``, ``disable_batch=True``, ``create_session()`` per
+invocation); this project runs from its built layer on a plain interpreter. Variants are interleaved
+and medians reported, because the machine is shared and noisy.
+
+Outputs: ``BENCHMARKS.md`` (tables, machine, date), ``bench/results.json`` (every sample) and
+``bench/benchmarks.png``. ``--quick`` runs one iteration of everything (the smoke test does).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .bench_import import measure_imports
+from .emulator import LambdaEmulator, ensure_runtime, resolve_python
+from .layer_build import build_dependency_layer, build_layer, layer_info, layer_zip_name, read_manifest
+from .receiver import DevReceiver
+
+ROOT = Path(__file__).resolve().parents[2]
+HANDLERS = ROOT / "bench" / "handlers"
+PYTHON = "3.11"
+SDK_REQUIREMENT = "honeyhive==1.7.0"
+# What the OpenTelemetry reference handler needs besides the SDK's own dependencies.
+SDK_VENV_EXTRAS = ("opentelemetry-exporter-otlp-proto-http",)
+API_KEY = "bench-key"
+RTTS_MS = (0, 20)
+SPAN_COUNTS = (1, 10, 100, 1000)
+PROJECT_MODES = ("invocation", "after_response", "immediate")
+
+
+@dataclass
+class Variant:
+    """One way of running the handler: which module, on which interpreter, with which layers."""
+
+    name: str
+    handler: str
+    python: str
+    runtime: Path
+    layers: list[Path] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+
+    def emulator(self, receiver: DevReceiver) -> LambdaEmulator:
+        env = {"HH_API_URL": receiver.url, "HH_API_KEY": API_KEY, "HH_PROJECT": "bench", **self.env}
+        return LambdaEmulator(
+            self.handler,
+            task_root=HANDLERS,
+            layers=self.layers,
+            python=self.python,
+            runtime_path=[self.runtime],
+            env=env,
+            function_name="bench",
+            timeout_s=60,
+        )
+
+
+@dataclass
+class Setup:
+    variants: dict[str, Variant]
+    project_layer: Path
+    sdk_python: str
+
+
+def prepare(cache: Path) -> Setup:
+    """Build what the run needs once: this project's layer, the SDK's virtual environment, runtimes."""
+    runtime = ensure_runtime(PYTHON, cache)
+    python = resolve_python(PYTHON)
+    zip_path = ROOT / "dist" / layer_zip_name(PYTHON, "x86_64")
+    if not zip_path.exists():
+        build_layer(PYTHON, "x86_64", ROOT / "dist")
+    sdk_venv = cache / f"bench-sdk-py{PYTHON}"
+    sdk_python = str(sdk_venv / "bin" / "python")
+    if not Path(sdk_python).exists():
+        subprocess.run([python, "-m", "venv", str(sdk_venv)], check=True)
+        subprocess.run(
+            [sdk_python, "-m", "pip", "install", "--quiet", SDK_REQUIREMENT, *SDK_VENV_EXTRAS],
+            check=True,
+        )
+    variants = {
+        "bare": Variant("bare", "bare.handler", python, runtime),
+        "opentelemetry": Variant("opentelemetry", "otel_plain.handler", sdk_python, runtime),
+        "sdk": Variant("sdk", "sdk.handler", sdk_python, runtime),
+    }
+    for mode in PROJECT_MODES:
+        variants[f"project:{mode}"] = Variant(
+            f"project:{mode}", "project.handler", python, runtime, [zip_path], {"HH_EXPORT_MODE": mode}
+        )
+    return Setup(variants, zip_path, sdk_python)
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def cold_starts(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, list[float]]:
+    """Spawn to first response, new sandbox each time, the variants interleaved."""
+    names = ["bare", "opentelemetry", "project:invocation", "sdk"]
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(runs):
+        for name in names:
+            emulator = setup.variants[name].emulator(receiver).start()
+            try:
+                result = emulator.invoke({})
+            finally:
+                emulator.stop()
+            if not result.ok:
+                raise RuntimeError(f"{name} failed its cold start: {result.error}")
+            samples[name].append((result.init_ms or 0.0) + result.duration_ms)
+    return samples
+
+
+def warm(variant: Variant, receiver: DevReceiver, events: Callable[[], dict[str, Any]], runs: int) -> dict[str, Any]:
+    """Invocation latency (event handed over to response posted) and requests per invocation, warm."""
+    emulator = variant.emulator(receiver).start()
+    try:
+        for _ in range(2):  # the cold start and one more, so what follows is steady state
+            emulator.invoke(events())
+            emulator.wait_frozen()
+        before = len(receiver.requests)
+        durations = []
+        for _ in range(runs):
+            result = emulator.invoke(events())
+            if not result.ok:
+                raise RuntimeError(f"{variant.name} failed: {result.error}")
+            emulator.wait_frozen()  # after_response exports count, and never overlap the next one
+            durations.append(result.duration_ms)
+        requests = (len(receiver.requests) - before) / runs
+    finally:
+        emulator.stop()
+    return {"durations_ms": durations, "median_ms": median(durations), "requests": requests}
+
+
+def _new_session() -> dict[str, Any]:
+    return {}
+
+
+def _linked_session() -> dict[str, Any]:
+    return {"session_id": str(uuid.uuid4())}
+
+
+WORKLOADS: dict[str, Callable[[], dict[str, Any]]] = {"W1": _new_session, "W2": _linked_session}
+
+
+def warm_runs(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, Any]:
+    names = ["bare", "sdk", *(f"project:{mode}" for mode in PROJECT_MODES)]
+    out: dict[str, Any] = {}
+    for rtt in RTTS_MS:
+        receiver.delay_ms = rtt
+        for workload, events in WORKLOADS.items():
+            for name in names:
+                out[f"{name}|{workload}|{rtt}"] = warm(setup.variants[name], receiver, events, runs)
+    receiver.delay_ms = 0
+    return out
+
+
+def scaling_runs(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for spans in SPAN_COUNTS:
+        for name in ("bare", "project:invocation", "sdk"):
+
+            def events(spans: int = spans) -> dict[str, Any]:
+                return {"spans": spans, "session_id": str(uuid.uuid4())}
+
+            out[f"{name}|{spans}"] = warm(setup.variants[name], receiver, events, runs)
+    return out
+
+
+def sizes(setup: Setup, cache: Path) -> dict[str, Any]:
+    sdk_zip = cache / "bench-sdk-layer" / f"honeyhive-sdk-layer-py{PYTHON}-x86_64.zip"
+    sdk = build_dependency_layer([SDK_REQUIREMENT], PYTHON, "x86_64", sdk_zip, cache_dir=cache / "pip")
+    project = read_manifest(ROOT / "dist", missing_ok=True) or [
+        layer_info(setup.project_layer, PYTHON, "x86_64", precompiled=True)
+    ]
+    return {
+        "sdk": {"zipped": sdk.zipped_size, "unzipped": sdk.unzipped_size},
+        "project": {
+            f"py{info.python}-{info.arch}": {"zipped": info.zipped_size, "unzipped": info.unzipped_size}
+            for info in project
+        },
+    }
+
+
+def machine() -> dict[str, str]:
+    models = [line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+              if line.startswith("model name")]  # fmt: skip
+    cpu = models[0] if models else platform.processor()
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "python": PYTHON,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "platform": platform.platform(),
+    }
+
+
+def evaluate(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
+    """Each target: what it asks, what was measured, whether it is met."""
+    warm_runs_ = results["warm"]
+
+    def added(name: str, workload: str, rtt: int) -> float:
+        measured: float = warm_runs_[f"{name}|{workload}|{rtt}"]["median_ms"]
+        bare: float = warm_runs_[f"bare|{workload}|{rtt}"]["median_ms"]
+        return measured - bare
+
+    cold = {name: median(values) for name, values in results["cold"].items()}
+    cold_added = cold["project:invocation"] - cold["bare"]
+    sdk_added = cold["sdk"] - cold["bare"]
+    otel_import = results["imports"]["OpenTelemetry SDK + OTLP HTTP exporter (reference)"]
+    w1 = added("project:invocation", "W1", 20)
+    w2 = added("project:invocation", "W2", 20)
+    after = added("project:after_response", "W1", 20)
+    requests = [results["scaling"][f"project:invocation|{spans}"]["requests"] for spans in SPAN_COUNTS]
+    largest = max(results["sizes"]["project"].values(), key=lambda size: size["zipped"])
+    return [
+        ("W1 at RTT 20 ms added <= 2 RTT + 3 ms (43 ms)", f"{w1:.1f} ms", w1 <= 43),
+        ("W2 at RTT 20 ms added <= 1 RTT + 3 ms (23 ms)", f"{w2:.1f} ms", w2 <= 23),
+        ("after_response: added response latency <= 3 ms at RTT 20 ms (W1)", f"{after:.1f} ms", after <= 3),
+        (
+            "requests per invocation independent of spans (default mode)",
+            " / ".join(f"{value:g}" for value in requests),
+            len(set(requests)) == 1,
+        ),
+        (
+            "cold start added <= 1.3 x OpenTelemetry SDK + exporter import",
+            f"{cold_added:.0f} ms vs 1.3 x {otel_import:.0f} = {1.3 * otel_import:.0f} ms",
+            cold_added <= 1.3 * otel_import,
+        ),
+        (
+            "cold start added <= 0.3 x what the SDK adds",
+            f"{cold_added:.0f} ms vs 0.3 x {sdk_added:.0f} = {0.3 * sdk_added:.0f} ms",
+            cold_added <= 0.3 * sdk_added,
+        ),
+        (
+            "layer <= 5 MB zipped, <= 25 MB unzipped (largest zip)",
+            f"{largest['zipped'] / 1e6:.2f} MB / {largest['unzipped'] / 1e6:.2f} MB",
+            largest["zipped"] <= 5e6 and largest["unzipped"] <= 25e6,
+        ),
+    ]
+
+
+def report(results: dict[str, Any]) -> str:
+    """BENCHMARKS.md."""
+    info = results["machine"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"`make bench`, {info['date']}: {info['cores']} cores ({info['cpu']}), {info['platform']}, Python"
+        f" {info['python']}. {results['runs']} samples per figure unless noted; medians; the machine is shared,",
+        "so read ratios and differences within this one run. Everything ran through the local Lambda emulator",
+        "(the real `awslambdaric`, frozen after each invocation) against the dev receiver, which delays every",
+        "request by the RTT. The SDK is `honeyhive==1.7.0`, set up as its guide recommends for Lambda.",
+        "",
+        "![benchmarks](bench/benchmarks.png)",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {what} | {measured} | {'yes' if met else '**no**'} |" for what, measured, met in evaluate(results)]
+    cold = {name: median(values) for name, values in results["cold"].items()}
+    lines += [
+        "",
+        f"## Cold start (spawn to first response, RTT 0, {len(results['cold']['bare'])} interleaved runs each)",
+        "",
+        "| variant | median ms | added over bare | x OTel import |",
+        "|---|---|---|---|",
+    ]
+    otel_import = results["imports"]["OpenTelemetry SDK + OTLP HTTP exporter (reference)"]
+    for name, value in cold.items():
+        extra = value - cold["bare"]
+        lines.append(f"| {name} | {value:.0f} | {extra:.0f} | {extra / otel_import:.2f} |")
+    lines += ["", "## Import (fresh interpreter each, medians)", "", "| what | ms |", "|---|---|"]
+    lines += [f"| {name} | {value:.1f} |" for name, value in results["imports"].items()]
+    lines += [
+        "",
+        "## Warm invocations: added latency over the bare handler, and requests per invocation",
+        "",
+        "W1 = new session + 3 traced functions + `enrich_session`; W2 = linked session + 3 traced functions.",
+        "For `after_response` the latency is the caller's (the export follows the response).",
+        "",
+        "| variant | " + " | ".join(f"{w} RTT {rtt} ms" for rtt in RTTS_MS for w in WORKLOADS) + " |",
+        "|---|" + "---|" * (len(RTTS_MS) * len(WORKLOADS)),
+    ]
+    warm_ = results["warm"]
+    for name in ["sdk", *(f"project:{mode}" for mode in PROJECT_MODES)]:
+        cells = []
+        for rtt in RTTS_MS:
+            for workload in WORKLOADS:
+                run = warm_[f"{name}|{workload}|{rtt}"]
+                extra = run["median_ms"] - warm_[f"bare|{workload}|{rtt}"]["median_ms"]
+                cells.append(f"{extra:.1f} ms, {run['requests']:g} req")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "## Scaling: spans per invocation (linked session, RTT 0)",
+        "",
+        "| spans | project added | project requests | SDK added | SDK requests |",
+        "|---|---|---|---|---|",
+    ]
+    scaling = results["scaling"]
+    for spans in SPAN_COUNTS:
+        bare = scaling[f"bare|{spans}"]["median_ms"]
+        ours, sdk = scaling[f"project:invocation|{spans}"], scaling[f"sdk|{spans}"]
+        lines.append(
+            f"| {spans} | {ours['median_ms'] - bare:.1f} ms | {ours['requests']:g} | "
+            f"{sdk['median_ms'] - bare:.1f} ms | {sdk['requests']:g} |"
+        )
+    lines += ["", "## Size", "", "| layer | zipped MB | unzipped MB |", "|---|---|---|"]
+    for name, size in results["sizes"]["project"].items():
+        lines.append(f"| honeyhive-serverless {name} | {size['zipped'] / 1e6:.2f} | {size['unzipped'] / 1e6:.2f} |")
+    sdk_size = results["sizes"]["sdk"]
+    lines.append(
+        f"| honeyhive SDK 1.7.0 as a layer (py{PYTHON}-x86_64) | {sdk_size['zipped'] / 1e6:.2f} | "
+        f"{sdk_size['unzipped'] / 1e6:.2f} |"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def chart(results: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cold = {name: median(values) for name, values in results["cold"].items()}
+    warm_ = results["warm"]
+    figure, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    names = [name for name in cold if name != "bare"]
+    left.bar(names, [cold[name] - cold["bare"] for name in names], color=["#999", "#2a7", "#c44"])
+    left.set_title("Cold start added over a bare handler (ms)")
+    left.tick_params(axis="x", labelrotation=15)
+    variants = ["sdk", *(f"project:{mode}" for mode in PROJECT_MODES)]
+    width = 0.38
+    for offset, workload in ((-width / 2, "W1"), (width / 2, "W2")):
+        values = [
+            warm_[f"{name}|{workload}|20"]["median_ms"] - warm_[f"bare|{workload}|20"]["median_ms"] for name in variants
+        ]
+        right.bar([n + offset for n in range(len(variants))], values, width, label=workload)
+    right.set_xticks(range(len(variants)), variants, rotation=15)
+    right.set_title("Warm latency added at RTT 20 ms (ms)")
+    right.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def run(runs: int, warm_runs_count: int, out_dir: Path, cache: Path) -> dict[str, Any]:
+    started = time.monotonic()
+    setup = prepare(cache)
+    with DevReceiver() as receiver:
+        results: dict[str, Any] = {
+            "machine": machine(),
+            "runs": warm_runs_count,
+            "imports": measure_imports(max(runs, 3)),
+            "cold": cold_starts(setup, receiver, runs),
+            "warm": warm_runs(setup, receiver, warm_runs_count),
+            "scaling": scaling_runs(setup, receiver, max(1, warm_runs_count // 3)),
+        }
+    results["sizes"] = sizes(setup, cache)
+    results["seconds"] = round(time.monotonic() - started, 1)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    chart(results, out_dir / "benchmarks.png")
+    return results
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="one iteration of everything (the smoke test)")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench", help="where results.json and the chart go")
+    parser.add_argument("--report", type=Path, default=ROOT / "BENCHMARKS.md")
+    parser.add_argument("--cache", type=Path, default=ROOT / ".cache")
+    args = parser.parse_args(argv)
+    runs, warm_count = (1, 1) if args.quick else (10, 30)
+    results = run(runs, warm_count, args.out, args.cache)
+    text = report(results)
+    args.report.write_text(text)
+    print(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
