@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from honeyhive_serverless import HoneyHiveTracer
 from honeyhive_serverless.tracer import reset_tracer
+from honeyhive_serverless_dev.emulator import LambdaEmulator
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 API_KEY = "hh-test-key-canary-7f3a9c"
@@ -16,6 +18,8 @@ LAYER_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 LAYER_ARCHS = ("x86_64", "arm64")
 #: pip-installed Lambda runtimes per Python (awslambdaric + boto3, as /var/runtime has them).
 RUNTIME_CACHE = Path(__file__).parents[1] / ".cache"
+SANDBOX_HANDLERS = Path(__file__).parent / "sandbox_handlers"
+MakeEmulator = Callable[..., LambdaEmulator]
 
 _PLATFORM_VARIABLES = (
     "AWS_LAMBDA_FUNCTION_NAME",
@@ -84,3 +88,22 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     build_all(out, LAYER_PYTHONS, LAYER_ARCHS)
     return out
+
+
+@pytest.fixture
+def emulators() -> Iterator[MakeEmulator]:
+    """Start emulators (task root: tests/sandbox_handlers unless given); every one is stopped, its
+    sandbox killed, at the end of the test."""
+    started: list[LambdaEmulator] = []
+
+    def make(handler: str, **options: Any) -> LambdaEmulator:
+        options.setdefault("task_root", SANDBOX_HANDLERS)
+        emulator = LambdaEmulator(handler, **options)
+        started.append(emulator)
+        return emulator.start()
+
+    try:
+        yield make
+    finally:
+        for emulator in started:
+            emulator.stop()

@@ -33,7 +33,7 @@ SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:honeyhive/api
 PARAMETER_NAME = "/honeyhive/api-key"
 PLAINTEXT_KEY = "hh-plaintext-canary-5d1e"
 THIS_HANDLER = "honeyhive_serverless.handler.handler"
-NO_BUNDLING = {"aws:cdk:bundling-stacks": []}
+NO_BUNDLING: dict[str, list[str]] = {"aws:cdk:bundling-stacks": []}
 # The flag cdk.json sets: error annotations fail an in-process synth as they fail `cdk synth`.
 ANNOTATIONS_FAIL_SYNTH = {"@aws-cdk/core:annotationsInValidationReport": True}
 # cfn-lint's only finding on CDK output: CDK adds DependsOn on a function's role next to the Fn::GetAtt
@@ -117,7 +117,8 @@ def function_properties(template: Any, stack: Any, function: Any) -> dict[str, A
 
 def variables(template: Any, stack: Any, function: Any) -> dict[str, Any]:
     environment: dict[str, Any] = function_properties(template, stack, function).get("Environment", {})
-    return environment.get("Variables", {})
+    found: dict[str, Any] = environment.get("Variables", {})
+    return found
 
 
 def statements_by_role(template: Any) -> dict[str, list[dict[str, Any]]]:
@@ -309,7 +310,7 @@ def test_invalid_props_raise_at_once(new_stack: Callable[..., Any]) -> None:
 
     stack = new_stack()
     secret = secretsmanager.Secret.from_secret_complete_arn(stack, "Key", SECRET_ARN)
-    cases = [
+    cases: list[tuple[dict[str, Any], str]] = [
         ({"api_key": PLAINTEXT_KEY, "api_key_secret": secret}, "one API key source, got api_key_secret and api_key"),
         ({}, "needs an API key source"),
         ({"api_key_secret": secret, "export_mode": "sometimes"}, "export_mode must be one of"),

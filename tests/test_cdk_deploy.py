@@ -11,6 +11,7 @@ The CLI is ``cdk/node_modules/.bin/cdk``, installed by ``make`` from ``cdk/packa
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 import zipfile
@@ -22,6 +23,7 @@ from typing import Any
 
 import pytest
 
+from conftest import RUNTIME_CACHE
 from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime
 from honeyhive_serverless_dev.receiver import DevReceiver
 
@@ -30,7 +32,6 @@ pytestmark = pytest.mark.filterwarnings(
     "ignore:Tried to parse AWS.*BucketPolicy:UserWarning"
 )
 
-RUNTIME_CACHE = Path(__file__).parents[1] / ".cache"
 API_KEY = "hh-key-from-moto-secret-3b9e"
 THIS_HANDLER = "honeyhive_serverless.handler.handler"
 # One event per deployed function, by the stack output naming it.
@@ -52,12 +53,13 @@ class Deployed:
 @pytest.fixture(scope="module")
 def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
     """Synth with the CLI, then bootstrap and deploy to moto; destroyed (if a test has not) and stopped after."""
+    import app as example_app
     import deploy_local as local
 
     with local.moto_server() as aws, DevReceiver(api_keys={API_KEY}) as receiver:
         local.create_api_key_secret(aws, local.configured_secret_name(), API_KEY)
         assembly = local.synth(
-            tmp_path_factory.mktemp("cdk") / "cdk.out", context={local.example_app.CONTEXT_SERVER_URL: receiver.url}
+            tmp_path_factory.mktemp("cdk") / "cdk.out", context={example_app.CONTEXT_SERVER_URL: receiver.url}
         )
         local.bootstrap(aws, assembly)
         state = Deployed(local, aws, receiver, assembly, local.deploy(aws, assembly))
@@ -186,7 +188,7 @@ def test_deployed_code_and_layer_trace_into_the_receiver_with_the_key_from_moto(
 
         assert invocation.ok, (invocation.error, emulator.logs)
         session_name = f"lambda-{config['FunctionName']}"
-        assert receiver.wait_for(lambda rx, n=session_name: any(s["session_name"] == n for s in rx.session_starts))
+        assert receiver.wait_for(functools.partial(_has_session_named, session_name))
         [start] = [s for s in receiver.session_starts if s["session_name"] == session_name]
         spans = receiver.spans_for_session(start["session_id"])
         invocation_span = next(span for span in spans if span.name == config["FunctionName"])
@@ -213,3 +215,7 @@ def test_destroy_removes_the_stack(deployed: Deployed) -> None:
     assert statuses == {"DELETE_COMPLETE"}
     remaining = {function["FunctionName"] for function in lambda_client.list_functions()["Functions"]}
     assert not remaining & {deployed.outputs["EchoFunctionName"], deployed.outputs["ChatFunctionName"]}
+
+
+def _has_session_named(name: str, receiver: DevReceiver) -> bool:
+    return any(start["session_name"] == name for start in receiver.session_starts)

@@ -40,10 +40,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
         return original(self, operation, params)
 
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
-    base.DEFAULT_PROVIDERS.clear()
+    providers: dict[str, Any] = base.DEFAULT_PROVIDERS  # type: ignore[attr-defined]
+    providers.clear()  # Powertools' cached clients would outlive the mock
     with mock_aws():
         yield calls
-    base.DEFAULT_PROVIDERS.clear()
+    providers.clear()
 
 
 def _point_at(receiver: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,38 +10,18 @@ import struct
 import sys
 import threading
 import zipfile
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from conftest import MakeEmulator
 from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime, resolve_python
 from honeyhive_serverless_dev.invoke_cli import add_invoke
 
 HANDLERS = Path(__file__).parent / "sandbox_handlers"
 CACHE = Path(__file__).parents[1] / ".cache"
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
-
-MakeEmulator = Callable[..., LambdaEmulator]
-
-
-@pytest.fixture
-def emulators() -> Iterator[MakeEmulator]:
-    """Started emulators, every one stopped (its sandbox killed) at the end of the test."""
-    started: list[LambdaEmulator] = []
-
-    def make(handler: str, **options: Any) -> LambdaEmulator:
-        options.setdefault("task_root", HANDLERS)
-        emulator = LambdaEmulator(handler, **options)
-        started.append(emulator)
-        return emulator.start()
-
-    try:
-        yield make
-    finally:
-        for emulator in started:
-            emulator.stop()
 
 
 def _process_state(pid: int) -> str | None:

@@ -32,6 +32,7 @@ import pytest
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
+from conftest import MakeEmulator
 from honeyhive_serverless_dev.emulator import Invocation, LambdaEmulator
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedRequest, ReceivedSpan
 from test_triggers import SHAPES, Shape, load_event
@@ -46,8 +47,6 @@ BASE_SPANS = 3
 WARM_INVOCATIONS = 50
 GET_SECRET_VALUE = "secretsmanager.GetSecretValue"
 TIMEOUT_PREFIX = "timeout"
-
-MakeEmulator = Callable[..., LambdaEmulator]
 
 
 # ------------------------------------------------------------------------------------------------
@@ -114,22 +113,14 @@ def moto_server() -> Iterator[CountingMoto]:
 
 
 @pytest.fixture
-def emulators() -> Iterator[MakeEmulator]:
-    """Started emulators (``suite`` handlers by default), every one stopped at the end of the test."""
-    started: list[LambdaEmulator] = []
+def suite_emulators(emulators: MakeEmulator) -> MakeEmulator:
+    """Emulators running the suite's handlers (``suite.handler`` unless named) as function FUNCTION."""
 
     def make(handler: str = "suite.handler", **options: Any) -> LambdaEmulator:
-        options.setdefault("task_root", HANDLERS)
         options.setdefault("function_name", FUNCTION)
-        emulator = LambdaEmulator(handler, **options)
-        started.append(emulator)
-        return emulator.start()
+        return emulators(handler, **options)
 
-    try:
-        yield make
-    finally:
-        for emulator in started:
-            emulator.stop()
+    return make
 
 
 def hh_env(receiver: DevReceiver, **extra: str) -> dict[str, str]:
@@ -314,8 +305,10 @@ EXTRA_SPANS = 2
 
 
 @pytest.mark.parametrize("mode", ["immediate", "invocation", "after_response", "batch"])
-def test_export_mode_loses_no_span_across_the_freeze(emulators: MakeEmulator, receiver: DevReceiver, mode: str) -> None:
-    emulator = emulators(env=hh_env(receiver, HH_EXPORT_MODE=mode))
+def test_export_mode_loses_no_span_across_the_freeze(
+    suite_emulators: MakeEmulator, receiver: DevReceiver, mode: str
+) -> None:
+    emulator = suite_emulators(env=hh_env(receiver, HH_EXPORT_MODE=mode))
     per_invocation = BASE_SPANS + EXTRA_SPANS
     invocations: list[Invocation] = []
     for n in range(EXPORT_INVOCATIONS):
@@ -339,9 +332,11 @@ def test_export_mode_loses_no_span_across_the_freeze(emulators: MakeEmulator, re
     assert [u["event_id"] for u in receiver.event_updates] == [inv.payload["session"] for inv in invocations]
 
 
-def test_after_response_the_caller_does_not_wait_for_the_export(emulators: MakeEmulator, receiver: DevReceiver) -> None:
+def test_after_response_the_caller_does_not_wait_for_the_export(
+    suite_emulators: MakeEmulator, receiver: DevReceiver
+) -> None:
     slow_s = 0.3
-    emulator = emulators(env=hh_env(receiver, HH_EXPORT_MODE="after_response"))
+    emulator = suite_emulators(env=hh_env(receiver, HH_EXPORT_MODE="after_response"))
     warm_up = emulator.invoke({"n": 0})
     assert warm_up.ok
     assert emulator.wait_frozen(5.0)
@@ -374,10 +369,10 @@ FLUSH_SLACK_MS = 150
     ],
 )
 def test_the_end_of_an_invocation_spends_at_most_the_flush_timeout_exporting(
-    emulators: MakeEmulator, receiver: DevReceiver, mode: str
+    suite_emulators: MakeEmulator, receiver: DevReceiver, mode: str
 ) -> None:
     env = hh_env(receiver, HH_EXPORT_MODE=mode, HH_FLUSH_TIMEOUT_MS=str(FLUSH_TIMEOUT_MS), HH_EXPORT_TIMEOUT_MS="1000")
-    emulator = emulators(env=env, timeout_s=5.0)
+    emulator = suite_emulators(env=env, timeout_s=5.0)
     receiver.set_fault("hang", path_prefix="/opentelemetry")  # session start and enrichment still answer
 
     invocation = emulator.invoke({"n": 1})
@@ -400,14 +395,14 @@ UNFLUSHED_INVOCATIONS = 3
 
 @pytest.mark.parametrize("freeze", [True, False], ids=["frozen", "never-frozen"])
 def test_an_unflushed_background_batch_processor_loses_spans_only_when_frozen(
-    emulators: MakeEmulator, receiver: DevReceiver, freeze: bool
+    suite_emulators: MakeEmulator, receiver: DevReceiver, freeze: bool
 ) -> None:
     """The emulator catches the loss: the same handler loses spans with freezes and none without."""
     env = {
         "UNFLUSHED_ENDPOINT": f"{receiver.url}/opentelemetry/v1/traces",
         "UNFLUSHED_DELAY_MS": str(UNFLUSHED_DELAY_MS),
     }
-    emulator = emulators("suite_unflushed.handler", env=env, freeze=freeze)
+    emulator = suite_emulators("suite_unflushed.handler", env=env, freeze=freeze)
     produced = UNFLUSHED_SPANS * UNFLUSHED_INVOCATIONS
     for _ in range(UNFLUSHED_INVOCATIONS):
         invocation = emulator.invoke({"spans": UNFLUSHED_SPANS})
@@ -440,10 +435,10 @@ def test_an_unflushed_background_batch_processor_loses_spans_only_when_frozen(
     ],
 )
 def test_timeout_leaves_partial_spans_marked_timeout_then_the_next_invocation_is_cold(
-    emulators: MakeEmulator, receiver: DevReceiver, mode: str
+    suite_emulators: MakeEmulator, receiver: DevReceiver, mode: str
 ) -> None:
     # The last gasp fires HH_TIMEOUT_MARGIN_MS (250 ms) before the deadline.
-    emulator = emulators(env=hh_env(receiver, HH_EXPORT_MODE=mode), timeout_s=1.5)
+    emulator = suite_emulators(env=hh_env(receiver, HH_EXPORT_MODE=mode), timeout_s=1.5)
     warm_up = emulator.invoke({"n": 0, "report": True})
     assert warm_up.ok
 
@@ -530,18 +525,18 @@ def test_trigger_shape_links_or_starts_its_session_end_to_end(
 # Zero code change
 
 
-def _zero_code_emulator(emulators: MakeEmulator, how: str, target: str, env: dict[str, str]) -> LambdaEmulator:
+def _zero_code_emulator(suite_emulators: MakeEmulator, how: str, target: str, env: dict[str, str]) -> LambdaEmulator:
     if how == "handler-redirect":
-        return emulators("honeyhive_serverless.handler.handler", env={**env, "HH_LAMBDA_HANDLER": target})
+        return suite_emulators("honeyhive_serverless.handler.handler", env={**env, "HH_LAMBDA_HANDLER": target})
     # The layer directory as /opt: the wrapper runs as /opt/honeyhive-wrapper, as on Lambda.
-    return emulators(target, env=env, layers=[LAYER], exec_wrapper="/opt/honeyhive-wrapper")
+    return suite_emulators(target, env=env, layers=[LAYER], exec_wrapper="/opt/honeyhive-wrapper")
 
 
 @pytest.mark.parametrize("how", ["handler-redirect", "exec-wrapper"])
 def test_zero_code_change_traces_an_undecorated_handler(
-    emulators: MakeEmulator, receiver: DevReceiver, how: str
+    suite_emulators: MakeEmulator, receiver: DevReceiver, how: str
 ) -> None:
-    emulator = _zero_code_emulator(emulators, how, "suite_plain.handler", hh_env(receiver))
+    emulator = _zero_code_emulator(suite_emulators, how, "suite_plain.handler", hh_env(receiver))
     events = [{"question": "cold"}, {"question": "warm", "session_id": str(uuid.uuid4())}]
 
     invocations = [emulator.invoke(event) for event in events]
@@ -568,9 +563,9 @@ def test_zero_code_change_traces_an_undecorated_handler(
 
 @pytest.mark.parametrize("how", ["handler-redirect", "exec-wrapper"])
 def test_zero_code_change_surfaces_the_users_import_error_as_its_own(
-    emulators: MakeEmulator, receiver: DevReceiver, how: str
+    suite_emulators: MakeEmulator, receiver: DevReceiver, how: str
 ) -> None:
-    emulator = _zero_code_emulator(emulators, how, "broken_import.handler", hh_env(receiver))
+    emulator = _zero_code_emulator(suite_emulators, how, "broken_import.handler", hh_env(receiver))
 
     result = emulator.invoke({})
 
@@ -593,14 +588,14 @@ BREAKER_AFTER = 5
 
 @pytest.mark.parametrize("kind", ["refuse", "hang", "500", "429", "slow", "401_once"])
 def test_receiver_fault_never_changes_the_result_or_the_deadline(
-    emulators: MakeEmulator, receiver: DevReceiver, moto_server: CountingMoto, kind: str
+    suite_emulators: MakeEmulator, receiver: DevReceiver, moto_server: CountingMoto, kind: str
 ) -> None:
     env = hh_env(receiver, HH_EXPORT_TIMEOUT_MS=str(FAULT_EXPORT_TIMEOUT_MS))
     if kind == "401_once":
         # The key from Secrets Manager: a 401 fetches it once more (key rotation), then carries on.
         del env["HH_API_KEY"]
         env.update(HH_API_KEY_SECRET_ARN=moto_server.create_secret("hh-suite-key"), AWS_ENDPOINT_URL=moto_server.url)
-    emulator = emulators(env=env, timeout_s=FAULT_DEADLINE_S)
+    emulator = suite_emulators(env=env, timeout_s=FAULT_DEADLINE_S)
     receiver.set_fault(kind, delay_s=1.0)  # "slow" answers after the export timeout
     fetches_before = moto_server.count(GET_SECRET_VALUE)
 
@@ -638,9 +633,9 @@ def test_receiver_fault_never_changes_the_result_or_the_deadline(
     ids=["provisioned-concurrency", "proactive-init", "snap-start"],
 )
 def test_init_type_is_reported_as_the_caller_saw_the_start(
-    emulators: MakeEmulator, receiver: DevReceiver, init_type: str, handler: str, start: str, coldstart: bool
+    suite_emulators: MakeEmulator, receiver: DevReceiver, init_type: str, handler: str, start: str, coldstart: bool
 ) -> None:
-    emulator = emulators(handler, env=hh_env(receiver), init_type=init_type)
+    emulator = suite_emulators(handler, env=hh_env(receiver), init_type=init_type)
 
     first = emulator.invoke({"n": 1})
     second = emulator.invoke({"n": 2})
@@ -660,8 +655,8 @@ def test_init_type_is_reported_as_the_caller_saw_the_start(
     assert first_start["metadata"]["cold_start"] is coldstart
 
 
-def test_a_slow_on_demand_init_is_still_a_cold_start(emulators: MakeEmulator, receiver: DevReceiver) -> None:
-    emulator = emulators("suite_slow_init.handler", env=hh_env(receiver))
+def test_a_slow_on_demand_init_is_still_a_cold_start(suite_emulators: MakeEmulator, receiver: DevReceiver) -> None:
+    emulator = suite_emulators("suite_slow_init.handler", env=hh_env(receiver))
 
     first = emulator.invoke({"n": 1})
 
@@ -688,12 +683,12 @@ def _values(node: Any) -> Iterator[str]:
         yield str(node)
 
 
-def test_the_api_key_appears_nowhere_but_the_authorization_header(emulators: MakeEmulator) -> None:
+def test_the_api_key_appears_nowhere_but_the_authorization_header(suite_emulators: MakeEmulator) -> None:
     canary = f"hh-canary-{uuid.uuid4().hex}"
     receiver = DevReceiver(api_keys={canary}).start()
     try:
         env = hh_env(receiver, HH_API_KEY=canary, AWS_LAMBDA_LOG_LEVEL="DEBUG", AWS_LAMBDA_LOG_FORMAT="JSON")
-        emulator = emulators(env=env, timeout_s=2.0)
+        emulator = suite_emulators(env=env, timeout_s=2.0)
         outcomes = [
             emulator.invoke({"n": 1}),
             emulator.invoke({"n": 2, "session_id": str(uuid.uuid4())}),

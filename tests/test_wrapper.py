@@ -52,7 +52,7 @@ def test_new_linked_new_in_one_process_share_nothing(lambda_env: DevReceiver) ->
     assert second == linked
     assert len({first, second, third}) == 3
     assert [s["session_id"] for s in lambda_env.session_starts] == [first, third]
-    by_n = {}
+    by_n: dict[object, set[str | None]] = {}
     for span in lambda_env.spans:
         n = span.attributes.get("honeyhive_inputs.n") or span.attributes.get("honeyhive_inputs.event.n")
         by_n.setdefault(n, set()).add(span.session_id)

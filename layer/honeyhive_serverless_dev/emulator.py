@@ -28,7 +28,6 @@ import importlib.metadata
 import json
 import os
 import re
-import selectors
 import shutil
 import signal
 import socket
@@ -50,6 +49,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 from urllib.parse import urlsplit
+
+from .serving import accept_loop
 
 __all__ = ["INIT_TYPES", "Invocation", "LambdaEmulator", "ensure_runtime", "resolve_python"]
 
@@ -449,25 +450,6 @@ class _Server(ThreadingHTTPServer):
                 connection.shutdown(socket.SHUT_RDWR)
 
 
-def _accept_loop(server: _Server, wake: socket.socket) -> None:
-    # Not serve_forever(): it polls for shutdown every 0.5 s; a wake-up socket makes stop() immediate.
-    with selectors.DefaultSelector() as selector:
-        selector.register(server.socket, selectors.EVENT_READ)
-        selector.register(wake, selectors.EVENT_READ)
-        while True:
-            for key, _ in selector.select():
-                if key.fileobj is wake:
-                    return
-                try:
-                    request, client_address = server.get_request()
-                except OSError:  # the client gave up before we accepted
-                    continue
-                try:
-                    server.process_request(request, client_address)
-                except Exception:
-                    server.shutdown_request(request)
-
-
 def _wait_stopped(pid: int) -> None:
     """Return once every thread of ``pid`` is stopped (or gone), at most STOP_CONFIRM_S later."""
     deadline = time.monotonic() + STOP_CONFIRM_S
@@ -569,7 +551,7 @@ class LambdaEmulator:
         server = _Server(self)
         server.socket.setblocking(False)
         wake_r, wake_w = socket.socketpair()
-        thread = threading.Thread(target=_accept_loop, args=(server, wake_r), name="lambda-emulator", daemon=True)
+        thread = threading.Thread(target=accept_loop, args=(server, wake_r), name="lambda-emulator", daemon=True)
         self._server = server
         self._accept = (thread, wake_r, wake_w)
         thread.start()

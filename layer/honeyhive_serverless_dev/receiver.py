@@ -14,7 +14,6 @@ import dataclasses
 import gzip
 import hmac
 import json
-import selectors
 import socket
 import socketserver
 import sys
@@ -37,6 +36,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceResponse,
 )
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from honeyhive_serverless_dev.serving import accept_loop
 
 __all__ = [
     "EVENTS_PATH",
@@ -605,7 +606,7 @@ class DevReceiver:
         assert self._server is not None
         wake_r, wake_w = socket.socketpair()
         thread = threading.Thread(
-            target=self._accept_loop, args=(self._server, wake_r), name="hh-dev-receiver-accept", daemon=True
+            target=accept_loop, args=(self._server, wake_r), name="hh-dev-receiver-accept", daemon=True
         )
         self._accept = (thread, wake_r, wake_w)
         thread.start()
@@ -638,26 +639,6 @@ class DevReceiver:
             raise
         self._server.socket = sock
         self._start_accepting()
-
-    @staticmethod
-    def _accept_loop(server: _Server, wake: socket.socket) -> None:
-        # Our own loop instead of serve_forever(): serve_forever polls for shutdown every 0.5 s, while
-        # a wake-up socket makes stop() and "refuse" immediate.
-        with selectors.DefaultSelector() as selector:
-            selector.register(server.socket, selectors.EVENT_READ)
-            selector.register(wake, selectors.EVENT_READ)
-            while True:
-                for key, _ in selector.select():
-                    if key.fileobj is wake:
-                        return
-                    try:
-                        request, client_address = server.get_request()
-                    except OSError:  # nothing to accept after all (client gave up), or socket closed
-                        continue
-                    try:
-                        server.process_request(request, client_address)
-                    except Exception:
-                        server.shutdown_request(request)
 
     # ---- faults
 

@@ -1,0 +1,32 @@
+"""`make bench` keeps working: its harness, run once with one iteration of everything (the figures in
+BENCHMARKS.md come from the full run, never from here)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from conftest import RUNTIME_CACHE
+from honeyhive_serverless_dev import bench
+
+
+def test_the_benchmark_harness_runs_end_to_end(tmp_path: Path) -> None:
+    report = tmp_path / "BENCHMARKS.md"
+    assert bench.main(["--quick", "--out", str(tmp_path), "--report", str(report), "--cache", str(RUNTIME_CACHE)]) == 0
+
+    results = json.loads((tmp_path / "results.json").read_text())
+    warm = results["warm"]
+    # Requests are counts, not timings: they hold on any machine.
+    assert warm["project:invocation|W1|20"]["requests"] == 3  # session start, spans, session enrichment
+    assert warm["project:invocation|W2|20"]["requests"] == 1  # spans only
+    assert warm["project:after_response|W1|20"]["requests"] == 3
+    assert warm["sdk|W1|20"]["requests"] > warm["project:invocation|W1|20"]["requests"]
+    assert {results["scaling"][f"project:invocation|{spans}"]["requests"] for spans in bench.SPAN_COUNTS} == {1}
+    assert results["scaling"]["sdk|100"]["requests"] >= 100  # one request per span
+    assert set(results["cold"]) == {"bare", "opentelemetry", "project:invocation", "sdk"}
+    assert results["sizes"]["sdk"]["unzipped"] > max(size["unzipped"] for size in results["sizes"]["project"].values())
+
+    text = report.read_text()
+    assert "| target | measured | met |" in text
+    assert "## Cold start" in text and "## Scaling" in text
+    assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
