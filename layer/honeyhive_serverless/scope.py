@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span
 
+from .background import Pending
 from .budget import deadline_scope
 
 #: Baggage key of the current session, as HoneyHive's SDK names it (propagates to downstream services).
@@ -42,7 +42,7 @@ class SessionScope:
     #: ``POST /session/start`` bodies to send before anything else when the scope is sent.
     session_starts: list[dict[str, Any]] = field(default_factory=list)
     #: Session starts under way beside the handler: (session id, the request's future).
-    starts_in_flight: list[tuple[str, Future[str | None]]] = field(default_factory=list)
+    starts_in_flight: list[tuple[str, Pending[str | None]]] = field(default_factory=list)
     #: Sessions whose start failed: their spans are marked ``honeyhive.session_auto_create``.
     auto_created: set[str] = field(default_factory=set)
     #: Spans started in this scope and not yet ended, for the timeout last gasp.
@@ -78,11 +78,11 @@ class SessionScope:
             starts, self.session_starts = self.session_starts, []
         return starts
 
-    def session_started(self, session_id: str, request: Future[str | None]) -> None:
+    def session_started(self, session_id: str, request: Pending[str | None]) -> None:
         with self.lock:
             self.starts_in_flight.append((session_id, request))
 
-    def take_starts_in_flight(self) -> list[tuple[str, Future[str | None]]]:
+    def take_starts_in_flight(self) -> list[tuple[str, Pending[str | None]]]:
         with self.lock:
             starts, self.starts_in_flight = self.starts_in_flight, []
         return starts

@@ -14,14 +14,11 @@ runtimes that freeze.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
 import sys
 import threading
-import time
 from collections.abc import Iterator
-from concurrent import futures
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from dataclasses import replace
 from types import TracebackType
@@ -36,6 +33,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcess
 from . import budget
 from ._log import logger
 from .attributes import enrichment_attributes, to_json
+from .background import Background, wait_all
 from .client import HoneyHiveClient
 from .config import Config, resolve_config
 from .credentials import ApiKeyProvider
@@ -64,8 +62,7 @@ class HoneyHiveTracer:
         self.startup_session_id: str | None = config.session_id
         self.startup_session_name: str | None = config.session_name
         self._warned_local_session = False
-        self._side_pool: futures.ThreadPoolExecutor | None = None
-        self._side_lock = threading.Lock()
+        self._beside = Background()
         exporter = HoneyHiveSpanExporter(self.client)
         resource = Resource(
             {
@@ -189,7 +186,12 @@ class HoneyHiveTracer:
             fields = _session_fields(session_name, inputs, session_id, metadata, user_properties)
             obtain = functools.partial(self._obtain_session, fields, skip_api_call)
             # Only the request leaves the event loop; the session is activated in this task's context.
-            obtained = obtain() if skip_api_call else await asyncio.get_running_loop().run_in_executor(None, obtain)
+            if skip_api_call:
+                obtained = obtain()
+            else:
+                import asyncio  # only for async callers: it costs a cold start some 30 ms
+
+                obtained = await asyncio.get_running_loop().run_in_executor(None, obtain)
             return self._activate(*obtained, session_name)
         except Exception:
             logger.exception("honeyhive: acreate_session failed")
@@ -254,7 +256,7 @@ class HoneyHiveTracer:
         if after_response:
             scope.defer_session_start(body)
         else:
-            request = self._side_requests().submit(self.client.start_session, body, scope.deadline)
+            request = self._beside.submit(self.client.start_session, body, scope.deadline)
             scope.session_started(body["session_id"], request)
         return self._activate(fields["session_id"], False, session_name)
 
@@ -268,27 +270,18 @@ class HoneyHiveTracer:
         for body in scope.take_session_starts():
             self._note_session_start(body["session_id"], self.client.start_session(body, scope.deadline), scope)
         for session_id, request in scope.take_starts_in_flight():
-            done, _ = futures.wait([request], timeout=budget.timeout_s(self.config.flush_timeout_ms, scope.deadline))
-            self._note_session_start(session_id, request.result() if done else None, scope)
+            started = request.result(budget.timeout_s(self.config.flush_timeout_ms, scope.deadline))
+            self._note_session_start(session_id, started, scope)
         enrichments = scope.take_enrichments()
         if not enrichments:
             return self._flush_spans(scope)
         sent = [
-            self._side_requests().submit(self._send_enrichment, sid, body, scope.deadline)
-            for sid, body in enrichments.items()
+            self._beside.submit(self._send_enrichment, sid, body, scope.deadline) for sid, body in enrichments.items()
         ]
         ok = self._flush_spans(scope)
         # Each request is bounded by the deadline already; this wait only keeps the order of events.
-        futures.wait(sent, timeout=max(0.0, scope.deadline - time.monotonic()) if scope.deadline else None)
+        wait_all(sent, scope.deadline)
         return ok
-
-    def _side_requests(self) -> futures.ThreadPoolExecutor:
-        """Threads, kept across invocations, for the requests that go beside the span export."""
-        if self._side_pool is None:
-            with self._side_lock:
-                if self._side_pool is None:
-                    self._side_pool = futures.ThreadPoolExecutor(max_workers=2, thread_name_prefix="honeyhive")
-        return self._side_pool
 
     def enrich_session(
         self,
@@ -377,8 +370,6 @@ class HoneyHiveTracer:
 
     def shutdown(self) -> None:
         self.provider.shutdown()
-        if self._side_pool is not None:
-            self._side_pool.shutdown(wait=False)
 
     # -- internals --------------------------------------------------------------------------------
 
