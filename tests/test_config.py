@@ -34,7 +34,12 @@ def test_source_and_export_mode_follow_the_platform() -> None:
 
 @pytest.mark.parametrize(
     ("arguments", "parameter"),
-    [({"server_url": "ftp://x"}, "server_url"), ({"export_mode": "sometimes"}, "export_mode")],
+    [
+        ({"server_url": "ftp://x"}, "server_url"),
+        ({"server_url": "http://host name"}, "server_url"),
+        ({"server_url": "http:///path-without-host"}, "server_url"),
+        ({"export_mode": "sometimes"}, "export_mode"),
+    ],
 )
 def test_bad_explicit_argument_raises_value_error_naming_it(arguments: dict[str, str], parameter: str) -> None:
     with pytest.raises(ValueError, match=parameter):

@@ -21,7 +21,7 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct, IConstruct
 
-from honeyhive_serverless.config import EXPORT_MODES
+from honeyhive_serverless.config import EXPORT_MODES, checked_server_url
 from honeyhive_serverless.handler import HANDLER_VARIABLE, THIS_HANDLER
 from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, WRAPPER_NAME
 
@@ -271,7 +271,7 @@ def _settings(
     if api_key is not None and not api_key.strip():
         raise ValueError("HoneyHiveInstrumentation: api_key is empty")
     url_is_literal = server_url is not None and not Token.is_unresolved(server_url)
-    if url_is_literal and not re.fullmatch(r"https?://[^\s/]+(/\S*)?", str(server_url)):
+    if url_is_literal and checked_server_url(str(server_url)) is None:
         raise ValueError(f"HoneyHiveInstrumentation: server_url must be an http:// or https:// URL, not {server_url!r}")
     if export_mode is not None and export_mode not in EXPORT_MODES:
         raise ValueError(f"HoneyHiveInstrumentation: export_mode must be one of {', '.join(EXPORT_MODES)}")

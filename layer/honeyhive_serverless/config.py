@@ -8,6 +8,7 @@ variable and tracing degrades to no export, so the user's function keeps running
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
@@ -91,12 +92,19 @@ def _first_env(env: Mapping[str, str], *names: str) -> tuple[str, str] | None:
     return None
 
 
-def _check_url(value: str) -> str | None:
-    """The URL without its trailing slash, or None when it is not an http(s) URL."""
+_SERVER_URL = re.compile(r"https?://[^\s/]+(/\S*)?")
+
+
+def checked_server_url(value: str) -> str | None:
+    """``value`` as a server URL without its trailing slash, or None when it is not an http(s) URL.
+
+    The one rule for it: the CDK construct checks its ``server_url`` prop with this too.
+
+    >>> checked_server_url("http://127.0.0.1:8080/")
+    'http://127.0.0.1:8080'
+    """
     value = value.strip().rstrip("/")
-    if not value.startswith(("http://", "https://")) or len(value) <= len("https://"):
-        return None
-    return value
+    return value if _SERVER_URL.fullmatch(value) else None
 
 
 def _parse_bool(text: str) -> bool | None:
@@ -163,14 +171,14 @@ def resolve_config(
     platform = detect_platform(env)
 
     if server_url is not None:
-        url = _check_url(server_url)
+        url = checked_server_url(server_url)
         if url is None:
             raise ValueError("server_url must be an http:// or https:// URL")
     else:
         url = DEFAULT_SERVER_URL
         found = _first_env(env, "HH_API_URL", "HH_SERVER_URL", "HONEYHIVE_SERVER_URL")
         if found is not None:
-            checked = _check_url(found[1])
+            checked = checked_server_url(found[1])
             if checked is None:
                 problems.warn(found[0], "not an http:// or https:// URL")
             else:

@@ -109,8 +109,13 @@ class StartTracker:
         a proactively initialised sandbox. Python says nothing when an import ends, so a daemon thread
         looks every few milliseconds, for at most the init phase (Lambda's limit is 10 s).
         """
-        module = _handler_module((os.environ if env is None else env).get("_HANDLER", ""))
-        spec = getattr(sys.modules.get(module or ""), "__spec__", None)
+        from .handler import HandlerConfigError, parse_handler_name
+
+        try:
+            module, _ = parse_handler_name((os.environ if env is None else env).get("_HANDLER"))
+        except HandlerConfigError:
+            return  # no handler to watch, or the redirect, which marks the end of init itself
+        spec = getattr(sys.modules.get(module), "__spec__", None)
         if spec is None or not getattr(spec, "_initializing", False):
             return
         with self._lock:
@@ -198,9 +203,3 @@ def _call(target: Any, method: str) -> Any:
 
 def _text(value: Any) -> str | None:
     return None if value is None else str(value)
-
-
-def _handler_module(handler: str) -> str | None:
-    """The module of a ``_HANDLER`` value (``dir/module.function`` too)."""
-    module, _, _ = handler.rpartition(".")
-    return module.replace("/", ".") or None

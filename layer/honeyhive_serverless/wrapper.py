@@ -97,7 +97,10 @@ class _Invocation:
         after_response = self.tracer.after_response
         if after_response is not None and info.invocation_id:
             scope.hand_off = functools.partial(after_response.hand_off, info.invocation_id)
-        self.session_id = self._open_session(info, args)
+        # Each computed once: the event's JSON form can be large, and both the session and the span use them.
+        captured = self._captured(info.event) if self.options.capture_event else None
+        metadata = info.metadata()
+        self.session_id = self._open_session(info, args, scope, captured, metadata)
         if self._log is not None and hasattr(self._log, "append_keys"):
             self._log.append_keys(session_id=self.session_id)
             self._stack.callback(self._log.remove_keys, ["session_id"])
@@ -108,10 +111,10 @@ class _Invocation:
             **info.attributes(),
             "honeyhive_event_type": self.options.event_type,
             "honeyhive_event_name": info.function_name or "handler",
-            **flatten("honeyhive_metadata", info.metadata()),
+            **flatten("honeyhive_metadata", metadata),
         }
         if self.options.capture_event:
-            attributes.update(flatten("honeyhive_inputs.event", self._captured(info.event)))
+            attributes.update(flatten("honeyhive_inputs.event", captured))
         self.span = self.tracer.otel_tracer.start_span(
             info.function_name or "handler", kind=otel_trace.SpanKind.SERVER, attributes=attributes
         )
@@ -139,7 +142,14 @@ class _Invocation:
             logger.exception("honeyhive: could not send the invocation's telemetry")
         return result
 
-    def _open_session(self, info: Invocation, args: tuple[Any, ...]) -> str | None:
+    def _open_session(
+        self,
+        info: Invocation,
+        args: tuple[Any, ...],
+        scope: SessionScope,
+        captured_event: Any,
+        metadata: dict[str, Any],
+    ) -> str | None:
         lookup = info.lookup
         candidate, where = lookup.candidate, lookup.where
         if self._session_id_from is not None:
@@ -159,16 +169,14 @@ class _Invocation:
         name = self._session_name
         if callable(name):
             name = name(info.event, args[1] if len(args) > 1 else None)
-        session: dict[str, Any] = {
-            "session_name": str(name or self.options.session_name or info.default_session_name()),
-            "inputs": {"event": self._captured(info.event)} if self.options.capture_event else None,
-            "metadata": info.metadata(),
-        }
-        scope = self._scope
-        if scope is None:
-            return self.tracer.create_session(**session)
         # No round trip before the handler: the start runs beside it (after the response, in after_response).
-        return self.tracer.create_session_in_scope(scope, **session, after_response=scope.hand_off is not None)
+        return self.tracer.create_session_in_scope(
+            scope,
+            session_name=str(name or self.options.session_name or info.default_session_name()),
+            inputs={"event": captured_event} if self.options.capture_event else None,
+            metadata=metadata,
+            after_response=scope.hand_off is not None,
+        )
 
     def _captured(self, value: Any) -> Any:
         return capture(value, self.tracer.config.max_payload_bytes)
