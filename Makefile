@@ -8,7 +8,7 @@ CDK_STAMP := cdk/node_modules/.installed
 CDK := cd cdk && CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=1 \
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 NODE_NO_WARNINGS=1 node_modules/.bin/cdk
 
-.PHONY: demo test lint typecheck unit layer bench bench-import synth deploy-local clean
+.PHONY: demo test check lint typecheck unit suite layer bench bench-import synth deploy-local clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -23,7 +23,11 @@ $(CDK_STAMP): cdk/package.json cdk/package-lock.json
 demo: $(STAMP)
 	$(PY) -m honeyhive_serverless_dev.demo
 
-test: lint typecheck unit
+# Everything: lint, types, and every tier of the suite (unit, integration, e2e).
+test: lint typecheck suite
+
+# The inner loop, about a minute: lint, types and the unit tier (the import contract is a unit test).
+check: lint typecheck unit
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check layer handlers tests cdk bench
@@ -32,7 +36,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-unit: $(STAMP) $(CDK_STAMP)
+unit: $(STAMP)
+	$(PY) -m pytest -q -p no:cacheprovider tests/unit
+
+suite: $(STAMP) $(CDK_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
 # dist/honeyhive-serverless-layer-py3.X-<arch>.zip for Python 3.10-3.13 and both architectures, plus

@@ -1,4 +1,11 @@
-"""Shared fixtures: a clean environment per test and a dev receiver on an ephemeral loopback port."""
+"""Shared fixtures: a clean environment per test and a dev receiver on an ephemeral loopback port.
+
+The tiers are folders, and each test gets its folder's marker (``-m unit`` and so on):
+``unit/`` runs in-process against loopback servers and moto in seconds (``make check``);
+``integration/`` runs the real runtime client under the emulator and CDK synth;
+``e2e/`` builds the layers, loads them on every Python, deploys with the real CDK CLI and runs the
+bench smoke. ``harness/`` below a tier holds the dev tools' own tests (receiver, emulator).
+"""
 
 from __future__ import annotations
 
@@ -13,12 +20,16 @@ from honeyhive_serverless.tracer import reset_tracer
 from honeyhive_serverless_dev.emulator import LambdaEmulator
 from honeyhive_serverless_dev.receiver import DevReceiver
 
+TESTS = Path(__file__).parent
+REPO = TESTS.parent
+TIERS = ("unit", "integration", "e2e")
+
 API_KEY = "hh-test-key-canary-7f3a9c"
 LAYER_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 LAYER_ARCHS = ("x86_64", "arm64")
 #: pip-installed Lambda runtimes per Python (awslambdaric + boto3, as /var/runtime has them).
-RUNTIME_CACHE = Path(__file__).parents[1] / ".cache"
-SANDBOX_HANDLERS = Path(__file__).parent / "sandbox_handlers"
+RUNTIME_CACHE = REPO / ".cache"
+SANDBOX_HANDLERS = TESTS / "sandbox_handlers"
 MakeEmulator = Callable[..., LambdaEmulator]
 
 _PLATFORM_VARIABLES = (
@@ -31,6 +42,13 @@ _PLATFORM_VARIABLES = (
     "K_SERVICE",
     "_HANDLER",
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tier = item.path.relative_to(TESTS).parts[0]
+        if tier in TIERS:
+            item.add_marker(tier)
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,6 @@ import sys
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import Any
 
 import flask
@@ -23,9 +22,10 @@ from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
 
 import gcf_functions
+from conftest import TESTS
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
 
-SOURCE = str(Path(__file__).with_name("gcf_functions.py"))
+SOURCE = str(TESTS / "gcf_functions.py")
 SERVICE = "hh-test-service"
 EVENT_TYPE = "com.example.honeyhive.test"
 EVENT_SOURCE = "https://example.com/honeyhive-tests"

@@ -9,18 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from conftest import API_KEY, LAYER_PYTHONS, RUNTIME_CACHE
+from conftest import API_KEY, LAYER_PYTHONS, RUNTIME_CACHE, SANDBOX_HANDLERS
 from honeyhive_serverless_dev.emulator import Invocation, LambdaEmulator, ensure_runtime
 from honeyhive_serverless_dev.layer_build import layer_zip_name
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedRequest
 
-HANDLERS = Path(__file__).parent / "sandbox_handlers"
 SPANS_PER_INVOCATION = 4  # the invocation span and three steps
 
 
 def _sandbox(receiver: DevReceiver, **options: object) -> LambdaEmulator:
     env = {"HH_API_URL": receiver.url, "HH_API_KEY": API_KEY, "HH_EXPORT_MODE": "after_response"}
-    return LambdaEmulator("after_response_mode.handler", task_root=HANDLERS, env=env, **options)  # type: ignore[arg-type]
+    return LambdaEmulator("after_response_mode.handler", task_root=SANDBOX_HANDLERS, env=env, **options)  # type: ignore[arg-type]
 
 
 def _layer_sandbox(receiver: DevReceiver, python: str, dist: Path, **options: object) -> LambdaEmulator:

@@ -22,10 +22,8 @@ import json
 import logging
 import re
 import sys
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -40,90 +38,16 @@ from honeyhive_serverless.events import (
 )
 from honeyhive_serverless_dev.lambda_context import LambdaContext
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
+from trigger_shapes import EVENTS, SHAPES, Shape, load_event, new_id
 
-EVENTS = Path(__file__).parent / "events"
-PLACEHOLDER = "{{SESSION_ID}}"
-BASE64_JSON = "$base64json"
 FUNCTION = "fn"
 LOGGER = "honeyhive_serverless"
 SESSION_START = "/session/start"
 #: quote_prefix keeps 24 characters, plus "..." and the quotes; "about 30" is the contract.
 MAX_QUOTED = 32
-_SAFE_SUBSTITUTE = re.compile(r"[A-Za-z0-9_.:-]*")
 _WARNING = re.compile(r"value (?P<quoted>.*); new session$")
 
 
-# ------------------------------------------------------------------------------------------------
-# Fixture loading
-
-
-def _encode_markers(node: Any) -> Any:
-    if isinstance(node, dict):
-        if set(node) == {BASE64_JSON}:
-            return base64.b64encode(json.dumps(node[BASE64_JSON]).encode("utf-8")).decode("ascii")
-        return {key: _encode_markers(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_encode_markers(item) for item in node]
-    return node
-
-
-def load_event(name: str, session_id: str | None = None) -> dict[str, Any]:
-    """The fixture ``tests/events/<name>.json`` with ``session_id`` in place of the placeholder."""
-    text = (EVENTS / f"{name}.json").read_text(encoding="utf-8")
-    if PLACEHOLDER in text:
-        assert session_id is not None, f"{name} needs a session id"
-        assert _SAFE_SUBSTITUTE.fullmatch(session_id), "text substitution needs JSON-safe characters"
-        text = text.replace(PLACEHOLDER, session_id)
-    event = _encode_markers(json.loads(text))
-    assert isinstance(event, dict)
-    return event
-
-
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-@dataclass(frozen=True)
-class Shape:
-    """One fixture: the trigger it comes from and whether it names a session."""
-
-    fixture: str
-    trigger: str
-    faas_trigger: str
-    carries_id: bool
-
-    @property
-    def is_http(self) -> bool:
-        return self.faas_trigger == "http"
-
-
-SHAPES = [
-    Shape("direct", "direct", "other", True),
-    Shape("direct_no_session", "direct", "other", False),
-    Shape("step_functions", "direct", "other", True),
-    Shape("apigw_rest_v1", "api-gateway-rest", "http", True),
-    Shape("apigw_rest_v1_multivalue_only", "api-gateway-rest", "http", True),
-    Shape("apigw_rest_v1_json_body", "api-gateway-rest", "http", True),
-    Shape("apigw_rest_v1_base64_body", "api-gateway-rest", "http", True),
-    Shape("apigw_rest_v1_no_session", "api-gateway-rest", "http", False),
-    Shape("http_api_v2", "http-api", "http", True),
-    Shape("http_api_v2_json_body", "http-api", "http", True),
-    Shape("function_url", "function-url", "http", True),
-    Shape("alb", "alb", "http", True),
-    Shape("alb_multivalue", "alb", "http", True),
-    Shape("sqs_attribute", "sqs", "pubsub", True),
-    Shape("sqs_json_body", "sqs", "pubsub", True),
-    Shape("sqs_no_session", "sqs", "pubsub", False),
-    Shape("sns_attribute", "sns", "pubsub", True),
-    Shape("sns_json_message", "sns", "pubsub", True),
-    Shape("sns_via_sqs", "sqs", "pubsub", True),
-    Shape("sns_via_sqs_message", "sqs", "pubsub", True),
-    Shape("eventbridge", "eventbridge", "pubsub", True),
-    Shape("eventbridge_scheduled", "schedule", "timer", False),
-    Shape("kinesis", "kinesis", "datasource", True),
-    Shape("cloudevent", "cloudevent", "pubsub", True),
-    Shape("cloudevent_data", "cloudevent", "pubsub", True),
-]
 SHAPE_IDS = [shape.fixture for shape in SHAPES]
 LINKED_SHAPES = [shape for shape in SHAPES if shape.carries_id]
 BATCH_TRIGGERS = ("sqs", "sns", "kinesis")

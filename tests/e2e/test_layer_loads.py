@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import API_KEY, LAYER_PYTHONS, RUNTIME_CACHE
+from conftest import API_KEY, LAYER_PYTHONS, REPO, RUNTIME_CACHE
 from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime
 from honeyhive_serverless_dev.layer_build import layer_zip_name
 from honeyhive_serverless_dev.receiver import DevReceiver
 
-HANDLERS = Path(__file__).parents[1] / "handlers"
+HANDLERS = REPO / "handlers"
 
 
 @pytest.fixture

@@ -17,13 +17,12 @@ import pytest
 
 import honeyhive_serverless.handler as entry
 import plain
-from conftest import API_KEY
+from conftest import API_KEY, REPO
 from honeyhive_serverless.handler import THIS_HANDLER, HandlerConfigError
 from honeyhive_serverless_dev.lambda_context import LambdaContext
 from honeyhive_serverless_dev.receiver import DevReceiver
 
-ROOT = Path(__file__).resolve().parent.parent
-WRAPPER = ROOT / "layer" / "honeyhive-wrapper"
+WRAPPER = REPO / "layer" / "honeyhive-wrapper"
 FUNCTION_NAME = "zero-code-fn"
 SUBPROCESS_TIMEOUT_S = 30
 
@@ -254,7 +253,7 @@ def test_exec_wrapper_then_bootstrap_traces_the_unchanged_handler(receiver: DevR
         ({"question": "second", "session_id": linked}, str(uuid.uuid4())),
     ]
     env = {
-        "PYTHONPATH": os.pathsep.join([str(ROOT / "handlers"), str(ROOT / "layer")]),
+        "PYTHONPATH": os.pathsep.join([str(REPO / "handlers"), str(REPO / "layer")]),
         "HH_API_URL": receiver.url,
         "HH_API_KEY": API_KEY,
         "HH_PROJECT": "test-project",

@@ -23,12 +23,14 @@ from typing import Any
 
 import pytest
 
+from conftest import REPO
+
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("aws_cdk") is None,
     reason="aws-cdk-lib is not installed (pip install -e '.[cdk]')",
 )
 
-CDK_DIR = Path(__file__).resolve().parents[1] / "cdk"
+CDK_DIR = REPO / "cdk"
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:honeyhive/api-key-AbCdEf"
 PARAMETER_NAME = "/honeyhive/api-key"
 PLAINTEXT_KEY = "hh-plaintext-canary-5d1e"

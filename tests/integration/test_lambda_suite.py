@@ -24,7 +24,6 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -32,14 +31,12 @@ import pytest
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from conftest import MakeEmulator
+from conftest import REPO, SANDBOX_HANDLERS, MakeEmulator
 from honeyhive_serverless_dev.emulator import Invocation, LambdaEmulator
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedRequest, ReceivedSpan
-from test_triggers import SHAPES, Shape, load_event
+from trigger_shapes import SHAPES, Shape, load_event
 
-ROOT = Path(__file__).resolve().parent.parent
-HANDLERS = Path(__file__).parent / "sandbox_handlers"
-LAYER = ROOT / "layer"
+LAYER = REPO / "layer"
 PROJECT = "lambda-suite"
 FUNCTION = "suite-fn"
 #: The spans ``suite.handler`` makes per invocation without ``spans``: the invocation span, step, inner.
@@ -212,7 +209,7 @@ def warm_run(request: pytest.FixtureRequest, moto_server: CountingMoto) -> Itera
         "HH_PROJECT": PROJECT,
         "AWS_ENDPOINT_URL": moto_server.url,
     }
-    emulator = LambdaEmulator("suite.handler", task_root=HANDLERS, env=env, function_name=FUNCTION)
+    emulator = LambdaEmulator("suite.handler", task_root=SANDBOX_HANDLERS, env=env, function_name=FUNCTION)
     try:
         emulator.start()
         plan = _plan(str(request.param))
@@ -483,7 +480,9 @@ def test_timeout_leaves_partial_spans_marked_timeout_then_the_next_invocation_is
 def trigger_sandbox() -> Iterator[tuple[LambdaEmulator, DevReceiver]]:
     """One sandbox (``suite.http_handler``) for every trigger shape."""
     receiver = DevReceiver().start()
-    emulator = LambdaEmulator("suite.http_handler", task_root=HANDLERS, env=hh_env(receiver), function_name=FUNCTION)
+    emulator = LambdaEmulator(
+        "suite.http_handler", task_root=SANDBOX_HANDLERS, env=hh_env(receiver), function_name=FUNCTION
+    )
     try:
         emulator.start()
         yield emulator, receiver

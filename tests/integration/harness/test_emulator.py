@@ -15,12 +15,10 @@ from typing import Any
 
 import pytest
 
-from conftest import MakeEmulator
+from conftest import RUNTIME_CACHE, SANDBOX_HANDLERS, MakeEmulator
 from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime, resolve_python
 from honeyhive_serverless_dev.invoke_cli import add_invoke
 
-HANDLERS = Path(__file__).parent / "sandbox_handlers"
-CACHE = Path(__file__).parents[1] / ".cache"
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 
@@ -87,18 +85,18 @@ def test_cold_then_warm_in_the_same_process_with_lambdas_environment(
     assert "[$LATEST]" in env["AWS_LAMBDA_LOG_STREAM_NAME"]
     assert env["AWS_LAMBDA_RUNTIME_API"] == emulator.runtime_api
     assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
-    assert env["LAMBDA_TASK_ROOT"] == str(HANDLERS.resolve()) == first.payload["cwd"]
+    assert env["LAMBDA_TASK_ROOT"] == str(SANDBOX_HANDLERS.resolve()) == first.payload["cwd"]
     assert env["AWS_ACCESS_KEY_ID"] and env["AWS_SECRET_ACCESS_KEY"] and env["AWS_SESSION_TOKEN"]
     assert env["_X_AMZN_TRACE_ID"].startswith("Root=1-")
 
     sys_path = first.payload["sys_path"]
     site_packages = next(index for index, entry in enumerate(sys_path) if entry.endswith("site-packages"))
-    assert sys_path.index(str(HANDLERS.resolve())) < site_packages  # the task root comes first
+    assert sys_path.index(str(SANDBOX_HANDLERS.resolve())) < site_packages  # the task root comes first
 
 
 def test_reserved_variables_are_refused() -> None:
     with pytest.raises(ValueError, match="AWS_REGION"):
-        LambdaEmulator("basic.handler", task_root=HANDLERS, env={"AWS_REGION": "eu-west-1"})
+        LambdaEmulator("basic.handler", task_root=SANDBOX_HANDLERS, env={"AWS_REGION": "eu-west-1"})
 
 
 def test_handler_error_keeps_the_sandbox_warm(emulators: MakeEmulator) -> None:
@@ -390,8 +388,8 @@ def _has_python(version: str) -> bool:
 
 @pytest.mark.skipif(not _has_python("3.12"), reason="no Python 3.12 interpreter (pyenv install 3.12)")
 def test_base_interpreter_with_its_own_runtime_directory(emulators: MakeEmulator) -> None:
-    runtime = ensure_runtime("3.12", CACHE)
-    assert ensure_runtime("3.12", CACHE) == runtime  # installed once
+    runtime = ensure_runtime("3.12", RUNTIME_CACHE)
+    assert ensure_runtime("3.12", RUNTIME_CACHE) == runtime  # installed once
     emulator = emulators("basic.handler", python="3.12", runtime_path=[runtime])
 
     first = emulator.invoke({"n": 1})
@@ -420,7 +418,16 @@ def _run_cli(argv: list[str]) -> int:
 
 
 def test_cli_invoke_prints_cold_then_warm_and_the_sessions(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["invoke", "traced.handler", "--task-root", str(HANDLERS), "--event", '{"question": "hi"}', "-n", "2"]
+    argv = [
+        "invoke",
+        "traced.handler",
+        "--task-root",
+        str(SANDBOX_HANDLERS),
+        "--event",
+        '{"question": "hi"}',
+        "-n",
+        "2",
+    ]
 
     assert _run_cli([*argv, "--receiver"]) == 0
 
@@ -443,7 +450,9 @@ def test_cli_invoke_reports_errors_and_reads_events_from_files(
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"raise": "bad input"}))
 
-    code = _run_cli(["invoke", "basic.handler", "--task-root", str(HANDLERS), "--event", str(event), "--no-freeze"])
+    code = _run_cli(
+        ["invoke", "basic.handler", "--task-root", str(SANDBOX_HANDLERS), "--event", str(event), "--no-freeze"]
+    )
 
     out = capsys.readouterr().out
     assert code == 1

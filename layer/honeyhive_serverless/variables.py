@@ -1,0 +1,75 @@
+"""Every environment variable this project reads or writes, by name, in one place.
+
+The runtime's config, the CDK construct and the AWS tools all spell a variable through these
+constants, so a typo is a NameError at import instead of a setting that is silently ignored. A test
+holds the rest of the code to it: no ``HH_*`` string literal outside this module.
+
+The values a variable takes, and their defaults, live with the rule that reads them (``config``).
+"""
+
+from __future__ import annotations
+
+# -- HoneyHive settings (explicit argument > variable > default; see config.py) ------------------------
+
+API_KEY = "HH_API_KEY"
+#: HoneyHive's own SDK reads this name; accepted as a fallback for ``HH_API_KEY``.
+API_KEY_SDK_ALIAS = "HONEYHIVE_API_KEY"
+API_KEY_SECRET_ARN = "HH_API_KEY_SECRET_ARN"
+API_KEY_SSM_PARAMETER = "HH_API_KEY_SSM_PARAMETER"
+#: Variables that carry the API key or say where it lives.
+API_KEY_SOURCES = (API_KEY, API_KEY_SDK_ALIAS, API_KEY_SECRET_ARN, API_KEY_SSM_PARAMETER)
+PROJECT = "HH_PROJECT"
+SOURCE = "HH_SOURCE"
+API_URL = "HH_API_URL"
+SERVER_URL = "HH_SERVER_URL"
+SERVER_URL_SDK_ALIAS = "HONEYHIVE_SERVER_URL"
+#: The server URL's names, first found wins.
+SERVER_URLS = (API_URL, SERVER_URL, SERVER_URL_SDK_ALIAS)
+SESSION_NAME = "HH_SESSION_NAME"
+SESSION_ID = "HH_SESSION_ID"
+EXPORT_MODE = "HH_EXPORT_MODE"
+DISABLE_BATCH = "HH_DISABLE_BATCH"
+TEST_MODE = "HH_TEST_MODE"
+SKIP_BACKEND_SESSION_CREATION = "HH_SKIP_BACKEND_SESSION_CREATION"
+EXPORT_TIMEOUT_MS = "HH_EXPORT_TIMEOUT_MS"
+FLUSH_TIMEOUT_MS = "HH_FLUSH_TIMEOUT_MS"
+TIMEOUT_MARGIN_MS = "HH_TIMEOUT_MARGIN_MS"
+MAX_PAYLOAD_BYTES = "HH_MAX_PAYLOAD_BYTES"
+INVOCATION_MAX_SPANS = "HH_INVOCATION_MAX_SPANS"
+INVOCATION_MAX_BYTES = "HH_INVOCATION_MAX_BYTES"
+
+# -- the handler wrapper ---------------------------------------------------------------------------
+
+CAPTURE_EVENT = "HH_CAPTURE_EVENT"
+CAPTURE_RESPONSE = "HH_CAPTURE_RESPONSE"
+RETURN_SESSION_ID = "HH_RETURN_SESSION_ID"
+EVENT_TYPE = "HH_EVENT_TYPE"
+#: The real handler behind the zero-code redirect (``honeyhive_serverless.handler.handler``).
+LAMBDA_HANDLER = "HH_LAMBDA_HANDLER"
+
+# -- tools (never read by the runtime) -------------------------------------------------------------
+
+#: What ``hh-serverless instrument`` changed on a function, so ``uninstrument`` undoes only that.
+INSTRUMENTED = "HH_INSTRUMENTED"
+#: The Python version and architecture the CDK construct builds its local layer for.
+LAYER_PYTHON = "HH_LAYER_PYTHON"
+LAYER_ARCH = "HH_LAYER_ARCH"
+
+# -- set by the platforms --------------------------------------------------------------------------
+
+LAMBDA_FUNCTION_NAME = "AWS_LAMBDA_FUNCTION_NAME"
+LAMBDA_FUNCTION_VERSION = "AWS_LAMBDA_FUNCTION_VERSION"
+LAMBDA_FUNCTION_MEMORY_SIZE = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
+LAMBDA_INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
+LAMBDA_RUNTIME_API = "AWS_LAMBDA_RUNTIME_API"
+#: Set by the function's configuration, read by Lambda: a script that starts the runtime.
+LAMBDA_EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
+#: The function's handler setting, as the runtime reads it.
+LAMBDA_HANDLER_SETTING = "_HANDLER"
+AWS_REGION = "AWS_REGION"
+GCF_FUNCTION_TARGET = "FUNCTION_TARGET"
+GCF_FUNCTION_REGION = "FUNCTION_REGION"
+GCF_FUNCTION_MEMORY_MB = "FUNCTION_MEMORY_MB"
+CLOUD_RUN_SERVICE = "K_SERVICE"
+CLOUD_RUN_REVISION = "K_REVISION"
+GOOGLE_CLOUD_REGION = "GOOGLE_CLOUD_REGION"

@@ -1,0 +1,23 @@
+"""Names on HoneyHive's wire, as its SDK spells them: API paths, the session header, baggage keys.
+
+The runtime, the CDK construct, the tools and the dev receiver use these, never their own literals.
+"""
+
+from __future__ import annotations
+
+OTLP_PATH = "/opentelemetry/v1/traces"
+SESSION_START_PATH = "/session/start"
+EVENTS_PATH = "/events"
+
+#: The HTTP header that names a session, in requests and in the wrapper's HTTP responses.
+SESSION_HEADER = "X-Session-ID"
+#: The field that names a session in a JSON payload (an event, a body, a message).
+SESSION_FIELD = "session_id"
+#: The CloudEvents extension attribute that names a session (extension names are lower case).
+CLOUDEVENT_SESSION_EXTENSION = "sessionid"
+
+#: Baggage key of the current session, as HoneyHive's SDK names it (propagates to downstream services).
+SESSION_KEY = "session_id"
+#: Baggage keys this package sets for itself; they become span attributes under their own names.
+AUTO_CREATE_KEY = "honeyhive.session_auto_create"
+SESSION_NAME_KEY = "honeyhive.session_name"

@@ -1,0 +1,94 @@
+"""The trigger fixtures of ``tests/events/``: loading them, and what each one is.
+
+Two conventions keep the fixtures readable:
+
+* ``{{SESSION_ID}}`` is replaced, as text, by the session id a test chooses (a fresh ``uuid4``), or
+  by a bad id for the malformed cases (only JSON-safe characters, so nested JSON stays valid);
+* ``{"$base64json": {...}}`` stands for the base64 of that object's JSON (a base64 API Gateway body,
+  Kinesis ``data``), so the fixture shows what is encoded.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from conftest import TESTS
+
+EVENTS = TESTS / "events"
+PLACEHOLDER = "{{SESSION_ID}}"
+BASE64_JSON = "$base64json"
+_SAFE_SUBSTITUTE = re.compile(r"[A-Za-z0-9_.:-]*")
+
+
+def _encode_markers(node: Any) -> Any:
+    if isinstance(node, dict):
+        if set(node) == {BASE64_JSON}:
+            return base64.b64encode(json.dumps(node[BASE64_JSON]).encode("utf-8")).decode("ascii")
+        return {key: _encode_markers(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_encode_markers(item) for item in node]
+    return node
+
+
+def load_event(name: str, session_id: str | None = None) -> dict[str, Any]:
+    """The fixture ``tests/events/<name>.json`` with ``session_id`` in place of the placeholder."""
+    text = (EVENTS / f"{name}.json").read_text(encoding="utf-8")
+    if PLACEHOLDER in text:
+        assert session_id is not None, f"{name} needs a session id"
+        assert _SAFE_SUBSTITUTE.fullmatch(session_id), "text substitution needs JSON-safe characters"
+        text = text.replace(PLACEHOLDER, session_id)
+    event = _encode_markers(json.loads(text))
+    assert isinstance(event, dict)
+    return event
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True)
+class Shape:
+    """One fixture: the trigger it comes from and whether it names a session."""
+
+    fixture: str
+    trigger: str
+    faas_trigger: str
+    carries_id: bool
+
+    @property
+    def is_http(self) -> bool:
+        return self.faas_trigger == "http"
+
+
+SHAPES = [
+    Shape("direct", "direct", "other", True),
+    Shape("direct_no_session", "direct", "other", False),
+    Shape("step_functions", "direct", "other", True),
+    Shape("apigw_rest_v1", "api-gateway-rest", "http", True),
+    Shape("apigw_rest_v1_multivalue_only", "api-gateway-rest", "http", True),
+    Shape("apigw_rest_v1_json_body", "api-gateway-rest", "http", True),
+    Shape("apigw_rest_v1_base64_body", "api-gateway-rest", "http", True),
+    Shape("apigw_rest_v1_no_session", "api-gateway-rest", "http", False),
+    Shape("http_api_v2", "http-api", "http", True),
+    Shape("http_api_v2_json_body", "http-api", "http", True),
+    Shape("function_url", "function-url", "http", True),
+    Shape("alb", "alb", "http", True),
+    Shape("alb_multivalue", "alb", "http", True),
+    Shape("sqs_attribute", "sqs", "pubsub", True),
+    Shape("sqs_json_body", "sqs", "pubsub", True),
+    Shape("sqs_no_session", "sqs", "pubsub", False),
+    Shape("sns_attribute", "sns", "pubsub", True),
+    Shape("sns_json_message", "sns", "pubsub", True),
+    Shape("sns_via_sqs", "sqs", "pubsub", True),
+    Shape("sns_via_sqs_message", "sqs", "pubsub", True),
+    Shape("eventbridge", "eventbridge", "pubsub", True),
+    Shape("eventbridge_scheduled", "schedule", "timer", False),
+    Shape("kinesis", "kinesis", "datasource", True),
+    Shape("cloudevent", "cloudevent", "pubsub", True),
+    Shape("cloudevent_data", "cloudevent", "pubsub", True),
+]
