@@ -1,8 +1,9 @@
-"""Flattening enrichment into span attributes the way HoneyHive's SDK does.
+"""Values made safe to send: span attributes flattened the way HoneyHive's SDK does, and the one
+JSON-safety rule for everything else (captured events, responses, request bodies).
 
 A dict becomes ``prefix.key``, a list item ``prefix.0``, scalars keep their type, anything else is
 JSON text, and ``None`` is skipped. Depth and count are capped so a hostile payload cannot make a span
-unbounded.
+unbounded. Every size limit here counts UTF-8 bytes, as ``HH_MAX_PAYLOAD_BYTES`` says.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ AttributeValue = str | bool | int | float
 
 MAX_DEPTH = 8
 MAX_ATTRIBUTES = 256
+#: Longest string attribute, in UTF-8 bytes.
 MAX_STRING = 16_384
 
 #: The SDK's enrichment namespaces, keyed by the keyword users pass.
@@ -29,10 +31,11 @@ NAMESPACES = {
 }
 
 
-def to_json(value: Any, limit: int = MAX_STRING) -> str:
-    """JSON text of anything (``str()`` for what JSON cannot hold), cut to ``limit`` characters.
+def json_text(value: Any) -> str:
+    """JSON text of anything, as valid UTF-8; never raises.
 
-    Never raises: a value too deep for JSON or ``repr`` becomes a short placeholder.
+    What JSON cannot hold becomes its ``str()``; a value too deep or circular for JSON becomes its
+    ``repr``, or a short placeholder when even that fails.
     """
     try:
         text = json.dumps(value, default=str, ensure_ascii=False)
@@ -41,23 +44,57 @@ def to_json(value: Any, limit: int = MAX_STRING) -> str:
             text = repr(value)
         except Exception:
             text = f"<unserializable {type(value).__name__}>"
-    return truncate(text, limit)
+    return _valid_utf8(text)
 
 
 def truncate(text: str, limit: int) -> str:
-    """``text`` as valid UTF-8, cut to ``limit`` characters with a visible marker when cut.
+    """``text`` as valid UTF-8 of at most ``limit`` bytes, with a visible marker when cut.
 
     Lone surrogates (``"\\udcff"`` from a JSON escape) are replaced: protobuf refuses to encode them,
     and one such attribute would otherwise lose the whole export.
     """
+    text = _valid_utf8(text)
+    if len(text) * 4 <= limit:  # fits whatever it holds: no need to encode it to know
+        return text
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    marker = f"...[truncated {len(data) - limit} bytes]"
+    # A cut inside a character drops that character's partial bytes.
+    return data[: max(0, limit - len(marker))].decode("utf-8", "ignore") + marker
+
+
+def to_json(value: Any, limit: int = MAX_STRING) -> str:
+    """:func:`json_text` of ``value``, cut to ``limit`` bytes."""
+    return truncate(json_text(value), limit)
+
+
+def capture(value: Any, limit: int) -> Any:
+    """``value`` itself when its JSON fits in ``limit`` bytes, else that JSON cut, with the marker.
+
+    What the wrapper records of an event or a response, and ``process_records`` of a record.
+    """
+    text = json_text(value)
+    if len(text) * 4 <= limit or len(text.encode("utf-8")) <= limit:
+        return value
+    return truncate(text, limit)
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` when JSON can encode it, else its :func:`json_text`: for a request body's fields."""
+    try:
+        json.dumps(value, default=str)
+    except (TypeError, ValueError, RecursionError):
+        return json_text(value)
+    return value
+
+
+def _valid_utf8(text: str) -> str:
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        text = text.encode("utf-8", "replace").decode("utf-8")
-    if len(text) <= limit:
-        return text
-    marker = f"...[truncated {len(text) - limit} chars]"
-    return text[: max(0, limit - len(marker))] + marker
+        return text.encode("utf-8", "replace").decode("utf-8")
+    return text
 
 
 def flatten(prefix: str, value: Any, limit: int = MAX_ATTRIBUTES) -> dict[str, AttributeValue]:

@@ -8,13 +8,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from ._log import logger, quote_prefix
-from .events import detect_trigger, find_record_session_id, record_list, validate_session_id
-
-if TYPE_CHECKING:
-    from .tracer import HoneyHiveTracer
+from .attributes import capture
+from .tracer import HoneyHiveTracer, current_tracer
+from .triggers import detect_trigger, find_record_session_id, record_list, validate_session_id
 
 R = TypeVar("R")
 
@@ -33,9 +32,6 @@ def process_records(
     every record's spans still leave with the invocation's one export. A record handler's exception
     propagates unchanged, as it would without tracing.
     """
-    from .tracer import current_tracer
-    from .wrapper import capture
-
     active = tracer or current_tracer()
     trigger = detect_trigger(event)
     results: list[R] = []

@@ -1,4 +1,4 @@
-"""The time budget for network waits.
+"""The time budget for network waits, and the one rule for how long an export may take.
 
 A scope (an invocation, ``with_session``) may set a deadline on the monotonic clock; every request
 made inside it waits at most until then, and never longer than the configured timeout.
@@ -29,6 +29,16 @@ def timeout_s(configured_ms: int, deadline: float | None = None) -> float:
     if deadline is None:
         return configured
     return max(0.0, min(configured, deadline - time.monotonic()))
+
+
+def flush_deadline(flush_timeout_ms: int, hard_deadline: float | None, reserve_s: float = 0.0) -> float:
+    """When an export starting now must be done: ``HH_FLUSH_TIMEOUT_MS`` from now, and ``reserve_s``
+    before ``hard_deadline`` (the platform's, or a scope's) when there is one.
+
+    The end of an invocation, the after-response extension and the timeout last gasp all use it.
+    """
+    flush_by = time.monotonic() + flush_timeout_ms / 1000
+    return flush_by if hard_deadline is None else min(flush_by, hard_deadline - reserve_s)
 
 
 @contextmanager

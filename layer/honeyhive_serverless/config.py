@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from . import variables as var
 from ._log import logger
 
 ExportMode = Literal["immediate", "invocation", "after_response", "batch"]
@@ -65,9 +66,9 @@ class Config:
 def detect_platform(env: Mapping[str, str] | None = None) -> str:
     """``lambda``, ``cloud-function`` or ``dev``: where this process runs, from the platform's variables."""
     env = os.environ if env is None else env
-    if env.get("AWS_LAMBDA_FUNCTION_NAME"):
+    if env.get(var.LAMBDA_FUNCTION_NAME):
         return "lambda"
-    if env.get("FUNCTION_TARGET") or env.get("K_SERVICE"):
+    if env.get(var.GCF_FUNCTION_TARGET) or env.get(var.CLOUD_RUN_SERVICE):
         return "cloud-function"
     return "dev"
 
@@ -176,7 +177,7 @@ def resolve_config(
             raise ValueError("server_url must be an http:// or https:// URL")
     else:
         url = DEFAULT_SERVER_URL
-        found = _first_env(env, "HH_API_URL", "HH_SERVER_URL", "HONEYHIVE_SERVER_URL")
+        found = _first_env(env, *var.SERVER_URLS)
         if found is not None:
             checked = checked_server_url(found[1])
             if checked is None:
@@ -192,43 +193,43 @@ def resolve_config(
         mode = "immediate" if disable_batch else "batch"
     else:
         mode = "batch" if platform == "dev" else "invocation"
-        raw_mode = env.get("HH_EXPORT_MODE", "").strip().lower()
+        raw_mode = env.get(var.EXPORT_MODE, "").strip().lower()
         if raw_mode:
             if raw_mode in EXPORT_MODES:
                 mode = raw_mode
             else:
-                problems.warn("HH_EXPORT_MODE", f"expected one of {', '.join(EXPORT_MODES)}")
-        elif _bool_setting(None, env, "HH_DISABLE_BATCH", False, problems):
+                problems.warn(var.EXPORT_MODE, f"expected one of {', '.join(EXPORT_MODES)}")
+        elif _bool_setting(None, env, var.DISABLE_BATCH, False, problems):
             mode = "immediate"
 
-    key_found = _first_env(env, "HH_API_KEY", "HONEYHIVE_API_KEY")
-    resolved_source = source or env.get("HH_SOURCE", "").strip() or platform
+    key_found = _first_env(env, var.API_KEY, var.API_KEY_SDK_ALIAS)
+    resolved_source = source or env.get(var.SOURCE, "").strip() or platform
     config = Config(
         api_key=api_key or (key_found[1] if key_found else None),
-        api_key_secret_arn=env.get("HH_API_KEY_SECRET_ARN", "").strip() or None,
-        api_key_ssm_parameter=env.get("HH_API_KEY_SSM_PARAMETER", "").strip() or None,
-        project=project or env.get("HH_PROJECT", "").strip() or None,
+        api_key_secret_arn=env.get(var.API_KEY_SECRET_ARN, "").strip() or None,
+        api_key_ssm_parameter=env.get(var.API_KEY_SSM_PARAMETER, "").strip() or None,
+        project=project or env.get(var.PROJECT, "").strip() or None,
         source=resolved_source,
         server_url=url,
-        session_name=session_name or env.get("HH_SESSION_NAME", "").strip() or None,
-        session_id=session_id or env.get("HH_SESSION_ID", "").strip() or None,
+        session_name=session_name or env.get(var.SESSION_NAME, "").strip() or None,
+        session_id=session_id or env.get(var.SESSION_ID, "").strip() or None,
         export_mode=mode,
-        test_mode=_bool_setting(test_mode, env, "HH_TEST_MODE", False, problems),
+        test_mode=_bool_setting(test_mode, env, var.TEST_MODE, False, problems),
         # On a serverless platform the start-up session would be one request per cold start that no
         # invocation uses: each invocation gets its own session from the wrapper.
         skip_backend_session_creation=_bool_setting(
             skip_backend_session_creation,
             env,
-            "HH_SKIP_BACKEND_SESSION_CREATION",
+            var.SKIP_BACKEND_SESSION_CREATION,
             platform != "dev",
             problems,
         ),
-        export_timeout_ms=_int_setting(env, "HH_EXPORT_TIMEOUT_MS", DEFAULT_EXPORT_TIMEOUT_MS, problems),
-        flush_timeout_ms=_int_setting(env, "HH_FLUSH_TIMEOUT_MS", DEFAULT_FLUSH_TIMEOUT_MS, problems),
-        timeout_margin_ms=_int_setting(env, "HH_TIMEOUT_MARGIN_MS", DEFAULT_TIMEOUT_MARGIN_MS, problems),
-        max_payload_bytes=_int_setting(env, "HH_MAX_PAYLOAD_BYTES", DEFAULT_MAX_PAYLOAD_BYTES, problems),
-        invocation_max_spans=_int_setting(env, "HH_INVOCATION_MAX_SPANS", DEFAULT_INVOCATION_MAX_SPANS, problems),
-        invocation_max_bytes=_int_setting(env, "HH_INVOCATION_MAX_BYTES", DEFAULT_INVOCATION_MAX_BYTES, problems),
+        export_timeout_ms=_int_setting(env, var.EXPORT_TIMEOUT_MS, DEFAULT_EXPORT_TIMEOUT_MS, problems),
+        flush_timeout_ms=_int_setting(env, var.FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_TIMEOUT_MS, problems),
+        timeout_margin_ms=_int_setting(env, var.TIMEOUT_MARGIN_MS, DEFAULT_TIMEOUT_MARGIN_MS, problems),
+        max_payload_bytes=_int_setting(env, var.MAX_PAYLOAD_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, problems),
+        invocation_max_spans=_int_setting(env, var.INVOCATION_MAX_SPANS, DEFAULT_INVOCATION_MAX_SPANS, problems),
+        invocation_max_bytes=_int_setting(env, var.INVOCATION_MAX_BYTES, DEFAULT_INVOCATION_MAX_BYTES, problems),
         export_disabled=False,
     )
     return replace(config, export_disabled=True) if problems.bad else config
@@ -258,9 +259,9 @@ def resolve_wrapper_options(
     env = os.environ if env is None else env
     problems = _EnvProblems("using its default")
     return WrapperOptions(
-        capture_event=_bool_setting(capture_event, env, "HH_CAPTURE_EVENT", True, problems),
-        capture_response=_bool_setting(capture_response, env, "HH_CAPTURE_RESPONSE", True, problems),
-        return_session_id=_bool_setting(return_session_id, env, "HH_RETURN_SESSION_ID", True, problems),
-        event_type=event_type or env.get("HH_EVENT_TYPE", "").strip() or "chain",
-        session_name=session_name or env.get("HH_SESSION_NAME", "").strip() or None,
+        capture_event=_bool_setting(capture_event, env, var.CAPTURE_EVENT, True, problems),
+        capture_response=_bool_setting(capture_response, env, var.CAPTURE_RESPONSE, True, problems),
+        return_session_id=_bool_setting(return_session_id, env, var.RETURN_SESSION_ID, True, problems),
+        event_type=event_type or env.get(var.EVENT_TYPE, "").strip() or "chain",
+        session_name=session_name or env.get(var.SESSION_NAME, "").strip() or None,
     )

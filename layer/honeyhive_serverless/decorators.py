@@ -15,15 +15,15 @@ import inspect
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import Any, TypeVar, cast, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import Span, Status, StatusCode
 
 from ._log import logger
 from .attributes import flatten
-
-if TYPE_CHECKING:
-    from opentelemetry.trace import Span
-
-    from .tracer import HoneyHiveTracer
+from .tracer import HoneyHiveTracer, current_tracer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,9 +38,7 @@ class _Call:
         self.span: Span | None = None
         self.started = time.perf_counter()
         try:
-            from opentelemetry import trace as otel_trace
-
-            tracer = options.tracer or _current_tracer()
+            tracer = options.tracer or current_tracer()
             attributes: dict[str, Any] = {
                 "honeyhive_event_type": options.event_type,
                 "honeyhive_event_name": options.name,
@@ -57,8 +55,6 @@ class _Call:
         if self.span is None:
             yield
             return
-        from opentelemetry import context as otel_context
-
         token = otel_context.attach(self.context)
         try:
             yield
@@ -70,8 +66,6 @@ class _Call:
         if span is None:
             return
         try:
-            from opentelemetry.trace import Status, StatusCode
-
             if error is not None:
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
@@ -116,12 +110,6 @@ class _Options:
             if name not in _SKIPPED_PARAMETERS:
                 out.update(flatten(f"honeyhive_inputs.{name}", value))
         return out
-
-
-def _current_tracer() -> HoneyHiveTracer:
-    from .tracer import current_tracer
-
-    return current_tracer()
 
 
 @overload

@@ -4,6 +4,9 @@ Entering a scope remembers the OpenTelemetry context; leaving it puts that conte
 attached inside, balanced or not (HoneyHive's SDK never detaches ``create_session``'s baggage, so a
 warm Lambda invocation could inherit the previous one's session). Spans and session enrichment
 produced inside are held by the scope and sent when it closes.
+
+A scope's state changes only through its methods, each under the scope's lock: the caps on what it
+holds, its deadline and where it goes when it closes are kept here, not by its callers.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -21,85 +24,157 @@ from opentelemetry.sdk.trace import ReadableSpan, Span
 from .background import Pending
 from .budget import deadline_scope
 
-#: Baggage key of the current session, as HoneyHive's SDK names it (propagates to downstream services).
-SESSION_KEY = "session_id"
-#: Baggage keys this package sets for itself; they become span attributes under their own names.
-AUTO_CREATE_KEY = "honeyhive.session_auto_create"
-SESSION_NAME_KEY = "honeyhive.session_name"
-
 _ENRICHMENT_DICT_FIELDS = ("metadata", "outputs", "metrics", "feedback", "config", "user_properties")
 
 
-@dataclass
-class SessionScope:
-    """The spans and session enrichment held for one scope until it closes."""
+@dataclass(frozen=True)
+class ScopeLimits:
+    """How much a scope holds before its spans must leave early, so a long invocation stays bounded."""
 
-    owner: object
-    deadline: float | None = None
-    spans: list[ReadableSpan] = field(default_factory=list)
-    held_bytes: int = 0
-    enrichments: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: ``POST /session/start`` bodies to send before anything else when the scope is sent.
-    session_starts: list[dict[str, Any]] = field(default_factory=list)
-    #: Session starts under way beside the handler: (session id, the request's future).
-    starts_in_flight: list[tuple[str, Pending[str | None]]] = field(default_factory=list)
-    #: Sessions whose start failed: their spans are marked ``honeyhive.session_auto_create``.
-    auto_created: set[str] = field(default_factory=set)
-    #: Spans started in this scope and not yet ended, for the timeout last gasp.
-    open_spans: dict[int, Span] = field(default_factory=dict)
-    closed: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    #: Where what the scope holds goes when it closes, instead of being sent at once (after_response).
-    hand_off: Callable[[SessionScope], None] | None = None
-    #: Drain the batch processor's queue when the scope closes (an invocation, in ``batch`` mode).
-    drain_queue: bool = False
+    max_spans: int
+    max_bytes: int
+
+
+#: Where a closing scope goes instead of being sent at once (the after-response extension).
+HandOff = Callable[["SessionScope"], None]
+
+
+class SessionScope:
+    """The spans and session enrichment held for one scope until it closes. Thread-safe."""
+
+    def __init__(
+        self,
+        owner: object,
+        deadline: float | None = None,
+        *,
+        limits: ScopeLimits | None = None,
+        hand_off: HandOff | None = None,
+        drain_queue: bool = False,
+    ) -> None:
+        #: The tracer whose spans this scope holds; another tracer's spans pass it by.
+        self.owner = owner
+        #: Where what the scope holds goes when it closes, instead of being sent at once.
+        self.hand_off = hand_off
+        #: Drain the batch processor's queue when the scope closes (an invocation, in ``batch`` mode).
+        self.drain_queue = drain_queue
+        self._deadline = deadline
+        self._limits = limits
+        self._lock = threading.Lock()
+        self._closed = False
+        self._spans: list[ReadableSpan] = []
+        self._held_bytes = 0
+        self._enrichments: dict[str, dict[str, Any]] = {}
+        #: ``POST /session/start`` bodies to send before anything else when the scope is sent.
+        self._session_starts: list[dict[str, Any]] = []
+        #: Session starts under way beside the handler: (session id, the request's future).
+        self._starts_in_flight: list[tuple[str, Pending[str | None]]] = []
+        #: Sessions whose start failed: their spans are marked ``honeyhive.session_auto_create``.
+        self._auto_created: set[str] = set()
+        #: Spans started in this scope and not yet ended, for the timeout last gasp.
+        self._open_spans: dict[int, Span] = {}
+
+    # -- lifecycle ----------------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def deadline(self) -> float | None:
+        """Every request sent for this scope is done by then (``time.monotonic()``), if set."""
+        return self._deadline
+
+    def export_by(self, deadline: float) -> None:
+        """Move the deadline for sending what the scope holds (see ``budget.flush_deadline``)."""
+        with self._lock:
+            self._deadline = deadline
+
+    # -- spans --------------------------------------------------------------------------------------
+
+    def hold(self, span: ReadableSpan, size: int) -> bool:
+        """Keep an ended span until the scope is sent; True when the scope is now at its caps."""
+        with self._lock:
+            self._spans.append(span)
+            self._held_bytes += size
+            limits = self._limits
+            return limits is not None and (len(self._spans) >= limits.max_spans or self._held_bytes >= limits.max_bytes)
 
     def take_spans(self) -> list[ReadableSpan]:
-        with self.lock:
-            spans, self.spans, self.held_bytes = self.spans, [], 0
+        with self._lock:
+            spans, self._spans, self._held_bytes = self._spans, [], 0
         return spans
+
+    def track_open(self, span: Span) -> None:
+        with self._lock:
+            self._open_spans[id(span)] = span
+
+    def forget_open(self, span: ReadableSpan) -> None:
+        with self._lock:
+            self._open_spans.pop(id(span), None)
+
+    def open_spans_newest_first(self) -> list[Span]:
+        """The spans still open, innermost (latest started) first: the order to end them in."""
+        with self._lock:
+            spans = list(self._open_spans.values())
+        return sorted(spans, key=lambda span: span.start_time or 0, reverse=True)
+
+    # -- sessions -----------------------------------------------------------------------------------
 
     def merge_enrichment(self, session_id: str, update: dict[str, Any]) -> None:
         """Fold ``update`` into what this scope will send for ``session_id``: later keys win."""
-        with self.lock:
-            merge_enrichment(self.enrichments.setdefault(session_id, {}), update)
+        with self._lock:
+            merge_enrichment(self._enrichments.setdefault(session_id, {}), update)
 
     def take_enrichments(self) -> dict[str, dict[str, Any]]:
-        with self.lock:
-            pending, self.enrichments = self.enrichments, {}
+        with self._lock:
+            pending, self._enrichments = self._enrichments, {}
         return pending
 
     def defer_session_start(self, body: dict[str, Any]) -> None:
-        with self.lock:
-            self.session_starts.append(body)
+        with self._lock:
+            self._session_starts.append(body)
 
     def take_session_starts(self) -> list[dict[str, Any]]:
-        with self.lock:
-            starts, self.session_starts = self.session_starts, []
+        with self._lock:
+            starts, self._session_starts = self._session_starts, []
         return starts
 
     def session_started(self, session_id: str, request: Pending[str | None]) -> None:
-        with self.lock:
-            self.starts_in_flight.append((session_id, request))
+        with self._lock:
+            self._starts_in_flight.append((session_id, request))
 
     def take_starts_in_flight(self) -> list[tuple[str, Pending[str | None]]]:
-        with self.lock:
-            starts, self.starts_in_flight = self.starts_in_flight, []
+        with self._lock:
+            starts, self._starts_in_flight = self._starts_in_flight, []
         return starts
+
+    def mark_auto_created(self, session_id: str) -> None:
+        """The start of ``session_id`` failed: its spans must ask HoneyHive to create it."""
+        with self._lock:
+            self._auto_created.add(session_id)
+
+    def auto_created(self) -> frozenset[str]:
+        with self._lock:
+            return frozenset(self._auto_created)
 
     def absorb(self, inner: SessionScope) -> None:
         """Take over what a closed inner scope holds, so one invocation still sends one request."""
-        held_bytes = inner.held_bytes
-        spans = inner.take_spans()
-        with self.lock:
-            self.spans.extend(spans)
-            self.held_bytes += held_bytes
+        with inner._lock:
+            spans, held_bytes = inner._spans, inner._held_bytes
+            inner._spans, inner._held_bytes = [], 0
+        with self._lock:
+            self._spans.extend(spans)
+            self._held_bytes += held_bytes
         for start in inner.take_session_starts():
             self.defer_session_start(start)
         for session_id, request in inner.take_starts_in_flight():
             self.session_started(session_id, request)
         for session_id, body in inner.take_enrichments().items():
             self.merge_enrichment(session_id, body)
+
+    def _close(self) -> None:
+        with self._lock:
+            self._closed = True
 
 
 def merge_enrichment(into: dict[str, Any], update: dict[str, Any]) -> None:
@@ -120,17 +195,16 @@ def current_scope() -> SessionScope | None:
 
 
 @contextmanager
-def enter_scope(owner: object, deadline: float | None = None) -> Iterator[SessionScope]:
-    """Open a scope; on exit it is closed and the context is exactly what it was on entry."""
+def enter_scope(scope: SessionScope) -> Iterator[SessionScope]:
+    """Make ``scope`` current; on exit it is closed and the context is exactly what it was on entry."""
     saved_context = otel_context.get_current()
-    scope = SessionScope(owner=owner, deadline=deadline)
     outer = _current.get()
     _current.set(scope)
     try:
-        with deadline_scope(deadline):
+        with deadline_scope(scope.deadline):
             yield scope
     finally:
-        scope.closed = True
+        scope._close()
         _current.set(outer)
         # attach() rather than detach(token): the block may have attached without detaching.
         otel_context.attach(saved_context)

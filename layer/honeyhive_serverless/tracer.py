@@ -20,84 +20,44 @@ import sys
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
-from dataclasses import replace
 from types import TracebackType
 from typing import Any
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
 from . import budget
 from ._log import logger
 from .attributes import enrichment_attributes, to_json
 from .background import Background, wait_all
-from .client import HoneyHiveClient
 from .config import Config, resolve_config
-from .credentials import ApiKeyProvider
-from .exporter import HoneyHiveSpanExporter
-from .extension import AfterResponseExporter
-from .ids import UrandomIdGenerator, new_session_id
-from .processors import InvocationSpanProcessor, SessionAttributesProcessor
-from .scope import (
-    AUTO_CREATE_KEY,
-    SESSION_KEY,
-    SESSION_NAME_KEY,
-    SessionScope,
-    current_scope,
-    enter_scope,
-)
+from .export.client import HoneyHiveClient
+from .export.credentials import ApiKeyProvider
+from .export.extension import AfterResponseExtension
+from .export.pipeline import build_pipeline
+from .ids import new_session_id
+from .scope import ScopeLimits, SessionScope, current_scope, enter_scope
 from .version import __version__
+from .wire import AUTO_CREATE_KEY, SESSION_KEY, SESSION_NAME_KEY
 
 
 class HoneyHiveTracer:
     """One tracer per process: build it with :meth:`init` or, lazily and cached, ``get_tracer()``."""
 
     def __init__(self, config: Config) -> None:
-        self.config = config
         self.api_keys = ApiKeyProvider(config)
         self.client = HoneyHiveClient(config, self.api_keys)
         self.startup_session_id: str | None = config.session_id
         self.startup_session_name: str | None = config.session_name
         self._warned_local_session = False
         self._beside = Background()
-        exporter = HoneyHiveSpanExporter(self.client)
-        resource = Resource(
-            {
-                "service.name": os.environ.get("AWS_LAMBDA_FUNCTION_NAME")
-                or os.environ.get("K_SERVICE")
-                or "honeyhive-serverless",
-                "telemetry.sdk.language": "python",
-                "telemetry.sdk.name": "honeyhive-serverless",
-                "telemetry.sdk.version": __version__,
-            }
-        )
-        self.provider = TracerProvider(
-            resource=resource,
-            id_generator=UrandomIdGenerator(),
-            span_limits=SpanLimits(max_span_attributes=1024, max_attributes=1024),
-        )
-        self.provider.add_span_processor(SessionAttributesProcessor(self))
-        self._invocation_processor: InvocationSpanProcessor | None = None
-        #: The in-process Lambda extension that exports after the response (``after_response`` mode).
-        self.after_response: AfterResponseExporter | None = None
-        if config.export_mode == "after_response":
-            self.after_response = AfterResponseExporter.register(self)
-            if self.after_response is None:
-                self.config = config = replace(config, export_mode="invocation")
-        export_processor: SpanProcessor
-        if config.export_mode in ("invocation", "after_response"):
-            self._invocation_processor = InvocationSpanProcessor(
-                exporter, self, config.invocation_max_spans, config.invocation_max_bytes
-            )
-            export_processor = self._invocation_processor
-        elif config.export_mode == "immediate":
-            export_processor = SimpleSpanProcessor(exporter)
-        else:
-            export_processor = BatchSpanProcessor(exporter)
-        self.provider.add_span_processor(export_processor)
+        pipeline = build_pipeline(config, self.client, self, self.flush_scope)
+        #: As the pipeline runs it: ``after_response`` falls back to ``invocation`` where it cannot run.
+        self.config = pipeline.config
+        self.provider = pipeline.provider
+        self._invocation_processor = pipeline.invocation_processor
+        self._extension = pipeline.extension
+        self._limits = ScopeLimits(self.config.invocation_max_spans, self.config.invocation_max_bytes)
         self.otel_tracer = self.provider.get_tracer("honeyhive_serverless", __version__)
 
     @classmethod
@@ -219,23 +179,47 @@ class HoneyHiveTracer:
     def session_scope(self, deadline: float | None = None) -> Iterator[SessionScope]:
         """A scope whose spans and enrichment are sent when it closes, within ``deadline``.
 
-        On exit the context is what it was on entry, whatever happened inside. The handler wrapper runs
-        each invocation in one of these; a scope nested in another of the same tracer hands what it
-        holds to the outer one instead of sending it.
+        On exit the context is what it was on entry, whatever happened inside. A scope nested in
+        another of the same tracer hands what it holds to the outer one instead of sending it.
         """
-        scope: SessionScope | None = None
+        with self._closing(SessionScope(self, deadline, limits=self._limits)) as scope:
+            yield scope
+
+    @contextmanager
+    def invocation_scope(self, deadline: float | None, invocation_id: str | None) -> Iterator[SessionScope]:
+        """:meth:`session_scope` for one invocation of a wrapped handler: on close it drains the batch
+        queue (the sandbox may freeze next), and in ``after_response`` mode it goes to the extension,
+        which sends it after the response."""
+        extension = self._extension
+        hand_off = functools.partial(extension.hand_off, invocation_id) if extension and invocation_id else None
+        scope = SessionScope(self, deadline, limits=self._limits, hand_off=hand_off, drain_queue=True)
+        with self._closing(scope):
+            yield scope
+
+    @property
+    def after_response(self) -> AfterResponseExtension | None:
+        """The in-process Lambda extension that exports after the response (``after_response`` mode)."""
+        return self._extension
+
+    def expect_hand_offs(self) -> None:
+        """A handler is wrapped with this tracer, during init: in ``after_response`` mode the extension
+        now waits for each invocation's hand-off before it lets the sandbox freeze."""
+        if self._extension is not None:
+            self._extension.expect_hand_offs()
+
+    @contextmanager
+    def _closing(self, scope: SessionScope) -> Iterator[SessionScope]:
         try:
-            with enter_scope(self, deadline) as scope:
+            with enter_scope(scope):
                 yield scope
         finally:
-            if scope is not None:
-                outer = current_scope()
-                if outer is not None and outer.owner is self:
-                    outer.absorb(scope)  # a nested session: its spans leave with the invocation's
-                elif scope.hand_off is not None:
-                    scope.hand_off(scope)
-                else:
-                    self.flush_scope(scope)
+            outer = current_scope()
+            if outer is not None and outer.owner is self:
+                outer.absorb(scope)  # a nested session: its spans leave with the invocation's
+            elif scope.hand_off is not None:
+                scope.hand_off(scope)
+            else:
+                self.flush_scope(scope)
 
     def create_session_in_scope(
         self,
@@ -243,17 +227,15 @@ class HoneyHiveTracer:
         session_name: str | None = None,
         inputs: dict[str, Any] | None = None,
         metadata: dict[str, Any] | None = None,
-        *,
-        after_response: bool = False,
     ) -> str:
         """Make a new session current now without waiting for HoneyHive: the id is made here (HoneyHive
-        takes a caller's id) and the start request runs beside the handler's own work, or, with
-        ``after_response``, leaves with the rest of the scope after the response. Either way it is done
+        takes a caller's id) and the start request runs beside the handler's own work, or, when the
+        scope is handed off, leaves with the rest of it after the response. Either way it is done
         before anything naming the session is sent. The handler wrapper starts its sessions this way.
         """
         fields = _session_fields(session_name, inputs, new_session_id(), metadata, None)
         body = self._session_body(fields)
-        if after_response:
+        if scope.hand_off is not None:
             scope.defer_session_start(body)
         else:
             request = self._beside.submit(self.client.start_session, body, scope.deadline)
@@ -371,6 +353,10 @@ class HoneyHiveTracer:
     def shutdown(self) -> None:
         self.provider.shutdown()
 
+    def drop_connections(self) -> None:
+        """Close pooled connections (after a SnapStart restore they are dead); the next request opens one."""
+        self.client.close()
+
     # -- internals --------------------------------------------------------------------------------
 
     def _flush_spans(self, scope: SessionScope) -> bool:
@@ -408,7 +394,7 @@ class HoneyHiveTracer:
         if started or self.config.test_mode:
             self._warned_local_session = False
             return
-        scope.auto_created.add(session_id)
+        scope.mark_auto_created(session_id)
         self._warn_local_session()
 
     def _warn_local_session(self) -> None:

@@ -17,25 +17,27 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-import json
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import ExitStack
-from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
+from typing import Any, TypeVar, cast, overload
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import Span, Status, StatusCode
 
 from ._log import logger, quote_prefix
-from .attributes import flatten, to_json
-from .budget import deadline_scope
+from .attributes import capture, flatten
+from .budget import deadline_scope, flush_deadline
 from .config import WrapperOptions, detect_platform, resolve_wrapper_options
-from .events import validate_session_id
-from .faas import Invocation, describe_call, starts
-from .snapstart import register_restore_hook
-
-if TYPE_CHECKING:
-    from opentelemetry.trace import Span
-
-    from .scope import SessionScope
-    from .tracer import HoneyHiveTracer
+from .faas.calls import describe_call, with_session_header
+from .faas.facts import InvocationFacts
+from .faas.snapstart import register_restore_hook
+from .faas.starts import starts
+from .faas.watchdog import watchdog
+from .scope import SessionScope
+from .tracer import HoneyHiveTracer, get_tracer
+from .triggers import validate_session_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -46,21 +48,7 @@ WRAPPED_MARK = "__honeyhive_session__"
 LAST_GASP_RESERVE_S = 0.02
 
 
-def capture(value: Any, limit: int) -> Any:
-    """``value`` if its JSON form fits in ``limit`` bytes, else that JSON cut, with a visible marker.
-
-    The JSON is ASCII-escaped, so its length counts bytes and lone surrogates cannot break it.
-    """
-    try:
-        text = json.dumps(value, default=str)
-    except (TypeError, ValueError, RecursionError):
-        return to_json(value, limit)
-    if len(text) <= limit:
-        return value
-    return f"{text[:limit]}...[truncated {len(text) - limit} bytes]"
-
-
-class _Invocation:
+class InvocationTrace:
     """Tracing around one handler call. Every method contains its own failures."""
 
     def __init__(
@@ -78,7 +66,7 @@ class _Invocation:
         self._log = log
         self._stack = ExitStack()
         self.session_id: str | None = None
-        self.info: Invocation | None = None
+        self.info: InvocationFacts | None = None
         self.span: Span | None = None
         self._started = time.perf_counter()
         self._ticket: int | None = None
@@ -92,11 +80,7 @@ class _Invocation:
         deadline = None
         if info.deadline is not None:
             deadline = info.deadline - config.timeout_margin_ms / 1000
-        scope = self._scope = self._stack.enter_context(self.tracer.session_scope(deadline=deadline))
-        scope.drain_queue = True
-        after_response = self.tracer.after_response
-        if after_response is not None and info.invocation_id:
-            scope.hand_off = functools.partial(after_response.hand_off, info.invocation_id)
+        scope = self._scope = self._stack.enter_context(self.tracer.invocation_scope(deadline, info.invocation_id))
         # Each computed once: the event's JSON form can be large, and both the session and the span use them.
         captured = self._captured(info.event) if self.options.capture_event else None
         metadata = info.metadata()
@@ -104,9 +88,6 @@ class _Invocation:
         if self._log is not None and hasattr(self._log, "append_keys"):
             self._log.append_keys(session_id=self.session_id)
             self._stack.callback(self._log.remove_keys, ["session_id"])
-        from opentelemetry import context as otel_context
-        from opentelemetry import trace as otel_trace
-
         attributes: dict[str, Any] = {
             **info.attributes(),
             "honeyhive_event_type": self.options.event_type,
@@ -122,20 +103,19 @@ class _Invocation:
         self._stack.callback(otel_context.detach, token)
         if deadline is not None:
             invocation_context = contextvars.copy_context()
-            self._ticket = _watchdog().arm(deadline, lambda: invocation_context.run(self._last_gasp, scope))
+            self._ticket = watchdog.arm(deadline, lambda: invocation_context.run(self._last_gasp, scope))
 
     def finish(self, result: Any = None, error: BaseException | None = None) -> Any:
         """End the invocation's tracing; returns the result to give the caller."""
         try:
             if self._ticket is not None:
-                _watchdog().disarm(self._ticket)
+                watchdog.disarm(self._ticket)
             result = self._record_outcome(result, error)
         except Exception:
             logger.exception("honeyhive: could not record the invocation's outcome")
         scope = self._scope
         if scope is not None:
-            flush_by = time.monotonic() + self.tracer.config.flush_timeout_ms / 1000
-            scope.deadline = flush_by if scope.deadline is None else min(scope.deadline, flush_by)
+            scope.export_by(flush_deadline(self.tracer.config.flush_timeout_ms, scope.deadline))
         try:
             self._stack.close()  # detach, then close the scope: this sends what it holds
         except Exception:
@@ -144,7 +124,7 @@ class _Invocation:
 
     def _open_session(
         self,
-        info: Invocation,
+        info: InvocationFacts,
         args: tuple[Any, ...],
         scope: SessionScope,
         captured_event: Any,
@@ -175,7 +155,6 @@ class _Invocation:
             session_name=str(name or self.options.session_name or info.default_session_name()),
             inputs={"event": captured_event} if self.options.capture_event else None,
             metadata=metadata,
-            after_response=scope.hand_off is not None,
         )
 
     def _captured(self, value: Any) -> Any:
@@ -188,8 +167,6 @@ class _Invocation:
             message = f"{type(error).__name__}: {error}"
             enrichment["metadata"] = {"error": message}
             if span is not None and span.is_recording():
-                from opentelemetry.trace import Status, StatusCode
-
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, message))
                 span.set_attribute("honeyhive_error", message)
@@ -205,7 +182,7 @@ class _Invocation:
                 linked_error = {"metadata": enrichment["metadata"]} if self._linked else enrichment
                 self.tracer.enrich_session(session_id=self.session_id, **linked_error)
             if error is None and self.options.return_session_id and info is not None and info.is_http:
-                result = _with_session_header(info, result, self.session_id)
+                result = with_session_header(info, result, self.session_id)
         if span is not None and span.is_recording():
             span.end()
         return result
@@ -214,14 +191,15 @@ class _Invocation:
         """Shortly before the deadline: end what is still open, marked timeout, and send it all now."""
         if scope.closed:
             return
-        from opentelemetry.trace import Status, StatusCode
-
         if self.info is not None and self.info.deadline is not None:
-            scope.deadline = self.info.deadline - LAST_GASP_RESERVE_S  # the margin is this export's budget
+            # The margin is this export's budget.
+            scope.export_by(
+                flush_deadline(self.tracer.config.flush_timeout_ms, self.info.deadline, LAST_GASP_RESERVE_S)
+            )
         # This runs in a copy of the invocation's context, whose budget has just run out: the margin is
         # the budget now, for spans exported as they end (immediate mode) as for the rest.
         with deadline_scope(scope.deadline):
-            for span in sorted(scope.open_spans.values(), key=lambda s: s.start_time or 0, reverse=True):
+            for span in scope.open_spans_newest_first():
                 if span.is_recording():
                     span.set_status(Status(StatusCode.ERROR, TIMEOUT_MESSAGE))
                     span.set_attributes({"honeyhive_error": TIMEOUT_MESSAGE, "honeyhive.timeout": True})
@@ -229,27 +207,6 @@ class _Invocation:
             if self.session_id:
                 scope.merge_enrichment(self.session_id, {"metadata": {"error": TIMEOUT_MESSAGE, "timeout": True}})
             self.tracer.flush_scope(scope)
-
-
-def _watchdog() -> Any:
-    from .watchdog import watchdog
-
-    return watchdog
-
-
-def _with_session_header(info: Invocation, result: Any, session_id: str) -> Any:
-    if info.platform == "cloud-function":
-        from .gcf import with_session_header
-
-        return with_session_header(result, session_id, info.extra["framework"])
-    if not isinstance(result, Mapping) or "statusCode" not in result:
-        return result  # not a proxy response: the platform builds it, nothing to add a header to
-    response = dict(result)
-    if isinstance(result.get("multiValueHeaders"), Mapping) and "headers" not in result:
-        response["multiValueHeaders"] = {**result["multiValueHeaders"], "X-Session-ID": [session_id]}
-    else:
-        response["headers"] = {**(result.get("headers") or {}), "X-Session-ID": session_id}
-    return response
 
 
 @overload
@@ -311,15 +268,13 @@ def with_honeyhive_session(
         active = tracer
         if active is None and detect_platform() != "dev":
             active = _build_tracer_during_init()
-        if active is not None and active.after_response is not None:
+        if active is not None:
             # Before the first INVOKE reaches the extension: it then waits for each invocation's hand-off.
-            active.after_response.wrapper_in_use = True
+            active.expect_hand_offs()
 
-        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> _Invocation | None:
+        def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> InvocationTrace | None:
             try:
-                from .tracer import get_tracer
-
-                invocation = _Invocation(tracer or get_tracer(), options, session_name, session_id_from, log)
+                invocation = InvocationTrace(tracer or get_tracer(), options, session_name, session_id_from, log)
             except Exception:
                 _log_failure()
                 return None
@@ -368,8 +323,6 @@ def _build_tracer_during_init() -> HoneyHiveTracer:
     """Pay for the tracer while the sandbox initialises (proactive init, provisioned concurrency and
     SnapStart snapshots then hide it), not in the first invocation; the after_response extension can
     only register then."""
-    from .tracer import get_tracer
-
     return get_tracer()
 
 

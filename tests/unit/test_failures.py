@@ -10,7 +10,7 @@ import pytest
 
 from conftest import API_KEY, make_tracer
 from honeyhive_serverless import HoneyHiveTracer, trace
-from honeyhive_serverless.client import OTLP_PATH
+from honeyhive_serverless.wire import OTLP_PATH
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 

@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 
 from honeyhive_serverless import trace, with_honeyhive_session
-from honeyhive_serverless.events import (
+from honeyhive_serverless.triggers import (
     detect_trigger,
     find_record_session_id,
     find_session_id,

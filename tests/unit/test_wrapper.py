@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from honeyhive_serverless import enrich_session, get_tracer, process_records, trace, with_honeyhive_session
-from honeyhive_serverless.faas import starts
+from honeyhive_serverless.faas.starts import starts
 from honeyhive_serverless_dev.lambda_context import LambdaContext
 from honeyhive_serverless_dev.receiver import DevReceiver
 
@@ -188,7 +188,7 @@ def test_the_timer_never_fires_in_a_later_invocation(lambda_env: DevReceiver) ->
         assert handler({}, ctx(timeout_s=0.35)) == "ok"
     # The watchdog runs due callbacks in order on one thread: once a later sentinel has run, any stale
     # timer of those invocations would have fired (and sent spans marked timeout) before it.
-    from honeyhive_serverless.watchdog import watchdog
+    from honeyhive_serverless.faas.watchdog import watchdog
 
     sentinel = threading.Event()
     watchdog.arm(time.monotonic() + 0.4, sentinel.set)
@@ -234,7 +234,7 @@ def test_cold_start_only_first_and_not_for_provisioned_or_proactive(
 
 
 def test_snapstart_restore_marks_the_next_invocation(lambda_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
-    from honeyhive_serverless.snapstart import after_restore
+    from honeyhive_serverless.faas.snapstart import after_restore
 
     @with_honeyhive_session
     def handler(event: Any, context: Any) -> None:

@@ -18,7 +18,8 @@ import pytest
 import honeyhive_serverless.handler as entry
 import plain
 from conftest import API_KEY, REPO
-from honeyhive_serverless.handler import THIS_HANDLER, HandlerConfigError
+from honeyhive_serverless.handler import HandlerConfigError
+from honeyhive_serverless.variables import REDIRECT_HANDLER as THIS_HANDLER
 from honeyhive_serverless_dev.lambda_context import LambdaContext
 from honeyhive_serverless_dev.receiver import DevReceiver
 

@@ -1,9 +1,9 @@
 """``HH_EXPORT_MODE=after_response``: export after the response, from an in-process Lambda extension.
 
-During init the tracer registers an internal extension (this thread) for INVOKE events with the
+During init the tracer's pipeline registers an internal extension (this thread) for INVOKE events with the
 Extensions API. The handler returns and its response is posted at once; the wrapper hands the
-invocation's held spans and session enrichment to this thread, which exports them and only then asks
-for its next event. Lambda freezes the sandbox only when the runtime and every extension have asked
+invocation's scope (held spans, session starts and enrichment) to this thread, which exports it and
+only then asks for its next event. Lambda freezes the sandbox only when the runtime and every extension have asked
 for their next event, so nothing is lost, and the caller does not wait for the export (the billed
 duration does).
 
@@ -26,14 +26,17 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from types import FrameType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ._log import logger
+from .. import variables as var
+from .._log import logger
+from ..budget import flush_deadline
+from ..scope import SessionScope
 
-if TYPE_CHECKING:
-    from .scope import SessionScope
-    from .tracer import HoneyHiveTracer
+#: Sends what a scope holds (the tracer's ``flush_scope``): the extension's one call back up.
+FlushScope = Callable[[SessionScope], object]
 
 EXTENSION_NAME = "honeyhive-serverless"
 _API = "/2020-01-01/extension"
@@ -43,11 +46,12 @@ DEADLINE_RESERVE_S = 0.05
 SHUTDOWN_FLUSH_S = 0.4
 
 
-class AfterResponseExporter:
+class AfterResponseExtension:
     """The internal extension: one thread that exports each invocation's telemetry after its response."""
 
-    def __init__(self, tracer: HoneyHiveTracer, runtime_api: str) -> None:
-        self._tracer = tracer
+    def __init__(self, flush: FlushScope, flush_timeout_ms: int, runtime_api: str) -> None:
+        self._flush = flush
+        self._flush_timeout_ms = flush_timeout_ms
         self._runtime_api = runtime_api
         self._identifier: str | None = None
         self._pending: dict[str, SessionScope] = {}
@@ -55,16 +59,17 @@ class AfterResponseExporter:
         #: Held while an export runs, so a shutdown can let it finish.
         self._exporting = threading.Lock()
         self._previous_sigterm: Any = None
-        self.wrapper_in_use = False
+        #: Whether invocations hand off at all; until a handler is wrapped none does.
+        self._expect_hand_offs = False
 
     @classmethod
-    def register(cls, tracer: HoneyHiveTracer) -> AfterResponseExporter | None:
+    def register(cls, flush: FlushScope, flush_timeout_ms: int) -> AfterResponseExtension | None:
         """Register with the Extensions API and start the thread; None (and one info line) if not possible."""
-        runtime_api = os.environ.get("AWS_LAMBDA_RUNTIME_API")
+        runtime_api = os.environ.get(var.LAMBDA_RUNTIME_API)
         if not runtime_api:
             logger.info("honeyhive: after_response needs the Lambda Extensions API; exporting per invocation")
             return None
-        exporter = cls(tracer, runtime_api)
+        exporter = cls(flush, flush_timeout_ms, runtime_api)
         try:
             exporter._register()
         except (OSError, http.client.HTTPException, RuntimeError) as exc:
@@ -75,6 +80,11 @@ class AfterResponseExporter:
         threading.Thread(target=exporter._run, name="honeyhive-extension", daemon=True).start()
         exporter._handle_sigterm()
         return exporter
+
+    def expect_hand_offs(self) -> None:
+        """A handler was wrapped (during init, before the first INVOKE): from now on each invocation's
+        export waits for its hand-off."""
+        self._expect_hand_offs = True
 
     def hand_off(self, request_id: str, scope: SessionScope) -> None:
         """Called by the wrapper as the invocation ends: ``scope`` holds what to export after the response."""
@@ -116,7 +126,7 @@ class AfterResponseExporter:
 
     def _export_invocation(self, request_id: str, deadline: float | None) -> None:
         """Wait for this invocation's hand-off (only if a wrapped handler will make one), then export."""
-        if self.wrapper_in_use:
+        if self._expect_hand_offs:
             with self._cond:
                 self._cond.wait_for(
                     lambda: request_id in self._pending,
@@ -128,11 +138,11 @@ class AfterResponseExporter:
         with self._exporting:
             with self._cond:
                 pending, self._pending = self._pending, {}
-            flush_by = time.monotonic() + self._tracer.config.flush_timeout_ms / 1000
+            export_by = flush_deadline(self._flush_timeout_ms, deadline, DEADLINE_RESERVE_S)
             for scope in pending.values():
-                scope.deadline = flush_by if deadline is None else min(flush_by, deadline - DEADLINE_RESERVE_S)
+                scope.export_by(export_by)
                 try:
-                    self._tracer.flush_scope(scope)
+                    self._flush(scope)
                 except Exception:
                     logger.exception("honeyhive: after_response export failed")
 

@@ -12,7 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ._log import logger
+from .._log import logger
 
 
 class Watchdog:

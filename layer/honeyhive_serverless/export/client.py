@@ -12,34 +12,24 @@ import threading
 import time
 from typing import Any
 
-from . import budget
-from ._log import logger
-from .config import Config
+from .. import budget
+from .._log import logger
+from ..attributes import json_safe
+from ..config import Config
+from ..version import __version__
+from ..wire import EVENTS_PATH, OTLP_PATH, SESSION_START_PATH
 from .credentials import ApiKeyProvider
 from .transport import HttpTransport, Response, TransportError
-from .version import __version__
-
-OTLP_PATH = "/opentelemetry/v1/traces"
-SESSION_START_PATH = "/session/start"
-EVENTS_PATH = "/events"
 
 
 def json_body(fields: dict[str, Any], wrap_in: str | None = None) -> bytes:
-    """JSON of ``fields`` (as ``{wrap_in: fields}`` when given); a value JSON cannot encode (too deep,
-    say) becomes a placeholder instead of failing the request."""
+    """JSON of ``fields`` (as ``{wrap_in: fields}`` when given); a field JSON cannot encode (too deep,
+    say) becomes its safe text instead of failing the request."""
     try:
         return json.dumps({wrap_in: fields} if wrap_in else fields, default=str).encode()
     except (TypeError, ValueError, RecursionError):
-        safe = {key: _json_safe_value(value) for key, value in fields.items()}
+        safe = {key: json_safe(value) for key, value in fields.items()}
         return json.dumps({wrap_in: safe} if wrap_in else safe, default=str).encode()
-
-
-def _json_safe_value(value: Any) -> Any:
-    try:
-        json.dumps(value, default=str)
-    except (TypeError, ValueError, RecursionError) as exc:
-        return f"<not serializable: {type(exc).__name__}>"
-    return value
 
 
 class Breaker:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import threading
 
-from ._log import logger
-from .config import Config
+from .. import variables as var
+from .._log import logger
+from ..config import Config
 
 
 class ApiKeyProvider:
@@ -58,7 +59,7 @@ class ApiKeyProvider:
         if not (self._secret_arn or self._ssm_parameter):
             return None
         self.fetch_count += 1
-        try:
+        try:  # Powertools, and boto3 under it, only when a secret or parameter holds the key
             from aws_lambda_powertools.utilities import parameters
         except ImportError:
             logger.warning(
@@ -73,7 +74,7 @@ class ApiKeyProvider:
             value = parameters.get_parameter(str(self._ssm_parameter), decrypt=True, force_fetch=force, max_age=10**9)
             return value.strip() if isinstance(value, str) and value.strip() else None
         except Exception as exc:  # any AWS failure: tracing degrades, the function runs
-            where = "HH_API_KEY_SECRET_ARN" if self._secret_arn else "HH_API_KEY_SSM_PARAMETER"
+            where = var.API_KEY_SECRET_ARN if self._secret_arn else var.API_KEY_SSM_PARAMETER
             logger.warning("honeyhive: could not read the API key from %s: %s", where, type(exc).__name__)
             return None
 
@@ -90,7 +91,7 @@ def _key_from_secret(raw: object) -> str | None:
             document = json.loads(text)
         except ValueError:
             return None
-        for name in ("api_key", "HH_API_KEY", "apiKey"):
+        for name in ("api_key", var.API_KEY, "apiKey"):
             value = document.get(name) if isinstance(document, dict) else None
             if isinstance(value, str) and value.strip():
                 return value.strip()

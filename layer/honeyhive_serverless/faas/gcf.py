@@ -13,12 +13,14 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from .events import CLOUDEVENT_EXTENSION, SESSION_FIELD, SESSION_HEADER, SessionLookup
-from .faas import Invocation
+from .. import variables as var
+from ..triggers import SessionLookup
+from ..wire import CLOUDEVENT_SESSION_EXTENSION, SESSION_FIELD, SESSION_HEADER
+from .facts import InvocationFacts
 
 
-def describe(argument: Any, env: Mapping[str, str]) -> Invocation | None:
-    """An :class:`Invocation` when ``argument`` is an HTTP request or a CloudEvent, else None."""
+def describe(argument: Any, env: Mapping[str, str]) -> InvocationFacts | None:
+    """An :class:`InvocationFacts` when ``argument`` is an HTTP request or a CloudEvent, else None."""
     framework = _request_framework(argument)
     if framework is not None:
         invocation = _invocation(
@@ -43,37 +45,38 @@ def with_session_header(response: Any, session_id: str, framework: str) -> Any:
     """The HTTP response a view's return value becomes, with ``X-Session-ID`` set."""
     if framework == "starlette":
         return _starlette_response(response, session_id)
-    import flask
+    import flask  # only a Flask function has it, and only to shape its response
 
     made = flask.make_response(response)
-    made.headers["X-Session-ID"] = session_id
+    made.headers[SESSION_HEADER] = session_id
     return made
 
 
 def _starlette_response(response: Any, session_id: str) -> Any:
-    # The same conversions functions_framework.aio applies to a view's return value.
+    # The same conversions functions_framework.aio applies to a view's return value. Imported here:
+    # only an async function has Starlette.
     from starlette.responses import JSONResponse, Response
 
     content, status = response if isinstance(response, tuple) and len(response) == 2 else (response, 200)
     if isinstance(content, dict):
-        return JSONResponse(content, status_code=status, headers={"X-Session-ID": session_id})
+        return JSONResponse(content, status_code=status, headers={SESSION_HEADER: session_id})
     if isinstance(content, str | bytes):
-        return Response(content, status_code=status, headers={"X-Session-ID": session_id})
+        return Response(content, status_code=status, headers={SESSION_HEADER: session_id})
     if isinstance(response, Response):
-        response.headers["X-Session-ID"] = session_id
+        response.headers[SESSION_HEADER] = session_id
     return response
 
 
-def _invocation(env: Mapping[str, str], *, event: Any, lookup: SessionLookup, invocation_id: str) -> Invocation:
-    return Invocation(
+def _invocation(env: Mapping[str, str], *, event: Any, lookup: SessionLookup, invocation_id: str) -> InvocationFacts:
+    return InvocationFacts(
         platform="cloud-function",
         event=event,
         lookup=lookup,
         invocation_id=invocation_id,
-        function_name=env.get("FUNCTION_TARGET") or env.get("K_SERVICE"),
-        function_version=env.get("K_REVISION"),
-        region=env.get("FUNCTION_REGION") or env.get("GOOGLE_CLOUD_REGION"),
-        memory_mb=env.get("FUNCTION_MEMORY_MB"),
+        function_name=env.get(var.GCF_FUNCTION_TARGET) or env.get(var.CLOUD_RUN_SERVICE),
+        function_version=env.get(var.CLOUD_RUN_REVISION),
+        region=env.get(var.GCF_FUNCTION_REGION) or env.get(var.GOOGLE_CLOUD_REGION),
+        memory_mb=env.get(var.GCF_FUNCTION_MEMORY_MB),
     )
 
 
@@ -96,7 +99,7 @@ def _is_cloud_event(argument: Any) -> bool:
 def _http_lookup(request: Any, framework: str) -> SessionLookup:
     header = request.headers.get(SESSION_HEADER)
     if header is not None:
-        return SessionLookup("http", header, "header X-Session-ID")
+        return SessionLookup("http", header, f"header {SESSION_HEADER}")
     body = _json_body(request, framework)
     if isinstance(body, Mapping) and SESSION_FIELD in body:
         return SessionLookup("http", body[SESSION_FIELD], "body.session_id")
@@ -110,7 +113,7 @@ def _json_body(request: Any, framework: str) -> Any:
 
 
 def _cloud_event_lookup(event: Any) -> SessionLookup:
-    extension = event.get(CLOUDEVENT_EXTENSION)
+    extension = event.get(CLOUDEVENT_SESSION_EXTENSION)
     if extension is not None:
         return SessionLookup("cloudevent", extension, "extension sessionid")
     data = event.data

@@ -27,9 +27,10 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-SESSION_HEADER = "x-session-id"
-SESSION_FIELD = "session_id"
-CLOUDEVENT_EXTENSION = "sessionid"
+from .wire import CLOUDEVENT_SESSION_EXTENSION, SESSION_FIELD, SESSION_HEADER
+
+# Header names are compared lower-cased: API Gateway passes them as the client sent them.
+_SESSION_HEADER = SESSION_HEADER.lower()
 #: A body larger than this is not parsed for a session id (it would cost more than it could give).
 MAX_BODY_SCAN = 256 * 1024
 MAX_ID_LENGTH = 64
@@ -171,8 +172,8 @@ def http_headers(event: Mapping[str, Any]) -> Iterator[tuple[str, object]]:
 
 def _from_http(trigger: str, event: Mapping[str, Any]) -> SessionLookup:
     for name, value in http_headers(event):
-        if name == SESSION_HEADER:
-            return SessionLookup(trigger, value, "header X-Session-ID")
+        if name == _SESSION_HEADER:
+            return SessionLookup(trigger, value, f"header {SESSION_HEADER}")
     body = event.get("body")
     if not isinstance(body, str) or not body:
         return SessionLookup(trigger)
@@ -220,8 +221,8 @@ def _from_sns_message(message: Mapping[str, Any], where: str) -> SessionLookup:
 
 
 def _from_cloudevent_dict(event: Mapping[str, Any]) -> SessionLookup:
-    if CLOUDEVENT_EXTENSION in event:
-        return SessionLookup("cloudevent", event[CLOUDEVENT_EXTENSION], "extension sessionid")
+    if CLOUDEVENT_SESSION_EXTENSION in event:
+        return SessionLookup("cloudevent", event[CLOUDEVENT_SESSION_EXTENSION], "extension sessionid")
     data = event.get("data")
     if isinstance(data, Mapping) and SESSION_FIELD in data:
         return SessionLookup("cloudevent", data[SESSION_FIELD], "data.session_id")

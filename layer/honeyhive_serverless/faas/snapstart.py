@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import random
 
+from ..tracer import cached_tracer
+from .starts import starts
+
 _registered = False
 
 
@@ -13,7 +16,7 @@ def register_restore_hook() -> None:
     if _registered:
         return
     _registered = True
-    try:
+    try:  # only SnapStart runtimes have it; imported once, when the first handler is wrapped
         from snapshot_restore_py import register_after_restore
     except ImportError:
         return
@@ -22,13 +25,10 @@ def register_restore_hook() -> None:
 
 def after_restore() -> None:
     """Mark the next invocation as restored, re-seed ``random`` and drop pooled connections."""
-    from .faas import starts
-    from .tracer import cached_tracer
-
     starts.mark_restored()
     # Every clone of a snapshot starts with the same generator state; our ids use os.urandom, but the
     # user's code may rely on random.
     random.seed()
     tracer = cached_tracer()
     if tracer is not None:
-        tracer.client.transport.close()
+        tracer.drop_connections()

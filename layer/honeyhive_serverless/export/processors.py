@@ -1,42 +1,56 @@
 """Span processors: one stamps HoneyHive's session attributes on start, one decides when spans leave.
 
 They compose on the tracer provider like any OpenTelemetry processors: the attribute processor runs
-first, then exactly one export processor chosen by the export mode.
+first, then exactly one export processor chosen by the export mode (see ``pipeline``). Both are called
+synchronously on the thread that starts or ends the span, so neither blocks but to export.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from opentelemetry import baggage
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from .exporter import HoneyHiveSpanExporter
-from .scope import AUTO_CREATE_KEY, SESSION_KEY, SESSION_NAME_KEY, SessionScope, current_scope
+from ..config import Config
+from ..scope import SessionScope, current_scope
+from ..wire import AUTO_CREATE_KEY, SESSION_KEY, SESSION_NAME_KEY
+from .span_exporter import HoneyHiveSpanExporter
 
-if TYPE_CHECKING:
-    from .tracer import HoneyHiveTracer
+
+class SessionDefaults(Protocol):
+    """What the attribute processor reads of its tracer (the tracer is one of these)."""
+
+    @property
+    def config(self) -> Config: ...
+
+    @property
+    def startup_session_id(self) -> str | None: ...
+
+    @property
+    def startup_session_name(self) -> str | None: ...
 
 
 class SessionAttributesProcessor(SpanProcessor):
     """Sets the session, project, source and baggage attributes HoneyHive's SDK sets on every span."""
 
-    def __init__(self, tracer: HoneyHiveTracer) -> None:
-        self._tracer = tracer
+    def __init__(self, defaults: SessionDefaults) -> None:
+        self._defaults = defaults
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         entries = baggage.get_all(parent_context)
-        config = self._tracer.config
-        session_id = entries.get(SESSION_KEY) or self._tracer.startup_session_id
+        defaults = self._defaults
+        config = defaults.config
+        session_id = entries.get(SESSION_KEY) or defaults.startup_session_id
         attributes: dict[str, str | bool] = {}
         if session_id:
             attributes["honeyhive.session_id"] = str(session_id)
             attributes["traceloop.association.properties.session_id"] = str(session_id)
         if not session_id or entries.get(AUTO_CREATE_KEY) == "true":
             attributes[AUTO_CREATE_KEY] = True
-            name = entries.get(SESSION_NAME_KEY) or self._tracer.startup_session_name
+            name = entries.get(SESSION_NAME_KEY) or defaults.startup_session_name
             if name:
                 attributes[SESSION_NAME_KEY] = str(name)
         if config.project:
@@ -49,13 +63,13 @@ class SessionAttributesProcessor(SpanProcessor):
                 attributes[f"baggage.{key}"] = str(value)
         span.set_attributes(attributes)
         scope = current_scope()
-        if scope is not None and scope.owner is self._tracer:
-            scope.open_spans[id(span)] = span
+        if scope is not None and scope.owner is defaults:
+            scope.track_open(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         scope = current_scope()
         if scope is not None:
-            scope.open_spans.pop(id(span), None)
+            scope.forget_open(span)
 
 
 def estimated_size(span: ReadableSpan) -> int:
@@ -69,33 +83,28 @@ def estimated_size(span: ReadableSpan) -> int:
 class InvocationSpanProcessor(SpanProcessor):
     """Holds spans that end inside a scope and exports them in one request when the scope closes.
 
-    Outside any scope a span is exported as it ends. Past the caps (span count or bytes) a scope's held
+    Outside any scope a span is exported as it ends. At the scope's caps (span count or bytes) its held
     spans are exported early, so a long invocation cannot hold unbounded memory.
     """
 
-    def __init__(self, exporter: HoneyHiveSpanExporter, owner: object, max_spans: int, max_bytes: int) -> None:
+    def __init__(self, exporter: HoneyHiveSpanExporter, owner: object) -> None:
         self._exporter = exporter
         self._owner = owner
-        self._max_spans = max_spans
-        self._max_bytes = max_bytes
 
     def on_end(self, span: ReadableSpan) -> None:
         scope = current_scope()
         if scope is None or scope.owner is not self._owner:
             self._exporter.export([span])
             return
-        with scope.lock:
-            scope.spans.append(span)
-            scope.held_bytes += estimated_size(span)
-            over_cap = len(scope.spans) >= self._max_spans or scope.held_bytes >= self._max_bytes
-        if over_cap:
+        if scope.hold(span, estimated_size(span)):
             self.flush_scope(scope)
 
     def flush_scope(self, scope: SessionScope) -> bool:
         """Export what ``scope`` holds now, in one request, within its deadline."""
         spans = scope.take_spans()
-        if scope.auto_created:
-            spans = [_mark_auto_created(span) if _session_of(span) in scope.auto_created else span for span in spans]
+        auto_created = scope.auto_created()
+        if auto_created:
+            spans = [_mark_auto_created(span) if _session_of(span) in auto_created else span for span in spans]
         return self._exporter.export(spans, scope.deadline) is SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:

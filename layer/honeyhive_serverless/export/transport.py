@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from .budget import MIN_USEFUL_S
+from ..budget import MIN_USEFUL_S
 
 
 class TransportError(Exception):

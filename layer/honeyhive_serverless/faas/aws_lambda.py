@@ -1,0 +1,58 @@
+"""AWS Lambda through the wrapper: the facts of an ``(event, context)`` call, and the ``X-Session-ID``
+header on a proxy-shaped response."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .. import variables as var
+from ..triggers import find_session_id
+from ..wire import SESSION_HEADER
+from .facts import InvocationFacts
+
+
+def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> InvocationFacts:
+    """The facts of one Lambda invocation; ``context`` may be anything (a test's stand-in, None)."""
+    remaining = _call(context, "get_remaining_time_in_millis")
+    return InvocationFacts(
+        platform="lambda",
+        event=event,
+        lookup=find_session_id(event),
+        invocation_id=_text(getattr(context, "aws_request_id", None)),
+        function_name=_text(getattr(context, "function_name", None)) or env.get(var.LAMBDA_FUNCTION_NAME),
+        function_version=_text(getattr(context, "function_version", None)) or env.get(var.LAMBDA_FUNCTION_VERSION),
+        resource_id=_text(getattr(context, "invoked_function_arn", None)),
+        region=env.get(var.AWS_REGION),
+        memory_mb=_text(getattr(context, "memory_limit_in_mb", None)) or env.get(var.LAMBDA_FUNCTION_MEMORY_SIZE),
+        deadline=time.monotonic() + remaining / 1000 if isinstance(remaining, int | float) else None,
+        start=start,
+        extra={"init_type": env.get(var.LAMBDA_INITIALIZATION_TYPE)},
+    )
+
+
+def with_session_header(result: Any, session_id: str) -> Any:
+    """A proxy response (API Gateway, function URL, ALB) with ``X-Session-ID`` added; else unchanged."""
+    if not isinstance(result, Mapping) or "statusCode" not in result:
+        return result  # not a proxy response: the platform builds it, nothing to add a header to
+    response = dict(result)
+    if isinstance(result.get("multiValueHeaders"), Mapping) and "headers" not in result:
+        response["multiValueHeaders"] = {**result["multiValueHeaders"], SESSION_HEADER: [session_id]}
+    else:
+        response["headers"] = {**(result.get("headers") or {}), SESSION_HEADER: session_id}
+    return response
+
+
+def _call(target: Any, method: str) -> Any:
+    function: Callable[[], Any] | None = getattr(target, method, None)
+    if not callable(function):
+        return None
+    try:
+        return function()
+    except Exception:
+        return None
+
+
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)

@@ -1,0 +1,37 @@
+"""A wrapped handler's call, whatever the platform: its facts, and the response with its session.
+
+A Lambda ``(event, context)``, a Cloud Functions HTTP request or a CloudEvent; anything else is
+described as a Lambda call with what it has.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+from . import aws_lambda, gcf
+from .facts import InvocationFacts
+from .starts import starts
+
+
+def describe_call(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> InvocationFacts:
+    """Describe a handler call from its arguments: Lambda, Cloud Functions HTTP or CloudEvent."""
+    env = os.environ
+    if len(args) >= 2 and hasattr(args[1], "aws_request_id"):
+        return aws_lambda.describe(args[0], args[1], env, starts.next_start(env))
+    if len(args) == 1:
+        described = gcf.describe(args[0], env)
+        if described is not None:
+            described.start = starts.next_start(env)
+            return described
+    event = args[0] if args else kwargs.get("event")
+    context = args[1] if len(args) > 1 else kwargs.get("context")
+    return aws_lambda.describe(event, context, env, starts.next_start(env))
+
+
+def with_session_header(facts: InvocationFacts, result: Any, session_id: str) -> Any:
+    """What the caller gets: the handler's HTTP response with ``X-Session-ID`` set."""
+    if facts.platform == "cloud-function":
+        return gcf.with_session_header(result, session_id, facts.extra["framework"])
+    return aws_lambda.with_session_header(result, session_id)

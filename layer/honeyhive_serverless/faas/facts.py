@@ -1,0 +1,71 @@
+"""Facts about one invocation of a wrapped handler: what started it, which session it names, and
+whether it was cold; the same facts as span attributes and as HoneyHive session metadata."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..triggers import FAAS_TRIGGER, SessionLookup
+
+
+@dataclass
+class InvocationFacts:
+    """One call of a wrapped handler, described for the session and the invocation span."""
+
+    platform: str
+    event: Any
+    lookup: SessionLookup
+    invocation_id: str | None = None
+    function_name: str | None = None
+    function_version: str | None = None
+    resource_id: str | None = None
+    region: str | None = None
+    memory_mb: str | None = None
+    #: ``time.monotonic()`` at which the platform kills the invocation, when it says.
+    deadline: float | None = None
+    start: str = "warm"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def cold_start(self) -> bool:
+        return self.start in ("cold", "restored")
+
+    @property
+    def is_http(self) -> bool:
+        return FAAS_TRIGGER.get(self.lookup.trigger) == "http"
+
+    def default_session_name(self) -> str:
+        prefix = "cloud-function" if self.platform == "cloud-function" else "lambda"
+        return f"{prefix}-{self.function_name or 'function'}"
+
+    def attributes(self) -> dict[str, str | bool]:
+        """OpenTelemetry FaaS attributes of the invocation span."""
+        values: dict[str, str | bool | None] = {
+            "faas.invocation_id": self.invocation_id,
+            "faas.coldstart": self.cold_start,
+            "faas.trigger": FAAS_TRIGGER.get(self.lookup.trigger, "other"),
+            "faas.name": self.function_name,
+            "faas.version": self.function_version,
+            "faas.max_memory": self.memory_mb,
+            "cloud.provider": "gcp" if self.platform == "cloud-function" else "aws",
+            "cloud.resource_id": self.resource_id,
+            "cloud.region": self.region,
+        }
+        return {key: value for key, value in values.items() if value is not None}
+
+    def metadata(self) -> dict[str, Any]:
+        """The same facts as HoneyHive session metadata."""
+        values: dict[str, Any] = {
+            "request_id": self.invocation_id,
+            "function_name": self.function_name,
+            "function_version": self.function_version,
+            "memory_mb": self.memory_mb,
+            "region": self.region,
+            "trigger": self.lookup.trigger,
+            "cold_start": self.cold_start,
+            "start": self.start,
+            "resource_id": self.resource_id,
+            **self.extra,
+        }
+        return {key: value for key, value in values.items() if value is not None}
