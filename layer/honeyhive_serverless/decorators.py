@@ -61,6 +61,18 @@ class _Call:
         finally:
             otel_context.detach(token)
 
+    @contextmanager
+    def ended_on_error(self) -> Iterator[None]:
+        """An exception from inside ends the span as an error and propagates unchanged. A generator's
+        ``GeneratorExit`` is its consumer closing it, not an error: it passes through."""
+        try:
+            yield
+        except GeneratorExit:
+            raise
+        except BaseException as error:
+            self.end(error=error, record_result=False)
+            raise
+
     def end(self, result: Any = None, error: BaseException | None = None, *, record_result: bool) -> None:
         span = self.span
         if span is None:
@@ -161,12 +173,8 @@ def _wrap_function(func: Callable[..., Any], options: _Options) -> Callable[...,
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         call = _Call(options, args, kwargs)
-        try:
-            with call.current():
-                result = func(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error, record_result=False)
-            raise
+        with call.ended_on_error(), call.current():
+            result = func(*args, **kwargs)
         call.end(result, record_result=True)
         return result
 
@@ -177,12 +185,8 @@ def _wrap_coroutine(func: Callable[..., Any], options: _Options) -> Callable[...
     @functools.wraps(func)
     async def wrapper(*args: Any, **kwargs: Any) -> Any:
         call = _Call(options, args, kwargs)
-        try:
-            with call.current():
-                result = await func(*args, **kwargs)
-        except BaseException as error:
-            call.end(error=error, record_result=False)
-            raise
+        with call.ended_on_error(), call.current():
+            result = await func(*args, **kwargs)
         call.end(result, record_result=True)
         return result
 
@@ -196,7 +200,7 @@ def _wrap_generator(func: Callable[..., Any], options: _Options) -> Callable[...
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         call = _Call(options, args, kwargs)
         produced = 0
-        try:
+        with call.ended_on_error():
             with call.current():
                 inner = func(*args, **kwargs)
             sent: Any = None
@@ -214,11 +218,6 @@ def _wrap_generator(func: Callable[..., Any], options: _Options) -> Callable[...
                     inner.close()
                     call.end({"items": produced}, record_result=True)
                     raise
-        except GeneratorExit:
-            raise
-        except BaseException as error:
-            call.end(error=error, record_result=False)
-            raise
 
     return wrapper
 
@@ -228,7 +227,7 @@ def _wrap_async_generator(func: Callable[..., Any], options: _Options) -> Callab
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         call = _Call(options, args, kwargs)
         produced = 0
-        try:
+        with call.ended_on_error():
             with call.current():
                 inner = func(*args, **kwargs)
             sent: Any = None
@@ -246,10 +245,5 @@ def _wrap_async_generator(func: Callable[..., Any], options: _Options) -> Callab
                     await inner.aclose()
                     call.end({"items": produced}, record_result=True)
                     raise
-        except GeneratorExit:
-            raise
-        except BaseException as error:
-            call.end(error=error, record_result=False)
-            raise
 
     return wrapper
