@@ -14,7 +14,7 @@ from __future__ import annotations
 API_KEY = "HH_API_KEY"
 #: HoneyHive's own SDK reads this name; accepted as a fallback for ``HH_API_KEY``.
 API_KEY_SDK_ALIAS = "HONEYHIVE_API_KEY"
-API_KEY_SECRET_ARN = "HH_API_KEY_SECRET_ARN"
+API_KEY_SECRET_ARN = "HH_API_KEY_SECRET_ARN"  # noqa: S105 - a variable's name, not a secret
 API_KEY_SSM_PARAMETER = "HH_API_KEY_SSM_PARAMETER"
 #: Variables that carry the API key or say where it lives.
 API_KEY_SOURCES = (API_KEY, API_KEY_SDK_ALIAS, API_KEY_SECRET_ARN, API_KEY_SSM_PARAMETER)
@@ -46,6 +46,8 @@ RETURN_SESSION_ID = "HH_RETURN_SESSION_ID"
 EVENT_TYPE = "HH_EVENT_TYPE"
 #: The real handler behind the zero-code redirect (``honeyhive_serverless.handler.handler``).
 LAMBDA_HANDLER = "HH_LAMBDA_HANDLER"
+#: The value ``_HANDLER`` takes for the zero-code redirect, a deployed contract.
+REDIRECT_HANDLER = "honeyhive_serverless.handler.handler"
 
 # -- tools (never read by the runtime) -------------------------------------------------------------
 
