@@ -33,6 +33,7 @@ import boto3
 from moto.server import ThreadedMotoServer
 
 import app as example_app
+from honeyhive_serverless import variables
 
 CDK_DIR = Path(__file__).resolve().parent
 CDK_CLI = CDK_DIR / "node_modules" / ".bin" / "cdk"
@@ -69,7 +70,7 @@ class LocalAws:
         """Fake credentials and every endpoint on moto; no shared config or credentials file is read."""
         return {
             **{name.upper(): value for name, value in FAKE_CREDENTIALS.items()},
-            "AWS_REGION": REGION,
+            variables.AWS_REGION: REGION,
             "AWS_DEFAULT_REGION": REGION,
             "AWS_CONFIG_FILE": os.devnull,
             "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
@@ -269,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument(
         "--api-key",
-        default=os.environ.get("HH_API_KEY", "hh-local-example-key"),
+        default=os.environ.get(variables.API_KEY, "hh-local-example-key"),
         help="value of the secret created in moto (default: $HH_API_KEY or a placeholder)",
     )
     parser.add_argument("--server-url", help="HH_API_URL for the functions, e.g. a dev receiver's URL")

@@ -21,8 +21,8 @@ from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct, IConstruct
 
+from honeyhive_serverless import variables
 from honeyhive_serverless.config import EXPORT_MODES, checked_server_url
-from honeyhive_serverless.handler import HANDLER_VARIABLE, THIS_HANDLER
 from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, WRAPPER_NAME
 
 from .layer import DEFAULT_DIST_DIR, HoneyHiveLayer, layer_python_version
@@ -31,21 +31,20 @@ from .layer import DEFAULT_DIST_DIR, HoneyHiveLayer, layer_python_version
 #: function under a construct).
 OPT_OUT_TAG = ("honeyhive:instrument", "false")
 MAX_LAYERS = 5  # Lambda's limit per function
-EXEC_WRAPPER_VARIABLE = "AWS_LAMBDA_EXEC_WRAPPER"
 EXEC_WRAPPER_PATH = f"/opt/{WRAPPER_NAME}"
 # Variables the construct derives from its props; ``env`` may not set them, so each has one source.
 MANAGED_VARIABLES = frozenset(
     {
-        "HH_API_KEY",
-        "HH_API_KEY_SECRET_ARN",
-        "HH_API_KEY_SSM_PARAMETER",
-        "HH_PROJECT",
-        "HH_SOURCE",
-        "HH_API_URL",
-        "HH_EXPORT_MODE",
-        "HH_CAPTURE_EVENT",
-        "HH_CAPTURE_RESPONSE",
-        HANDLER_VARIABLE,
+        variables.API_KEY,
+        variables.API_KEY_SECRET_ARN,
+        variables.API_KEY_SSM_PARAMETER,
+        variables.PROJECT,
+        variables.SOURCE,
+        variables.API_URL,
+        variables.EXPORT_MODE,
+        variables.CAPTURE_EVENT,
+        variables.CAPTURE_RESPONSE,
+        variables.LAMBDA_HANDLER,
     }
 )
 _VARIABLE_NAME = re.compile(r"HH_[A-Z0-9_]+")
@@ -104,7 +103,7 @@ class HoneyHiveInstrumentation(Construct):
         exclude: Callable[[lambda_.Function], bool] | None = None,
         dist_dir: Path = DEFAULT_DIST_DIR,
     ) -> None:
-        variables = _settings(
+        settings = _settings(
             project=project,
             api_key_secret=api_key_secret,
             api_key_parameter=api_key_parameter,
@@ -122,7 +121,7 @@ class HoneyHiveInstrumentation(Construct):
                 "api_key puts the HoneyHive API key in plain text in the template and the functions' "
                 "configuration; pass api_key_secret or api_key_parameter instead",
             )
-        self.variables: Mapping[str, str] = variables
+        self.variables: Mapping[str, str] = settings
         self.api_key_secret = api_key_secret
         self.api_key_parameter = api_key_parameter
         self.handler_wrapping = handler_wrapping
@@ -186,11 +185,13 @@ class HoneyHiveInstrumentation(Construct):
             )
         if layer_count >= MAX_LAYERS:
             problems.append(f"it already has {layer_count} layers, Lambda's maximum is {MAX_LAYERS}")
-        own_wrapper = current.get(EXEC_WRAPPER_VARIABLE, EXEC_WRAPPER_PATH)
+        own_wrapper = current.get(variables.LAMBDA_EXEC_WRAPPER, EXEC_WRAPPER_PATH)
         if wrapping is HandlerWrapping.EXEC_WRAPPER and own_wrapper != EXEC_WRAPPER_PATH:
-            problems.append(f"it already has its own exec wrapper {EXEC_WRAPPER_VARIABLE}={own_wrapper}")
-        if cfn.handler == THIS_HANDLER and HANDLER_VARIABLE not in current:
-            problems.append(f"its handler is already {THIS_HANDLER} but {HANDLER_VARIABLE} is not set")
+            problems.append(f"it already has its own exec wrapper {variables.LAMBDA_EXEC_WRAPPER}={own_wrapper}")
+        if cfn.handler == variables.REDIRECT_HANDLER and variables.LAMBDA_HANDLER not in current:
+            problems.append(
+                f"its handler is already {variables.REDIRECT_HANDLER} but {variables.LAMBDA_HANDLER} is not set"
+            )
         if problems:
             for problem in problems:
                 self._error(function, f"cannot instrument: {problem}")
@@ -198,11 +199,11 @@ class HoneyHiveInstrumentation(Construct):
 
         function.add_layers(self.layer_for(runtime, function.architecture))
         wanted = dict(self.variables)
-        if wrapping is HandlerWrapping.REDIRECT and cfn.handler not in (None, THIS_HANDLER):
-            wanted[HANDLER_VARIABLE] = str(cfn.handler)
-            cfn.handler = THIS_HANDLER
+        if wrapping is HandlerWrapping.REDIRECT and cfn.handler not in (None, variables.REDIRECT_HANDLER):
+            wanted[variables.LAMBDA_HANDLER] = str(cfn.handler)
+            cfn.handler = variables.REDIRECT_HANDLER
         elif wrapping is HandlerWrapping.EXEC_WRAPPER:
-            wanted[EXEC_WRAPPER_VARIABLE] = EXEC_WRAPPER_PATH
+            wanted[variables.LAMBDA_EXEC_WRAPPER] = EXEC_WRAPPER_PATH
         for name, value in wanted.items():
             if name not in current:
                 function.add_environment(name, value)
@@ -281,19 +282,19 @@ def _settings(
         if name in MANAGED_VARIABLES:
             raise ValueError(f"HoneyHiveInstrumentation: set {name} through its prop, not env")
 
-    variables: dict[str, Any] = {
-        "HH_API_KEY_SECRET_ARN": api_key_secret.secret_arn if api_key_secret else None,
-        "HH_API_KEY_SSM_PARAMETER": api_key_parameter.parameter_name if api_key_parameter else None,
-        "HH_API_KEY": api_key,
-        "HH_PROJECT": project,
-        "HH_SOURCE": source,
-        "HH_API_URL": server_url.rstrip("/") if server_url else None,
-        "HH_EXPORT_MODE": export_mode,
-        "HH_CAPTURE_EVENT": _flag(capture_payloads),
-        "HH_CAPTURE_RESPONSE": _flag(capture_payloads),
+    settings: dict[str, Any] = {
+        variables.API_KEY_SECRET_ARN: api_key_secret.secret_arn if api_key_secret else None,
+        variables.API_KEY_SSM_PARAMETER: api_key_parameter.parameter_name if api_key_parameter else None,
+        variables.API_KEY: api_key,
+        variables.PROJECT: project,
+        variables.SOURCE: source,
+        variables.API_URL: server_url.rstrip("/") if server_url else None,
+        variables.EXPORT_MODE: export_mode,
+        variables.CAPTURE_EVENT: _flag(capture_payloads),
+        variables.CAPTURE_RESPONSE: _flag(capture_payloads),
         **env,
     }
-    return {name: value for name, value in variables.items() if value is not None}
+    return {name: value for name, value in settings.items() if value is not None}
 
 
 def _flag(value: bool) -> str:

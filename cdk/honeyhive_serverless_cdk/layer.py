@@ -21,6 +21,7 @@ from aws_cdk import AssetHashType, BundlingOptions, BundlingOutput, DockerImage,
 from aws_cdk import aws_lambda as lambda_
 from constructs import Construct
 
+from honeyhive_serverless import variables
 from honeyhive_serverless.version import __version__
 from honeyhive_serverless_dev.layer_build import (
     PACKAGE_NAME,
@@ -34,10 +35,6 @@ from honeyhive_serverless_dev.layer_build import (
 )
 
 DEFAULT_DIST_DIR = PROJECT_ROOT / "dist"
-# The bundling options carry the target, so CDK's in-process asset cache (keyed on the options, not on
-# the local bundler object) tells the targets apart; the local bundler reads it back from them.
-TARGET_PYTHON = "HH_LAYER_PYTHON"
-TARGET_ARCH = "HH_LAYER_ARCH"
 # BundlingOptions requires an image. It is never pulled: the local bundler builds or fails, never
 # declines, so CDK has no reason to fall back to Docker.
 _UNUSED_IMAGE = DockerImage.from_registry("public.ecr.aws/sam/build-python3.12")
@@ -89,7 +86,7 @@ class LayerBundling:
     # jsii hands the options over as one positional struct.
     def try_bundle(self, output_dir: str, options: BundlingOptions) -> bool:
         environment: Mapping[str, str] = options.environment or {}
-        python, arch = environment[TARGET_PYTHON], environment[TARGET_ARCH]
+        python, arch = environment[variables.LAYER_PYTHON], environment[variables.LAYER_ARCH]
         target = Path(output_dir) / layer_zip_name(python, arch)
         prebuilt = self.prebuilt(python, arch)
         if prebuilt is not None:
@@ -152,7 +149,9 @@ class HoneyHiveLayer(lambda_.LayerVersion):
                 # jsii calls try_bundle(output_dir, options) with the struct positional, not as the
                 # keyword arguments the generated ILocalBundling protocol declares.
                 local=cast(ILocalBundling, LayerBundling(dist_dir)),
-                environment={TARGET_PYTHON: python, TARGET_ARCH: architecture.name},
+                # The options carry the target, so CDK's in-process asset cache (keyed on the options, not
+                # on the local bundler object) tells the targets apart; try_bundle reads it back from them.
+                environment={variables.LAYER_PYTHON: python, variables.LAYER_ARCH: architecture.name},
                 output_type=BundlingOutput.ARCHIVED,
             ),
         )

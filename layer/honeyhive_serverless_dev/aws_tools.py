@@ -20,18 +20,16 @@ from typing import Any, TypeAlias
 
 from botocore.exceptions import ClientError
 
-from honeyhive_serverless.handler import HANDLER_VARIABLE, THIS_HANDLER
+from honeyhive_serverless import variables
 from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, LayerInfo, file_sha256
 
 # A boto3 "lambda" client; boto3 ships no type stubs, so its calls are untyped either way.
 LambdaClient: TypeAlias = Any
 
-RECORD_VARIABLE = "HH_INSTRUMENTED"
+RECORD_VARIABLE = variables.INSTRUMENTED
 MAX_LAYERS = 5  # Lambda's limit per function
 # {py} is the Python version without its dot (312), {arch} the Lambda architecture: one layer per zip.
 DEFAULT_LAYER_NAME = "honeyhive-serverless-py{py}-{arch}"
-# Any of these gives the runtime an API key; without one, instrumenting traces nothing.
-API_KEY_VARIABLES = ("HH_API_KEY", "HONEYHIVE_API_KEY", "HH_API_KEY_SECRET_ARN", "HH_API_KEY_SSM_PARAMETER")
 
 _LAYER_VERSION_ARN = re.compile(r"(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+):(\d+)")
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_-]{1,140}")
@@ -170,7 +168,8 @@ def function_python(config: Mapping[str, Any]) -> str:
     if config.get("PackageType") == "Image":
         raise InstrumentError(
             f"{name} is a container image function: Lambda adds no layers to images. Install honeyhive-serverless "
-            f"in the image, set the handler (CMD) to {THIS_HANDLER} and {HANDLER_VARIABLE} to the real one"
+            f"in the image, set the handler (CMD) to {variables.REDIRECT_HANDLER} "
+            f"and {variables.LAMBDA_HANDLER} to the real one"
         )
     runtime = config.get("Runtime") or "an unknown"
     match = _PYTHON_RUNTIME.fullmatch(runtime)
@@ -198,13 +197,13 @@ def plan_instrument(
     """
     name = config["FunctionName"]
     python = function_python(config)
-    variables = _variables(config)
-    if RECORD_VARIABLE in variables:
+    env = _variables(config)
+    if RECORD_VARIABLE in env:
         raise InstrumentError(f"{name} is already instrumented ({RECORD_VARIABLE} is set): run uninstrument first")
     handler: str = config["Handler"]
-    if handler == THIS_HANDLER:
+    if handler == variables.REDIRECT_HANDLER:
         raise InstrumentError(
-            f"{name}'s handler is already {THIS_HANDLER}, set up by hand: there is nothing to redirect"
+            f"{name}'s handler is already {variables.REDIRECT_HANDLER}, set up by hand: there is nothing to redirect"
         )
     if options.layer_arn is None:
         raise InstrumentError("no layer ARN to attach")
@@ -216,7 +215,7 @@ def plan_instrument(
         _check_layer_fits(layer, layer_arn, f"python{python}", function_arch(config))
 
     layers = [entry["Arn"] for entry in config.get("Layers", [])]
-    changes = [f"handler: {handler} -> {THIS_HANDLER}"]
+    changes = [f"handler: {handler} -> {variables.REDIRECT_HANDLER}"]
     added_layer: str | None = None
     if layer_arn in layers:
         changes.append(f"layers: {layer_arn} already attached, kept")
@@ -236,16 +235,16 @@ def plan_instrument(
         changes.append(f"layers: + {layer_arn} ({len(layers)} of {MAX_LAYERS})")
 
     wanted = {
-        HANDLER_VARIABLE: handler,
-        "HH_PROJECT": options.project,
-        "HH_API_KEY_SECRET_ARN": options.api_key_secret_arn,
-        "HH_SOURCE": options.source,
-        "HH_EXPORT_MODE": options.export_mode,
+        variables.LAMBDA_HANDLER: handler,
+        variables.PROJECT: options.project,
+        variables.API_KEY_SECRET_ARN: options.api_key_secret_arn,
+        variables.SOURCE: options.source,
+        variables.EXPORT_MODE: options.export_mode,
     }
     added: list[str] = []
     replaced: dict[str, str] = {}
     for key, value in wanted.items():
-        current = variables.get(key)
+        current = env.get(key)
         if value is None or current == value:
             continue
         if current is None:
@@ -254,7 +253,7 @@ def plan_instrument(
         elif options.force:
             replaced[key] = current
             changes.append(f"env: ~ {key}={value} (was {current})")
-        elif key == HANDLER_VARIABLE:
+        elif key == variables.LAMBDA_HANDLER:
             raise InstrumentError(
                 f"{name} has {key}={current} but its handler is {handler}: "
                 "the redirect would run the wrong function; pass --force to replace it"
@@ -262,21 +261,23 @@ def plan_instrument(
         else:
             warnings.append(f"kept {key}={current} as set before (--force replaces it with {value})")
             continue
-        variables[key] = value
-    if not any(variables.get(key) for key in API_KEY_VARIABLES):
-        warnings.append(f"no API key is configured ({', '.join(API_KEY_VARIABLES)}): pass --api-key-secret-arn")
+        env[key] = value
+    # Any of these gives the runtime an API key; without one, instrumenting traces nothing.
+    if not any(env.get(key) for key in variables.API_KEY_SOURCES):
+        sources = ", ".join(variables.API_KEY_SOURCES)
+        warnings.append(f"no API key is configured ({sources}): pass --api-key-secret-arn")
     if options.api_key_secret_arn is not None:
         warnings.append(f"the function's role needs secretsmanager:GetSecretValue on {options.api_key_secret_arn}")
 
     record = {"layer": added_layer, "added": added, "replaced": replaced}
-    variables[RECORD_VARIABLE] = json.dumps(record, separators=(",", ":"), sort_keys=True)
+    env[RECORD_VARIABLE] = json.dumps(record, separators=(",", ":"), sort_keys=True)
     changes.append(f"env: + {RECORD_VARIABLE} (what uninstrument undoes)")
     return Plan(
         function_name=name,
         revision_id=config.get("RevisionId"),
-        handler=THIS_HANDLER,
+        handler=variables.REDIRECT_HANDLER,
         layers=tuple(layers),
-        variables=variables,
+        variables=env,
         changes=tuple(changes),
         warnings=tuple(warnings),
     )
@@ -285,8 +286,8 @@ def plan_instrument(
 def plan_uninstrument(config: Mapping[str, Any]) -> Plan:
     """Plan undoing what ``instrument`` recorded in ``HH_INSTRUMENTED``, and nothing else."""
     name = config["FunctionName"]
-    variables = _variables(config)
-    raw = variables.pop(RECORD_VARIABLE, None)
+    env = _variables(config)
+    raw = env.pop(RECORD_VARIABLE, None)
     if raw is None:
         raise InstrumentError(f"{name} was not instrumented by hh-serverless ({RECORD_VARIABLE} is not set)")
     layer_arn, added, replaced = _parse_record(raw, name)
@@ -294,20 +295,22 @@ def plan_uninstrument(config: Mapping[str, Any]) -> Plan:
     warnings: list[str] = []
 
     handler: str = config["Handler"]
-    if handler == THIS_HANDLER:
-        real = variables.get(HANDLER_VARIABLE)
+    if handler == variables.REDIRECT_HANDLER:
+        real = env.get(variables.LAMBDA_HANDLER)
         if not real:
-            raise InstrumentError(f"{name}: {HANDLER_VARIABLE} is gone, so the real handler is unknown; set it back")
+            raise InstrumentError(
+                f"{name}: {variables.LAMBDA_HANDLER} is gone, so the real handler is unknown; set it back"
+            )
         changes.append(f"handler: {handler} -> {real}")
         handler = real
     else:
         warnings.append(f"the handler was changed to {handler} since instrument: left as is")
 
     for key in added:
-        if variables.pop(key, None) is not None:
+        if env.pop(key, None) is not None:
             changes.append(f"env: - {key}")
     for key, value in replaced.items():
-        variables[key] = value
+        env[key] = value
         changes.append(f"env: ~ {key}={value} (restored)")
 
     layers = [entry["Arn"] for entry in config.get("Layers", [])]
@@ -323,7 +326,7 @@ def plan_uninstrument(config: Mapping[str, Any]) -> Plan:
         revision_id=config.get("RevisionId"),
         handler=handler,
         layers=tuple(layers),
-        variables=variables,
+        variables=env,
         changes=tuple(changes),
         warnings=tuple(warnings),
     )

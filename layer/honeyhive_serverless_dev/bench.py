@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from honeyhive_serverless import variables
+
 from .bench_import import measure_imports
 from .emulator import LambdaEmulator, ensure_runtime, resolve_python
 from .layer_build import build_dependency_layer, build_layer, layer_info, layer_zip_name, read_manifest
@@ -57,7 +59,7 @@ class Variant:
     env: dict[str, str] = field(default_factory=dict)
 
     def emulator(self, receiver: DevReceiver) -> LambdaEmulator:
-        env = {"HH_API_URL": receiver.url, "HH_API_KEY": API_KEY, "HH_PROJECT": "bench", **self.env}
+        env = {variables.API_URL: receiver.url, variables.API_KEY: API_KEY, variables.PROJECT: "bench", **self.env}
         return LambdaEmulator(
             self.handler,
             task_root=HANDLERS,
@@ -99,7 +101,7 @@ def prepare(cache: Path) -> Setup:
     }
     for mode in PROJECT_MODES:
         variants[f"project:{mode}"] = Variant(
-            f"project:{mode}", "project.handler", python, runtime, [zip_path], {"HH_EXPORT_MODE": mode}
+            f"project:{mode}", "project.handler", python, runtime, [zip_path], {variables.EXPORT_MODE: mode}
         )
     return Setup(variants, zip_path, sdk_python)
 

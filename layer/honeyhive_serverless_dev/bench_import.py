@@ -14,6 +14,8 @@ import statistics
 import subprocess
 import sys
 
+from honeyhive_serverless import variables
+
 _PROBE = """
 import time, json
 t0 = time.perf_counter()
@@ -45,7 +47,9 @@ def _sample(setup: str, measured: str, env: dict[str, str]) -> dict[str, float]:
 def measure_imports(runs: int) -> dict[str, float]:
     """Median milliseconds of each variant over ``runs`` fresh interpreters, interleaved."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("HH_")}
-    env.update({"AWS_LAMBDA_FUNCTION_NAME": "bench", "HH_API_KEY": "bench", "HH_API_URL": "http://127.0.0.1:9"})
+    env.update(
+        {variables.LAMBDA_FUNCTION_NAME: "bench", variables.API_KEY: "bench", variables.API_URL: "http://127.0.0.1:9"}
+    )
     samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(runs):
         for name, (setup, measured) in VARIANTS.items():

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import Any
 
+from honeyhive_serverless import variables, wire
+
 from .emulator import Invocation, LambdaEmulator
 from .receiver import DevReceiver
 
@@ -26,7 +28,7 @@ def _show(label: str, result: Invocation) -> None:
     error = result.error or {}
     outcome = json.dumps(result.payload)[:60] if result.ok else f"{error.get('errorType')}: {error.get('errorMessage')}"
     headers = result.payload.get("headers", {}) if isinstance(result.payload, dict) else {}
-    session = f"  X-Session-ID={headers['X-Session-ID']}" if "X-Session-ID" in headers else ""
+    session = f"  {wire.SESSION_HEADER}={headers[wire.SESSION_HEADER]}" if wire.SESSION_HEADER in headers else ""
     print(f"  {label:<36} {start:<18} {result.duration_ms:6.1f} ms  {outcome}{session}")
 
 
@@ -43,16 +45,16 @@ def _api_gateway(question: str) -> dict[str, Any]:
 def main() -> int:
     receiver = None
     env = {key: value for key, value in os.environ.items() if key.startswith("HH_")}
-    if not env.get("HH_API_KEY"):
+    if not env.get(variables.API_KEY):
         receiver = DevReceiver().start()
-        env.update({"HH_API_URL": receiver.url, "HH_API_KEY": "local-dev-key"})
-        print(f"No HH_API_KEY: sending to the embedded dev receiver at {receiver.url}\n")
-    env.setdefault("HH_PROJECT", "honeyhive-serverless-demo")
+        env.update({variables.API_URL: receiver.url, variables.API_KEY: "local-dev-key"})
+        print(f"No {variables.API_KEY}: sending to the embedded dev receiver at {receiver.url}\n")
+    env.setdefault(variables.PROJECT, "honeyhive-serverless-demo")
     chat = LambdaEmulator("chat.handler", task_root=HANDLERS, env=env, function_name="demo-chat")
     plain = LambdaEmulator(
-        "honeyhive_serverless.handler.handler",
+        variables.REDIRECT_HANDLER,
         task_root=HANDLERS,
-        env={**env, "HH_LAMBDA_HANDLER": "plain.handler"},
+        env={**env, variables.LAMBDA_HANDLER: "plain.handler"},
         function_name="demo-plain",
     )
     try:
@@ -62,7 +64,7 @@ def main() -> int:
         first = chat.invoke(_api_gateway("What is a cold start?"))
         _show("1 API Gateway, new session", first)
         headers = first.payload.get("headers", {}) if isinstance(first.payload, dict) else {}
-        linked = {"question": "And a warm one?", "session_id": headers.get("X-Session-ID")}
+        linked = {"question": "And a warm one?", "session_id": headers.get(wire.SESSION_HEADER)}
         _show("2 linked by the returned session id", chat.invoke(linked))
         _show("3 the handler raises", chat.invoke({"question": "fail"}))
         _show("4 bad session id: a new session", chat.invoke({"question": "Bad id?", "session_id": "nope"}))

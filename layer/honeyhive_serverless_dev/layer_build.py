@@ -12,8 +12,8 @@ interpreter of the target version (pyenv provides 3.10 to 3.13), as unchecked-ha
 embed no timestamp, so building twice gives the same bytes, and the runtime trusts them without
 stat-ing sources.
 
-Zips are deterministic (sorted entries, fixed timestamps and modes) so that a CDK asset hash
-changes only when the layer's content does.
+Zips are deterministic (``deterministic_zip``) so that a CDK asset hash changes only when the layer's
+content does, and native code for the wrong machine is refused (``elf``) before it reaches one.
 """
 
 from __future__ import annotations
@@ -26,12 +26,11 @@ import logging
 import os
 import re
 import shutil
-import stat
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
@@ -41,6 +40,9 @@ if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - the dev environment runs 3.11+; tomli is the same parser
     import tomli as tomllib
+
+from .deterministic_zip import write_zip
+from .elf import foreign_binaries
 
 log = logging.getLogger(__name__)
 
@@ -68,15 +70,9 @@ MAX_UNZIPPED_BYTES = 25_000_000
 
 # Where the layer's python/ directory is in Lambda: compiled into the pycs for tracebacks.
 RUNTIME_SITE = "/opt/python"
-# The earliest date a zip can hold; every entry gets it so the bytes do not depend on when they were built.
-ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
-ZIP_UNIX = 3  # create_system: the modes in external_attr are Unix modes, whichever machine builds
-ZIP_DOS_DIRECTORY = 0x10
-COMPRESS_LEVEL = 9
 TEMP_PREFIX = "hh-layer-build-"
-
-_ELF_MAGIC = b"\x7fELF"
-_ELF_MACHINE_NAMES = {3: "x86", 40: "arm", 62: "x86_64", 183: "aarch64"}
+# The only executable in a layer: Lambda runs it as AWS_LAMBDA_EXEC_WRAPPER.
+EXECUTABLES = frozenset({WRAPPER_NAME})
 
 
 class LayerBuildError(RuntimeError):
@@ -175,16 +171,11 @@ def file_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def elf_machine(data: bytes) -> str | None:
-    """The machine an ELF file is built for (``x86_64``, ``aarch64``, ...); None when ``data`` is not ELF.
-
-    Reads only the header (the first 20 bytes are enough), so callers can pass a prefix of the file.
-    """
-    if len(data) < 20 or not data.startswith(_ELF_MAGIC):
-        return None
-    # EI_DATA (byte 5) is 2 for big-endian files, 1 for little-endian ones.
-    machine = int.from_bytes(data[18:20], "big" if data[5] == 2 else "little")
-    return _ELF_MACHINE_NAMES.get(machine, f"elf-machine-{machine}")
+def _check_machines(site: Path, arch: str) -> None:
+    """Refuse native code for another machine: it would fail to load only once deployed."""
+    expected = ELF_MACHINES[arch]
+    if wrong := foreign_binaries(site, expected):
+        raise LayerBuildError(f"native code not built for {expected} in the {arch} layer: {', '.join(wrong)}")
 
 
 def find_interpreter(python: str) -> str | None:
@@ -236,7 +227,7 @@ def build_layer(
         precompiled = _compile(site, python)
         shutil.copyfile(root / "layer" / WRAPPER_NAME, stage / WRAPPER_NAME)
         zip_path = out_dir / layer_zip_name(python, arch)
-        _write_zip(stage, zip_path)
+        write_zip(stage, zip_path, executables=EXECUTABLES)
     info = layer_info(zip_path, python, arch, precompiled=precompiled)
     log.info("built %s (%s zipped, %s unzipped)", zip_path.name, _mb(info.zipped_size), _mb(info.unzipped_size))
     return info
@@ -255,7 +246,7 @@ def build_dependency_layer(
         _check_machines(site, arch)
         precompiled = _compile(site, python)
         zip_path.parent.mkdir(parents=True, exist_ok=True)
-        _write_zip(stage, zip_path)
+        write_zip(stage, zip_path, executables=EXECUTABLES)
     return layer_info(zip_path, python, arch, precompiled=precompiled)
 
 
@@ -442,20 +433,6 @@ def _copy_package(root: Path, site: Path) -> None:
     )
 
 
-def _check_machines(site: Path, arch: str) -> None:
-    """Refuse native code for another machine: it would fail to load only once deployed."""
-    expected = ELF_MACHINES[arch]
-    wrong = []
-    for path in sorted(site.rglob("*")):
-        if path.is_file():
-            with path.open("rb") as file:
-                machine = elf_machine(file.read(20))
-            if machine is not None and machine != expected:
-                wrong.append(f"{path.relative_to(site)} ({machine})")
-    if wrong:
-        raise LayerBuildError(f"native code not built for {expected} in the {arch} layer: {', '.join(wrong)}")
-
-
 def _compile(site: Path, python: str) -> bool:
     """Precompile with the target interpreter; returns False (and warns) when there is none here.
 
@@ -489,36 +466,6 @@ def _compile(site: Path, python: str) -> bool:
     if result.returncode != 0:
         raise LayerBuildError(f"compiling the layer with Python {python} failed:\n{result.stdout}{result.stderr}")
     return True
-
-
-def _write_zip(stage: Path, zip_path: Path) -> None:
-    """Zip ``stage`` deterministically: sorted entries, a fixed date, fixed Unix modes, fixed compression.
-
-    Written next to the target and renamed, so an interrupted build never leaves a truncated zip.
-    """
-    tmp_path = zip_path.with_name(zip_path.name + ".tmp")
-    try:
-        with zipfile.ZipFile(tmp_path, "w") as archive:
-            for arcname, path in sorted(_entries(stage)):
-                entry = zipfile.ZipInfo(arcname, date_time=ZIP_EPOCH)
-                entry.create_system = ZIP_UNIX
-                if path.is_dir():
-                    entry.external_attr = ((stat.S_IFDIR | 0o755) << 16) | ZIP_DOS_DIRECTORY
-                    archive.writestr(entry, b"")
-                else:
-                    mode = 0o755 if arcname == WRAPPER_NAME else 0o644
-                    entry.external_attr = (stat.S_IFREG | mode) << 16
-                    entry.compress_type = zipfile.ZIP_DEFLATED
-                    archive.writestr(entry, path.read_bytes(), compresslevel=COMPRESS_LEVEL)
-        tmp_path.replace(zip_path)
-    finally:
-        tmp_path.unlink(missing_ok=True)
-
-
-def _entries(stage: Path) -> Iterator[tuple[str, Path]]:
-    for path in stage.rglob("*"):
-        arcname = path.relative_to(stage).as_posix()
-        yield (arcname + "/" if path.is_dir() else arcname), path
 
 
 # --------------------------------------------------------------------------------------------

@@ -24,12 +24,12 @@ import pytest
 import tomllib
 
 from conftest import LAYER_ARCHS, LAYER_PYTHONS
-from honeyhive_serverless_dev import layer_cli
+from honeyhive_serverless_dev.cli.build_layer import add_build_layer
+from honeyhive_serverless_dev.elf import elf_machine
 from honeyhive_serverless_dev.layer_build import (
     PROJECT_ROOT,
     LayerInfo,
     build_layer,
-    elf_machine,
     find_interpreter,
     layer_zip_name,
     size_table,
@@ -263,7 +263,7 @@ def test_build_layer_command_warns_and_skips_bytecode_without_the_target_python(
     if find_interpreter("3.13") is not None:
         pytest.skip("this machine has Python 3.13 outside pyenv")
     parser = argparse.ArgumentParser()
-    layer_cli.add_build_layer(parser.add_subparsers())
+    add_build_layer(parser.add_subparsers())
     args = parser.parse_args(["build-layer", "--python", "3.13", "--arch", "arm64", "--out", str(tmp_path / "out")])
 
     with caplog.at_level(logging.WARNING):

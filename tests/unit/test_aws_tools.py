@@ -15,8 +15,8 @@ import pytest
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
-from honeyhive_serverless.handler import HANDLER_VARIABLE, THIS_HANDLER
-from honeyhive_serverless_dev import layer_cli
+from honeyhive_serverless.variables import LAMBDA_HANDLER as HANDLER_VARIABLE
+from honeyhive_serverless.variables import REDIRECT_HANDLER as THIS_HANDLER
 from honeyhive_serverless_dev.aws_tools import (
     RECORD_VARIABLE,
     InstrumentError,
@@ -28,6 +28,9 @@ from honeyhive_serverless_dev.aws_tools import (
     publish_layer,
     uninstrument,
 )
+from honeyhive_serverless_dev.cli.instrument import add_instrument
+from honeyhive_serverless_dev.cli.publish_layer import add_publish_layer
+from honeyhive_serverless_dev.cli.uninstrument import add_uninstrument
 from honeyhive_serverless_dev.layer_build import LayerInfo, layer_info, write_manifest
 
 REGION = "us-east-1"
@@ -431,7 +434,7 @@ def test_old_python_runtimes_and_malformed_layer_arns_are_refused() -> None:
 def cli(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="hh-serverless")
     subparsers = parser.add_subparsers()
-    for add in (layer_cli.add_publish_layer, layer_cli.add_instrument, layer_cli.add_uninstrument):
+    for add in (add_publish_layer, add_instrument, add_uninstrument):
         add(subparsers)
     args = parser.parse_args(argv)
     code: int = args.func(args)

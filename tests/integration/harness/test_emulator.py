@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from conftest import RUNTIME_CACHE, SANDBOX_HANDLERS, MakeEmulator
+from honeyhive_serverless_dev.cli.invoke import add_invoke
 from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime, resolve_python
-from honeyhive_serverless_dev.invoke_cli import add_invoke
 
 PY = f"{sys.version_info.major}.{sys.version_info.minor}"
 

@@ -1,37 +1,21 @@
-"""The ``hh-serverless`` command line.
-
-Subcommands register themselves in ``SUBCOMMANDS``: each entry is an ``_add_<name>(subparsers)``
-function that adds its parser and sets ``func`` (a ``Callable[[argparse.Namespace], int]``).
-"""
+"""``hh-serverless dev-server``: a local HoneyHive-compatible receiver that prints session trees as spans arrive."""
 
 from __future__ import annotations
 
 import argparse
 import queue
 import signal
-import sys
 import threading
 from collections.abc import Callable
 from types import FrameType
-from typing import TypeAlias
 
-from honeyhive_serverless_dev.invoke_cli import add_invoke
-from honeyhive_serverless_dev.layer_cli import add_build_layer, add_instrument, add_publish_layer, add_uninstrument
+from honeyhive_serverless import variables
+from honeyhive_serverless_dev.cli.common import SubParsers, stdout_line
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
 
-SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
-
-def _print(text: str) -> None:
-    # Flushed on every line: the output is usually a pipe (a test, `tee`) that wants it now.
-    print(text, flush=True)
-
-
-# --------------------------------------------------------------------------------------------
-# dev-server
-
-
-def _add_dev_server(subparsers: SubParsers) -> None:
+def add_dev_server(subparsers: SubParsers) -> None:
+    """Add the ``dev-server`` command."""
     parser = subparsers.add_parser(
         "dev-server",
         help="run a local HoneyHive-compatible receiver and print session trees as spans arrive",
@@ -68,10 +52,10 @@ def _run_dev_server(args: argparse.Namespace) -> int:
     restore = _install_stop_handlers(stop)
     try:
         receiver.start()
-        _print(f"HoneyHive dev receiver on {receiver.url}")
-        _print(f"export HH_API_URL={receiver.url}")
+        stdout_line(f"HoneyHive dev receiver on {receiver.url}")
+        stdout_line(f"export {variables.API_URL}={receiver.url}")
         if receiver.api_keys:
-            _print(f"requiring one of {len(receiver.api_keys)} API key(s) (not shown)")
+            stdout_line(f"requiring one of {len(receiver.api_keys)} API key(s) (not shown)")
         printer = threading.Thread(target=_print_batches, args=(receiver, batches), name="hh-dev-printer", daemon=True)
         printer.start()
         try:
@@ -83,7 +67,7 @@ def _run_dev_server(args: argparse.Namespace) -> int:
         receiver.stop()
         batches.put(None)
         printer.join(timeout=5.0)
-        _print("HoneyHive dev receiver stopped")
+        stdout_line("HoneyHive dev receiver stopped")
     finally:
         receiver.stop()
         restore()
@@ -96,7 +80,7 @@ def _print_batches(receiver: DevReceiver, batches: queue.Queue[list[ReceivedSpan
         session_ids = {span.session_id for span in batch if span.session_id is not None}
         unsessioned = any(span.session_id is None for span in batch)
         text = receiver.render_sessions(session_ids, include_unsessioned=unsessioned)
-        _print(f"--- {len(batch)} span(s) received (request #{batch[0].request_index}) ---\n{text}")
+        stdout_line(f"--- {len(batch)} span(s) received (request #{batch[0].request_index}) ---\n{text}")
 
 
 def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
@@ -114,41 +98,3 @@ def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:
             signal.signal(sig, old)
 
     return restore
-
-
-# --------------------------------------------------------------------------------------------
-# Entry point
-
-# Extend by appending an `_add_<name>(subparsers)` function; its parser must set `func`.
-SUBCOMMANDS: list[Callable[[SubParsers], None]] = [
-    _add_dev_server,
-    add_build_layer,
-    add_publish_layer,
-    add_instrument,
-    add_uninstrument,
-    add_invoke,
-]
-
-
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog="hh-serverless", description="Developer tools for honeyhive-serverless.")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for add in SUBCOMMANDS:
-        add(subparsers)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
-    if func is None:
-        parser.print_help(sys.stderr)
-        return 2
-    return func(args)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

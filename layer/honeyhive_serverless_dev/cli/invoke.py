@@ -1,6 +1,7 @@
 """``hh-serverless invoke``: run a handler locally the way Lambda runs it (see ``emulator.py``).
 
-Register with ``add_invoke(subparsers)`` in ``cli.SUBCOMMANDS``.
+Its own problems (a bad event, ``--env`` or ``--python``) print one ``hh-serverless invoke: ...`` line
+on stdout and exit 2; a handler that fails makes the exit code 1.
 """
 
 from __future__ import annotations
@@ -9,12 +10,12 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any, TypeAlias
+from typing import Any
 
+from honeyhive_serverless import variables
+from honeyhive_serverless_dev.cli.common import PROG, SubParsers, stdout_line
 from honeyhive_serverless_dev.emulator import Invocation, LambdaEmulator, ensure_runtime
-
-# Spelled out rather than imported from cli.py, which imports this module.
-SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+from honeyhive_serverless_dev.receiver import DevReceiver
 
 # Width of a response shown on an invocation's line.
 RESPONSE_WIDTH = 200
@@ -24,13 +25,8 @@ RECEIVER_API_KEY = "hh-local-dev-key"
 RECEIVER_PROJECT = "local-dev"
 
 
-def _print(text: str) -> None:
-    # Flushed on every line: the output is usually a pipe (a test, `tee`) that wants it now.
-    print(text, flush=True)
-
-
 def add_invoke(subparsers: SubParsers) -> None:
-    """Add the ``invoke`` subcommand."""
+    """Add the ``invoke`` command."""
     parser = subparsers.add_parser(
         "invoke",
         help="run a handler locally like Lambda (cold and warm starts, freezes, timeouts)",
@@ -120,30 +116,31 @@ def _describe(index: int, invocation: Invocation) -> str:
     return "  ".join(parts) + f"  -> {outcome}"
 
 
+def _refuse(problem: object) -> int:
+    """Report a problem with the command itself (not with the handler): exit code 2."""
+    stdout_line(f"{PROG} invoke: {problem}")
+    return 2
+
+
 def _run_invoke(args: argparse.Namespace) -> int:
     try:
         event = _load_event(args.event)
         env = _parse_env(args.env)
     except (OSError, ValueError) as exc:
-        _print(f"hh-serverless invoke: {exc}")
-        return 2
+        return _refuse(exc)
     if args.n < 1:
-        _print("hh-serverless invoke: -n must be at least 1")
-        return 2
+        return _refuse("-n must be at least 1")
     try:
         # A base interpreter has no awslambdaric of its own: Lambda's runtime directory provides it.
         runtime_path = [ensure_runtime(args.python, args.runtime_cache)] if args.python else []
     except (LookupError, RuntimeError) as exc:  # no such Python, or pip failed
-        _print(f"hh-serverless invoke: {exc}")
-        return 2
+        return _refuse(exc)
 
     receiver = None
     if args.receiver:
-        from honeyhive_serverless_dev.receiver import DevReceiver
-
         receiver = DevReceiver().start()
-        env.setdefault("HH_PROJECT", RECEIVER_PROJECT)
-        env.update(HH_API_URL=receiver.url, HH_API_KEY=RECEIVER_API_KEY)
+        env.setdefault(variables.PROJECT, RECEIVER_PROJECT)
+        env.update({variables.API_URL: receiver.url, variables.API_KEY: RECEIVER_API_KEY})
     failures = 0
     try:
         emulator = LambdaEmulator(
@@ -159,22 +156,21 @@ def _run_invoke(args: argparse.Namespace) -> int:
         )
         with emulator:
             receiver_note = f", dev receiver {receiver.url}" if receiver is not None else ""
-            _print(
+            stdout_line(
                 f"{args.handler} on Python {emulator.python_version}, Runtime API {emulator.runtime_api}{receiver_note}"
             )
             for index in range(1, args.n + 1):
                 invocation = emulator.invoke(event)
                 failures += invocation.error is not None
-                _print(_describe(index, invocation))
+                stdout_line(_describe(index, invocation))
         # After stop(): the sandbox is gone, so its output is complete.
         if emulator.logs.strip():
-            _print("--- sandbox output ---\n" + emulator.logs.rstrip("\n"))
+            stdout_line("--- sandbox output ---\n" + emulator.logs.rstrip("\n"))
         if receiver is not None:
             sessions = receiver.render_sessions()
-            _print("--- sessions ---\n" + (sessions.rstrip("\n") or "(none received)"))
+            stdout_line("--- sessions ---\n" + (sessions.rstrip("\n") or "(none received)"))
     except ValueError as exc:  # a bad layer or a reserved variable
-        _print(f"hh-serverless invoke: {exc}")
-        return 2
+        return _refuse(exc)
     finally:
         if receiver is not None:
             receiver.stop()
