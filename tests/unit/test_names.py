@@ -4,6 +4,9 @@
 names; everything else under ``layer/`` and ``cdk/`` goes through their constants, so a typo is a
 NameError rather than a setting that is silently ignored. Only a string constant that *is* such a name
 counts: docstrings, and messages that mention a name among other words, are prose.
+
+The emulator is held to this for the project's own names only: it plays Lambda and sets Lambda's
+whole environment, most of which nothing here reads.
 """
 
 from __future__ import annotations
@@ -13,12 +16,14 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+from conftest import REPO as ROOT
 from honeyhive_serverless import variables, wire
 
-ROOT = Path(__file__).resolve().parents[2]
 SCANNED = (ROOT / "layer", ROOT / "cdk")
 # Installed npm packages and synthesized output: not this project's code.
 SKIPPED = (ROOT / "cdk" / "node_modules", ROOT / "cdk" / "cdk.out")
+# Where Lambda's own variable names are spelled as Lambda spells them.
+PLATFORM_PLAYERS = (ROOT / "layer" / "honeyhive_serverless_dev" / "emulator",)
 # The two modules that define the names.
 HOMES = {Path(variables.__file__).resolve(), Path(wire.__file__).resolve()}
 
@@ -43,11 +48,12 @@ PLATFORM_VARIABLES = frozenset(
 )
 
 
-def is_spelled_name(text: str) -> bool:
-    """Whether ``text`` is exactly a variable name of this project or the session header."""
+def is_spelled_name(text: str, *, platform_names: bool = True) -> bool:
+    """Whether ``text`` is exactly a variable name of this project (or, with ``platform_names``, of
+    the platform that this project reads) or the session header."""
     return (
         PROJECT_VARIABLE.fullmatch(text) is not None
-        or text in PLATFORM_VARIABLES
+        or (platform_names and text in PLATFORM_VARIABLES)
         or text.casefold() == wire.SESSION_HEADER.casefold()
     )
 
@@ -59,7 +65,7 @@ def python_files() -> Iterator[Path]:
                 yield path
 
 
-def spelled_names(source: str, filename: str = "<sample>") -> list[tuple[int, str]]:
+def spelled_names(source: str, filename: str = "<sample>", *, platform_names: bool = True) -> list[tuple[int, str]]:
     """``(line, text)`` of each string constant in ``source`` that spells a name, docstrings aside."""
     tree = ast.parse(source, filename=filename)
     # A string expression statement is a docstring (or a bare comment-like string): prose.
@@ -74,7 +80,7 @@ def spelled_names(source: str, filename: str = "<sample>") -> list[tuple[int, st
         if isinstance(node, ast.Constant)
         and isinstance(node.value, str)
         and id(node) not in prose
-        and is_spelled_name(node.value)
+        and is_spelled_name(node.value, platform_names=platform_names)
     )
 
 
@@ -82,7 +88,11 @@ def test_names_are_spelled_only_in_variables_and_wire() -> None:
     found = [
         f"{path.relative_to(ROOT)}:{line}: {text!r}"
         for path in python_files()
-        for line, text in spelled_names(path.read_text(encoding="utf-8"), str(path))
+        for line, text in spelled_names(
+            path.read_text(encoding="utf-8"),
+            str(path),
+            platform_names=not any(path.with_suffix("").is_relative_to(player) for player in PLATFORM_PLAYERS),
+        )
     ]
     assert not found, "spell these through honeyhive_serverless.variables / .wire:\n" + "\n".join(found)
 
