@@ -28,6 +28,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from honeyhive_serverless.wire import EVENTS_PATH
+
 from .bench_import import measure_imports
 from .emulator import LambdaEmulator, ensure_runtime, resolve_python
 from .layer_build import build_dependency_layer, build_layer, layer_info, layer_zip_name, read_manifest
@@ -167,7 +169,7 @@ def harness_round_trip(receiver: DevReceiver, rtt_ms: int, runs: int) -> float:
     try:
         for _ in range(runs):
             started = time.perf_counter()
-            connection.request("PUT", "/events", body=b'{"event_id": "bench"}', headers={"Authorization": "Bearer x"})
+            connection.request("PUT", EVENTS_PATH, body=b'{"event_id": "bench"}', headers={"Authorization": "Bearer x"})
             connection.getresponse().read()
             samples.append((time.perf_counter() - started) * 1000)
     finally:

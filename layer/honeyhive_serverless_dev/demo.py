@@ -15,18 +15,20 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .emulator import Invocation, LambdaEmulator
+from honeyhive_serverless.wire import SESSION_HEADER
+
+from .emulator import InvocationResult, LambdaEmulator
 from .receiver import DevReceiver
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 
 
-def _show(label: str, result: Invocation) -> None:
+def _show(label: str, result: InvocationResult) -> None:
     start = f"cold (init {result.init_ms:.0f} ms)" if result.cold and result.init_ms else "warm"
     error = result.error or {}
     outcome = json.dumps(result.payload)[:60] if result.ok else f"{error.get('errorType')}: {error.get('errorMessage')}"
     headers = result.payload.get("headers", {}) if isinstance(result.payload, dict) else {}
-    session = f"  X-Session-ID={headers['X-Session-ID']}" if "X-Session-ID" in headers else ""
+    session = f"  {SESSION_HEADER}={headers[SESSION_HEADER]}" if SESSION_HEADER in headers else ""
     print(f"  {label:<36} {start:<18} {result.duration_ms:6.1f} ms  {outcome}{session}")
 
 
@@ -62,7 +64,7 @@ def main() -> int:
         first = chat.invoke(_api_gateway("What is a cold start?"))
         _show("1 API Gateway, new session", first)
         headers = first.payload.get("headers", {}) if isinstance(first.payload, dict) else {}
-        linked = {"question": "And a warm one?", "session_id": headers.get("X-Session-ID")}
+        linked = {"question": "And a warm one?", "session_id": headers.get(SESSION_HEADER)}
         _show("2 linked by the returned session id", chat.invoke(linked))
         _show("3 the handler raises", chat.invoke({"question": "fail"}))
         _show("4 bad session id: a new session", chat.invoke({"question": "Bad id?", "session_id": "nope"}))

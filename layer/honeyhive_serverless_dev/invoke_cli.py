@@ -1,4 +1,4 @@
-"""``hh-serverless invoke``: run a handler locally the way Lambda runs it (see ``emulator.py``).
+"""``hh-serverless invoke``: run a handler locally the way Lambda runs it (see the ``emulator`` package).
 
 Register with ``add_invoke(subparsers)`` in ``cli.SUBCOMMANDS``.
 """
@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, TypeAlias
 
-from honeyhive_serverless_dev.emulator import Invocation, LambdaEmulator, ensure_runtime
+from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime
 
 # Spelled out rather than imported from cli.py, which imports this module.
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
@@ -106,7 +106,7 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
-def _describe(index: int, invocation: Invocation) -> str:
+def _describe(index: int, invocation: InvocationResult) -> str:
     parts = [f"#{index} {'cold' if invocation.cold else 'warm'}"]
     if invocation.init_ms is not None:
         parts.append(f"init {invocation.init_ms:.1f} ms")

@@ -25,12 +25,12 @@ import tomllib
 
 from conftest import LAYER_ARCHS, LAYER_PYTHONS
 from honeyhive_serverless_dev import layer_cli
+from honeyhive_serverless_dev.interpreters import find_interpreter
 from honeyhive_serverless_dev.layer_build import (
     PROJECT_ROOT,
     LayerInfo,
     build_layer,
     elf_machine,
-    find_interpreter,
     layer_zip_name,
     size_table,
 )
