@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from honeyhive_serverless import variables
+from honeyhive_serverless.wire import EVENTS_PATH
 
 from .bench_import import measure_imports
 from .emulator import LambdaEmulator, ensure_runtime, resolve_python
@@ -169,7 +170,7 @@ def harness_round_trip(receiver: DevReceiver, rtt_ms: int, runs: int) -> float:
     try:
         for _ in range(runs):
             started = time.perf_counter()
-            connection.request("PUT", "/events", body=b'{"event_id": "bench"}', headers={"Authorization": "Bearer x"})
+            connection.request("PUT", EVENTS_PATH, body=b'{"event_id": "bench"}', headers={"Authorization": "Bearer x"})
             connection.getresponse().read()
             samples.append((time.perf_counter() - started) * 1000)
     finally:

@@ -17,13 +17,13 @@ from typing import Any
 
 from honeyhive_serverless import variables, wire
 
-from .emulator import Invocation, LambdaEmulator
+from .emulator import InvocationResult, LambdaEmulator
 from .receiver import DevReceiver
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 
 
-def _show(label: str, result: Invocation) -> None:
+def _show(label: str, result: InvocationResult) -> None:
     start = f"cold (init {result.init_ms:.0f} ms)" if result.cold and result.init_ms else "warm"
     error = result.error or {}
     outcome = json.dumps(result.payload)[:60] if result.ok else f"{error.get('errorType')}: {error.get('errorMessage')}"

@@ -36,6 +36,8 @@ from email.parser import HeaderParser
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .interpreters import find_interpreter
+
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover - the dev environment runs 3.11+; tomli is the same parser
@@ -176,31 +178,6 @@ def _check_machines(site: Path, arch: str) -> None:
     expected = ELF_MACHINES[arch]
     if wrong := foreign_binaries(site, expected):
         raise LayerBuildError(f"native code not built for {expected} in the {arch} layer: {', '.join(wrong)}")
-
-
-def find_interpreter(python: str) -> str | None:
-    """A CPython ``python`` (``3.12``) on this machine, to compile the layer's bytecode; None if there is none.
-
-    Tries the running interpreter, ``pythonX.Y`` on PATH, then pyenv's versions. Each candidate is
-    asked for its cache tag, since a pyenv shim on PATH may exist without that version installed.
-    """
-    tag = _cache_tag(python)
-    if sys.implementation.cache_tag == tag:
-        return sys.executable
-    pyenv_root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = [shutil.which(f"python{python}"), *sorted(pyenv_root.glob(f"versions/{python}.*/bin/python{python}"))]
-    for candidate in candidates:
-        if candidate is None:
-            continue
-        probe = subprocess.run(
-            [str(candidate), "-c", "import sys; print(sys.implementation.cache_tag)"],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if probe.returncode == 0 and probe.stdout.strip() == tag:
-            return str(candidate)
-    return None
 
 
 def build_layer(
@@ -486,10 +463,6 @@ def _dist_info_name(dist_info: Path) -> str:
 def _normalize(name: str) -> str:
     """PEP 503 normalisation, so ``aws_lambda_powertools`` and ``aws-lambda-powertools`` compare equal."""
     return re.sub(r"[-_.]+", "-", name).lower()
-
-
-def _cache_tag(python: str) -> str:
-    return "cpython-" + python.replace(".", "")
 
 
 def _version_key(python: str) -> tuple[int, ...]:

@@ -1,30 +1,59 @@
-"""What the dev receiver and the Lambda emulator share: an accept loop that stops the moment it is told.
+"""What the dev receiver and the Lambda emulator share: a serving thread that stops the moment it is told.
 
-Not ``serve_forever()``: it polls for shutdown every 0.5 s; a wake-up socket makes ``stop()`` (and the
-receiver's "refuse" fault) immediate.
+Not ``serve_forever()``: it polls for shutdown every 0.5 s. Here a wake-up socket makes ``stop()`` (and
+the receiver's "refuse" fault) immediate.
 """
 
 from __future__ import annotations
 
+import contextlib
 import selectors
 import socket
 import socketserver
+import threading
 
 
-def accept_loop(server: socketserver.BaseServer, wake: socket.socket) -> None:
-    """Accept and dispatch connections to ``server`` until ``wake`` becomes readable."""
-    with selectors.DefaultSelector() as selector:
-        selector.register(server.socket, selectors.EVENT_READ)  # type: ignore[attr-defined]
-        selector.register(wake, selectors.EVENT_READ)
-        while True:
-            for key, _ in selector.select():
-                if key.fileobj is wake:
-                    return
-                try:
-                    request, client_address = server.get_request()
-                except OSError:  # the client gave up before we accepted, or the socket closed
-                    continue
-                try:
-                    server.process_request(request, client_address)
-                except Exception:
-                    server.shutdown_request(request)
+class AcceptThread:
+    """Accepts and dispatches ``server``'s connections on a daemon thread, from ``start()`` to ``stop()``.
+
+    One instance serves once; to serve again (the receiver listens again after a "refuse" fault), make
+    another. The listening socket is made non-blocking, so that a client that gives up between the
+    select and the accept cannot block the loop.
+    """
+
+    def __init__(self, server: socketserver.TCPServer, name: str) -> None:
+        self._server = server
+        self._wake_r, self._wake_w = socket.socketpair()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+
+    def start(self) -> AcceptThread:
+        """Start serving; returns self."""
+        self._server.socket.setblocking(False)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting and return once the thread has; connections already accepted carry on."""
+        with contextlib.suppress(OSError):
+            self._wake_w.send(b"x")
+        self._thread.join()
+        self._wake_r.close()
+        self._wake_w.close()
+
+    def _run(self) -> None:
+        server = self._server
+        with selectors.DefaultSelector() as selector:
+            selector.register(server.socket, selectors.EVENT_READ)
+            selector.register(self._wake_r, selectors.EVENT_READ)
+            while True:
+                for key, _ in selector.select():
+                    if key.fileobj is self._wake_r:
+                        return
+                    try:
+                        request, client_address = server.get_request()
+                    except OSError:  # the client gave up before we accepted, or the socket closed
+                        continue
+                    try:
+                        server.process_request(request, client_address)
+                    except Exception:
+                        server.shutdown_request(request)

@@ -26,11 +26,11 @@ import tomllib
 from conftest import LAYER_ARCHS, LAYER_PYTHONS
 from honeyhive_serverless_dev.cli.build_layer import add_build_layer
 from honeyhive_serverless_dev.elf import elf_machine
+from honeyhive_serverless_dev.interpreters import find_interpreter
 from honeyhive_serverless_dev.layer_build import (
     PROJECT_ROOT,
     LayerInfo,
     build_layer,
-    find_interpreter,
     layer_zip_name,
     size_table,
 )

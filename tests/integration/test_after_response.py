@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import API_KEY, LAYER_PYTHONS, RUNTIME_CACHE, SANDBOX_HANDLERS
-from honeyhive_serverless_dev.emulator import Invocation, LambdaEmulator, ensure_runtime
+from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime
 from honeyhive_serverless_dev.layer_build import layer_zip_name
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedRequest
 
@@ -59,7 +59,7 @@ def _requests_by_invocation(receiver: DevReceiver) -> dict[str, list[ReceivedReq
 def test_a_thousand_frozen_invocations_lose_nothing_and_export_before_each_freeze(
     sandbox: LambdaEmulator, receiver: DevReceiver
 ) -> None:
-    invocations: list[Invocation] = []
+    invocations: list[InvocationResult] = []
     for n in range(1000):
         event = {"session_id": str(uuid.uuid4())} if n % 2 else {}
         result = sandbox.invoke(event)

@@ -32,7 +32,7 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from conftest import REPO, SANDBOX_HANDLERS, MakeEmulator
-from honeyhive_serverless_dev.emulator import Invocation, LambdaEmulator
+from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedRequest, ReceivedSpan
 from trigger_shapes import SHAPES, Shape, load_event
 
@@ -131,14 +131,14 @@ def hh_env(receiver: DevReceiver, **extra: str) -> dict[str, str]:
 # Reading the receiver
 
 
-def root_span(receiver: DevReceiver, invocation: Invocation) -> ReceivedSpan:
+def root_span(receiver: DevReceiver, invocation: InvocationResult) -> ReceivedSpan:
     """The invocation span the wrapper made for ``invocation`` (it carries the request id)."""
     roots = [s for s in receiver.spans if s.attributes.get("faas.invocation_id") == invocation.request_id]
     assert len(roots) == 1, f"{len(roots)} invocation spans for {invocation.request_id}"
     return roots[0]
 
 
-def trace_spans(receiver: DevReceiver, invocation: Invocation) -> list[ReceivedSpan]:
+def trace_spans(receiver: DevReceiver, invocation: InvocationResult) -> list[ReceivedSpan]:
     """Every span in ``invocation``'s trace (the wrapper's invocation span is its root)."""
     trace_id = root_span(receiver, invocation).trace_id
     return [s for s in receiver.spans if s.trace_id == trace_id]
@@ -149,7 +149,7 @@ def arrival(receiver: DevReceiver, span: ReceivedSpan) -> ReceivedRequest:
     return receiver.otlp_requests()[span.request_index]
 
 
-def has_root(invocation: Invocation) -> Callable[[DevReceiver], bool]:
+def has_root(invocation: InvocationResult) -> Callable[[DevReceiver], bool]:
     return lambda rx: any(s.attributes.get("faas.invocation_id") == invocation.request_id for s in rx.spans)
 
 
@@ -190,7 +190,7 @@ def _plan(name: str) -> list[Step]:
 @dataclass
 class WarmRun:
     plan: list[Step]
-    invocations: list[Invocation]
+    invocations: list[InvocationResult]
     receiver: DevReceiver
     secret_fetches: int
     cold_starts: int
@@ -307,7 +307,7 @@ def test_export_mode_loses_no_span_across_the_freeze(
 ) -> None:
     emulator = suite_emulators(env=hh_env(receiver, HH_EXPORT_MODE=mode))
     per_invocation = BASE_SPANS + EXTRA_SPANS
-    invocations: list[Invocation] = []
+    invocations: list[InvocationResult] = []
     for n in range(EXPORT_INVOCATIONS):
         invocation = emulator.invoke({"n": n, "spans": EXTRA_SPANS, "report": True})
         assert invocation.ok, invocation.error

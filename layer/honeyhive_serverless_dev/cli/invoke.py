@@ -1,4 +1,4 @@
-"""``hh-serverless invoke``: run a handler locally the way Lambda runs it (see ``emulator.py``).
+"""``hh-serverless invoke``: run a handler locally the way Lambda runs it (see the ``emulator`` package).
 
 Its own problems (a bad event, ``--env`` or ``--python``) print one ``hh-serverless invoke: ...`` line
 on stdout and exit 2; a handler that fails makes the exit code 1.
@@ -14,7 +14,7 @@ from typing import Any
 
 from honeyhive_serverless import variables
 from honeyhive_serverless_dev.cli.common import PROG, SubParsers, stdout_line
-from honeyhive_serverless_dev.emulator import Invocation, LambdaEmulator, ensure_runtime
+from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 # Width of a response shown on an invocation's line.
@@ -102,7 +102,7 @@ def _parse_env(pairs: list[str]) -> dict[str, str]:
     return env
 
 
-def _describe(index: int, invocation: Invocation) -> str:
+def _describe(index: int, invocation: InvocationResult) -> str:
     parts = [f"#{index} {'cold' if invocation.cold else 'warm'}"]
     if invocation.init_ms is not None:
         parts.append(f"init {invocation.init_ms:.1f} ms")

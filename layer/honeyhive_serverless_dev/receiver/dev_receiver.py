@@ -1,0 +1,331 @@
+"""The receiver itself: its lifecycle, its faults, the record of what it received, and queries over it.
+
+The server (``server.py``) answers requests; this module keeps what they brought, wakes whoever waits
+for it, and writes it out as JSON lines or session trees.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+from urllib.parse import urlsplit
+
+from honeyhive_serverless.wire import OTLP_PATH
+
+from ..serving import AcceptThread
+from .otlp import ReceivedSpan
+from .render import json_default, render
+from .server import FAULT_KINDS, Fault, FaultKind, Faults, Outcome, ReceivedRequest, Server
+
+
+class DevReceiver:
+    """A local HoneyHive-compatible HTTP receiver that records what it gets.
+
+    Use as ``with DevReceiver() as rx: ...`` or ``rx = DevReceiver().start(); ...; rx.stop()``.
+    Everything recorded lives in ``requests``, ``spans``, ``session_starts`` and ``event_updates``;
+    read them under ``wait_for`` or after the client has its answer (requests are recorded before
+    they are answered).
+    """
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        *,
+        api_keys: set[str] | None = None,
+        delay_ms: float = 0.0,
+        jsonl_path: str | Path | None = None,
+        on_spans: Callable[[list[ReceivedSpan]], None] | None = None,
+    ) -> None:
+        self._host = host
+        self._requested_port = port
+        self.api_keys: set[str] | None = set(api_keys) if api_keys is not None else None
+        self.delay_ms: float = delay_ms
+        self.jsonl_path: Path | None = Path(jsonl_path) if jsonl_path is not None else None
+        self.on_spans = on_spans
+        # When set, POST /session/start answers 200 with exactly this JSON body (the session is still
+        # recorded): lets tests exercise clients against malformed or partial answers.
+        self.session_response_override: dict[str, Any] | None = None
+
+        self._cond = threading.Condition(threading.RLock())
+        self.requests: list[ReceivedRequest] = []
+        self.spans: list[ReceivedSpan] = []
+        self.session_starts: list[dict[str, Any]] = []
+        self.event_updates: list[dict[str, Any]] = []
+        self._log: list[tuple[str, Any]] = []
+        self._otlp_count = 0
+        self._session_seen_ns: dict[str, int] = {}
+        self._jsonl_warned = False
+        self._faults = Faults()
+
+        # Serialises start/stop/fault changes; never taken by handler threads.
+        self._lifecycle = threading.Lock()
+        self._stopping = threading.Event()
+        self._server: Server | None = None
+        self._accept: AcceptThread | None = None
+        self._stopped = False
+
+    # ---- lifecycle
+
+    def start(self) -> DevReceiver:
+        """Bind, listen and serve in a daemon thread; returns self."""
+        with self._lifecycle:
+            if self._server is not None or self._stopped:
+                raise RuntimeError("DevReceiver can be started once")
+            self._server = Server(
+                (self._host, self._requested_port),
+                settings=self,
+                faults=self._faults,
+                stopping=self._stopping,
+                record=self._record,
+            )
+            self._start_accepting()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, close every socket and release hanging handlers. Idempotent."""
+        with self._lifecycle:
+            if self._stopped:
+                return
+            self._stopped = True
+            self._stopping.set()
+            fault = self._faults.current()
+            if fault is not None:
+                fault.released.set()
+            server = self._server
+            if server is None:
+                return
+            self._stop_accepting()
+            server.close_connections()
+            server.join_handlers(timeout=2.0)
+
+    def __enter__(self) -> DevReceiver:
+        return self.start() if self._server is None else self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        """The bound port (stays the same across "refuse" faults)."""
+        if self._server is None:
+            raise RuntimeError("DevReceiver is not started")
+        return int(self._server.server_address[1])
+
+    @property
+    def url(self) -> str:
+        """Base URL, e.g. ``http://127.0.0.1:41234`` (what HH_API_URL should be set to)."""
+        host = self._host if ":" not in self._host else f"[{self._host}]"
+        return f"http://{host}:{self.port}"
+
+    @property
+    def connection_count(self) -> int:
+        """TCP connections accepted so far (not reset by clear())."""
+        return self._server.accepted if self._server is not None else 0
+
+    def _start_accepting(self) -> None:
+        assert self._server is not None
+        self._accept = AcceptThread(self._server, "hh-dev-receiver-accept").start()
+
+    def _stop_accepting(self) -> None:
+        """Stop the accept loop and close the listening socket, so new connections are refused."""
+        assert self._server is not None
+        if self._accept is not None:
+            self._accept.stop()
+            self._accept = None
+        self._server.socket.close()
+
+    # ---- faults
+
+    def set_fault(self, kind: FaultKind | str, *, delay_s: float = 1.0, path_prefix: str | None = None) -> None:
+        """Inject a fault until clear_fault() ("401_once" clears itself after one request).
+
+        ``path_prefix`` limits request-level faults to matching paths; ``delay_s`` is the "slow" delay.
+        "refuse" closes the listening socket and every open connection.
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}; expected one of {sorted(FAULT_KINDS)}")
+        with self._lifecycle:
+            if kind == "refuse" and (self._server is None or self._stopped):
+                raise RuntimeError("a 'refuse' fault needs a running receiver")
+            self._clear_fault_locked()
+            self._faults.replace(Fault(kind, delay_s, path_prefix))
+            if kind == "refuse":
+                assert self._server is not None
+                self._stop_accepting()
+                self._server.close_connections()
+
+    def clear_fault(self) -> None:
+        """Back to normal: release hanging requests, and listen again after "refuse"."""
+        with self._lifecycle:
+            self._clear_fault_locked()
+
+    def _clear_fault_locked(self) -> None:
+        fault = self._faults.replace(None)
+        if fault is None:
+            return
+        fault.released.set()
+        if fault.kind == "refuse" and not self._stopped:
+            assert self._server is not None
+            self._server.listen_again()
+            self._start_accepting()
+
+    # ---- recording (called from handler threads)
+
+    def _record(self, request: ReceivedRequest, outcome: Outcome | None) -> None:
+        """Record a request and, when it was answered 200, its payload; wake every waiter."""
+        new_spans: list[ReceivedSpan] = []
+        with self._cond:
+            self.requests.append(request)
+            items: list[tuple[str, Any]] = [("request", request)]
+            if urlsplit(request.path).path == OTLP_PATH:
+                request_index = self._otlp_count
+                self._otlp_count += 1
+            else:
+                request_index = -1
+            if outcome is not None and outcome.status == 200:
+                if outcome.session_start is not None:
+                    self.session_starts.append(outcome.session_start)
+                    self._session_seen_ns.setdefault(outcome.session_start["session_id"], time.time_ns())
+                    items.append(("session_start", outcome.session_start))
+                if outcome.event_update is not None:
+                    self.event_updates.append(outcome.event_update)
+                    items.append(("event_update", outcome.event_update))
+                for span in outcome.spans:
+                    span.request_index = request_index
+                    self.spans.append(span)
+                    items.append(("span", span))
+                new_spans = outcome.spans
+            self._log.extend(items)
+            if self.jsonl_path is not None:
+                self._append_jsonl(self.jsonl_path, items)
+            self._cond.notify_all()
+        if new_spans and self.on_spans is not None:
+            try:
+                self.on_spans(list(new_spans))
+            except Exception as exc:  # a listener bug must not break the receiver
+                print(f"hh dev receiver: on_spans failed: {exc!r}", file=sys.stderr)
+
+    def _append_jsonl(self, path: Path, items: list[tuple[str, Any]]) -> None:
+        try:
+            with path.open("a", encoding="utf-8") as out:
+                for kind, item in items:
+                    out.write(self._jsonl_line(kind, item))
+        except OSError as exc:
+            if not self._jsonl_warned:
+                self._jsonl_warned = True
+                print(f"hh dev receiver: cannot write {path}: {exc}", file=sys.stderr)
+
+    # ---- queries
+
+    def wait_for(self, predicate: Callable[[DevReceiver], bool], timeout: float = 5.0) -> bool:
+        """Wait until ``predicate(self)`` is true (checked on every record); False on timeout."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not predicate(self):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._cond.wait(remaining)
+            return True
+
+    def wait_for_spans(self, n: int, timeout: float = 5.0) -> bool:
+        """Wait until at least ``n`` spans have been recorded."""
+        return self.wait_for(lambda rx: len(rx.spans) >= n, timeout)
+
+    def spans_for_session(self, session_id: str) -> list[ReceivedSpan]:
+        """Spans whose ``honeyhive.session_id`` is ``session_id``, in arrival order."""
+        with self._cond:
+            return [span for span in self.spans if span.session_id == session_id]
+
+    def otlp_requests(self) -> list[ReceivedRequest]:
+        """Requests to the OTLP traces path (faulted and rejected ones included)."""
+        with self._cond:
+            return [r for r in self.requests if urlsplit(r.path).path == OTLP_PATH]
+
+    def clear(self) -> None:
+        """Forget everything recorded (the connection count is kept)."""
+        with self._cond:
+            self.requests.clear()
+            self.spans.clear()
+            self.session_starts.clear()
+            self.event_updates.clear()
+            self._log.clear()
+            self._otlp_count = 0
+            self._session_seen_ns.clear()
+            self._cond.notify_all()
+
+    # ---- output
+
+    def redact_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
+        """Headers fit for printing: the Authorization credential (and any API key) become ``***``."""
+        redacted: dict[str, str] = {}
+        for name, value in headers.items():
+            shown = value
+            if name.lower() == "authorization":
+                scheme, sep, _ = value.strip().partition(" ")
+                shown = f"{scheme} ***" if sep else "***"
+            elif self.api_keys and any(key and key in value for key in self.api_keys):
+                shown = "***"
+            redacted[name] = shown
+        return redacted
+
+    def _jsonl_line(self, kind: str, item: Any) -> str:
+        record: dict[str, Any] = {"kind": kind}
+        if isinstance(item, ReceivedRequest):
+            record.update(
+                method=item.method,
+                path=item.path,
+                headers=self.redact_headers(item.headers),
+                status=item.status,
+                received_at=item.received_at,
+                connection_id=item.connection_id,
+                body_bytes=len(item.body),
+            )
+        elif isinstance(item, ReceivedSpan):
+            record.update(dataclasses.asdict(item))
+            record["session_id"] = item.session_id
+        else:
+            record.update({key: value for key, value in item.items() if key != "kind"})
+        return json.dumps(record, default=json_default) + "\n"
+
+    def dump_jsonl(self, path: str | Path) -> int:
+        """Write every recorded item (requests, session starts, event updates, spans) as JSON lines.
+
+        Returns the number of lines. Bytes become hex; Authorization headers are redacted.
+        """
+        with self._cond:
+            lines = [self._jsonl_line(kind, item) for kind, item in self._log]
+        Path(path).write_text("".join(lines), encoding="utf-8")
+        return len(lines)
+
+    def render_sessions(self, session_ids: Iterable[str] | None = None, *, include_unsessioned: bool = True) -> str:
+        """Every session (or just ``session_ids``) as a text tree of its spans.
+
+        Spans without a session id are listed last when ``include_unsessioned``.
+        """
+        with self._cond:
+            spans = list(self.spans)
+            starts = list(self.session_starts)
+            updates = list(self.event_updates)
+            seen = dict(self._session_seen_ns)
+        return render(
+            spans,
+            starts,
+            updates,
+            seen,
+            None if session_ids is None else set(session_ids),
+            include_unsessioned=include_unsessioned,
+        )
