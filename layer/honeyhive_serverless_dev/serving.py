@@ -1,4 +1,5 @@
-"""What the dev receiver and the Lambda emulator share: a serving thread that stops the moment it is told.
+"""What the dev receiver and the Lambda emulator share: a serving thread that stops the moment it is
+told, and the shutting of the connections it accepted.
 
 Not ``serve_forever()``: it polls for shutdown every 0.5 s. Here a wake-up socket makes ``stop()`` (and
 the receiver's "refuse" fault) immediate.
@@ -11,6 +12,7 @@ import selectors
 import socket
 import socketserver
 import threading
+from collections.abc import Iterable
 
 
 class AcceptThread:
@@ -57,3 +59,10 @@ class AcceptThread:
                         server.process_request(request, client_address)
                     except Exception:
                         server.shutdown_request(request)
+
+
+def shut_down(connections: Iterable[socket.socket]) -> None:
+    """Shut each connection both ways; its handler thread then sees EOF (or a failed write) and exits."""
+    for connection in connections:
+        with contextlib.suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)

@@ -11,8 +11,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from honeyhive_serverless_dev.cli import common
 from honeyhive_serverless_dev.cli.build_layer import add_build_layer
-from honeyhive_serverless_dev.cli.common import PROG, Command, SubParsers
 from honeyhive_serverless_dev.cli.dev_server import add_dev_server
 from honeyhive_serverless_dev.cli.instrument import add_instrument
 from honeyhive_serverless_dev.cli.invoke import add_invoke
@@ -22,7 +22,7 @@ from honeyhive_serverless_dev.cli.uninstrument import add_uninstrument
 __all__ = ["SUBCOMMANDS", "build_parser", "main"]
 
 # Extend by appending an `add_<name>(subparsers)` function; its parser must set `func`.
-SUBCOMMANDS: list[Callable[[SubParsers], None]] = [
+SUBCOMMANDS: list[Callable[[common.SubParsers], None]] = [
     add_dev_server,
     add_build_layer,
     add_publish_layer,
@@ -34,7 +34,7 @@ SUBCOMMANDS: list[Callable[[SubParsers], None]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Developer tools for honeyhive-serverless.")
+    parser = argparse.ArgumentParser(prog=common.PROG, description="Developer tools for honeyhive-serverless.")
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
     for add in SUBCOMMANDS:
         add(subparsers)
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    func: Command | None = getattr(args, "func", None)
+    func: common.Command | None = getattr(args, "func", None)
     if func is None:
         parser.print_help(sys.stderr)
         return 2

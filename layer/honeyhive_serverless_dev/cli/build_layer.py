@@ -6,35 +6,28 @@ import argparse
 import logging
 from pathlib import Path
 
-from honeyhive_serverless_dev.cli.common import (
-    PROG,
-    SubParsers,
-    add_target_options,
-    reporting_errors,
-    stderr_line,
-    stdout_line,
-)
+from honeyhive_serverless_dev.cli import common
 from honeyhive_serverless_dev.layer_build import PLATFORMS, PYTHON_VERSIONS, build_all, size_table
 
 
-def add_build_layer(subparsers: SubParsers) -> None:
+def add_build_layer(subparsers: common.SubParsers) -> None:
     """Add the ``build-layer`` command."""
     parser = subparsers.add_parser(
         "build-layer",
         help="build the Lambda layer zips and layers.json",
         description="Build honeyhive-serverless-layer-py<X.Y>-<arch>.zip for each target, and layers.json.",
     )
-    add_target_options(parser, "build for")
+    common.add_target_options(parser, "build for")
     parser.add_argument("--out", type=Path, default=Path("dist"), help="output directory (default: dist)")
-    parser.set_defaults(func=reporting_errors(_run_build_layer))
+    parser.set_defaults(func=common.reporting_errors(_run_build_layer))
 
 
 def _run_build_layer(args: argparse.Namespace) -> int:
     # Progress and the missing-interpreter warnings come through logging; a build takes minutes.
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     infos = build_all(args.out, args.python or PYTHON_VERSIONS, args.arch or tuple(PLATFORMS))
-    stdout_line(size_table(infos))
+    common.stdout_line(size_table(infos))
     problems = [problem for info in infos for problem in info.budget_problems()]
     for problem in problems:
-        stderr_line(f"{PROG}: over budget: {problem}")
+        common.stderr_line(f"{common.PROG}: over budget: {problem}")
     return 1 if problems else 0

@@ -10,11 +10,11 @@ from collections.abc import Callable
 from types import FrameType
 
 from honeyhive_serverless import variables
-from honeyhive_serverless_dev.cli.common import SubParsers, stdout_line
+from honeyhive_serverless_dev.cli import common
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
 
 
-def add_dev_server(subparsers: SubParsers) -> None:
+def add_dev_server(subparsers: common.SubParsers) -> None:
     """Add the ``dev-server`` command."""
     parser = subparsers.add_parser(
         "dev-server",
@@ -52,10 +52,10 @@ def _run_dev_server(args: argparse.Namespace) -> int:
     restore = _install_stop_handlers(stop)
     try:
         receiver.start()
-        stdout_line(f"HoneyHive dev receiver on {receiver.url}")
-        stdout_line(f"export {variables.API_URL}={receiver.url}")
+        common.stdout_line(f"HoneyHive dev receiver on {receiver.url}")
+        common.stdout_line(f"export {variables.API_URL}={receiver.url}")
         if receiver.api_keys:
-            stdout_line(f"requiring one of {len(receiver.api_keys)} API key(s) (not shown)")
+            common.stdout_line(f"requiring one of {len(receiver.api_keys)} API key(s) (not shown)")
         printer = threading.Thread(target=_print_batches, args=(receiver, batches), name="hh-dev-printer", daemon=True)
         printer.start()
         try:
@@ -67,7 +67,7 @@ def _run_dev_server(args: argparse.Namespace) -> int:
         receiver.stop()
         batches.put(None)
         printer.join(timeout=5.0)
-        stdout_line("HoneyHive dev receiver stopped")
+        common.stdout_line("HoneyHive dev receiver stopped")
     finally:
         receiver.stop()
         restore()
@@ -80,7 +80,7 @@ def _print_batches(receiver: DevReceiver, batches: queue.Queue[list[ReceivedSpan
         session_ids = {span.session_id for span in batch if span.session_id is not None}
         unsessioned = any(span.session_id is None for span in batch)
         text = receiver.render_sessions(session_ids, include_unsessioned=unsessioned)
-        stdout_line(f"--- {len(batch)} span(s) received (request #{batch[0].request_index}) ---\n{text}")
+        common.stdout_line(f"--- {len(batch)} span(s) received (request #{batch[0].request_index}) ---\n{text}")
 
 
 def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:

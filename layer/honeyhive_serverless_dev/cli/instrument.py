@@ -6,18 +6,10 @@ import argparse
 
 from honeyhive_serverless.config import EXPORT_MODES
 from honeyhive_serverless_dev.aws_tools import InstrumentOptions, instrument
-from honeyhive_serverless_dev.cli.common import (
-    SubParsers,
-    add_dry_run_option,
-    add_function_options,
-    add_layer_name_option,
-    lambda_client,
-    report_plan,
-    reporting_errors,
-)
+from honeyhive_serverless_dev.cli import common
 
 
-def add_instrument(subparsers: SubParsers) -> None:
+def add_instrument(subparsers: common.SubParsers) -> None:
     """Add the ``instrument`` command."""
     parser = subparsers.add_parser(
         "instrument",
@@ -27,11 +19,11 @@ def add_instrument(subparsers: SubParsers) -> None:
             "redirect its handler to honeyhive_serverless.handler.handler (the original goes in HH_LAMBDA_HANDLER)."
         ),
     )
-    add_function_options(parser)
+    common.add_function_options(parser)
     parser.add_argument(
         "--layer-arn", help="layer version ARN (default: newest version of the published layer for the runtime)"
     )
-    add_layer_name_option(parser)
+    common.add_layer_name_option(parser)
     parser.add_argument("--project", help="HH_PROJECT: the HoneyHive project")
     parser.add_argument("--api-key-secret-arn", help="HH_API_KEY_SECRET_ARN: Secrets Manager secret with the API key")
     parser.add_argument("--source", help="HH_SOURCE: the source/environment label")
@@ -41,8 +33,8 @@ def add_instrument(subparsers: SubParsers) -> None:
         help="HH_EXPORT_MODE: when spans leave (after_response: after the response, by an in-process extension)",
     )
     parser.add_argument("--force", action="store_true", help="replace HH_* variables the function already has")
-    add_dry_run_option(parser)
-    parser.set_defaults(func=reporting_errors(_run_instrument))
+    common.add_dry_run_option(parser)
+    parser.set_defaults(func=common.reporting_errors(_run_instrument))
 
 
 def _run_instrument(args: argparse.Namespace) -> int:
@@ -54,7 +46,7 @@ def _run_instrument(args: argparse.Namespace) -> int:
         export_mode=args.export_mode,
         force=args.force,
     )
-    client = lambda_client(args.region)
+    client = common.lambda_client(args.region)
     plan = instrument(client, args.function, options, layer_name_template=args.layer_name, dry_run=args.dry_run)
-    report_plan(plan, "instrumented", args.dry_run)
+    common.report_plan(plan, "instrumented", args.dry_run)
     return 0

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from honeyhive_serverless import variables
-from honeyhive_serverless_dev.cli.common import PROG, SubParsers, stdout_line
+from honeyhive_serverless_dev.cli import common
 from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime
 from honeyhive_serverless_dev.receiver import DevReceiver
 
@@ -25,7 +25,7 @@ RECEIVER_API_KEY = "hh-local-dev-key"
 RECEIVER_PROJECT = "local-dev"
 
 
-def add_invoke(subparsers: SubParsers) -> None:
+def add_invoke(subparsers: common.SubParsers) -> None:
     """Add the ``invoke`` command."""
     parser = subparsers.add_parser(
         "invoke",
@@ -118,7 +118,7 @@ def _describe(index: int, invocation: InvocationResult) -> str:
 
 def _refuse(problem: object) -> int:
     """Report a problem with the command itself (not with the handler): exit code 2."""
-    stdout_line(f"{PROG} invoke: {problem}")
+    common.stdout_line(f"{common.PROG} invoke: {problem}")
     return 2
 
 
@@ -156,19 +156,19 @@ def _run_invoke(args: argparse.Namespace) -> int:
         )
         with emulator:
             receiver_note = f", dev receiver {receiver.url}" if receiver is not None else ""
-            stdout_line(
+            common.stdout_line(
                 f"{args.handler} on Python {emulator.python_version}, Runtime API {emulator.runtime_api}{receiver_note}"
             )
             for index in range(1, args.n + 1):
                 invocation = emulator.invoke(event)
                 failures += invocation.error is not None
-                stdout_line(_describe(index, invocation))
+                common.stdout_line(_describe(index, invocation))
         # After stop(): the sandbox is gone, so its output is complete.
         if emulator.logs.strip():
-            stdout_line("--- sandbox output ---\n" + emulator.logs.rstrip("\n"))
+            common.stdout_line("--- sandbox output ---\n" + emulator.logs.rstrip("\n"))
         if receiver is not None:
             sessions = receiver.render_sessions()
-            stdout_line("--- sessions ---\n" + (sessions.rstrip("\n") or "(none received)"))
+            common.stdout_line("--- sessions ---\n" + (sessions.rstrip("\n") or "(none received)"))
     except ValueError as exc:  # a bad layer or a reserved variable
         return _refuse(exc)
     finally:

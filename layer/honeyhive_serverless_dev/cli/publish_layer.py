@@ -6,19 +6,11 @@ import argparse
 from pathlib import Path
 
 from honeyhive_serverless_dev.aws_tools import PublishError, layer_name, publish_layer
-from honeyhive_serverless_dev.cli.common import (
-    SubParsers,
-    add_layer_name_option,
-    add_target_options,
-    lambda_client,
-    reporting_errors,
-    stderr_line,
-    stdout_line,
-)
+from honeyhive_serverless_dev.cli import common
 from honeyhive_serverless_dev.layer_build import read_manifest
 
 
-def add_publish_layer(subparsers: SubParsers) -> None:
+def add_publish_layer(subparsers: common.SubParsers) -> None:
     """Add the ``publish-layer`` command."""
     parser = subparsers.add_parser(
         "publish-layer",
@@ -26,10 +18,10 @@ def add_publish_layer(subparsers: SubParsers) -> None:
         description="Publish each selected zip of layers.json as a layer version (reused if already published).",
     )
     parser.add_argument("--region", required=True, help="AWS region to publish in")
-    add_target_options(parser, "publish")
-    add_layer_name_option(parser)
+    common.add_target_options(parser, "publish")
+    common.add_layer_name_option(parser)
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="where layers.json is (default: dist)")
-    parser.set_defaults(func=reporting_errors(_run_publish_layer))
+    parser.set_defaults(func=common.reporting_errors(_run_publish_layer))
 
 
 def _run_publish_layer(args: argparse.Namespace) -> int:
@@ -46,11 +38,11 @@ def _run_publish_layer(args: argparse.Namespace) -> int:
             f"--layer-name {args.layer_name} gives {len(names)} layers the same name: "
             "put {py} and {arch} in it, or select one layer with --python and --arch"
         )
-    client = lambda_client(args.region)
+    client = common.lambda_client(args.region)
     for info, name in zip(infos, names, strict=True):
         published = publish_layer(client, info, name)
         status = "reused existing version" if published.reused else "published"
         # The ARNs alone go to stdout, so the output can be read by a script.
-        stderr_line(f"{info.path.name}: {status}")
-        stdout_line(published.arn)
+        common.stderr_line(f"{info.path.name}: {status}")
+        common.stdout_line(published.arn)
     return 0

@@ -9,7 +9,6 @@ handler thread.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import re
 import socket
@@ -24,6 +23,7 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from ..serving import shut_down
 from .layers import is_external_extension
 from .sandbox import Extension, InvocationResult, Slot
 
@@ -151,9 +151,7 @@ class ApiServer(ThreadingHTTPServer):
     def close_connections(self) -> None:
         with self._lock:
             connections = list(self._generations)
-        for connection in connections:
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_RDWR)
+        shut_down(connections)
 
     # ---- the APIs (called on handler threads); None: the connection's sandbox is gone, drop it
 

@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 
 from honeyhive_serverless.wire import EVENTS_PATH, OTLP_PATH, SESSION_START_PATH
 
+from ..serving import shut_down
 from .otlp import JSON_TYPES, PROTOBUF_TYPES, ReceivedSpan, decode_trace_request, export_response, media_type
 
 FaultKind = Literal["refuse", "hang", "500", "429", "slow", "401_once"]
@@ -451,9 +452,7 @@ class Server(ThreadingHTTPServer):
         """Shut every open connection; handler threads then see EOF (or a failed write) and exit."""
         with self._conn_lock:
             socks = list(self._conn_ids)
-        for sock in socks:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+        shut_down(socks)
 
     def join_handlers(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
