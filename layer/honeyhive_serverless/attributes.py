@@ -3,7 +3,8 @@ JSON-safety rule for everything else (captured events, responses, request bodies
 
 A dict becomes ``prefix.key``, a list item ``prefix.0``, scalars keep their type, anything else is
 JSON text, and ``None`` is skipped. Depth and count are capped so a hostile payload cannot make a span
-unbounded. Every size limit here counts UTF-8 bytes, as ``HH_MAX_PAYLOAD_BYTES`` says.
+unbounded. Every size limit here counts bytes, as ``HH_MAX_PAYLOAD_BYTES`` says: of the JSON a request
+carries for a captured value, of the UTF-8 text for anything cut.
 """
 
 from __future__ import annotations
@@ -34,12 +35,12 @@ NAMESPACES = {
 def json_text(value: Any) -> str:
     """JSON text of anything, as valid UTF-8; never raises.
 
-    What JSON cannot hold becomes its ``str()``; a value too deep or circular for JSON becomes its
-    ``repr``, or a short placeholder when even that fails.
+    What JSON cannot hold becomes its ``str()``; a value too deep or circular for JSON (or whose
+    ``str()`` fails) becomes its ``repr``, or a short placeholder when even that fails.
     """
     try:
         text = json.dumps(value, default=str, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError):
+    except Exception:  # RecursionError, a circular value, a __str__ that raises: never the caller's problem
         try:
             text = repr(value)
         except Exception:
@@ -59,9 +60,9 @@ def truncate(text: str, limit: int) -> str:
     data = text.encode("utf-8")
     if len(data) <= limit:
         return text
-    marker = f"...[truncated {len(data) - limit} bytes]"
-    # A cut inside a character drops that character's partial bytes.
-    return data[: max(0, limit - len(marker))].decode("utf-8", "ignore") + marker
+    # Room for the longest marker this cut can need; a cut inside a character drops its partial bytes.
+    kept = data[: max(0, limit - len(f"...[truncated {len(data)} bytes]"))].decode("utf-8", "ignore")
+    return f"{kept}...[truncated {len(data) - len(kept.encode('utf-8'))} bytes]"
 
 
 def to_json(value: Any, limit: int = MAX_STRING) -> str:
@@ -70,23 +71,29 @@ def to_json(value: Any, limit: int = MAX_STRING) -> str:
 
 
 def capture(value: Any, limit: int) -> Any:
-    """``value`` itself when its JSON fits in ``limit`` bytes, else that JSON cut, with the marker.
+    """``value`` itself when its JSON, as a request carries it, fits in ``limit`` bytes; else its
+    :func:`to_json` text cut to ``limit`` bytes, with the marker.
 
     What the wrapper records of an event or a response, and ``process_records`` of a record.
     """
-    text = json_text(value)
-    if len(text) * 4 <= limit or len(text.encode("utf-8")) <= limit:
+    sent = _request_json(value)
+    if sent is not None and len(sent) <= limit:
         return value
-    return truncate(text, limit)
+    return to_json(value, limit)
 
 
 def json_safe(value: Any) -> Any:
-    """``value`` when JSON can encode it, else its :func:`json_text`: for a request body's fields."""
+    """``value`` when a request body can carry it as JSON, else its :func:`to_json` text."""
+    return value if _request_json(value) is not None else to_json(value)
+
+
+def _request_json(value: Any) -> str | None:
+    """The JSON a request body carries for ``value`` (ASCII, so its length counts bytes), or None
+    when JSON cannot encode it."""
     try:
-        json.dumps(value, default=str)
-    except (TypeError, ValueError, RecursionError):
-        return json_text(value)
-    return value
+        return json.dumps(value, default=str)
+    except Exception:
+        return None
 
 
 def _valid_utf8(text: str) -> str:

@@ -15,15 +15,15 @@ import inspect
 import time
 from collections.abc import AsyncGenerator, Callable, Generator, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar, cast, overload
-
-from opentelemetry import context as otel_context
-from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Span, Status, StatusCode
+from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from ._log import logger
 from .attributes import flatten
-from .tracer import HoneyHiveTracer, current_tracer
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import Span
+
+    from .tracer import HoneyHiveTracer
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -38,6 +38,13 @@ class _Call:
         self.span: Span | None = None
         self.started = time.perf_counter()
         try:
+            # Deferred to the first traced call, so decorating at import costs no OpenTelemetry import
+            # (the SDK is some 100 ms of a cold start), and a tracing stack that fails to import
+            # leaves the function running untraced. The later calls find both already loaded.
+            from opentelemetry import trace as otel_trace
+
+            from .tracer import current_tracer
+
             tracer = options.tracer or current_tracer()
             attributes: dict[str, Any] = {
                 "honeyhive_event_type": options.event_type,
@@ -55,6 +62,8 @@ class _Call:
         if self.span is None:
             yield
             return
+        from opentelemetry import context as otel_context  # loaded by the span's start already
+
         token = otel_context.attach(self.context)
         try:
             yield
@@ -62,15 +71,15 @@ class _Call:
             otel_context.detach(token)
 
     @contextmanager
-    def ended_on_error(self) -> Iterator[None]:
-        """An exception from inside ends the span as an error and propagates unchanged. A generator's
-        ``GeneratorExit`` is its consumer closing it, not an error: it passes through."""
+    def ended_on_error(self, *, generator: bool = False) -> Iterator[None]:
+        """An exception from inside ends the span as an error and propagates unchanged. For a
+        ``generator``, ``GeneratorExit`` is its consumer closing it, not an error: it passes through
+        (the generator wrapper ends the span itself)."""
         try:
             yield
-        except GeneratorExit:
-            raise
         except BaseException as error:
-            self.end(error=error, record_result=False)
+            if not (generator and isinstance(error, GeneratorExit)):
+                self.end(error=error, record_result=False)
             raise
 
     def end(self, result: Any = None, error: BaseException | None = None, *, record_result: bool) -> None:
@@ -78,6 +87,8 @@ class _Call:
         if span is None:
             return
         try:
+            from opentelemetry.trace import Status, StatusCode  # loaded by the span's start already
+
             if error is not None:
                 span.record_exception(error)
                 span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
@@ -200,7 +211,7 @@ def _wrap_generator(func: Callable[..., Any], options: _Options) -> Callable[...
     def wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
         call = _Call(options, args, kwargs)
         produced = 0
-        with call.ended_on_error():
+        with call.ended_on_error(generator=True):
             with call.current():
                 inner = func(*args, **kwargs)
             sent: Any = None
@@ -227,7 +238,7 @@ def _wrap_async_generator(func: Callable[..., Any], options: _Options) -> Callab
     async def wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
         call = _Call(options, args, kwargs)
         produced = 0
-        with call.ended_on_error():
+        with call.ended_on_error(generator=True):
             with call.current():
                 inner = func(*args, **kwargs)
             sent: Any = None

@@ -24,6 +24,11 @@ def test_import_pulls_in_nothing_heavy() -> None:
     assert [m for m in modules if m.startswith(HEAVY)] == []
 
 
+def test_decorating_with_trace_imports_no_opentelemetry() -> None:
+    modules = _loaded_after("from honeyhive_serverless import trace\n@trace\ndef f():\n    return 1")
+    assert [m for m in modules if m.startswith(HEAVY)] == []
+
+
 def test_first_get_tracer_loads_neither_requests_nor_boto3_nor_powertools() -> None:
     modules = _loaded_after(
         "from honeyhive_serverless import get_tracer, trace\nget_tracer()",

@@ -27,7 +27,7 @@ def json_body(fields: dict[str, Any], wrap_in: str | None = None) -> bytes:
     say) becomes its safe text instead of failing the request."""
     try:
         return json.dumps({wrap_in: fields} if wrap_in else fields, default=str).encode()
-    except (TypeError, ValueError, RecursionError):
+    except Exception:  # a value too deep, circular, or whose __str__ raises: that field alone degrades
         safe = {key: json_safe(value) for key, value in fields.items()}
         return json.dumps({wrap_in: safe} if wrap_in else safe, default=str).encode()
 
