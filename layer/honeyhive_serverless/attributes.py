@@ -32,8 +32,26 @@ NAMESPACES = {
 }
 
 
-def json_text(value: Any) -> str:
-    """JSON text of anything, as valid UTF-8; never raises.
+def truncate(text: str, limit: int) -> str:
+    """``text`` as valid UTF-8 of at most ``limit`` bytes, with a visible marker when cut.
+
+    Lone surrogates (``"\\udcff"`` from a JSON escape) are replaced: protobuf refuses to encode them,
+    and one such attribute would otherwise lose the whole export.
+    """
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = text.encode("utf-8", "replace")
+        text = data.decode("utf-8")
+    if len(data) <= limit:
+        return text
+    # Room for the longest marker this cut can need; a cut inside a character drops its partial bytes.
+    kept = data[: max(0, limit - len(f"...[truncated {len(data)} bytes]"))].decode("utf-8", "ignore")
+    return f"{kept}...[truncated {len(data) - len(kept.encode('utf-8'))} bytes]"
+
+
+def to_json(value: Any, limit: int = MAX_STRING) -> str:
+    """JSON text of anything, as valid UTF-8 cut to ``limit`` bytes; never raises.
 
     What JSON cannot hold becomes its ``str()``; a value too deep or circular for JSON (or whose
     ``str()`` fails) becomes its ``repr``, or a short placeholder when even that fails.
@@ -45,41 +63,19 @@ def json_text(value: Any) -> str:
             text = repr(value)
         except Exception:
             text = f"<unserializable {type(value).__name__}>"
-    return _valid_utf8(text)
-
-
-def truncate(text: str, limit: int) -> str:
-    """``text`` as valid UTF-8 of at most ``limit`` bytes, with a visible marker when cut.
-
-    Lone surrogates (``"\\udcff"`` from a JSON escape) are replaced: protobuf refuses to encode them,
-    and one such attribute would otherwise lose the whole export.
-    """
-    text = _valid_utf8(text)
-    if len(text) * 4 <= limit:  # fits whatever it holds: no need to encode it to know
-        return text
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    # Room for the longest marker this cut can need; a cut inside a character drops its partial bytes.
-    kept = data[: max(0, limit - len(f"...[truncated {len(data)} bytes]"))].decode("utf-8", "ignore")
-    return f"{kept}...[truncated {len(data) - len(kept.encode('utf-8'))} bytes]"
-
-
-def to_json(value: Any, limit: int = MAX_STRING) -> str:
-    """:func:`json_text` of ``value``, cut to ``limit`` bytes."""
-    return truncate(json_text(value), limit)
+    return truncate(text, limit)
 
 
 def capture(value: Any, limit: int) -> Any:
-    """``value`` itself when its JSON, as a request carries it, fits in ``limit`` bytes; else its
-    :func:`to_json` text cut to ``limit`` bytes, with the marker.
+    """``value`` itself when its JSON, as a request carries it, fits in ``limit`` bytes; else that JSON
+    cut to ``limit`` bytes, with the marker (:func:`to_json`'s text when JSON cannot encode it).
 
     What the wrapper records of an event or a response, and ``process_records`` of a record.
     """
     sent = _request_json(value)
-    if sent is not None and len(sent) <= limit:
-        return value
-    return to_json(value, limit)
+    if sent is None:
+        return to_json(value, limit)
+    return value if len(sent) <= limit else truncate(sent, limit)
 
 
 def json_safe(value: Any) -> Any:
@@ -94,14 +90,6 @@ def _request_json(value: Any) -> str | None:
         return json.dumps(value, default=str)
     except Exception:
         return None
-
-
-def _valid_utf8(text: str) -> str:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return text.encode("utf-8", "replace").decode("utf-8")
-    return text
 
 
 def flatten(prefix: str, value: Any, limit: int = MAX_ATTRIBUTES) -> dict[str, AttributeValue]:

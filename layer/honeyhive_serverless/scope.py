@@ -45,9 +45,9 @@ class SessionScope:
     def __init__(
         self,
         owner: object,
-        deadline: float | None = None,
+        deadline: float | None,
         *,
-        limits: ScopeLimits | None = None,
+        limits: ScopeLimits,
         hand_off: HandOff | None = None,
         drain_queue: bool = False,
     ) -> None:

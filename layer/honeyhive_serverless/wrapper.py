@@ -267,7 +267,10 @@ def with_honeyhive_session(
         register_restore_hook()
         active = tracer
         if active is None and detect_platform() != "dev":
-            active = _build_tracer_during_init()
+            # Pay for the tracer while the sandbox initialises (proactive init, provisioned concurrency
+            # and SnapStart snapshots then hide it), not in the first invocation; the after_response
+            # extension can only register then.
+            active = get_tracer()
         if active is not None:
             # Before the first INVOKE reaches the extension: it then waits for each invocation's hand-off.
             active.expect_hand_offs()
@@ -317,13 +320,6 @@ def with_honeyhive_session(
         return cast(F, wrapper)
 
     return decorate(handler) if handler is not None else decorate
-
-
-def _build_tracer_during_init() -> HoneyHiveTracer:
-    """Pay for the tracer while the sandbox initialises (proactive init, provisioned concurrency and
-    SnapStart snapshots then hide it), not in the first invocation; the after_response extension can
-    only register then."""
-    return get_tracer()
 
 
 def _log_failure() -> None:

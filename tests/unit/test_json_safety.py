@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from honeyhive_serverless.attributes import MAX_STRING, capture, json_safe, json_text, to_json, truncate
+from honeyhive_serverless.attributes import MAX_STRING, capture, json_safe, to_json, truncate
 
 
 class _BadStr:
@@ -49,7 +49,7 @@ def test_the_limit_counts_the_bytes_a_request_carries() -> None:
 def test_what_json_cannot_encode_is_captured_as_text_and_never_raises(value: Any) -> None:
     captured = capture(value, 1000)
     assert isinstance(captured, str)
-    assert json_text(value)
+    assert to_json(value)
     assert isinstance(json_safe(value), str)
 
 
