@@ -22,17 +22,15 @@ from botocore.exceptions import ClientError
 
 from honeyhive_serverless import variables
 from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, LayerInfo, file_sha256
+from honeyhive_serverless_dev.published import DEFAULT_LAYER_NAME, PublishedNameError, layer_name
 
 # A boto3 "lambda" client; boto3 ships no type stubs, so its calls are untyped either way.
 LambdaClient: TypeAlias = Any
 
 RECORD_VARIABLE = variables.INSTRUMENTED
 MAX_LAYERS = 5  # Lambda's limit per function
-# {py} is the Python version without its dot (312), {arch} the Lambda architecture: one layer per zip.
-DEFAULT_LAYER_NAME = "honeyhive-serverless-py{py}-{arch}"
 
 _LAYER_VERSION_ARN = re.compile(r"(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+):(\d+)")
-_LAYER_NAME = re.compile(r"[A-Za-z0-9_-]{1,140}")
 _PYTHON_RUNTIME = re.compile(r"python(\d+\.\d+)")
 
 
@@ -60,17 +58,6 @@ class Published:
     reused: bool
 
 
-def layer_name(template: str, python: str, arch: str) -> str:
-    """The layer name for a zip: ``template`` with ``{py}`` (``312``) and ``{arch}`` filled in."""
-    try:
-        name = template.format(py=python.replace(".", ""), arch=arch)
-    except (KeyError, IndexError, ValueError) as exc:
-        raise PublishError(f"layer name {template!r}: only {{py}} and {{arch}} can be filled in ({exc})") from exc
-    if not _LAYER_NAME.fullmatch(name):
-        raise PublishError(f"layer name {name!r}: use 1 to 140 letters, digits, '-' or '_'")
-    return name
-
-
 def layer_description(info: LayerInfo) -> str:
     """The published description; the zip's sha256 in it is how a later publish recognises the same bytes."""
     return f"honeyhive-serverless {info.package_version} {info.runtime} {info.arch} sha256:{info.sha256}"
@@ -92,6 +79,14 @@ def publish_layer(client: LambdaClient, info: LayerInfo, name: str) -> Published
         CompatibleArchitectures=[info.arch],
     )
     return Published(arn=response["LayerVersionArn"], reused=False)
+
+
+def checked_layer_name(template: str, python: str, arch: str) -> str:
+    """:func:`published.layer_name`, its error reported as a :class:`PublishError`."""
+    try:
+        return layer_name(template, python, arch)
+    except PublishedNameError as exc:
+        raise PublishError(str(exc)) from exc
 
 
 def latest_layer_arn(client: LambdaClient, name: str) -> str:
@@ -389,7 +384,7 @@ def instrument(
     config = read_function(client, function_name)
     python = function_python(config)  # before any layer lookup: the clearer error comes first
     layer_arn = options.layer_arn or latest_layer_arn(
-        client, layer_name(layer_name_template, python, function_arch(config))
+        client, checked_layer_name(layer_name_template, python, function_arch(config))
     )
     plan = plan_instrument(config, replace(options, layer_arn=layer_arn), _read_layer(client, layer_arn))
     if not dry_run:

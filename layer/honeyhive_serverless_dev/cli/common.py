@@ -14,8 +14,9 @@ from typing import TypeAlias
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from honeyhive_serverless_dev.aws_tools import DEFAULT_LAYER_NAME, AwsToolError, LambdaClient, Plan
+from honeyhive_serverless_dev.aws_tools import AwsToolError, LambdaClient, Plan
 from honeyhive_serverless_dev.layer_build import PLATFORMS, PYTHON_VERSIONS, LayerBuildError
+from honeyhive_serverless_dev.published import DEFAULT_LAYER_NAME
 
 PROG = "hh-serverless"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from honeyhive_serverless_dev.aws_tools import PublishError, layer_name, publish_layer
+from honeyhive_serverless_dev.aws_tools import PublishError, checked_layer_name, publish_layer
 from honeyhive_serverless_dev.cli import common
 from honeyhive_serverless_dev.layer_build import read_manifest
 
@@ -32,7 +32,7 @@ def _run_publish_layer(args: argparse.Namespace) -> int:
     ]
     if not infos:
         raise PublishError(f"no built layer in {args.dist} matches: run hh-serverless build-layer")
-    names = [layer_name(args.layer_name, info.python, info.arch) for info in infos]
+    names = [checked_layer_name(args.layer_name, info.python, info.arch) for info in infos]
     if len(set(names)) < len(names):
         raise PublishError(
             f"--layer-name {args.layer_name} gives {len(names)} layers the same name: "
