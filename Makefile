@@ -8,12 +8,12 @@ CDK_STAMP := cdk/node_modules/.installed
 CDK := cd cdk && CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=1 \
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 NODE_NO_WARNINGS=1 node_modules/.bin/cdk
 
-.PHONY: demo test check lint typecheck unit suite layer bench bench-import synth deploy-local clean
+.PHONY: demo test check lint typecheck unit suite layer lock dist bench bench-import synth deploy-local clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints/dev.txt
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,cdk]'
+	$(PY) -m pip install --quiet -e '.[dev,cli,cdk]' -c constraints/dev.txt
 	touch $(STAMP)
 
 $(CDK_STAMP): cdk/package.json cdk/package-lock.json
@@ -42,10 +42,21 @@ unit: $(STAMP)
 suite: $(STAMP) $(CDK_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# dist/honeyhive-serverless-layer-py3.X-<arch>.zip for Python 3.10-3.13 and both architectures, plus
-# dist/layers.json; prints the size table.
+# dist/honeyhive-serverless-layer-py3.X-<arch>.zip for every Python 3.10-3.14 this machine has and both
+# architectures, plus dist/layers.json; prints the size table. The same command users run.
 layer: $(STAMP)
 	$(VENV)/bin/hh-serverless build-layer --out dist
+
+# Refresh the layer's lock (exact third-party versions and hashes) from pyproject.toml's runtime
+# dependencies and the aws extra; commit the result. Resolved for every Python the layer serves.
+LOCK := layer/honeyhive_serverless_dev/layer_files/layer-requirements.txt
+lock: $(STAMP)
+	$(VENV)/bin/uv pip compile pyproject.toml --extra aws --universal --python-version 3.10 \
+		--generate-hashes --no-header --quiet --upgrade -o $(LOCK)
+
+# The sdist and the wheel, as published (dist/honeyhive_serverless-<version>.tar.gz and -py3-none-any.whl).
+dist: $(STAMP)
+	$(PY) -m build --outdir dist .
 
 # This project against honeyhive==1.7.0, side by side: BENCHMARKS.md, bench/results.json, bench/benchmarks.png.
 bench: $(STAMP)

@@ -18,6 +18,7 @@ import pytest
 from honeyhive_serverless import HoneyHiveTracer
 from honeyhive_serverless.tracer import reset_tracer
 from honeyhive_serverless_dev.emulator import LambdaEmulator
+from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, buildable
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 TESTS = Path(__file__).parent
@@ -25,7 +26,8 @@ REPO = TESTS.parent
 TIERS = ("unit", "integration", "e2e")
 
 API_KEY = "hh-test-key-canary-7f3a9c"
-LAYER_PYTHONS = ("3.10", "3.11", "3.12", "3.13")
+#: The Pythons whose layers this machine can build and load (an interpreter of each is at hand).
+LAYER_PYTHONS = tuple(python for python in PYTHON_VERSIONS if buildable(python))
 LAYER_ARCHS = ("x86_64", "arm64")
 #: pip-installed Lambda runtimes per Python (awslambdaric + boto3, as /var/runtime has them).
 RUNTIME_CACHE = REPO / ".cache"

@@ -25,7 +25,7 @@ from honeyhive_serverless import variables
 from honeyhive_serverless.config import EXPORT_MODES, checked_server_url
 from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, WRAPPER_NAME
 
-from .layer import DEFAULT_DIST_DIR, HoneyHiveLayer, layer_python_version
+from .layer import HoneyHiveLayer, layer_python_version
 
 #: ``Tags.of(function).add(*OPT_OUT_TAG)`` keeps the Aspect away from a function (or from every
 #: function under a construct).
@@ -101,7 +101,7 @@ class HoneyHiveInstrumentation(Construct):
         capture_payloads: bool = True,
         env: Mapping[str, str] | None = None,
         exclude: Callable[[lambda_.Function], bool] | None = None,
-        dist_dir: Path = DEFAULT_DIST_DIR,
+        dist_dir: Path | None = None,
     ) -> None:
         settings = _settings(
             project=project,

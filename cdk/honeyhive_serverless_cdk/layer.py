@@ -1,10 +1,12 @@
 """``HoneyHiveLayer``: the honeyhive-serverless Lambda layer for one Python runtime and architecture.
 
-The zip comes from the project's layer builder (``honeyhive_serverless_dev.layer_build``), run through CDK
-local bundling, so synthesis needs no Docker: a zip already in ``dist/`` is used as is when its
-manifest vouches for its bytes and it holds the current runtime sources, otherwise the builder makes it.
-The builder's zips are deterministic and the asset is hashed on its output, so both ways give the same
-bytes and the same asset hash: a layer version is published again only when its content changes.
+The zip comes from the layer builder of the installed package (``honeyhive_serverless_dev.layer_build``),
+run through CDK local bundling, so synthesis needs no Docker. By default the builder's cache supplies it
+(built on the first synth, reused after that until the package, its lock or the target changes); given a
+``dist_dir`` (``hh-serverless build-layer --out DIR``), a zip there is used as is when its manifest vouches
+for its bytes and it holds the installed runtime's files. The builder's zips are deterministic and the
+asset is hashed on its output, so every way gives the same bytes and the same asset hash: a layer
+version is published again only when its content changes.
 """
 
 from __future__ import annotations
@@ -24,17 +26,18 @@ from constructs import Construct
 from honeyhive_serverless import variables
 from honeyhive_serverless.version import __version__
 from honeyhive_serverless_dev.layer_build import (
+    LAYER_FILES,
     PACKAGE_NAME,
     PLATFORMS,
-    PROJECT_ROOT,
     PYTHON_VERSIONS,
     WRAPPER_NAME,
-    build_layer,
+    WRAPPER_PATH,
+    build_cached,
     layer_zip_name,
     read_manifest,
+    runtime_files,
 )
 
-DEFAULT_DIST_DIR = PROJECT_ROOT / "dist"
 # BundlingOptions requires an image. It is never pulled: the local bundler builds or fails, never
 # declines, so CDK has no reason to fall back to Docker.
 _UNUSED_IMAGE = DockerImage.from_registry("public.ecr.aws/sam/build-python3.12")
@@ -48,19 +51,13 @@ def layer_python_version(runtime: lambda_.Runtime) -> str | None:
     return version if version in PYTHON_VERSIONS else None
 
 
-def is_current(zip_path: Path, root: Path = PROJECT_ROOT) -> bool:
-    """True when the zip holds the runtime package's sources and the exec wrapper exactly as they are in ``root``.
+def is_current(zip_path: Path) -> bool:
+    """True when the zip holds the installed runtime package's files and the exec wrapper exactly.
 
-    A zip built before the last edit to ``layer/`` must not be deployed as if it were current.
-    (Dependencies are not compared: rebuild ``dist/`` after changing them.)
+    A zip built before the package was upgraded (or, in a checkout, before the last edit) must not be
+    deployed as if it were current. (Dependencies are not compared: rebuild after changing the lock.)
     """
-    package = root / "layer" / PACKAGE_NAME
     prefix = f"python/{PACKAGE_NAME}/"
-    sources = {
-        path.relative_to(package).as_posix(): path.read_bytes()
-        for path in package.rglob("*")
-        if path.is_file() and path.suffix != ".pyc" and "__pycache__" not in path.parts
-    }
     with zipfile.ZipFile(zip_path) as archive:
         shipped = {
             name.removeprefix(prefix): archive.read(name)
@@ -68,19 +65,14 @@ def is_current(zip_path: Path, root: Path = PROJECT_ROOT) -> bool:
             if name.startswith(prefix) and not name.endswith((".pyc", "/"))
         }
         wrapper = archive.read(WRAPPER_NAME) if WRAPPER_NAME in archive.namelist() else None
-    python_sources = {name: data for name, data in sources.items() if name.endswith(".py")}
-    return (
-        python_sources.items() <= shipped.items()
-        and shipped.items() <= sources.items()
-        and wrapper == (root / "layer" / WRAPPER_NAME).read_bytes()
-    )
+    return shipped == runtime_files() and wrapper == WRAPPER_PATH.read_bytes()
 
 
 @jsii.implements(ILocalBundling)
 class LayerBundling:
-    """Local bundling of the layer zip: a current one from ``dist_dir``, else the layer builder's."""
+    """Local bundling of the layer zip: a current one from ``dist_dir``, else the builder's cached one."""
 
-    def __init__(self, dist_dir: Path) -> None:
+    def __init__(self, dist_dir: Path | None) -> None:
         self.dist_dir = dist_dir
 
     # jsii hands the options over as one positional struct.
@@ -89,16 +81,18 @@ class LayerBundling:
         python, arch = environment[variables.LAYER_PYTHON], environment[variables.LAYER_ARCH]
         target = Path(output_dir) / layer_zip_name(python, arch)
         prebuilt = self.prebuilt(python, arch)
-        if prebuilt is not None:
-            print(f"honeyhive: using {prebuilt}", file=sys.stderr)
-            shutil.copyfile(prebuilt, target)
+        if prebuilt is None:
+            print(f"honeyhive: the layer for Python {python} {arch} from the build cache", file=sys.stderr)
+            prebuilt = build_cached(python, arch).path
         else:
-            print(f"honeyhive: building the layer for Python {python} {arch}", file=sys.stderr)
-            build_layer(python, arch, Path(output_dir))
+            print(f"honeyhive: using {prebuilt}", file=sys.stderr)
+        shutil.copyfile(prebuilt, target)
         return True
 
     def prebuilt(self, python: str, arch: str) -> Path | None:
         """The zip in ``dist_dir`` for the target, if the manifest vouches for it and it is current."""
+        if self.dist_dir is None:
+            return None
         for info in read_manifest(self.dist_dir, missing_ok=True):
             if (info.python, info.arch) == (python, arch) and is_current(info.path):
                 return info.path
@@ -118,7 +112,7 @@ class HoneyHiveLayer(lambda_.LayerVersion):
         function.add_layers(layer)
 
     ``HoneyHiveInstrumentation`` creates and shares these itself; use this class directly only to attach
-    the layer by hand. ``dist_dir`` is where prebuilt zips and their ``layers.json`` are looked for.
+    the layer by hand. ``dist_dir`` is where prebuilt zips and their ``layers.json`` are looked for first.
     """
 
     def __init__(
@@ -128,7 +122,7 @@ class HoneyHiveLayer(lambda_.LayerVersion):
         *,
         runtime: lambda_.Runtime,
         architecture: lambda_.Architecture,
-        dist_dir: Path = DEFAULT_DIST_DIR,
+        dist_dir: Path | None = None,
         removal_policy: RemovalPolicy | None = None,
     ) -> None:
         python = layer_python_version(runtime)
@@ -142,7 +136,8 @@ class HoneyHiveLayer(lambda_.LayerVersion):
                 f"HoneyHiveLayer: no layer for architecture {architecture.name}; choose one of {', '.join(PLATFORMS)}"
             )
         code = lambda_.Code.from_asset(
-            str(PROJECT_ROOT / "layer"),
+            # The source directory only matters to Docker bundling, which never runs; any existing one will do.
+            str(LAYER_FILES),
             asset_hash_type=AssetHashType.OUTPUT,
             bundling=BundlingOptions(
                 image=_UNUSED_IMAGE,

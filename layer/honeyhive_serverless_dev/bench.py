@@ -206,9 +206,7 @@ def scaling_runs(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, An
 def sizes(setup: Setup, cache: Path) -> dict[str, Any]:
     sdk_zip = cache / "bench-sdk-layer" / f"honeyhive-sdk-layer-py{PYTHON}-x86_64.zip"
     sdk = build_dependency_layer([SDK_REQUIREMENT], PYTHON, "x86_64", sdk_zip, cache_dir=cache / "pip")
-    project = read_manifest(ROOT / "dist", missing_ok=True) or [
-        layer_info(setup.project_layer, PYTHON, "x86_64", precompiled=True)
-    ]
+    project = read_manifest(ROOT / "dist", missing_ok=True) or [layer_info(setup.project_layer, PYTHON, "x86_64")]
     return {
         "sdk": {"zipped": sdk.zipped_size, "unzipped": sdk.unzipped_size},
         "project": {

@@ -6,10 +6,8 @@ other architecture). The zips are then read as Lambda would unpack them under /o
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
-import logging
 import os
 import platform
 import re
@@ -21,14 +19,17 @@ from pathlib import Path, PurePosixPath
 
 import jmespath
 import pytest
-import tomllib
 
-from conftest import LAYER_ARCHS, LAYER_PYTHONS
-from honeyhive_serverless_dev.cli.build_layer import add_build_layer
+from conftest import LAYER_ARCHS, LAYER_PYTHONS, REPO
+from honeyhive_serverless.version import __version__
+from honeyhive_serverless_dev.cli import main
 from honeyhive_serverless_dev.elf import elf_machine
 from honeyhive_serverless_dev.interpreters import find_interpreter
 from honeyhive_serverless_dev.layer_build import (
-    PROJECT_ROOT,
+    LOCK_PATH,
+    PYTHON_VERSIONS,
+    RUNTIME_PROVIDED,
+    WRAPPER_PATH,
     LayerInfo,
     build_layer,
     layer_zip_name,
@@ -95,7 +96,7 @@ def test_zip_holds_the_runtime_and_its_dependencies_only(dist: Path, python: str
     assert "python/opentelemetry/exporter/otlp/proto/common/trace_encoder.py" in names
     assert "python/google/protobuf/__init__.py" in names
     assert "python/aws_lambda_powertools/__init__.py" in names
-    assert wrapper_text == (PROJECT_ROOT / "layer" / "honeyhive-wrapper").read_bytes()
+    assert wrapper_text == WRAPPER_PATH.read_bytes()
     assert stat.S_IMODE(wrapper.external_attr >> 16) == 0o755
 
     tops = {PurePosixPath(name).parts[0] for name in names}
@@ -129,9 +130,6 @@ def test_bytecode_is_for_the_target_python_and_names_no_build_path(dist: Path, p
         pycs = {name: archive.read(name) for name in names if name.endswith(".pyc")}
         contents = [archive.read(name) for name in names]
 
-    if find_interpreter(python) is None:  # the build warned; the layer works, compiling at cold start
-        assert pycs == {}
-        return
     assert {PurePosixPath(name).suffixes[-2] for name in pycs} == {f".{tag}"}
     assert all(PurePosixPath(name).parent.name == "__pycache__" for name in pycs)
     # Unchecked hash-based pycs (flags 0b01): no timestamp inside, and never revalidated on read-only /opt.
@@ -145,7 +143,7 @@ def test_bytecode_is_for_the_target_python_and_names_no_build_path(dist: Path, p
     assert len(pycs) == len([name for name in names if name.endswith(".py")])
     for data in contents:
         assert b"hh-layer-build-" not in data
-        assert str(PROJECT_ROOT).encode() not in data
+        assert str(REPO).encode() not in data
 
 
 @pytest.mark.parametrize(("python", "arch"), TARGETS, ids=TARGET_IDS)
@@ -159,7 +157,6 @@ def test_native_code_is_for_the_target_architecture(dist: Path, python: str, arc
 
 
 def test_layers_json_describes_every_zip(dist: Path, manifest: dict[tuple[str, str], dict[str, object]]) -> None:
-    version = tomllib.loads((PROJECT_ROOT / "pyproject.toml").read_text())["project"]["version"]
     assert set(manifest) == set(TARGETS)
     for (python, arch), entry in manifest.items():
         path = dist / layer_zip_name(python, arch)
@@ -172,13 +169,22 @@ def test_layers_json_describes_every_zip(dist: Path, manifest: dict[tuple[str, s
         assert entry["sha256"] == hashlib.sha256(data).hexdigest()
         assert entry["zipped_size"] == len(data)
         assert entry["unzipped_size"] == unzipped
-        assert entry["precompiled"] == (find_interpreter(python) is not None)
         versions = entry["versions"]
         assert isinstance(versions, dict)
-        assert versions["honeyhive-serverless"] == version
+        assert versions["honeyhive-serverless"] == __version__
         assert {"opentelemetry-sdk", "opentelemetry-api", "protobuf", "aws-lambda-powertools"} <= set(versions)
         expected = {f"{name.replace('-', '_')}-{v}.dist-info" for name, v in versions.items()}
         assert {name.lower() for name in dist_infos} == {name.lower() for name in expected}
+
+
+def test_third_party_versions_are_the_shipped_locks(manifest: dict[tuple[str, str], dict[str, object]]) -> None:
+    pins = dict(re.findall(r"^([a-z0-9-]+)==(\S+)", LOCK_PATH.read_text(), flags=re.MULTILINE))
+    expected = {name: version for name, version in pins.items() if name not in RUNTIME_PROVIDED}
+    assert len(expected) >= 8
+    for entry in manifest.values():
+        versions = dict(entry["versions"])  # type: ignore[call-overload]
+        assert versions.pop("honeyhive-serverless") == __version__
+        assert versions == expected
 
 
 def test_size_table_lists_every_layer(dist: Path) -> None:
@@ -252,30 +258,23 @@ def test_layer_imports_in_the_target_python_from_its_bytecode(dist: Path, tmp_pa
 # The command, and a Python this machine does not have
 
 
-def test_build_layer_command_warns_and_skips_bytecode_without_the_target_python(
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-    capsys: pytest.CaptureFixture[str],
+def test_build_layer_for_a_python_this_machine_lacks_fails_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # no pyenv shims
-    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
-    if find_interpreter("3.13") is not None:
-        pytest.skip("this machine has Python 3.13 outside pyenv")
-    parser = argparse.ArgumentParser()
-    add_build_layer(parser.add_subparsers())
-    args = parser.parse_args(["build-layer", "--python", "3.13", "--arch", "arm64", "--out", str(tmp_path / "out")])
+    """Python 3.14 is a Lambda runtime this machine has no interpreter for: no zip nobody has loaded."""
+    missing = next((python for python in PYTHON_VERSIONS if find_interpreter(python) is None), None)
+    if missing is None:
+        pytest.skip("this machine has an interpreter for every Python the layer serves")
+    out = tmp_path / "out"
 
-    with caplog.at_level(logging.WARNING):
-        assert args.func(args) == 0
+    code = main(["build-layer", "--python", missing, "--arch", "arm64", "--out", str(out)])
 
-    assert any("no Python 3.13 interpreter" in record.getMessage() for record in caplog.records)
-    assert "honeyhive-serverless-layer-py3.13-arm64.zip" in capsys.readouterr().out
-    [entry] = json.loads((tmp_path / "out" / "layers.json").read_text())["layers"]
-    assert entry["precompiled"] is False
-    with zipfile.ZipFile(tmp_path / "out" / entry["file"]) as archive:
-        assert not [name for name in archive.namelist() if "__pycache__" in name]
-        assert "python/honeyhive_serverless/__init__.py" in archive.namelist()
+    assert code == 1
+    captured = capsys.readouterr()
+    [line] = captured.err.splitlines()
+    assert line.startswith(f"hh-serverless: error: no Python {missing} interpreter found (PATH or pyenv)")
+    assert captured.out == ""
+    assert not out.exists() or list(out.iterdir()) == []
 
 
 @pytest.mark.parametrize(

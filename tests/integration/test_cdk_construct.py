@@ -468,7 +468,7 @@ def test_layer_from_dist_and_from_the_builder_has_the_same_asset_hash(
     dist.mkdir()
     prebuilt = dist / layer_zip_name("3.12", "x86_64")
     shutil.copyfile(built_zip, prebuilt)
-    write_manifest(dist, [layer_info(prebuilt, "3.12", "x86_64", precompiled=True)])
+    write_manifest(dist, [layer_info(prebuilt, "3.12", "x86_64")])
     dist_key, _ = synthesized_layer(cdk, dist, tmp_path / "from-dist")
 
     assert f"using {prebuilt}" in capfd.readouterr().err
@@ -497,7 +497,7 @@ def test_a_dist_zip_with_outdated_sources_is_not_used(tmp_path: Path) -> None:
                 data = handler_source if relative == "handler.py" else source.read_bytes()
                 archive.writestr(f"python/honeyhive_serverless/{relative}", data)
             archive.writestr("honeyhive-wrapper", (PROJECT_ROOT / "layer" / "honeyhive-wrapper").read_bytes())
-        write_manifest(dist, [layer_info(path, "3.12", "x86_64", precompiled=False)])
+        write_manifest(dist, [layer_info(path, "3.12", "x86_64")])
         return LayerBundling(dist)
 
     current = (package / "handler.py").read_bytes()

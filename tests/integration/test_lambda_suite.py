@@ -31,12 +31,14 @@ import pytest
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
-from conftest import REPO, SANDBOX_HANDLERS, MakeEmulator
+from conftest import SANDBOX_HANDLERS, MakeEmulator
 from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator
+from honeyhive_serverless_dev.layer_build import LAYER_FILES
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedRequest, ReceivedSpan
 from trigger_shapes import SHAPES, Shape, load_event
 
-LAYER = REPO / "layer"
+# The exec wrapper at /opt/honeyhive-wrapper; the runtime package comes from the editable install.
+LAYER = LAYER_FILES
 PROJECT = "lambda-suite"
 FUNCTION = "suite-fn"
 #: The spans ``suite.handler`` makes per invocation without ``spans``: the invocation span, step, inner.

@@ -98,7 +98,7 @@ def fake_layer(directory: Path, python: str = "3.12", arch: str = "x86_64", mark
             }
         )
     )
-    return layer_info(path, python, arch, precompiled=True)
+    return layer_info(path, python, arch)
 
 
 def other_layers(client: Any, count: int) -> list[str]:

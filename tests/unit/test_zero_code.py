@@ -21,9 +21,10 @@ from conftest import API_KEY, REPO
 from honeyhive_serverless.handler import HandlerConfigError
 from honeyhive_serverless.variables import REDIRECT_HANDLER as THIS_HANDLER
 from honeyhive_serverless_dev.lambda_context import LambdaContext
+from honeyhive_serverless_dev.layer_build import WRAPPER_PATH
 from honeyhive_serverless_dev.receiver import DevReceiver
 
-WRAPPER = REPO / "layer" / "honeyhive-wrapper"
+WRAPPER = WRAPPER_PATH
 FUNCTION_NAME = "zero-code-fn"
 SUBPROCESS_TIMEOUT_S = 30
 
@@ -236,6 +237,7 @@ def test_exec_wrapper_passes_arguments_and_exit_status_through() -> None:
 BOOTSTRAP = """
 import importlib, json, os, sys
 from honeyhive_serverless_dev.lambda_context import LambdaContext
+from honeyhive_serverless_dev.layer_build import WRAPPER_PATH
 
 module_name, _, function_name = os.environ["_HANDLER"].rpartition(".")
 handler = getattr(importlib.import_module(module_name), function_name)

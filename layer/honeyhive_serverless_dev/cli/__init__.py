@@ -1,52 +1,53 @@
-"""The ``hh-serverless`` command line: the top-level parser, and one module per command.
+"""The ``hh-serverless`` command line (``pip install 'honeyhive-serverless[cli]'``).
 
-Each command module has an ``add_<name>(subparsers)`` function that adds its parser and sets ``func``
-(a :data:`common.Command`); what several commands share lives in ``common``. Imports go one way: this
-module imports the commands, the commands import ``common``, and no command imports another.
+The entry point checks for the ``cli`` extra's distributions before importing any command: without
+them a command would end in an ImportError traceback, where one line naming what to install will do.
+The extra's list is read from the installed package's metadata, so it has one source (pyproject.toml).
 """
 
 from __future__ import annotations
 
-import argparse
+import importlib.metadata
+import re
 import sys
-from collections.abc import Callable
 
-from honeyhive_serverless_dev.cli import common
-from honeyhive_serverless_dev.cli.build_layer import add_build_layer
-from honeyhive_serverless_dev.cli.dev_server import add_dev_server
-from honeyhive_serverless_dev.cli.instrument import add_instrument
-from honeyhive_serverless_dev.cli.invoke import add_invoke
-from honeyhive_serverless_dev.cli.publish_layer import add_publish_layer
-from honeyhive_serverless_dev.cli.uninstrument import add_uninstrument
+__all__ = ["main", "missing_requirements"]
 
-__all__ = ["SUBCOMMANDS", "build_parser", "main"]
-
-# Extend by appending an `add_<name>(subparsers)` function; its parser must set `func`.
-SUBCOMMANDS: list[Callable[[common.SubParsers], None]] = [
-    add_dev_server,
-    add_build_layer,
-    add_publish_layer,
-    add_instrument,
-    add_uninstrument,
-    add_invoke,
-]
+PROG = "hh-serverless"
+DISTRIBUTION = "honeyhive-serverless"
+EXTRA = "cli"
+EXIT_USAGE = 2
+_EXTRA_MARKER = re.compile(rf"""extra\s*==\s*["']{EXTRA}["']""")
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(prog=common.PROG, description="Developer tools for honeyhive-serverless.")
-    subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")
-    for add in SUBCOMMANDS:
-        add(subparsers)
-    return parser
+def missing_requirements() -> list[str]:
+    """The distributions of the ``cli`` extra that are not installed (by name, in the extra's order)."""
+    try:
+        requirements = importlib.metadata.requires(DISTRIBUTION) or []
+    except importlib.metadata.PackageNotFoundError:  # run from sources that were never installed
+        return []
+    missing = []
+    for requirement in requirements:
+        name = _NAME.match(requirement)
+        if name is None or not _EXTRA_MARKER.search(requirement):
+            continue
+        try:
+            importlib.metadata.distribution(name.group())
+        except importlib.metadata.PackageNotFoundError:
+            missing.append(name.group())
+    return missing
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the process exit code."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    func: common.Command | None = getattr(args, "func", None)
-    if func is None:
-        parser.print_help(sys.stderr)
-        return 2
-    return func(args)
+    """Run the CLI; returns the process exit code (2, with one line, when the cli extra is missing)."""
+    missing = missing_requirements()
+    if missing:
+        print(
+            f"{PROG}: the command line needs {', '.join(missing)}: pip install '{DISTRIBUTION}[{EXTRA}]'",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
+    from honeyhive_serverless_dev.cli.parser import run
+
+    return run(argv)

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from honeyhive_serverless_dev.cli import common
-from honeyhive_serverless_dev.layer_build import PLATFORMS, PYTHON_VERSIONS, build_all, size_table
+from honeyhive_serverless_dev.layer_build import PLATFORMS, build_all, size_table
 
 
 def add_build_layer(subparsers: common.SubParsers) -> None:
@@ -25,7 +25,7 @@ def add_build_layer(subparsers: common.SubParsers) -> None:
 def _run_build_layer(args: argparse.Namespace) -> int:
     # Progress and the missing-interpreter warnings come through logging; a build takes minutes.
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    infos = build_all(args.out, args.python or PYTHON_VERSIONS, args.arch or tuple(PLATFORMS))
+    infos = build_all(args.out, args.python, args.arch or tuple(PLATFORMS))
     common.stdout_line(size_table(infos))
     problems = [problem for info in infos for problem in info.budget_problems()]
     for problem in problems:

@@ -1,0 +1,79 @@
+"""What the distribution declares: the layer's lock, the extras, the version and the license.
+
+The lock (``layer_files/layer-requirements.txt``) is what makes one honeyhive-serverless version build
+the same layer any day; these tests keep it exact and in step with pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+
+import tomllib
+from packaging.requirements import Requirement
+
+from conftest import REPO
+from honeyhive_serverless.version import __version__
+from honeyhive_serverless_dev.cli import EXTRA, missing_requirements
+from honeyhive_serverless_dev.layer_build import LOCK_PATH, PROJECT_NAME
+
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+# The extra the layer ships besides the runtime's own dependencies (Powertools, for keys in secrets).
+LAYER_EXTRA = "aws"
+
+
+def lock_entries() -> dict[str, tuple[str, list[str]]]:
+    """name -> (the whole requirement line, its hashes), one entry per locked distribution."""
+    text = LOCK_PATH.read_text().replace("\\\n", " ")
+    entries = {}
+    for raw in text.splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if line:
+            requirement, *hashes = line.split(" --hash=")
+            entries[Requirement(requirement.strip()).name] = (requirement.strip(), hashes)
+    return entries
+
+
+def test_every_locked_distribution_is_pinned_exactly_with_hashes_and_no_markers() -> None:
+    entries = lock_entries()
+    assert len(entries) >= 8
+    for name, (line, hashes) in entries.items():
+        requirement = Requirement(line)
+        assert re.fullmatch(r"==[^,*]+", str(requirement.specifier)), line
+        # pip evaluates markers against the interpreter running it, not the layer's target Python.
+        assert requirement.marker is None, line
+        assert hashes and all(value.startswith("sha256:") for value in hashes), name
+
+
+def test_the_lock_satisfies_the_runtime_dependencies_and_the_layer_extra() -> None:
+    pins = {name: Requirement(line).specifier for name, (line, _) in lock_entries().items()}
+    declared = [*PYPROJECT["dependencies"], *PYPROJECT["optional-dependencies"][LAYER_EXTRA]]
+    for text in declared:
+        requirement = Requirement(text)
+        [pin] = list(pins[requirement.name])
+        assert requirement.specifier.contains(pin.version), f"{pin} does not satisfy {requirement}"
+
+
+def test_installed_metadata_has_one_version_an_spdx_license_and_the_readme() -> None:
+    metadata = importlib.metadata.metadata(PROJECT_NAME)
+    assert metadata["Version"] == __version__
+    assert metadata["License-Expression"] == "Apache-2.0"
+    assert metadata["Description-Content-Type"] == "text/markdown"
+    assert set(metadata.get_all("Provides-Extra") or []) >= {"aws", "cli", "cdk"}
+
+
+def test_the_runtime_install_pulls_no_aws_sdk_cdk_or_test_tools() -> None:
+    runtime = [Requirement(text).name for text in PYPROJECT["dependencies"]]
+    assert not set(runtime) & {"boto3", "botocore", "aws-cdk-lib", "constructs", "moto", "pytest"}
+
+
+def test_the_construct_takes_cdk_by_ranges_below_3() -> None:
+    for text in PYPROJECT["optional-dependencies"]["cdk"]:
+        requirement = Requirement(text)
+        assert not any(spec.operator == "==" for spec in requirement.specifier), text
+        assert {spec.operator for spec in requirement.specifier} == {">=", "<"}, text
+
+
+def test_the_dev_environment_has_everything_the_cli_needs() -> None:
+    assert EXTRA in PYPROJECT["optional-dependencies"]
+    assert missing_requirements() == []
