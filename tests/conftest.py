@@ -11,15 +11,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import tomllib
 
 from honeyhive_serverless import HoneyHiveTracer
 from honeyhive_serverless.tracer import reset_tracer
 from honeyhive_serverless_dev.emulator import LambdaEmulator
 from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, buildable
 from honeyhive_serverless_dev.receiver import DevReceiver
+
+if TYPE_CHECKING:
+    from installed import Distributions, Venv
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -127,3 +131,37 @@ def emulators() -> Iterator[MakeEmulator]:
     finally:
         for emulator in started:
             emulator.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# Testing as a user would: the distributions, built once per run, and venvs outside the checkout
+
+
+@pytest.fixture(scope="session")
+def distributions(tmp_path_factory: pytest.TempPathFactory) -> Distributions:
+    """The sdist and the wheel of this checkout, built once per run."""
+    from installed import build_distributions
+
+    return build_distributions(tmp_path_factory.mktemp("distributions"))
+
+
+@pytest.fixture(scope="session")
+def runtime_venv(tmp_path_factory: pytest.TempPathFactory, distributions: Distributions) -> Venv:
+    """``pip install honeyhive-serverless``: the runtime alone."""
+    from installed import make_venv
+
+    return make_venv(tmp_path_factory.mktemp("runtime-venv") / "venv", str(distributions.wheel))
+
+
+@pytest.fixture(scope="session")
+def user_venv(tmp_path_factory: pytest.TempPathFactory, distributions: Distributions) -> Venv:
+    """``pip install 'honeyhive-serverless[cli,cdk]'`` with the oldest aws-cdk-lib the construct allows.
+
+    The repository's own environment has the newest pinned one, so together the two ends of the range
+    are synthesized and deployed.
+    """
+    from installed import make_venv, oldest_supported
+
+    cdk_extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["cdk"]
+    floors = [oldest_supported(requirement) for requirement in cdk_extra if requirement.startswith("aws-cdk-lib")]
+    return make_venv(tmp_path_factory.mktemp("user-venv") / "venv", f"{distributions.wheel}[cli,cdk]", *floors)
