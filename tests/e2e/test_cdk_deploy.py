@@ -23,8 +23,7 @@ from typing import Any
 
 import pytest
 
-from conftest import RUNTIME_CACHE
-from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime
+from deployed import invoke_deployed
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 pytestmark = pytest.mark.filterwarnings(
@@ -157,7 +156,6 @@ def test_deployed_code_and_layer_trace_into_the_receiver_with_the_key_from_moto(
         deployment.layer.version["Content"]["CodeSha256"],
         tmp_path / "layer.zip",
     )
-    runtime = ensure_runtime("3.12", RUNTIME_CACHE)
     by_name = {function.name: function for function in deployment.functions.values()}
 
     for output, question in QUESTIONS.items():
@@ -169,24 +167,9 @@ def test_deployed_code_and_layer_trace_into_the_receiver_with_the_key_from_moto(
         )
         with zipfile.ZipFile(code_zip) as archive:
             archive.extractall(task_root)
-        emulator = LambdaEmulator(
-            config["Handler"],
-            task_root=task_root,
-            layers=[layer_zip],
-            python=config["Runtime"].removeprefix("python"),
-            runtime_path=[runtime],
-            # The deployed variables, plus where this sandbox's AWS SDK finds "AWS": moto.
-            env={**config["Environment"]["Variables"], "AWS_ENDPOINT_URL": aws.endpoint},
-            function_name=config["FunctionName"],
-            timeout_s=config["Timeout"],
-            memory_mb=config["MemorySize"],
-        ).start()
-        try:
-            invocation = emulator.invoke({"question": question})
-        finally:
-            emulator.stop()
+        invocation, logs = invoke_deployed(config, task_root, [layer_zip], aws.endpoint, {"question": question})
 
-        assert invocation.ok, (invocation.error, emulator.logs)
+        assert invocation.ok, (invocation.error, logs)
         session_name = f"lambda-{config['FunctionName']}"
         assert receiver.wait_for(functools.partial(_has_session_named, session_name))
         [start] = [s for s in receiver.session_starts if s["session_name"] == session_name]

@@ -1,0 +1,50 @@
+"""Running what was deployed to moto: moto stores functions and layers but cannot run them (that needs
+Docker), so their code and layers, checked against the hashes Lambda reports, go through the local
+Lambda emulator with the deployed configuration, and "AWS" inside the sandbox is the same moto."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from conftest import RUNTIME_CACHE
+from deploy_local import code_sha256
+from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime
+
+
+def local_copy_of_layer(lambda_client: Any, arn: str, candidates: Iterable[Path]) -> Path:
+    """The zip among ``candidates`` that the layer version ``arn`` holds, by the CodeSha256 Lambda reports.
+
+    (moto gives a layer version no downloadable location, so its bytes are matched instead.)
+    """
+    unversioned, version = arn.rsplit(":", 1)
+    reported = lambda_client.get_layer_version(LayerName=unversioned, VersionNumber=int(version))["Content"]
+    for path in candidates:
+        if code_sha256(path.read_bytes()) == reported["CodeSha256"]:
+            return path
+    raise AssertionError(f"none of the local zips is the content of {arn}")
+
+
+def invoke_deployed(
+    config: dict[str, Any], task_root: Path, layers: list[Path], aws_endpoint: str, event: Any
+) -> tuple[InvocationResult, str]:
+    """Invoke the function ``config`` describes once, cold; its result and the sandbox's output."""
+    python = config["Runtime"].removeprefix("python")
+    emulator = LambdaEmulator(
+        config["Handler"],
+        task_root=task_root,
+        layers=layers,
+        python=python,
+        runtime_path=[ensure_runtime(python, RUNTIME_CACHE)],
+        # The deployed variables, plus where this sandbox's AWS SDK finds "AWS": moto.
+        env={**config.get("Environment", {}).get("Variables", {}), "AWS_ENDPOINT_URL": aws_endpoint},
+        function_name=config["FunctionName"],
+        timeout_s=config["Timeout"],
+        memory_mb=config["MemorySize"],
+    ).start()
+    try:
+        invocation = emulator.invoke(event)
+    finally:
+        emulator.stop()
+    return invocation, emulator.logs
