@@ -255,14 +255,14 @@ def describe(aws: LocalAws) -> Deployment:
 def download(aws: LocalAws, bucket: str, key: str, code_sha256: str, target: Path) -> Path:
     """Download a zip from moto's S3, checked against the CodeSha256 Lambda reports for what it deployed."""
     data = aws.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
-    actual = code_sha256(data)
+    actual = lambda_code_sha256(data)
     if actual != code_sha256:
         raise RuntimeError(f"s3://{bucket}/{key} has CodeSha256 {actual}, Lambda deployed {code_sha256}")
     target.write_bytes(data)
     return target
 
 
-def code_sha256(data: bytes) -> str:
+def lambda_code_sha256(data: bytes) -> str:
     """Lambda's ``CodeSha256`` of a zip: the base64 of its sha256."""
     return base64.b64encode(hashlib.sha256(data).digest()).decode()
 

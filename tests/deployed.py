@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from conftest import RUNTIME_CACHE
-from deploy_local import code_sha256
+from deploy_local import lambda_code_sha256
 from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime
 
 
@@ -21,7 +21,7 @@ def local_copy_of_layer(lambda_client: Any, arn: str, candidates: Iterable[Path]
     unversioned, version = arn.rsplit(":", 1)
     reported = lambda_client.get_layer_version(LayerName=unversioned, VersionNumber=int(version))["Content"]
     for path in candidates:
-        if code_sha256(path.read_bytes()) == reported["CodeSha256"]:
+        if lambda_code_sha256(path.read_bytes()) == reported["CodeSha256"]:
             return path
     raise AssertionError(f"none of the local zips is the content of {arn}")
 

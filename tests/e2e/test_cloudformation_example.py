@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml  # type: ignore[import-untyped]
+import yaml
 
 import deploy_local as local
 from conftest import LAYER_PYTHONS, REPO
@@ -28,7 +28,7 @@ STACK = "HoneyHiveTemplateExample"
 PYTHON, ARCH = "3.12", "x86_64"
 
 
-class TemplateLoader(yaml.SafeLoader):
+class TemplateLoader(yaml.SafeLoader):  # type: ignore[misc]
     """YAML with CloudFormation's short-form intrinsics (``!Ref``...), read as None: only literals are needed."""
 
 

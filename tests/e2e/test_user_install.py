@@ -7,6 +7,7 @@ line what it needs. With the ``cli`` extra, every command works from any directo
 
 from __future__ import annotations
 
+import argparse
 import json
 import zipfile
 from pathlib import Path
@@ -72,7 +73,8 @@ def test_the_cli_without_its_extra_names_what_to_install_in_one_line(runtime_ven
 
 
 def test_every_command_answers_help_with_the_extra(user_venv: Venv, tmp_path: Path) -> None:
-    [commands] = [action.choices for action in build_parser()._subparsers._group_actions]  # type: ignore[union-attr]
+    [subparsers] = [action for action in build_parser()._actions if isinstance(action, argparse._SubParsersAction)]
+    commands = list(subparsers.choices)
     assert {"build-layer", "publish-layer", "instrument", "uninstrument", "invoke", "dev-server"} <= set(commands)
 
     for command in ["", *commands]:

@@ -1,4 +1,8 @@
-"""publish-layer, instrument and uninstrument against moto: in-process, and over HTTP to a moto server on loopback."""
+"""publish-layer, instrument and uninstrument against moto: in-process, and over HTTP to a moto server on loopback.
+
+Each test through the API or the CLI asserts what AWS holds afterwards (configurations, layer
+versions and their policies, SSM parameters, role policies); the planning tests need no AWS.
+"""
 
 from __future__ import annotations
 
@@ -7,31 +11,41 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from honeyhive_serverless import variables
 from honeyhive_serverless.variables import LAMBDA_HANDLER as HANDLER_VARIABLE
 from honeyhive_serverless.variables import REDIRECT_HANDLER as THIS_HANDLER
-from honeyhive_serverless_dev.aws_tools import (
-    RECORD_VARIABLE,
-    InstrumentError,
-    InstrumentOptions,
-    instrument,
-    layer_description,
-    plan_instrument,
-    plan_uninstrument,
-    publish_layer,
-    uninstrument,
-)
 from honeyhive_serverless_dev.cli.instrument import add_instrument
 from honeyhive_serverless_dev.cli.publish_layer import add_publish_layer
 from honeyhive_serverless_dev.cli.uninstrument import add_uninstrument
+from honeyhive_serverless_dev.instrumenting import AwsClients, apply_plan, instrument, uninstrument
 from honeyhive_serverless_dev.layer_build import LayerInfo, layer_info, write_manifest
+from honeyhive_serverless_dev.planning import (
+    RECORD_VARIABLE,
+    InstrumentError,
+    InstrumentOptions,
+    SecretGrant,
+    plan_instrument,
+    plan_uninstrument,
+)
+from honeyhive_serverless_dev.published import parameter_name
+from honeyhive_serverless_dev.publishing import (
+    SHARE_ACTION,
+    Grant,
+    PublishError,
+    grants,
+    layer_description,
+    publish_layer,
+)
 
 REGION = "us-east-1"
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hh-key-AbCdEf"
@@ -63,19 +77,36 @@ def client(aws_credentials: None) -> Iterator[Any]:
 
 
 @pytest.fixture
+def clients(client: Any) -> AwsClients:
+    """The clients the instrument commands use, in moto's ``REGION``."""
+    return AwsClients(lambda service: boto3.client(service, region_name=REGION))
+
+
+@pytest.fixture
 def role(client: Any) -> str:
     return make_role(boto3.client("iam", region_name=REGION))
 
 
-def make_role(iam: Any) -> str:
+def make_role(iam: Any, name: str = "hh-test-role") -> str:
+    """An execution role, with a path (as the console's ``service-role/`` ones have)."""
     policy = {
         "Version": "2012-10-17",
         "Statement": [
             {"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}
         ],
     }
-    arn: str = iam.create_role(RoleName="hh-test-role", AssumeRolePolicyDocument=json.dumps(policy))["Role"]["Arn"]
+    role = iam.create_role(RoleName=name, Path="/service-role/", AssumeRolePolicyDocument=json.dumps(policy))
+    arn: str = role["Role"]["Arn"]
     return arn
+
+
+def role_policies(iam: Any, role: str) -> dict[str, Any]:
+    """The role's inline policies, name -> document."""
+    name = role.rsplit("/", 1)[-1]
+    return {
+        policy: iam.get_role_policy(RoleName=name, PolicyName=policy)["PolicyDocument"]
+        for policy in iam.list_role_policies(RoleName=name)["PolicyNames"]
+    }
 
 
 def zip_bytes(files: dict[str, str]) -> bytes:
@@ -190,7 +221,7 @@ def test_publish_of_different_bytes_makes_a_new_version(client: Any, tmp_path: P
 
 
 def test_instrument_adds_layer_env_and_redirect_then_uninstrument_restores_exactly(
-    client: Any, role: str, tmp_path: Path
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
 ) -> None:
     theirs = other_layers(client, 2)
     create_function(client, role, "fn", layers=theirs, env={"HH_PROJECT": "their-project", "OTHER": "kept"})
@@ -198,7 +229,7 @@ def test_instrument_adds_layer_env_and_redirect_then_uninstrument_restores_exact
     before = settings(client, "fn")
 
     plan = instrument(
-        client,
+        clients,
         "fn",
         InstrumentOptions(
             layer_arn=ours,
@@ -221,60 +252,66 @@ def test_instrument_adds_layer_env_and_redirect_then_uninstrument_restores_exact
     assert variables["OTHER"] == "kept"
     assert any("kept HH_PROJECT=their-project" in warning for warning in plan.warnings)
 
-    uninstrument(client, "fn")
+    uninstrument(clients, "fn")
 
     assert settings(client, "fn") == before
 
 
-def test_force_replaces_user_variables_and_uninstrument_puts_them_back(client: Any, role: str, tmp_path: Path) -> None:
+def test_force_replaces_user_variables_and_uninstrument_puts_them_back(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
     create_function(client, role, "fn", env={"HH_PROJECT": "theirs", "HH_SOURCE": "staging"})
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
     before = settings(client, "fn")
 
-    instrument(client, "fn", InstrumentOptions(layer_arn=ours, project="ours", source="prod", force=True))
+    instrument(clients, "fn", InstrumentOptions(layer_arn=ours, project="ours", source="prod", force=True))
 
     assert {key: env_of(client, "fn")[key] for key in ("HH_PROJECT", "HH_SOURCE")} == {
         "HH_PROJECT": "ours",
         "HH_SOURCE": "prod",
     }
-    uninstrument(client, "fn")
+    uninstrument(clients, "fn")
     assert settings(client, "fn") == before
 
 
-def test_function_without_environment_round_trips(client: Any, role: str, tmp_path: Path) -> None:
+def test_function_without_environment_round_trips(client: Any, clients: AwsClients, role: str, tmp_path: Path) -> None:
     create_function(client, role, "bare")
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
     before = settings(client, "bare")
 
-    instrument(client, "bare", InstrumentOptions(layer_arn=ours, project="p"))
+    instrument(clients, "bare", InstrumentOptions(layer_arn=ours, project="p"))
     assert env_of(client, "bare")["HH_PROJECT"] == "p"
-    uninstrument(client, "bare")
+    uninstrument(clients, "bare")
 
     assert settings(client, "bare") == before
 
 
-def test_without_layer_arn_the_newest_published_layer_for_the_runtime_is_used(
-    client: Any, role: str, tmp_path: Path
+def test_without_layer_arn_the_layer_the_ssm_parameter_names_for_the_runtime_is_used(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
 ) -> None:
     create_function(client, role, "fn", arch="arm64")
-    (tmp_path / "old").mkdir()
-    publish_layer(client, fake_layer(tmp_path / "old", arch="arm64"), "honeyhive-serverless-py312-arm64")
-    newest = publish_layer(
-        client, fake_layer(tmp_path, arch="arm64", marker="Summary: new\n"), "honeyhive-serverless-py312-arm64"
-    )
+    create_function(client, role, "unpublished", runtime="python3.13")
+    arm = publish_layer(client, fake_layer(tmp_path, arch="arm64"), "honeyhive-serverless-py312-arm64")
+    clients.ssm.put_parameter(Name=parameter_name("3.12", "arm64"), Value=arm.arn, Type="String")
+    before = settings(client, "unpublished")
 
-    instrument(client, "fn", InstrumentOptions(project="p"))
+    instrument(clients, "fn", InstrumentOptions(project="p"))
 
-    assert layer_arns(client, "fn") == [newest.arn]
+    assert layer_arns(client, "fn") == [arm.arn]
+    with pytest.raises(InstrumentError, match=r"no layer published for python3\.13 on x86_64.*--layer-arn"):
+        instrument(clients, "unpublished", InstrumentOptions(project="p"))
+    assert settings(client, "unpublished") == before
 
 
-def test_a_layer_for_another_architecture_is_refused(client: Any, role: str, tmp_path: Path) -> None:
+def test_a_layer_for_another_architecture_is_refused(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
     create_function(client, role, "fn", arch="arm64")
     x86 = publish_layer(client, fake_layer(tmp_path, arch="x86_64"), "hh-layer").arn
     before = settings(client, "fn")
 
     with pytest.raises(InstrumentError, match=r"x86_64.*arm64"):
-        instrument(client, "fn", InstrumentOptions(layer_arn=x86))
+        instrument(clients, "fn", InstrumentOptions(layer_arn=x86))
 
     assert settings(client, "fn") == before
 
@@ -291,7 +328,7 @@ def test_a_layer_for_another_architecture_is_refused(client: Any, role: str, tmp
     ids=["nodejs", "container-image"],
 )
 def test_functions_a_python_layer_cannot_serve_are_refused_and_unchanged(
-    client: Any, role: str, tmp_path: Path, create: dict[str, Any], message: str
+    client: Any, clients: AwsClients, role: str, tmp_path: Path, create: dict[str, Any], message: str
 ) -> None:
     spec: dict[str, Any] = {
         "FunctionName": "other",
@@ -308,50 +345,52 @@ def test_functions_a_python_layer_cannot_serve_are_refused_and_unchanged(
     before = settings(client, "other")
 
     with pytest.raises(InstrumentError, match=message):
-        instrument(client, "other", InstrumentOptions(layer_arn=ours, project="p"))
+        instrument(clients, "other", InstrumentOptions(layer_arn=ours, project="p"))
 
     assert settings(client, "other") == before
 
 
-def test_five_layers_already_is_a_clear_error(client: Any, role: str, tmp_path: Path) -> None:
+def test_five_layers_already_is_a_clear_error(client: Any, clients: AwsClients, role: str, tmp_path: Path) -> None:
     create_function(client, role, "full", layers=other_layers(client, 5))
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
     before = settings(client, "full")
 
     with pytest.raises(InstrumentError, match="already has 5 layers"):
-        instrument(client, "full", InstrumentOptions(layer_arn=ours))
+        instrument(clients, "full", InstrumentOptions(layer_arn=ours))
 
     assert settings(client, "full") == before
 
 
-def test_dry_run_describes_the_change_and_makes_none(client: Any, role: str, tmp_path: Path) -> None:
+def test_dry_run_describes_the_change_and_makes_none(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
     create_function(client, role, "fn", env={"OTHER": "x"})
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
     before = settings(client, "fn")
 
-    plan = instrument(client, "fn", InstrumentOptions(layer_arn=ours, project="p"), dry_run=True)
+    plan = instrument(clients, "fn", InstrumentOptions(layer_arn=ours, project="p"), dry_run=True)
 
     assert settings(client, "fn") == before
     assert f"handler: app.handler -> {THIS_HANDLER}" in plan.describe()
     assert f"layers: + {ours}" in plan.describe()
-    instrument(client, "fn", InstrumentOptions(layer_arn=ours, project="p"))
+    instrument(clients, "fn", InstrumentOptions(layer_arn=ours, project="p"))
     instrumented = settings(client, "fn")
-    assert uninstrument(client, "fn", dry_run=True).handler == "app.handler"
+    assert uninstrument(clients, "fn", dry_run=True).handler == "app.handler"
     assert settings(client, "fn") == instrumented
 
 
 def test_instrumenting_twice_or_uninstrumenting_a_plain_function_is_refused(
-    client: Any, role: str, tmp_path: Path
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
 ) -> None:
     create_function(client, role, "fn")
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
     with pytest.raises(InstrumentError, match="not instrumented"):
-        uninstrument(client, "fn")
-    instrument(client, "fn", InstrumentOptions(layer_arn=ours))
+        uninstrument(clients, "fn")
+    instrument(clients, "fn", InstrumentOptions(layer_arn=ours))
     with pytest.raises(InstrumentError, match="already instrumented"):
-        instrument(client, "fn", InstrumentOptions(layer_arn=ours))
+        instrument(clients, "fn", InstrumentOptions(layer_arn=ours))
     with pytest.raises(InstrumentError, match="not found"):
-        instrument(client, "missing", InstrumentOptions(layer_arn=ours))
+        instrument(clients, "missing", InstrumentOptions(layer_arn=ours))
 
 
 # --------------------------------------------------------------------------------------------
@@ -441,35 +480,48 @@ def cli(argv: list[str]) -> int:
     return code
 
 
-def run_cli_round_trip(lambda_client: Any, role: str, dist: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """publish (twice) -> instrument --dry-run -> instrument -> uninstrument, checked through ``lambda_client``."""
+def secret_read_policy(secret_arn: str = SECRET_ARN) -> dict[str, Any]:
+    """The one inline policy --grant-secret-read puts, as IAM returns it."""
+    statement = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn}
+    return {"Version": "2012-10-17", "Statement": [statement]}
+
+
+def run_cli_round_trip(lambda_client: Any, iam: Any, role: str, dist: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """publish (twice) -> instrument --dry-run -> instrument (layer from SSM, secret granted) -> uninstrument."""
     write_manifest(dist, [fake_layer(dist)])
     create_function(lambda_client, role, "cli-fn", env={"HH_SOURCE": "mine"})
     before = settings(lambda_client, "cli-fn")
     publish = ["publish-layer", "--region", REGION, "--dist", str(dist)]
 
     assert cli(publish) == 0
-    arn = capsys.readouterr().out.strip()
-    assert arn.endswith(":layer:honeyhive-serverless-py312-x86_64:1")
+    [first] = json.loads(capsys.readouterr().out)["layers"]
+    arn = first["arn"]
+    assert arn.endswith(":layer:honeyhive-serverless-py312-x86_64:1") and not first["reused"]
     assert cli(publish) == 0
-    assert capsys.readouterr().out.strip() == arn
+    assert json.loads(capsys.readouterr().out)["layers"] == [{**first, "reused": True}]
 
-    assert cli(["instrument", "--function", "cli-fn", "--project", "p", "--source", "cli", "--dry-run"]) == 0
+    command = ["instrument", "--function", "cli-fn", "--project", "p", "--source", "cli"]
+    command += ["--api-key-secret-arn", SECRET_ARN, "--grant-secret-read"]
+    assert cli([*command, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert f"layers: + {arn}" in out and "dry run: nothing changed" in out
+    assert f"layers: + {arn}" in out and "inline policy honeyhive-serverless-cli-fn" in out
+    assert "dry run: nothing changed" in out
     assert settings(lambda_client, "cli-fn") == before
+    assert role_policies(iam, role) == {}
 
-    assert cli(["instrument", "--function", "cli-fn", "--project", "p", "--source", "cli", "--region", REGION]) == 0
+    assert cli([*command, "--region", REGION]) == 0
     assert "instrumented cli-fn" in capsys.readouterr().out
     assert layer_arns(lambda_client, "cli-fn") == [arn]
     assert env_of(lambda_client, "cli-fn")["HH_SOURCE"] == "mine"
+    assert role_policies(iam, role) == {"honeyhive-serverless-cli-fn": secret_read_policy()}
 
     assert cli(["uninstrument", "--function", "cli-fn"]) == 0
     assert settings(lambda_client, "cli-fn") == before
+    assert role_policies(iam, role) == {}
 
 
 def test_cli_round_trip_in_process(client: Any, role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    run_cli_round_trip(client, role, tmp_path, capsys)
+    run_cli_round_trip(client, boto3.client("iam", region_name=REGION), role, tmp_path, capsys)
 
 
 def test_cli_errors_are_one_line_and_exit_1(
@@ -484,7 +536,13 @@ def test_cli_errors_are_one_line_and_exit_1(
     )
 
     assert cli(["instrument", "--function", "node", "--layer-arn", LAYER]) == 1
-    assert capsys.readouterr().err.startswith("hh-serverless: error: node uses the nodejs20.x runtime")
+    assert capsys.readouterr().err == "hh-serverless: node: uses the nodejs20.x runtime: " + (
+        "the HoneyHive layer is for Python functions\n"
+    )
+    assert cli(["instrument", "--function-regex", "nothing-.*", "--layer-arn", LAYER]) == 1
+    assert capsys.readouterr().err.startswith("hh-serverless: error: no function in this region matches")
+    assert cli(["instrument", "--function", "node", "--grant-secret-read"]) == 1
+    assert capsys.readouterr().err.startswith("hh-serverless: error: --grant-secret-read needs --api-key-secret-arn")
     assert cli(["publish-layer", "--region", REGION, "--dist", str(tmp_path)]) == 1
     assert "layers.json" in capsys.readouterr().err
     write_manifest(tmp_path, [fake_layer(tmp_path, "3.12"), fake_layer(tmp_path, "3.13")])
@@ -502,8 +560,358 @@ def test_cli_round_trip_against_a_moto_server_on_loopback(
         endpoint = f"http://{host}:{port}"
         monkeypatch.setenv("AWS_ENDPOINT_URL", endpoint)  # the CLI's own boto3 clients go there too
         lambda_client = boto3.client("lambda", region_name=REGION, endpoint_url=endpoint)
-        role = make_role(boto3.client("iam", region_name=REGION, endpoint_url=endpoint))
+        iam = boto3.client("iam", region_name=REGION, endpoint_url=endpoint)
 
-        run_cli_round_trip(lambda_client, role, tmp_path, capsys)
+        run_cli_round_trip(lambda_client, iam, make_role(iam), tmp_path, capsys)
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# publish-layer to several regions, shared, recorded in SSM
+
+OTHER_REGION = "eu-west-1"
+ORGANIZATION = "o-abcdefghij"
+ACCOUNT = "111122223333"
+
+
+def layer_statements(client: Any, name: str, version: int) -> dict[str, dict[str, Any]]:
+    """The layer version's policy statements, by statement id."""
+    policy = json.loads(client.get_layer_version_policy(LayerName=name, VersionNumber=version)["Policy"])
+    return {statement["Sid"]: statement for statement in policy["Statement"]}
+
+
+def organization_of(statement: dict[str, Any]) -> str | None:
+    """The organization a statement is limited to: AWS states it as a condition, moto keeps the request's field."""
+    condition = statement.get("Condition", {}).get("StringEquals", {}).get("aws:PrincipalOrgID")
+    found: str | None = condition or statement.get("OrganizationId")
+    return found
+
+
+def test_publish_to_two_regions_shares_with_an_organization_and_records_parameters(
+    client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    infos = [fake_layer(tmp_path, "3.12", "x86_64"), fake_layer(tmp_path, "3.13", "arm64")]
+    write_manifest(tmp_path, infos)
+    publish = ["publish-layer", "--region", REGION, "--region", OTHER_REGION, "--dist", str(tmp_path)]
+    publish += ["--share-organization", ORGANIZATION, "--share-account", ACCOUNT]
+
+    assert cli(publish) == 0
+    captured = capsys.readouterr()
+    manifest = json.loads(captured.out)
+
+    expected = []
+    for region in sorted((REGION, OTHER_REGION)):
+        lambda_client = boto3.client("lambda", region_name=region)
+        ssm = boto3.client("ssm", region_name=region)
+        for info in infos:
+            name = f"honeyhive-serverless-py{info.python.replace('.', '')}-{info.arch}"
+            arn = f"arn:aws:lambda:{region}:123456789012:layer:{name}:1"
+            published = lambda_client.get_layer_version(LayerName=name, VersionNumber=1)
+            assert published["LayerVersionArn"] == arn
+            statements = layer_statements(lambda_client, name, 1)
+            org = statements[f"honeyhive-serverless-organization-{ORGANIZATION}"]
+            assert (org["Principal"], org["Action"], organization_of(org)) == ("*", SHARE_ACTION, ORGANIZATION)
+            assert statements[f"honeyhive-serverless-account-{ACCOUNT}"]["Action"] == SHARE_ACTION
+            assert len(statements) == 2
+            parameters = [parameter_name(info.python, info.arch, version) for version in ("0.1.0", "latest")]
+            for parameter in parameters:
+                assert ssm.get_parameter(Name=parameter)["Parameter"]["Value"] == arn
+            expected.append(
+                {
+                    "region": region,
+                    "runtime": info.runtime,
+                    "python": info.python,
+                    "arch": info.arch,
+                    "layer_name": name,
+                    "arn": arn,
+                    "version": 1,
+                    "reused": False,
+                    "sha256": info.sha256,
+                    "parameters": parameters,
+                    "shared_with": [f"account:{ACCOUNT}", f"organization:{ORGANIZATION}"],
+                }
+            )
+    assert manifest == {"package_version": "0.1.0", "layers": expected}
+    assert captured.err.count(": published arn:aws:lambda:") == 4
+
+    assert cli(publish) == 0
+    again = json.loads(capsys.readouterr().out)
+
+    assert again == {"package_version": "0.1.0", "layers": [{**entry, "reused": True} for entry in expected]}
+    for region in (REGION, OTHER_REGION):
+        lambda_client = boto3.client("lambda", region_name=region)
+        assert (
+            len(lambda_client.list_layer_versions(LayerName="honeyhive-serverless-py312-x86_64")["LayerVersions"]) == 1
+        )
+        assert len(layer_statements(lambda_client, "honeyhive-serverless-py312-x86_64", 1)) == 2
+
+
+def test_publish_public_without_parameters_records_none(
+    client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_manifest(tmp_path, [fake_layer(tmp_path)])
+
+    assert cli(["publish-layer", "--region", REGION, "--dist", str(tmp_path), "--share-public", "--no-parameters"]) == 0
+
+    [entry] = json.loads(capsys.readouterr().out)["layers"]
+    assert (entry["parameters"], entry["shared_with"]) == ([], ["public"])
+    statements = layer_statements(client, "honeyhive-serverless-py312-x86_64", 1)
+    assert statements["honeyhive-serverless-public"]["Principal"] == "*"
+    assert organization_of(statements["honeyhive-serverless-public"]) is None
+    assert boto3.client("ssm", region_name=REGION).describe_parameters()["Parameters"] == []
+
+
+def test_publish_checks_every_share_id_before_publishing_anything(
+    client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    write_manifest(tmp_path, [fake_layer(tmp_path)])
+    publish = ["publish-layer", "--region", REGION, "--dist", str(tmp_path)]
+
+    assert cli([*publish, "--share-account", "1234", "--share-organization", "O-UPPERCASE1"]) == 1
+
+    err = capsys.readouterr().err
+    assert err.startswith("hh-serverless: error: cannot share with '1234', 'O-UPPERCASE1'") and err.count("\n") == 1
+    assert client.list_layers()["Layers"] == []
+
+
+def test_share_grants_are_deduplicated_sorted_and_keep_their_statement_ids() -> None:
+    chosen = grants([ACCOUNT, ACCOUNT], [ORGANIZATION], public=True)
+
+    assert chosen == (Grant("account", ACCOUNT), Grant("organization", ORGANIZATION), Grant("public"))
+    assert [grant.statement_id for grant in chosen] == [
+        f"honeyhive-serverless-account-{ACCOUNT}",
+        f"honeyhive-serverless-organization-{ORGANIZATION}",
+        "honeyhive-serverless-public",
+    ]
+    assert [grant.principal() for grant in chosen] == [
+        {"Principal": ACCOUNT},
+        {"Principal": "*", "OrganizationId": ORGANIZATION},
+        {"Principal": "*"},
+    ]
+    with pytest.raises(PublishError, match="12 digits"):
+        grants(["12345678901a"], [], public=False)
+
+
+# --------------------------------------------------------------------------------------------
+# instrument and uninstrument many functions
+
+IMAGE_URI = "123456789012.dkr.ecr.us-east-1.amazonaws.com/app:latest"
+
+
+def create_image_function(client: Any, role: str, name: str, env: dict[str, str]) -> None:
+    client.create_function(
+        FunctionName=name,
+        Role=role,
+        PackageType="Image",
+        Code={"ImageUri": IMAGE_URI},
+        Environment={"Variables": env},
+    )
+
+
+def test_instrument_by_regex_dry_run_then_apply_then_uninstrument_restores_every_function(
+    client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    iam = boto3.client("iam", region_name=REGION)
+    role = make_role(iam)
+    iam.put_role_policy(
+        RoleName="hh-test-role", PolicyName="theirs", PolicyDocument=json.dumps(secret_read_policy("*"))
+    )
+    write_manifest(tmp_path, [fake_layer(tmp_path, "3.12", "x86_64"), fake_layer(tmp_path, "3.13", "arm64")])
+    assert cli(["publish-layer", "--region", REGION, "--dist", str(tmp_path)]) == 0
+    capsys.readouterr()
+    create_function(client, role, "app-one", env={"OTHER": "kept"})
+    create_function(client, role, "app-two", runtime="python3.13", arch="arm64")
+    create_function(client, role, "app-full", layers=other_layers(client, 5))
+    create_image_function(client, role, "app-image", {"APP": "x"})
+    create_function(client, role, "my-app-one")  # re.search would match it; the selection is fullmatch
+    names = ("app-one", "app-two", "app-full", "app-image", "my-app-one")
+    before = {name: settings(client, name) for name in names}
+    policies_before = role_policies(iam, role)
+    command = ["instrument", "--function-regex", "app-.*", "--project", "p"]
+    command += ["--api-key-secret-arn", SECRET_ARN, "--grant-secret-read"]
+
+    assert cli([*command, "--dry-run"]) == 1
+
+    dry = capsys.readouterr()
+    assert dry.out.count("dry run: nothing changed") == 2
+    assert "hh-serverless: app-full: already has 5 layers" in dry.err
+    assert "hh-serverless: app-image: is a container image function" in dry.err
+    assert {name: settings(client, name) for name in names} == before
+    assert role_policies(iam, role) == policies_before
+
+    assert cli(command) == 1
+
+    applied_err = capsys.readouterr().err.splitlines()
+    assert [line.split(":")[1].strip() for line in applied_err] == ["app-full", "app-image"]
+    for name, python, arch in (("app-one", "3.12", "x86_64"), ("app-two", "3.13", "arm64")):
+        parameter = parameter_name(python, arch)
+        layer = boto3.client("ssm", region_name=REGION).get_parameter(Name=parameter)["Parameter"]["Value"]
+        assert layer_arns(client, name) == [layer]
+        assert client.get_function_configuration(FunctionName=name)["Handler"] == THIS_HANDLER
+        assert env_of(client, name)[variables.API_KEY_SECRET_ARN] == SECRET_ARN
+    assert env_of(client, "app-one")["OTHER"] == "kept"
+    assert role_policies(iam, role) == {
+        **policies_before,
+        "honeyhive-serverless-app-one": secret_read_policy(),
+        "honeyhive-serverless-app-two": secret_read_policy(),
+    }
+    for untouched in ("app-full", "app-image", "my-app-one"):
+        assert settings(client, untouched) == before[untouched]
+
+    assert cli(["instrument", "--function", "app-image", "--no-layer", "--project", "p"]) == 0
+
+    out = capsys.readouterr().out
+    assert f"CMD: set it to {THIS_HANDLER}" in out and "@with_honeyhive_session" in out
+    image = client.get_function_configuration(FunctionName="app-image")
+    assert image["Environment"]["Variables"][variables.PROJECT] == "p"
+    assert RECORD_VARIABLE in image["Environment"]["Variables"]
+    assert (image["PackageType"], image.get("Layers", [])) == ("Image", [])
+
+    assert cli(["uninstrument", "--function-regex", "app-.*"]) == 0
+
+    assert (
+        capsys.readouterr().err == "hh-serverless: app-full: skipped: not instrumented (HH_INSTRUMENTED is not set)\n"
+    )
+    assert {name: settings(client, name) for name in names} == before
+    assert role_policies(iam, role) == policies_before
+
+
+def test_all_selects_what_each_command_applies_to(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+    for name in ("a", "b"):
+        create_function(client, role, name)
+    client.create_function(
+        FunctionName="node", Runtime="nodejs20.x", Role=role, Handler="i.h", Code={"ZipFile": zip_bytes({"i.js": ""})}
+    )
+    create_image_function(client, role, "image", {})
+    instrument(clients, "a", InstrumentOptions(layer_arn=ours))
+    before = {name: settings(client, name) for name in ("node", "image")}
+
+    assert cli(["instrument", "--all", "--layer-arn", ours]) == 0
+
+    captured = capsys.readouterr()
+    assert "instrumented b" in captured.out and "instrumented a" not in captured.out
+    assert captured.err == "hh-serverless: a: skipped: already instrumented\n"
+    assert {name: settings(client, name) for name in ("node", "image")} == before
+
+    assert cli(["uninstrument", "--all"]) == 0
+
+    captured = capsys.readouterr()
+    assert (captured.out.count("uninstrumented "), captured.err) == (2, "")
+    assert all(RECORD_VARIABLE not in env_of(client, name) for name in ("a", "b"))
+
+
+def test_a_failed_update_deletes_the_role_policy_it_put(client: Any, clients: AwsClients, role: str) -> None:
+    create_function(client, role, "fn")
+    options = InstrumentOptions(layer_arn=LAYER, api_key_secret_arn=SECRET_ARN, grant_secret_read=True)
+    plan = plan_instrument(client.get_function_configuration(FunctionName="fn"), options)
+    client.delete_function(FunctionName="fn")  # the update now fails
+
+    with pytest.raises(ClientError, match="ResourceNotFound"):
+        apply_plan(clients, plan)
+
+    assert role_policies(clients.iam, role) == {}
+
+
+def test_a_role_policy_of_the_same_name_is_not_ours_and_is_refused(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    create_function(client, role, "fn")
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+    document = json.dumps(secret_read_policy("arn:aws:secretsmanager:us-east-1:123456789012:secret:theirs"))
+    clients.iam.put_role_policy(RoleName="hh-test-role", PolicyName="honeyhive-serverless-fn", PolicyDocument=document)
+    before, policies = settings(client, "fn"), role_policies(clients.iam, role)
+
+    with pytest.raises(InstrumentError, match="already has an inline policy honeyhive-serverless-fn"):
+        instrument(
+            clients, "fn", InstrumentOptions(layer_arn=ours, api_key_secret_arn=SECRET_ARN, grant_secret_read=True)
+        )
+
+    assert (settings(client, "fn"), role_policies(clients.iam, role)) == (before, policies)
+
+
+# --------------------------------------------------------------------------------------------
+# Planning the new cases, without AWS
+
+ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/shared-role"
+
+
+def test_a_layer_arn_named_for_another_python_or_architecture_is_refused() -> None:
+    named = "arn:aws:lambda:us-east-1:123456789012:layer:honeyhive-serverless-py313-x86_64:1"
+    with pytest.raises(InstrumentError, match=r"named for python3\.13, the function runs python3\.12"):
+        plan_instrument(config(), InstrumentOptions(layer_arn=named))
+    with pytest.raises(InstrumentError, match="named for x86_64, the function runs on arm64"):
+        plan_instrument(config(Runtime="python3.13", Architectures=["arm64"]), InstrumentOptions(layer_arn=named))
+    assert plan_instrument(config(Runtime="python3.13"), InstrumentOptions(layer_arn=named)).layers == (named,)
+
+
+def test_no_layer_on_an_image_sets_variables_only_and_uninstrument_removes_them() -> None:
+    image = {"FunctionName": "img", "PackageType": "Image", "Environment": {"Variables": {"APP": "x"}}}
+    with pytest.raises(InstrumentError, match=r"container image.*--no-layer"):
+        plan_instrument(image, InstrumentOptions(layer_arn=LAYER))
+
+    plan = plan_instrument(image, InstrumentOptions(layer=False, project="p"))
+
+    request = plan.update_request()
+    assert "Handler" not in request and "Layers" not in request
+    assert {key: value for key, value in plan.variables.items() if key != RECORD_VARIABLE} == {
+        "APP": "x",
+        "HH_PROJECT": "p",
+    }
+    assert any(THIS_HANDLER in warning and HANDLER_VARIABLE in warning for warning in plan.warnings)
+    undo = plan_uninstrument({**image, "Environment": {"Variables": plan.variables}})
+    assert (undo.handler, undo.layers, undo.variables) == (None, None, {"APP": "x"})
+
+
+def test_no_layer_on_a_zip_redirects_the_handler_and_keeps_the_layers() -> None:
+    before = config(Layers=[{"Arn": LAYER}])
+
+    plan = plan_instrument(before, InstrumentOptions(layer=False))
+
+    assert (plan.handler, plan.layers) == (THIS_HANDLER, (LAYER,))
+    assert json.loads(plan.variables[RECORD_VARIABLE])["layer"] is None
+    undo = plan_uninstrument(applied(before, plan))
+    assert (undo.handler, undo.layers, undo.variables) == ("app.handler", (LAYER,), {})
+
+
+def test_the_secret_grant_is_planned_per_function_recorded_and_undone() -> None:
+    before = config(Role=ROLE_ARN)
+    options = InstrumentOptions(layer_arn=LAYER, api_key_secret_arn=SECRET_ARN, grant_secret_read=True)
+
+    plan = plan_instrument(before, options, role_policies=["honeyhive-serverless-other-fn"])
+
+    assert plan.put_policy == SecretGrant("shared-role", "honeyhive-serverless-fn", SECRET_ARN)
+    assert json.loads(plan.put_policy.document()) == secret_read_policy()
+    assert json.loads(plan.variables[RECORD_VARIABLE])["role_policy"] == {
+        "role": "shared-role",
+        "policy": "honeyhive-serverless-fn",
+    }
+    undo = plan_uninstrument(applied(before, plan))
+    assert undo.delete_policy is not None and undo.put_policy is None
+    assert (undo.delete_policy.role_name, undo.delete_policy.policy_name) == ("shared-role", "honeyhive-serverless-fn")
+    with pytest.raises(InstrumentError, match="not put by instrument"):
+        plan_instrument(before, options, role_policies=["honeyhive-serverless-fn"])
+
+
+def test_granting_a_secret_the_function_does_not_use_needs_force() -> None:
+    theirs = "arn:aws:secretsmanager:us-east-1:123456789012:secret:theirs-XyZ"
+    before = config(Role=ROLE_ARN, Environment={"Variables": {variables.API_KEY_SECRET_ARN: theirs}})
+    options = InstrumentOptions(layer_arn=LAYER, api_key_secret_arn=SECRET_ARN, grant_secret_read=True)
+
+    with pytest.raises(InstrumentError, match="not the secret --grant-secret-read would grant"):
+        plan_instrument(before, options)
+
+    forced = plan_instrument(before, replace(options, force=True))
+    assert forced.variables[variables.API_KEY_SECRET_ARN] == SECRET_ARN
+
+
+def test_options_that_contradict_are_refused_when_made() -> None:
+    with pytest.raises(InstrumentError, match="needs --api-key-secret-arn"):
+        InstrumentOptions(grant_secret_read=True)
+    with pytest.raises(InstrumentError, match="contradict"):
+        InstrumentOptions(layer_arn=LAYER, layer=False)
+    with pytest.raises(InstrumentError, match="not a layer version ARN"):
+        InstrumentOptions(layer_arn="hh-layer")

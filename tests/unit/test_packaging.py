@@ -14,7 +14,8 @@ from packaging.requirements import Requirement
 
 from conftest import REPO
 from honeyhive_serverless.version import __version__
-from honeyhive_serverless_dev.cli import EXTRA, missing_requirements
+from honeyhive_serverless_dev.cli import missing_requirements
+from honeyhive_serverless_dev.cli.program import EXTRA
 from honeyhive_serverless_dev.layer_build import LOCK_PATH, PROJECT_NAME
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]

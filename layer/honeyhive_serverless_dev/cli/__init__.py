@@ -11,11 +11,10 @@ import importlib.metadata
 import re
 import sys
 
+from honeyhive_serverless_dev.cli.program import DISTRIBUTION, EXTRA, PROG
+
 __all__ = ["main", "missing_requirements"]
 
-PROG = "hh-serverless"
-DISTRIBUTION = "honeyhive-serverless"
-EXTRA = "cli"
 EXIT_USAGE = 2
 _EXTRA_MARKER = re.compile(rf"""extra\s*==\s*["']{EXTRA}["']""")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")

@@ -7,6 +7,7 @@ import logging
 from pathlib import Path
 
 from honeyhive_serverless_dev.cli import common
+from honeyhive_serverless_dev.cli.program import PROG
 from honeyhive_serverless_dev.layer_build import PLATFORMS, build_all, size_table
 
 
@@ -29,5 +30,5 @@ def _run_build_layer(args: argparse.Namespace) -> int:
     common.stdout_line(size_table(infos))
     problems = [problem for info in infos for problem in info.budget_problems()]
     for problem in problems:
-        common.stderr_line(f"{common.PROG}: over budget: {problem}")
+        common.stderr_line(f"{PROG}: over budget: {problem}")
     return 1 if problems else 0

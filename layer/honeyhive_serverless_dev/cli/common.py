@@ -8,17 +8,18 @@ from __future__ import annotations
 
 import argparse
 import functools
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TypeAlias
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from honeyhive_serverless_dev.aws_tools import AwsToolError, LambdaClient, Plan
+from honeyhive_serverless_dev.aws_api import AwsToolError, Client
+from honeyhive_serverless_dev.cli.program import PROG
+from honeyhive_serverless_dev.instrumenting import AwsClients, Outcome, Selection
 from honeyhive_serverless_dev.layer_build import PLATFORMS, PYTHON_VERSIONS, LayerBuildError
-from honeyhive_serverless_dev.published import DEFAULT_LAYER_NAME
-
-PROG = "hh-serverless"
+from honeyhive_serverless_dev.published import DEFAULT_PARAMETER_PREFIX
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 #: What a command's parser sets as ``func``: runs the parsed command, returns the exit code.
@@ -53,12 +54,12 @@ def reporting_errors(command: Command) -> Command:
     return run
 
 
-def lambda_client(region: str | None) -> LambdaClient:
-    """A boto3 Lambda client for ``region`` (None: the AWS configuration's)."""
+def aws_client(service: str, region: str | None) -> Client:
+    """A boto3 client of ``service`` (``lambda``, ``ssm``, ``iam``) for ``region`` (None: the AWS configuration's)."""
     # Imported here: boto3 takes a noticeable time to import, and only the commands that call AWS need it.
     import boto3
 
-    return boto3.client("lambda", region_name=region)
+    return boto3.client(service, region_name=region)
 
 
 def add_target_options(parser: argparse.ArgumentParser, verb: str) -> None:
@@ -77,28 +78,61 @@ def add_target_options(parser: argparse.ArgumentParser, verb: str) -> None:
     )
 
 
-def add_layer_name_option(parser: argparse.ArgumentParser) -> None:
-    """``--layer-name``: the template a published layer's name is made from."""
+def add_parameter_prefix_option(parser: argparse.ArgumentParser) -> None:
+    """``--parameter-prefix``: where the SSM parameters naming the published layers are."""
     parser.add_argument(
-        "--layer-name",
-        default=DEFAULT_LAYER_NAME,
-        metavar="NAME",
-        help="layer name; {py} (e.g. 312) and {arch} are filled in (default: %(default)s)",
+        "--parameter-prefix",
+        default=DEFAULT_PARAMETER_PREFIX,
+        metavar="PATH",
+        help="SSM parameter path of the published layer ARNs: PATH/python3.12/arm64/latest (default: %(default)s)",
     )
 
 
-def add_function_options(parser: argparse.ArgumentParser) -> None:
-    """``--function`` and ``--region``: the deployed function a command changes."""
-    parser.add_argument("--function", required=True, help="function name or ARN")
+def add_selection_options(parser: argparse.ArgumentParser, all_help: str) -> None:
+    """``--function`` (repeatable), ``--function-regex`` or ``--all``, exactly one; and ``--region``."""
+    group = parser.add_mutually_exclusive_group(required=True)
+    group.add_argument("--function", action="append", metavar="NAME", help="function name or ARN (repeatable)")
+    group.add_argument("--function-regex", type=_regex, metavar="RE", help="the functions whose whole name matches RE")
+    group.add_argument("--all", action="store_true", help=all_help)
     parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
 
 
+def selection(args: argparse.Namespace) -> Selection:
+    """The functions :func:`add_selection_options` selected."""
+    return Selection(names=tuple(args.function or ()), pattern=args.function_regex, everything=args.all)
+
+
+def regional_clients(args: argparse.Namespace) -> AwsClients:
+    """The clients of the ``--region`` of a command that changes functions."""
+    return AwsClients(lambda service: aws_client(service, args.region))
+
+
+def _regex(text: str) -> re.Pattern[str]:
+    try:
+        return re.compile(text)
+    except re.error as exc:
+        raise argparse.ArgumentTypeError(f"not a regular expression: {text!r} ({exc})") from exc
+
+
 def add_dry_run_option(parser: argparse.ArgumentParser) -> None:
-    """``--dry-run``: show the plan instead of applying it."""
-    parser.add_argument("--dry-run", action="store_true", help="print the change and make none")
+    """``--dry-run``: show the plans instead of applying them."""
+    parser.add_argument("--dry-run", action="store_true", help="print the changes and make none")
 
 
-def report_plan(plan: Plan, done: str, dry_run: bool) -> None:
-    """Print what a function change does, then whether it was made (``done``) or only planned."""
-    outcome = "dry run: nothing changed" if dry_run else f"{done} {plan.function_name}"
-    stdout_line(f"{plan.describe()}\n{outcome}")
+def report_outcomes(outcomes: Iterable[Outcome], done: str, dry_run: bool) -> int:
+    """Print each function's plan and whether it was applied (``done``), or why not; the exit code.
+
+    Plans go to stdout, refusals and skips to stderr as ``hh-serverless: FUNCTION: reason``; the
+    exit code is 1 when any function was refused or failed, the others done all the same.
+    """
+    code = 0
+    for outcome in outcomes:
+        if outcome.plan is not None:
+            result = "dry run: nothing changed" if dry_run else f"{done} {outcome.function_name}"
+            stdout_line(f"{outcome.plan.describe()}\n{result}")
+        elif outcome.skipped is not None:
+            stderr_line(f"{PROG}: {outcome.function_name}: skipped: {outcome.skipped}")
+        else:
+            stderr_line(f"{PROG}: {outcome.function_name}: {outcome.problem}")
+            code = 1
+    return code

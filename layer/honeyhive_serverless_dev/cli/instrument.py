@@ -1,31 +1,48 @@
-"""``hh-serverless instrument``: add the layer, the ``HH_*`` variables and the handler redirect to a function."""
+"""``hh-serverless instrument``: add the layer, the ``HH_*`` variables and the handler redirect to functions."""
 
 from __future__ import annotations
 
 import argparse
 
 from honeyhive_serverless.config import EXPORT_MODES
-from honeyhive_serverless_dev.aws_tools import InstrumentOptions, instrument
 from honeyhive_serverless_dev.cli import common
+from honeyhive_serverless_dev.instrumenting import instrument_functions
+from honeyhive_serverless_dev.planning import InstrumentOptions
 
 
 def add_instrument(subparsers: common.SubParsers) -> None:
     """Add the ``instrument`` command."""
     parser = subparsers.add_parser(
         "instrument",
-        help="trace an existing Lambda function: add the layer and redirect its handler",
+        help="trace existing Lambda functions: add the layer and redirect their handlers",
         description=(
-            "Add the HoneyHive layer to a Python function, set HH_* variables it does not already have, and "
-            "redirect its handler to honeyhive_serverless.handler.handler (the original goes in HH_LAMBDA_HANDLER)."
+            "Add the HoneyHive layer to Python functions, set HH_* variables they do not already have, and "
+            "redirect their handlers to honeyhive_serverless.handler.handler (the original goes in "
+            "HH_LAMBDA_HANDLER). A function that cannot be instrumented is reported; the others still are."
         ),
     )
-    common.add_function_options(parser)
-    parser.add_argument(
-        "--layer-arn", help="layer version ARN (default: newest version of the published layer for the runtime)"
+    common.add_selection_options(
+        parser, "all Python zip functions of the region (with --no-layer, container image functions too)"
     )
-    common.add_layer_name_option(parser)
+    layer = parser.add_mutually_exclusive_group()
+    layer.add_argument(
+        "--layer-arn",
+        help="layer version ARN (default: the one the SSM parameter PREFIX/pythonX.Y/ARCH/latest holds)",
+    )
+    layer.add_argument(
+        "--no-layer",
+        dest="layer",
+        action="store_false",
+        help="add no layer: the function bundles honeyhive-serverless (the only way for container images)",
+    )
+    common.add_parameter_prefix_option(parser)
     parser.add_argument("--project", help="HH_PROJECT: the HoneyHive project")
     parser.add_argument("--api-key-secret-arn", help="HH_API_KEY_SECRET_ARN: Secrets Manager secret with the API key")
+    parser.add_argument(
+        "--grant-secret-read",
+        action="store_true",
+        help="put an inline policy on each function's role allowing secretsmanager:GetSecretValue on that secret",
+    )
     parser.add_argument("--source", help="HH_SOURCE: the source/environment label")
     parser.add_argument(
         "--export-mode",
@@ -45,8 +62,14 @@ def _run_instrument(args: argparse.Namespace) -> int:
         source=args.source,
         export_mode=args.export_mode,
         force=args.force,
+        layer=args.layer,
+        grant_secret_read=args.grant_secret_read,
     )
-    client = common.lambda_client(args.region)
-    plan = instrument(client, args.function, options, layer_name_template=args.layer_name, dry_run=args.dry_run)
-    common.report_plan(plan, "instrumented", args.dry_run)
-    return 0
+    outcomes = instrument_functions(
+        common.regional_clients(args),
+        common.selection(args),
+        options,
+        parameter_prefix=args.parameter_prefix,
+        dry_run=args.dry_run,
+    )
+    return common.report_outcomes(outcomes, "instrumented", args.dry_run)

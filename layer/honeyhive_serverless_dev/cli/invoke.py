@@ -14,6 +14,7 @@ from typing import Any
 
 from honeyhive_serverless import variables
 from honeyhive_serverless_dev.cli import common
+from honeyhive_serverless_dev.cli.program import PROG
 from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime
 from honeyhive_serverless_dev.receiver import DevReceiver
 
@@ -118,7 +119,7 @@ def _describe(index: int, invocation: InvocationResult) -> str:
 
 def _refuse(problem: object) -> int:
     """Report a problem with the command itself (not with the handler): exit code 2."""
-    common.stdout_line(f"{common.PROG} invoke: {problem}")
+    common.stdout_line(f"{PROG} invoke: {problem}")
     return 2
 
 

@@ -16,6 +16,7 @@ from honeyhive_serverless_dev.cli.build_layer import add_build_layer
 from honeyhive_serverless_dev.cli.dev_server import add_dev_server
 from honeyhive_serverless_dev.cli.instrument import add_instrument
 from honeyhive_serverless_dev.cli.invoke import add_invoke
+from honeyhive_serverless_dev.cli.program import PROG
 from honeyhive_serverless_dev.cli.publish_layer import add_publish_layer
 from honeyhive_serverless_dev.cli.uninstrument import add_uninstrument
 
@@ -35,7 +36,7 @@ SUBCOMMANDS: list[Callable[[common.SubParsers], None]] = [
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
     parser = argparse.ArgumentParser(
-        prog=common.PROG,
+        prog=PROG,
         description="Build, publish and attach the honeyhive-serverless Lambda layer; run handlers like Lambda.",
     )
     subparsers = parser.add_subparsers(title="commands", metavar="COMMAND")

@@ -1,30 +1,72 @@
-"""``hh-serverless publish-layer``: one layer version per zip in ``layers.json``, reused when already published."""
+"""``hh-serverless publish-layer``: each zip of ``layers.json`` to each region, shared, its ARN recorded in SSM.
+
+Prints one JSON manifest of everything published on stdout (progress goes to stderr), so a release
+script reads the ARNs, versions and parameters without parsing text.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
-from honeyhive_serverless_dev.aws_tools import PublishError, checked_layer_name, publish_layer
 from honeyhive_serverless_dev.cli import common
 from honeyhive_serverless_dev.layer_build import read_manifest
+from honeyhive_serverless_dev.published import DEFAULT_LAYER_NAME
+from honeyhive_serverless_dev.publishing import (
+    PublishError,
+    checked_layer_name,
+    grants,
+    package_version,
+    parameter_names,
+    publish_manifest,
+    publish_target,
+)
 
 
 def add_publish_layer(subparsers: common.SubParsers) -> None:
     """Add the ``publish-layer`` command."""
     parser = subparsers.add_parser(
         "publish-layer",
-        help="publish the built layer zips to Lambda and print their ARNs",
-        description="Publish each selected zip of layers.json as a layer version (reused if already published).",
+        help="publish the built layer zips to Lambda, share them, record their ARNs in SSM",
+        description=(
+            "Publish each selected zip of layers.json as a layer version in each region (reused if already "
+            "published), share it, and record its ARN in the SSM parameters PREFIX/pythonX.Y/ARCH/latest and "
+            "PREFIX/pythonX.Y/ARCH/VERSION. Prints a JSON manifest of what was published."
+        ),
     )
-    parser.add_argument("--region", required=True, help="AWS region to publish in")
+    parser.add_argument("--region", action="append", required=True, help="AWS region to publish in (repeatable)")
     common.add_target_options(parser, "publish")
-    common.add_layer_name_option(parser)
+    parser.add_argument(
+        "--layer-name",
+        default=DEFAULT_LAYER_NAME,
+        metavar="NAME",
+        help="layer name; {py} (e.g. 312) and {arch} are filled in (default: %(default)s)",
+    )
     parser.add_argument("--dist", type=Path, default=Path("dist"), help="where layers.json is (default: dist)")
+    parser.add_argument(
+        "--share-account",
+        action="append",
+        default=[],
+        metavar="ACCOUNT_ID",
+        help="let this account use the layer (repeatable)",
+    )
+    parser.add_argument(
+        "--share-organization",
+        action="append",
+        default=[],
+        metavar="ORG_ID",
+        help="let every account of this organization (o-...) use the layer (repeatable)",
+    )
+    parser.add_argument("--share-public", action="store_true", help="let every AWS account use the layer")
+    common.add_parameter_prefix_option(parser)
+    parser.add_argument("--no-parameters", action="store_true", help="record no SSM parameters")
     parser.set_defaults(func=common.reporting_errors(_run_publish_layer))
 
 
 def _run_publish_layer(args: argparse.Namespace) -> int:
+    # Everything that can be wrong with the request is checked before the first call to AWS.
+    shares = grants(args.share_account, args.share_organization, args.share_public)
     infos = [
         info
         for info in read_manifest(args.dist)
@@ -32,17 +74,23 @@ def _run_publish_layer(args: argparse.Namespace) -> int:
     ]
     if not infos:
         raise PublishError(f"no built layer in {args.dist} matches: run hh-serverless build-layer")
+    version = package_version(infos)
     names = [checked_layer_name(args.layer_name, info.python, info.arch) for info in infos]
     if len(set(names)) < len(names):
         raise PublishError(
             f"--layer-name {args.layer_name} gives {len(names)} layers the same name: "
             "put {py} and {arch} in it, or select one layer with --python and --arch"
         )
-    client = common.lambda_client(args.region)
-    for info, name in zip(infos, names, strict=True):
-        published = publish_layer(client, info, name)
-        status = "reused existing version" if published.reused else "published"
-        # The ARNs alone go to stdout, so the output can be read by a script.
-        common.stderr_line(f"{info.path.name}: {status}")
-        common.stdout_line(published.arn)
+    parameters = [() if args.no_parameters else parameter_names(info, args.parameter_prefix) for info in infos]
+
+    entries = []
+    for region in dict.fromkeys(args.region):
+        lambda_client = common.aws_client("lambda", region)
+        ssm_client = None if args.no_parameters else common.aws_client("ssm", region)
+        for info, name, names_of_info in zip(infos, names, parameters, strict=True):
+            entry = publish_target(lambda_client, ssm_client, info, name, region, shares, names_of_info)
+            status = "reused existing version" if entry["reused"] else "published"
+            common.stderr_line(f"{region}: {info.path.name}: {status} {entry['arn']}")
+            entries.append(entry)
+    common.stdout_line(json.dumps(publish_manifest(version, entries), indent=2, sort_keys=True))
     return 0

@@ -1,26 +1,28 @@
-"""``hh-serverless uninstrument``: undo exactly what ``instrument`` did to a function."""
+"""``hh-serverless uninstrument``: undo exactly what ``instrument`` did to functions."""
 
 from __future__ import annotations
 
 import argparse
 
-from honeyhive_serverless_dev.aws_tools import uninstrument
 from honeyhive_serverless_dev.cli import common
+from honeyhive_serverless_dev.instrumenting import uninstrument_functions
 
 
 def add_uninstrument(subparsers: common.SubParsers) -> None:
     """Add the ``uninstrument`` command."""
     parser = subparsers.add_parser(
         "uninstrument",
-        help="undo instrument on a Lambda function",
-        description="Undo what instrument changed (recorded in HH_INSTRUMENTED); other settings are kept.",
+        help="undo instrument on Lambda functions",
+        description=(
+            "Undo what instrument changed (recorded in HH_INSTRUMENTED), the role policy it put included; "
+            "other settings are kept."
+        ),
     )
-    common.add_function_options(parser)
+    common.add_selection_options(parser, "all functions of the region instrument changed (carrying HH_INSTRUMENTED)")
     common.add_dry_run_option(parser)
     parser.set_defaults(func=common.reporting_errors(_run_uninstrument))
 
 
 def _run_uninstrument(args: argparse.Namespace) -> int:
-    plan = uninstrument(common.lambda_client(args.region), args.function, dry_run=args.dry_run)
-    common.report_plan(plan, "uninstrumented", args.dry_run)
-    return 0
+    outcomes = uninstrument_functions(common.regional_clients(args), common.selection(args), dry_run=args.dry_run)
+    return common.report_outcomes(outcomes, "uninstrumented", args.dry_run)

@@ -1,0 +1,423 @@
+"""Plan instrumenting a function, and undoing it: pure functions of its configuration, no AWS calls.
+
+Every change to a function is planned here from what ``get_function_configuration`` (and, for the
+layer and the role, ``get_layer_version`` and ``list_role_policies``) answered, so it can be tested
+without AWS and shown by ``--dry-run``; ``instrumenting`` reads those and applies the plan.
+
+``instrument`` records what it changed in the ``HH_INSTRUMENTED`` variable (compact JSON: the layer
+ARN it attached, the variables it added, the previous values of those it replaced with ``--force``,
+the inline role policy it put). ``uninstrument`` undoes exactly that record, so whatever the user
+set, before or since, is kept.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from honeyhive_serverless import variables
+from honeyhive_serverless_dev.aws_api import AwsToolError
+from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS
+from honeyhive_serverless_dev.published import target_hints
+
+RECORD_VARIABLE = variables.INSTRUMENTED
+MAX_LAYERS = 5  # Lambda's limit per function
+#: The inline role policy's name is this plus the function's name (at most 64 characters), so it is
+#: unique per function on a role several functions share, and within IAM's 128.
+ROLE_POLICY_PREFIX = "honeyhive-serverless-"
+
+_LAYER_VERSION_ARN = re.compile(r"(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+):(\d+)")
+_PYTHON_RUNTIME = re.compile(r"python(\d+\.\d+)")
+
+
+class InstrumentError(AwsToolError):
+    """The function cannot be (un)instrumented as asked; it is left unchanged."""
+
+
+@dataclass(frozen=True)
+class InstrumentOptions:
+    """What ``instrument`` sets. ``None`` leaves a variable alone; ``layer_arn=None`` means look it up.
+
+    ``layer=False`` is ``--no-layer``: the function bundles honeyhive-serverless itself, so it gets the
+    variables (and a zip function the redirect) but no layer; only then can an image be instrumented.
+    """
+
+    layer_arn: str | None = None
+    project: str | None = None
+    api_key_secret_arn: str | None = None
+    source: str | None = None
+    export_mode: str | None = None
+    force: bool = False  # replace HH_* variables the user already set
+    layer: bool = True
+    grant_secret_read: bool = False  # let the execution role read api_key_secret_arn
+
+    def __post_init__(self) -> None:
+        # Checked once, when the options are made: the same mistake for every function of a run.
+        if self.grant_secret_read and self.api_key_secret_arn is None:
+            raise InstrumentError("--grant-secret-read needs --api-key-secret-arn: the secret to grant")
+        if self.layer_arn is not None:
+            if not self.layer:
+                raise InstrumentError("--layer-arn and --no-layer contradict each other")
+            split_layer_arn(self.layer_arn)
+
+
+@dataclass(frozen=True)
+class RolePolicy:
+    """An inline policy on a function's execution role, named in the ``HH_INSTRUMENTED`` record."""
+
+    role_name: str
+    policy_name: str
+
+
+@dataclass(frozen=True)
+class SecretGrant(RolePolicy):
+    """The inline policy ``--grant-secret-read`` puts: ``secretsmanager:GetSecretValue`` on one secret only."""
+
+    secret_arn: str
+
+    def document(self) -> str:
+        """The policy JSON."""
+        statement = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": self.secret_arn}
+        return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """The configuration a function gets, and a readable list of what differs from its current one.
+
+    ``handler`` and ``layers`` are None for a container image, whose handler is its CMD and which
+    takes no layers: the update leaves both alone. ``put_policy`` is put on the role before the
+    update, ``delete_policy`` deleted after it, so the role can read the secret whenever the
+    configuration names it.
+    """
+
+    function_name: str
+    revision_id: str | None
+    handler: str | None
+    layers: tuple[str, ...] | None
+    variables: dict[str, str]
+    changes: tuple[str, ...]
+    warnings: tuple[str, ...] = field(default=())
+    put_policy: SecretGrant | None = None
+    delete_policy: RolePolicy | None = None
+
+    def describe(self) -> str:
+        """The plan as shown by the CLI (and by ``--dry-run`` instead of applying it)."""
+        lines = [f"{self.function_name}:"]
+        lines += [f"  {change}" for change in self.changes]
+        lines += [f"  warning: {warning}" for warning in self.warnings]
+        return "\n".join(lines)
+
+    def update_request(self) -> dict[str, Any]:
+        """The keyword arguments of ``update_function_configuration`` that carry out the plan."""
+        request: dict[str, Any] = {
+            "FunctionName": self.function_name,
+            "Environment": {"Variables": dict(self.variables)},
+        }
+        if self.handler is not None:
+            request["Handler"] = self.handler
+        if self.layers is not None:
+            request["Layers"] = list(self.layers)
+        if self.revision_id is not None:
+            request["RevisionId"] = self.revision_id
+        return request
+
+
+def is_image(config: Mapping[str, Any]) -> bool:
+    """Whether the function is a container image (its code and handler are the image's)."""
+    return config.get("PackageType") == "Image"
+
+
+def function_python(config: Mapping[str, Any], options: InstrumentOptions) -> str | None:
+    """The Python version (``3.12``) of a function ``instrument`` can serve; None for an image (``--no-layer``).
+
+    InstrumentError for any other function: the first check of a run, so it gives the clearest reason.
+    """
+    if is_image(config):
+        if options.layer:
+            raise InstrumentError(
+                "is a container image function: Lambda adds no layers to images. Install honeyhive-serverless "
+                "in the image and pass --no-layer"
+            )
+        return None
+    runtime = config.get("Runtime") or "an unknown"
+    match = _PYTHON_RUNTIME.fullmatch(runtime)
+    if match is None:
+        raise InstrumentError(f"uses the {runtime} runtime: the HoneyHive layer is for Python functions")
+    if match.group(1) not in PYTHON_VERSIONS:
+        supported = ", ".join(f"python{version}" for version in PYTHON_VERSIONS)
+        raise InstrumentError(f"uses {runtime}: honeyhive-serverless supports {supported}")
+    return match.group(1)
+
+
+def function_arch(config: Mapping[str, Any]) -> str:
+    """The function's Lambda architecture (``x86_64`` when the configuration does not say)."""
+    architectures: list[str] = config.get("Architectures") or ["x86_64"]
+    return architectures[0]
+
+
+def role_name(role_arn: str) -> str:
+    """The IAM role name of an execution role ARN (``arn:aws:iam::1:role/service-role/NAME`` gives NAME)."""
+    return role_arn.rsplit("/", 1)[-1]
+
+
+def plan_instrument(
+    config: Mapping[str, Any],
+    options: InstrumentOptions,
+    layer: Mapping[str, Any] | None = None,
+    role_policies: Collection[str] = (),
+) -> Plan:
+    """Plan adding the layer, the ``HH_*`` variables, the handler redirect and the secret grant to a function.
+
+    ``config`` is ``get_function_configuration``'s answer; ``layer`` is ``get_layer_version``'s for
+    ``options.layer_arn`` (None when it could not be read: its compatibility is then not checked);
+    ``role_policies`` are the names of the inline policies on the function's role (read only for
+    ``grant_secret_read``).
+    """
+    name = config["FunctionName"]
+    python = function_python(config, options)
+    env = function_variables(config)
+    if RECORD_VARIABLE in env:
+        raise InstrumentError(f"already instrumented ({RECORD_VARIABLE} is set): run uninstrument first")
+    changes: list[str] = []
+    warnings: list[str] = []
+
+    handler: str | None = None
+    layers: list[str] | None = None
+    added_layer: str | None = None
+    if python is None:  # an image, with --no-layer
+        warnings.append(
+            f"an image's handler is its CMD: set it to {variables.REDIRECT_HANDLER} and {variables.LAMBDA_HANDLER} "
+            "to the real handler, or decorate the handler with @with_honeyhive_session"
+        )
+    else:
+        handler = config["Handler"]
+        if handler == variables.REDIRECT_HANDLER:
+            raise InstrumentError(
+                f"the handler is already {variables.REDIRECT_HANDLER}, set up by hand: there is nothing to redirect"
+            )
+        changes.append(f"handler: {handler} -> {variables.REDIRECT_HANDLER}")
+        layers = [entry["Arn"] for entry in config.get("Layers", [])]
+        if options.layer:
+            arch = function_arch(config)
+            added_layer = _plan_layer(layers, changes, warnings, options.layer_arn, layer, python, arch)
+        else:
+            warnings.append("--no-layer: the deployment package must contain honeyhive-serverless")
+
+    wanted = {
+        variables.LAMBDA_HANDLER: handler,
+        variables.PROJECT: options.project,
+        variables.API_KEY_SECRET_ARN: options.api_key_secret_arn,
+        variables.SOURCE: options.source,
+        variables.EXPORT_MODE: options.export_mode,
+    }
+    added: list[str] = []
+    replaced: dict[str, str] = {}
+    for key, value in wanted.items():
+        current = env.get(key)
+        if value is None or current == value:
+            continue
+        if current is None:
+            added.append(key)
+            changes.append(f"env: + {key}={value}")
+        elif options.force:
+            replaced[key] = current
+            changes.append(f"env: ~ {key}={value} (was {current})")
+        elif key == variables.LAMBDA_HANDLER:
+            raise InstrumentError(
+                f"has {key}={current} but its handler is {handler}: "
+                "the redirect would run the wrong function; pass --force to replace it"
+            )
+        elif key == variables.API_KEY_SECRET_ARN and options.grant_secret_read:
+            raise InstrumentError(
+                f"has {key}={current}, not the secret --grant-secret-read would grant: pass --force to replace it"
+            )
+        else:
+            warnings.append(f"kept {key}={current} as set before (--force replaces it with {value})")
+            continue
+        env[key] = value
+    # Any of these gives the runtime an API key; without one, instrumenting traces nothing.
+    if not any(env.get(key) for key in variables.API_KEY_SOURCES):
+        sources = ", ".join(variables.API_KEY_SOURCES)
+        warnings.append(f"no API key is configured ({sources}): pass --api-key-secret-arn")
+
+    grant: SecretGrant | None = None
+    if options.grant_secret_read and options.api_key_secret_arn is not None:
+        grant = SecretGrant(role_name(config["Role"]), ROLE_POLICY_PREFIX + name, options.api_key_secret_arn)
+        if grant.policy_name in role_policies:
+            raise InstrumentError(
+                f"role {grant.role_name} already has an inline policy {grant.policy_name}, not put by instrument: "
+                "remove it or leave out --grant-secret-read"
+            )
+        changes.append(
+            f"role {grant.role_name}: + inline policy {grant.policy_name} "
+            f"(secretsmanager:GetSecretValue on {grant.secret_arn})"
+        )
+        warnings.append("a secret encrypted with a customer managed KMS key also needs kms:Decrypt on that key")
+    elif options.api_key_secret_arn is not None:
+        warnings.append(
+            f"the function's role needs secretsmanager:GetSecretValue on {options.api_key_secret_arn} "
+            "(--grant-secret-read adds it)"
+        )
+
+    role_policy = None if grant is None else {"role": grant.role_name, "policy": grant.policy_name}
+    record = {"layer": added_layer, "added": added, "replaced": replaced, "role_policy": role_policy}
+    env[RECORD_VARIABLE] = json.dumps(record, separators=(",", ":"), sort_keys=True)
+    changes.append(f"env: + {RECORD_VARIABLE} (what uninstrument undoes)")
+    return Plan(
+        function_name=name,
+        revision_id=config.get("RevisionId"),
+        handler=None if handler is None else variables.REDIRECT_HANDLER,
+        layers=None if layers is None else tuple(layers),
+        variables=env,
+        changes=tuple(changes),
+        warnings=tuple(warnings),
+        put_policy=grant,
+    )
+
+
+def _plan_layer(
+    layers: list[str],
+    changes: list[str],
+    warnings: list[str],
+    layer_arn: str | None,
+    layer: Mapping[str, Any] | None,
+    python: str,
+    arch: str,
+) -> str | None:
+    """Add ``layer_arn`` to ``layers`` unless attached already; returns it if added (for the record)."""
+    if layer_arn is None:
+        raise InstrumentError("no layer ARN to attach")
+    runtime = f"python{python}"
+    named_python, named_arch = target_hints(layer_arn)
+    if named_python not in (None, python):
+        raise InstrumentError(f"{layer_arn} is named for python{named_python}, the function runs {runtime}")
+    if named_arch not in (None, arch):
+        raise InstrumentError(f"{layer_arn} is named for {named_arch}, the function runs on {arch}")
+    if layer is None:
+        warnings.append(f"could not read {layer_arn}: its runtimes and architectures are not checked")
+    else:
+        runtimes = layer.get("CompatibleRuntimes") or []
+        if runtimes and runtime not in runtimes:
+            raise InstrumentError(f"{layer_arn} is for {', '.join(runtimes)}, the function runs {runtime}")
+        architectures = layer.get("CompatibleArchitectures") or []
+        if architectures and arch not in architectures:
+            raise InstrumentError(f"{layer_arn} is for {', '.join(architectures)}, the function runs on {arch}")
+
+    if layer_arn in layers:
+        changes.append(f"layers: {layer_arn} already attached, kept")
+        return None
+    unversioned = split_layer_arn(layer_arn)[0]
+    for attached in layers:
+        if attached.rsplit(":", 1)[0] == unversioned:
+            raise InstrumentError(
+                f"already has {attached}, another version of this layer: detach it or pass it as --layer-arn"
+            )
+    if len(layers) >= MAX_LAYERS:
+        raise InstrumentError(
+            f"already has {len(layers)} layers, Lambda's maximum: remove one before adding {layer_arn}"
+        )
+    layers.append(layer_arn)
+    changes.append(f"layers: + {layer_arn} ({len(layers)} of {MAX_LAYERS})")
+    return layer_arn
+
+
+def plan_uninstrument(config: Mapping[str, Any]) -> Plan:
+    """Plan undoing what ``instrument`` recorded in ``HH_INSTRUMENTED``, and nothing else."""
+    name = config["FunctionName"]
+    env = function_variables(config)
+    raw = env.pop(RECORD_VARIABLE, None)
+    if raw is None:
+        raise InstrumentError(f"not instrumented by hh-serverless ({RECORD_VARIABLE} is not set)")
+    layer_arn, added, replaced, role_policy = _parse_record(raw)
+    changes: list[str] = []
+    warnings: list[str] = []
+
+    handler: str | None = None
+    layers: list[str] | None = None
+    if not is_image(config):
+        handler = config["Handler"]
+        if handler == variables.REDIRECT_HANDLER:
+            real = env.get(variables.LAMBDA_HANDLER)
+            if not real:
+                raise InstrumentError(
+                    f"{variables.LAMBDA_HANDLER} is gone, so the real handler is unknown; set it back"
+                )
+            changes.append(f"handler: {handler} -> {real}")
+            handler = real
+        else:
+            warnings.append(f"the handler was changed to {handler} since instrument: left as is")
+        layers = [entry["Arn"] for entry in config.get("Layers", [])]
+
+    for key in added:
+        if env.pop(key, None) is not None:
+            changes.append(f"env: - {key}")
+    for key, value in replaced.items():
+        env[key] = value
+        changes.append(f"env: ~ {key}={value} (restored)")
+
+    if layer_arn is not None and layers is not None:
+        if layer_arn in layers:
+            layers.remove(layer_arn)
+            changes.append(f"layers: - {layer_arn}")
+        else:
+            warnings.append(f"{layer_arn} is no longer attached: the layers are left as they are")
+    changes.append(f"env: - {RECORD_VARIABLE}")
+    if role_policy is not None:
+        changes.append(f"role {role_policy.role_name}: - inline policy {role_policy.policy_name}")
+    return Plan(
+        function_name=name,
+        revision_id=config.get("RevisionId"),
+        handler=handler,
+        layers=None if layers is None else tuple(layers),
+        variables=env,
+        changes=tuple(changes),
+        warnings=tuple(warnings),
+        delete_policy=role_policy,
+    )
+
+
+def split_layer_arn(arn: str) -> tuple[str, int]:
+    """A layer version ARN's unversioned ARN and version number; InstrumentError if it is not one."""
+    match = _LAYER_VERSION_ARN.fullmatch(arn)
+    if match is None:
+        raise InstrumentError(f"{arn!r} is not a layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)")
+    return match.group(1), int(match.group(2))
+
+
+def function_variables(config: Mapping[str, Any]) -> dict[str, str]:
+    """A copy of the function's environment variables (empty when it has none)."""
+    return dict(config.get("Environment", {}).get("Variables", {}))
+
+
+def _parse_record(raw: str) -> tuple[str | None, list[str], dict[str, str], RolePolicy | None]:
+    invalid = InstrumentError(f"{RECORD_VARIABLE} is not a record written by instrument: {raw!r}")
+    try:
+        record = json.loads(raw)
+        layer_arn, added, replaced = record["layer"], record["added"], record["replaced"]
+        # Absent from the records of instrument before --grant-secret-read.
+        role_policy = record.get("role_policy")
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        raise invalid from exc
+    valid = (
+        (layer_arn is None or isinstance(layer_arn, str))
+        and isinstance(added, list)
+        and all(isinstance(key, str) for key in added)
+        and isinstance(replaced, dict)
+        and all(isinstance(value, str) for value in replaced.values())
+        and (
+            role_policy is None
+            or (
+                isinstance(role_policy, dict)
+                and isinstance(role_policy.get("role"), str)
+                and isinstance(role_policy.get("policy"), str)
+            )
+        )
+    )
+    if not valid:
+        raise invalid
+    policy = None if role_policy is None else RolePolicy(role_policy["role"], role_policy["policy"])
+    return layer_arn, added, replaced, policy
