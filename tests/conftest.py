@@ -9,6 +9,7 @@ bench smoke. ``harness/`` below a tier holds the dev tools' own tests (receiver,
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,23 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     build_all(out, LAYER_PYTHONS, LAYER_ARCHS)
     return out
+
+
+@pytest.fixture(scope="session")
+def layer_cache(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A layer cache (``HH_LAYER_CACHE_DIR``) holding this run's build of every target, so a synth that
+    builds its layer locally reuses the zips the ``dist`` fixture built instead of building them again."""
+    from honeyhive_serverless import variables
+    from honeyhive_serverless_dev.layer_build import cache_path, read_manifest
+
+    root = tmp_path_factory.mktemp("layer-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(variables.LAYER_CACHE_DIR, str(root))
+        for info in read_manifest(dist):
+            target = cache_path(info.python, info.arch)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(info.path, target)
+    return root
 
 
 @pytest.fixture

@@ -2,14 +2,22 @@
 
 Example::
 
-    from honeyhive_serverless_cdk import HoneyHiveInstrumentation
+    from honeyhive_serverless_cdk import HoneyHiveInstrumentation, LayerSource
 
-    Aspects.of(stack).add(HoneyHiveInstrumentation(stack, "HoneyHive", project="demo", api_key_secret=secret))
+    HoneyHiveInstrumentation(project="demo", api_key_secret="honeyhive/api-key").apply_to(app)
 
 Synthesis-time only: the runtime package never imports this one, and it is not part of the layer.
 """
 
 from .instrumentation import OPT_OUT_TAG, HandlerWrapping, HoneyHiveInstrumentation
 from .layer import HoneyHiveLayer
+from .sources import DEFAULT_LAYER_PARAMETER, LayerSource
 
-__all__ = ["OPT_OUT_TAG", "HandlerWrapping", "HoneyHiveInstrumentation", "HoneyHiveLayer"]
+__all__ = [
+    "DEFAULT_LAYER_PARAMETER",
+    "OPT_OUT_TAG",
+    "HandlerWrapping",
+    "HoneyHiveInstrumentation",
+    "HoneyHiveLayer",
+    "LayerSource",
+]

@@ -1,9 +1,10 @@
 """``HoneyHiveInstrumentation``: trace Python Lambda functions with HoneyHive, added one by one or as an Aspect.
 
-Per function: the honeyhive-serverless layer for its runtime and architecture (one layer version per
-combination, shared), the ``HH_*`` variables (a value the function already has is kept), read access to
-the API key's secret or parameter for that function's role on that one ARN, and its handler wrapped
-with no code change. A function that cannot be instrumented fails synthesis with an error annotation.
+Per function: the honeyhive-serverless layer for its runtime and architecture from the chosen
+:class:`LayerSource` (one per stack and target, in the function's own stack), the ``HH_*`` variables (a
+value the function already has is kept), read access to the API key's secret or parameter for that
+function's role on that one ARN, and its handler wrapped with no code change. A function that cannot
+be instrumented fails synthesis with an error annotation; nothing is skipped without one.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import jsii
@@ -19,13 +19,15 @@ from aws_cdk import Annotations, Aspects, IAspect, RemoveTag, Stack, Tag, Token
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
-from constructs import Construct, IConstruct
+from constructs import IConstruct
 
 from honeyhive_serverless import variables
 from honeyhive_serverless.config import EXPORT_MODES, checked_server_url
-from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, WRAPPER_NAME
+from honeyhive_serverless_dev.layer_build import WRAPPER_NAME
 
-from .layer import HoneyHiveLayer, layer_python_version
+from .api_key import ApiKey
+from .sources import LayerSource
+from .stages import apply_everywhere
 
 #: ``Tags.of(function).add(*OPT_OUT_TAG)`` keeps the Aspect away from a function (or from every
 #: function under a construct).
@@ -64,36 +66,39 @@ class HandlerWrapping(enum.Enum):
 
 
 @jsii.implements(IAspect)
-class HoneyHiveInstrumentation(Construct):
-    """Instrument Python Lambda functions with HoneyHive tracing.
+class HoneyHiveInstrumentation:
+    """Instrument Python Lambda functions with HoneyHive tracing: an Aspect over an App, a Stage or a
+    stack, and functions added one by one.
 
     Example::
 
-        secret = secretsmanager.Secret.from_secret_name_v2(stack, "HoneyHiveKey", "honeyhive/api-key")
-        instrumentation = HoneyHiveInstrumentation(stack, "HoneyHive", project="my-project", api_key_secret=secret)
-        Aspects.of(stack).add(instrumentation)  # every Python function in the stack
-        instrumentation.add_functions(decorated, handler_wrapping=HandlerWrapping.NONE)  # or one by one
+        honeyhive = HoneyHiveInstrumentation(project="my-project", api_key_secret="honeyhive/api-key")
+        honeyhive.apply_to(app)  # every Python function in every stack of every stage
+        honeyhive.add_functions(decorated, handler_wrapping=HandlerWrapping.NONE)  # or one by one
 
-    Exactly one key source: ``api_key_secret`` (Secrets Manager; plain text or JSON ``{"api_key": ...}``),
-    ``api_key_parameter`` (an SSM SecureString) or ``api_key`` (plain text in the function's
-    configuration: discouraged, warned about). ``source``, ``server_url``, ``export_mode``
-    (``immediate``, ``invocation``, ``after_response``, ``batch``) and ``capture_payloads`` become
-    ``HH_SOURCE``, ``HH_API_URL``, ``HH_EXPORT_MODE`` and ``HH_CAPTURE_EVENT``/``HH_CAPTURE_RESPONSE``;
+    Exactly one key source: ``api_key_secret`` (Secrets Manager; plain text or JSON ``{"api_key": ...}``;
+    a secret, its name, or its full ARN), ``api_key_parameter`` (an SSM SecureString, or its name) or
+    ``api_key`` (plain text in the functions' configuration: discouraged, warned about). A name or ARN
+    is imported in each function's stack. ``grant_key_read=False`` leaves the key's IAM grant to the
+    deployer. ``layer`` is a :class:`LayerSource` (default: built locally). ``source``, ``server_url``,
+    ``export_mode`` (``immediate``, ``invocation``, ``after_response``, ``batch``) and ``capture_payloads``
+    become ``HH_SOURCE``, ``HH_API_URL``, ``HH_EXPORT_MODE`` and ``HH_CAPTURE_EVENT``/``HH_CAPTURE_RESPONSE``;
     ``env`` adds other ``HH_*`` settings. As an Aspect it skips functions for which ``exclude`` returns
-    True or tagged with :data:`OPT_OUT_TAG`, and non-Python ones (with an info annotation).
+    True or tagged with :data:`OPT_OUT_TAG`, and non-Python ones (with an info annotation). ``label``
+    starts each of its annotations, to tell instrumentations apart.
     Invalid props raise ``ValueError`` at once; a function that cannot be instrumented gets an error
     annotation, which fails ``cdk synth``.
     """
 
     def __init__(
         self,
-        scope: Construct,
-        id: str,
         *,
         project: str | None = None,
-        api_key_secret: secretsmanager.ISecret | None = None,
-        api_key_parameter: ssm.IStringParameter | None = None,
+        api_key_secret: secretsmanager.ISecret | str | None = None,
+        api_key_parameter: ssm.IStringParameter | str | None = None,
         api_key: str | None = None,
+        grant_key_read: bool = True,
+        layer: LayerSource | None = None,
         source: str = "lambda",
         server_url: str | None = None,
         export_mode: str | None = None,
@@ -101,37 +106,35 @@ class HoneyHiveInstrumentation(Construct):
         capture_payloads: bool = True,
         env: Mapping[str, str] | None = None,
         exclude: Callable[[lambda_.Function], bool] | None = None,
-        dist_dir: Path | None = None,
+        label: str = "HoneyHive",
     ) -> None:
-        settings = _settings(
+        self.api_key = ApiKey(secret=api_key_secret, parameter=api_key_parameter, plaintext=api_key)
+        self.variables: Mapping[str, str] = _settings(
             project=project,
-            api_key_secret=api_key_secret,
-            api_key_parameter=api_key_parameter,
-            api_key=api_key,
             source=source,
             server_url=server_url,
             export_mode=export_mode,
             capture_payloads=capture_payloads,
             env=env or {},
         )
-        super().__init__(scope, id)
-        if api_key is not None:
-            Annotations.of(self).add_warning_v2(
-                "honeyhive:plaintextApiKey",
-                "api_key puts the HoneyHive API key in plain text in the template and the functions' "
-                "configuration; pass api_key_secret or api_key_parameter instead",
-            )
-        self.variables: Mapping[str, str] = settings
-        self.api_key_secret = api_key_secret
-        self.api_key_parameter = api_key_parameter
+        self.grant_key_read = grant_key_read
+        self.layer = layer or LayerSource.build_locally()
         self.handler_wrapping = handler_wrapping
         self.exclude = exclude
-        self.dist_dir = dist_dir
-        self._layers: dict[tuple[str, str], HoneyHiveLayer] = {}
+        self.label = label
+        # Functions this instrumentation has handled, so that the Aspect leaves add_functions' alone.
         self._seen: set[str] = set()
 
+    def apply_to(self, scope: IConstruct) -> None:
+        """Instrument every function under ``scope`` (an App, a Stage or a stack) as an Aspect.
+
+        It runs before read-only Aspects such as cdk-nag's. Call it once the stages exist: a Stage
+        created afterwards fails synthesis rather than go uninstrumented.
+        """
+        apply_everywhere(self, scope, self.label)
+
     def add_functions(self, *functions: lambda_.Function, handler_wrapping: HandlerWrapping | None = None) -> None:
-        """Instrument these functions; ``handler_wrapping`` overrides the construct's for them.
+        """Instrument these functions; ``handler_wrapping`` overrides the instrumentation's for them.
 
         Unlike the Aspect, this never skips: a function that cannot be instrumented is a synthesis error.
         """
@@ -154,41 +157,77 @@ class HoneyHiveInstrumentation(Construct):
         else:
             self._instrument(node, self.handler_wrapping, explicit=False)
 
+    def layer_for(
+        self, stack: Stack, runtime: lambda_.Runtime, architecture: lambda_.Architecture
+    ) -> lambda_.ILayerVersion:
+        """The layer this instrumentation attaches to functions of ``runtime`` on ``architecture`` in ``stack``
+        (e.g. for an output). ValueError when there is none: an unsupported target, or no layer source."""
+        problems = self.layer.problems(runtime, architecture)
+        layer = None if problems else self.layer.layer(stack, runtime, architecture)
+        if layer is None:
+            reason = "; ".join(problems) or "the layer source is LayerSource.bring_your_own()"
+            raise ValueError(f"{self.label}: no layer for {runtime.name} {architecture.name}: {reason}")
+        return layer
+
     def _instrument(self, function: lambda_.Function, wrapping: HandlerWrapping, *, explicit: bool) -> None:
         if function.node.addr in self._seen:
             return
         self._seen.add(function.node.addr)
         runtime = function.runtime
-        if runtime.family != lambda_.RuntimeFamily.PYTHON:
-            what = "a container image function" if runtime.name == lambda_.Runtime.FROM_IMAGE.name else runtime.name
-            if explicit:
-                self._error(function, f"{what} is not a Python function: the HoneyHive layer only serves Python")
-            else:
-                self._skip(function, f"{what} is not Python")
+        if Token.is_unresolved(runtime.name):
+            self._error(
+                function,
+                "cannot instrument: its runtime is a token; give a literal Runtime, so that its layer "
+                "and its checks can be chosen at synth",
+            )
             return
-        python = layer_python_version(runtime)
+        image = runtime.name == lambda_.Runtime.FROM_IMAGE.name
+        if image and self.layer.has_layer:
+            message = (
+                "a container image function takes no layers: install honeyhive-serverless in the image and "
+                "use layer=LayerSource.bring_your_own()"
+            )
+            if explicit:
+                self._error(function, message)
+            else:
+                Annotations.of(function).add_warning_v2(
+                    "honeyhive:imageNotInstrumented", f"{self.label}: not instrumented, {message}"
+                )
+            return
+        if not image and runtime.family != lambda_.RuntimeFamily.PYTHON:
+            if explicit:
+                self._error(function, f"{runtime.name} is not a Python function: HoneyHive instruments Python only")
+            else:
+                self._skip(function, f"{runtime.name} is not Python")
+            return
         function_stack = Stack.of(function)
         cfn = function.node.default_child
         assert isinstance(cfn, lambda_.CfnFunction)
         # Rendered as CloudFormation will see them: whatever the user set, however they set it.
         properties = function_stack.resolve(cfn._cfn_properties)
         current = dict((properties.get("environment") or {}).get("variables") or {})
+        command = (properties.get("imageConfig") or {}).get("command")
+        handler = _single_handler(command) if image else cfn.handler
+        problems = [] if image else self.layer.problems(runtime, function.architecture)
         layer_count = len(properties.get("layers") or [])
-        problems = []
-        if python is None:
-            supported = ", ".join("python" + version for version in PYTHON_VERSIONS)
-            problems.append(f"runtime {runtime.name} has no HoneyHive layer (supported: {supported})")
-        if function_stack.node.path != Stack.of(self).node.path:
-            problems.append(
-                f"it is in stack {function_stack.node.path}, the instrumentation in {Stack.of(self).node.path}: "
-                "add a HoneyHiveInstrumentation to that stack"
-            )
-        if layer_count >= MAX_LAYERS:
+        if self.layer.has_layer and layer_count >= MAX_LAYERS:
             problems.append(f"it already has {layer_count} layers, Lambda's maximum is {MAX_LAYERS}")
         own_wrapper = current.get(variables.LAMBDA_EXEC_WRAPPER, EXEC_WRAPPER_PATH)
-        if wrapping is HandlerWrapping.EXEC_WRAPPER and own_wrapper != EXEC_WRAPPER_PATH:
+        if wrapping is HandlerWrapping.EXEC_WRAPPER and not self.layer.has_layer:
+            problems.append(
+                "HandlerWrapping.EXEC_WRAPPER needs the layer, which holds the wrapper script; with "
+                "LayerSource.bring_your_own() use HandlerWrapping.REDIRECT, or NONE with @with_honeyhive_session"
+            )
+        elif wrapping is HandlerWrapping.EXEC_WRAPPER and own_wrapper != EXEC_WRAPPER_PATH:
             problems.append(f"it already has its own exec wrapper {variables.LAMBDA_EXEC_WRAPPER}={own_wrapper}")
-        if cfn.handler == variables.REDIRECT_HANDLER and variables.LAMBDA_HANDLER not in current:
+        if wrapping is HandlerWrapping.REDIRECT and image and handler is None:
+            found = "is not in the template" if command is None else f"{command} is not one handler"
+            problems.append(
+                f"its image command (ImageConfig.Command) {found}, so it cannot be redirected: pass "
+                "cmd=['module.handler'] to its DockerImageCode, or use HandlerWrapping.NONE with "
+                "@with_honeyhive_session in the image"
+            )
+        if handler == variables.REDIRECT_HANDLER and variables.LAMBDA_HANDLER not in current:
             problems.append(
                 f"its handler is already {variables.REDIRECT_HANDLER} but {variables.LAMBDA_HANDLER} is not set"
             )
@@ -197,11 +236,16 @@ class HoneyHiveInstrumentation(Construct):
                 self._error(function, f"cannot instrument: {problem}")
             return
 
-        function.add_layers(self.layer_for(runtime, function.architecture))
-        wanted = dict(self.variables)
-        if wrapping is HandlerWrapping.REDIRECT and cfn.handler not in (None, variables.REDIRECT_HANDLER):
-            wanted[variables.LAMBDA_HANDLER] = str(cfn.handler)
-            cfn.handler = variables.REDIRECT_HANDLER
+        layer = self.layer.layer(function_stack, runtime, function.architecture)
+        if layer is not None:
+            function.add_layers(layer)
+        wanted = {**self.variables, **self.api_key.variables(function_stack)}
+        if wrapping is HandlerWrapping.REDIRECT and handler not in (None, variables.REDIRECT_HANDLER):
+            wanted[variables.LAMBDA_HANDLER] = str(handler)
+            if image:
+                cfn.add_property_override("ImageConfig.Command", [variables.REDIRECT_HANDLER])
+            else:
+                cfn.handler = variables.REDIRECT_HANDLER
         elif wrapping is HandlerWrapping.EXEC_WRAPPER:
             wanted[variables.LAMBDA_EXEC_WRAPPER] = EXEC_WRAPPER_PATH
         for name, value in wanted.items():
@@ -209,68 +253,46 @@ class HoneyHiveInstrumentation(Construct):
                 function.add_environment(name, value)
         kept = sorted(name for name, value in wanted.items() if name in current and current[name] != value)
         if kept:
-            own = ", ".join(kept)
-            Annotations.of(function).add_info(f"HoneyHive ({self.node.path}): kept the function's own {own}")
-        if self.api_key_secret is not None:
-            self.api_key_secret.grant_read(function)
-        if self.api_key_parameter is not None:
-            self.api_key_parameter.grant_read(function)
-
-    def layer_for(self, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> HoneyHiveLayer:
-        """The layer version this instrumentation attaches to functions of ``runtime`` on ``architecture``.
-
-        Created on first use and shared after that; ValueError when there is no layer for the runtime.
-        """
-        key = (runtime.name, architecture.name)
-        if key not in self._layers:
-            self._layers[key] = HoneyHiveLayer(
-                self,
-                f"Layer-{runtime.name}-{architecture.name}",
-                runtime=runtime,
-                architecture=architecture,
-                dist_dir=self.dist_dir,
+            Annotations.of(function).add_info(f"{self.label}: kept the function's own {', '.join(kept)}")
+        if self.api_key.plaintext is not None:
+            Annotations.of(function).add_warning_v2(
+                "honeyhive:plaintextApiKey",
+                f"{self.label}: api_key puts the HoneyHive API key in plain text in the template and this "
+                "function's configuration; pass api_key_secret or api_key_parameter instead",
             )
-        return self._layers[key]
+        elif not self.grant_key_read:
+            Annotations.of(function).add_info(
+                f"{self.label}: grant_key_read is off, so this function's role needs read access to "
+                f"{self.api_key.description} granted elsewhere"
+            )
+        else:
+            self.api_key.grant_read(function)
 
     def _error(self, function: lambda_.Function, message: str) -> None:
-        Annotations.of(function).add_error(f"HoneyHive ({self.node.path}): {message}")
+        Annotations.of(function).add_error(f"{self.label}: {message}")
 
     def _skip(self, function: lambda_.Function, reason: str) -> None:
         self._seen.add(function.node.addr)
-        Annotations.of(function).add_info(f"HoneyHive ({self.node.path}): not instrumented, {reason}")
+        Annotations.of(function).add_info(f"{self.label}: not instrumented, {reason}")
+
+
+def _single_handler(command: Any) -> str | None:
+    """The handler an image's ``ImageConfig.Command`` names when it is one literal entry, else None."""
+    if isinstance(command, list) and len(command) == 1 and isinstance(command[0], str):
+        return command[0]
+    return None
 
 
 def _settings(
     *,
     project: str | None,
-    api_key_secret: secretsmanager.ISecret | None,
-    api_key_parameter: ssm.IStringParameter | None,
-    api_key: str | None,
     source: str,
     server_url: str | None,
     export_mode: str | None,
     capture_payloads: bool,
     env: Mapping[str, str],
 ) -> dict[str, str]:
-    """The ``HH_*`` variables every instrumented function gets, from validated props."""
-    key_sources = [
-        name
-        for name, value in (
-            ("api_key_secret", api_key_secret),
-            ("api_key_parameter", api_key_parameter),
-            ("api_key", api_key),
-        )
-        if value is not None
-    ]
-    if not key_sources:
-        raise ValueError(
-            "HoneyHiveInstrumentation needs an API key source: api_key_secret (recommended), "
-            "api_key_parameter or api_key"
-        )
-    if len(key_sources) > 1:
-        raise ValueError(f"HoneyHiveInstrumentation takes one API key source, got {' and '.join(key_sources)}")
-    if api_key is not None and not api_key.strip():
-        raise ValueError("HoneyHiveInstrumentation: api_key is empty")
+    """The ``HH_*`` variables every instrumented function gets, from validated props (the key's aside)."""
     url_is_literal = server_url is not None and not Token.is_unresolved(server_url)
     if url_is_literal and checked_server_url(str(server_url)) is None:
         raise ValueError(f"HoneyHiveInstrumentation: server_url must be an http:// or https:// URL, not {server_url!r}")
@@ -283,9 +305,6 @@ def _settings(
             raise ValueError(f"HoneyHiveInstrumentation: set {name} through its prop, not env")
 
     settings: dict[str, Any] = {
-        variables.API_KEY_SECRET_ARN: api_key_secret.secret_arn if api_key_secret else None,
-        variables.API_KEY_SSM_PARAMETER: api_key_parameter.parameter_name if api_key_parameter else None,
-        variables.API_KEY: api_key,
         variables.PROJECT: project,
         variables.SOURCE: source,
         variables.API_URL: server_url.rstrip("/") if server_url else None,

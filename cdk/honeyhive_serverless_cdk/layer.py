@@ -33,6 +33,7 @@ from honeyhive_serverless_dev.layer_build import (
     WRAPPER_NAME,
     WRAPPER_PATH,
     build_cached,
+    cache_path,
     layer_zip_name,
     read_manifest,
     runtime_files,
@@ -82,7 +83,9 @@ class LayerBundling:
         target = Path(output_dir) / layer_zip_name(python, arch)
         prebuilt = self.prebuilt(python, arch)
         if prebuilt is None:
-            print(f"honeyhive: the layer for Python {python} {arch} from the build cache", file=sys.stderr)
+            cached = cache_path(python, arch)
+            verb = "using the cached" if cached.is_file() else "building the"
+            print(f"honeyhive: {verb} layer for Python {python} {arch} ({cached})", file=sys.stderr)
             prebuilt = build_cached(python, arch).path
         else:
             print(f"honeyhive: using {prebuilt}", file=sys.stderr)

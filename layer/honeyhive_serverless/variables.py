@@ -56,6 +56,8 @@ INSTRUMENTED = "HH_INSTRUMENTED"
 #: The Python version and architecture the CDK construct builds its local layer for.
 LAYER_PYTHON = "HH_LAYER_PYTHON"
 LAYER_ARCH = "HH_LAYER_ARCH"
+# Where the layer builder keeps zips for reuse (default: ~/.cache/honeyhive-serverless/layers).
+LAYER_CACHE_DIR = "HH_LAYER_CACHE_DIR"
 
 # -- set by the platforms --------------------------------------------------------------------------
 

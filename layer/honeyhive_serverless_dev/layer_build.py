@@ -45,6 +45,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import honeyhive_serverless
+from honeyhive_serverless import variables
 
 from .deterministic_zip import write_zip
 from .elf import foreign_binaries
@@ -60,8 +61,6 @@ MANIFEST_NAME = "layers.json"
 LAYER_FILES = Path(__file__).resolve().parent / "layer_files"
 WRAPPER_PATH = LAYER_FILES / WRAPPER_NAME
 LOCK_PATH = LAYER_FILES / "layer-requirements.txt"
-# Where built zips are kept for reuse (the CDK construct's default), keyed by what went into them.
-CACHE_DIR = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / PROJECT_NAME / "layers"
 
 # Lambda's Python runtimes the layer is made for. A zip is built only with an interpreter of its
 # version at hand (to byte-compile it, and so that it can be load-tested): see buildable().
@@ -222,26 +221,34 @@ def build_layer(python: str, arch: str, out_dir: Path, *, cache_dir: Path | None
     return info
 
 
-def build_cached(python: str, arch: str, cache_root: Path = CACHE_DIR) -> LayerInfo:
-    """The layer for a target from ``cache_root``, built there first if no build of the same inputs is.
+def cache_root() -> Path:
+    """Where built zips are kept for reuse (the CDK construct's default): ``HH_LAYER_CACHE_DIR``, else the
+    user's cache directory."""
+    configured = os.environ.get(variables.LAYER_CACHE_DIR)
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / PROJECT_NAME / "layers"
 
-    The key hashes everything a build reads (the runtime files, the wrapper, the lock, this builder's
-    own code, the target and the compiling interpreter), so a cached zip is the zip a build would make.
-    """
+
+def cache_path(python: str, arch: str) -> Path:
+    """Where :func:`build_cached` keeps the zip for a target, under a key that hashes everything a build
+    reads (the runtime files, the wrapper, the lock, this builder's own code, the target and the
+    compiling interpreter): a zip found there is the zip a build would make."""
     _check_target(python, arch)
-    out_dir = cache_root / _inputs_digest(python, arch)
-    zip_path = out_dir / layer_zip_name(python, arch)
-    if zip_path.is_file():
-        return layer_info(zip_path, python, arch)
-    # Built aside and renamed into place, so a concurrent synth never sees half a zip.
-    cache_root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=cache_root))
-    try:
-        built = build_layer(python, arch, staging)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        os.replace(built.path, zip_path)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    return cache_root() / _inputs_digest(python, arch) / layer_zip_name(python, arch)
+
+
+def build_cached(python: str, arch: str) -> LayerInfo:
+    """The layer for a target from the cache, built into it first when it is not there."""
+    zip_path = cache_path(python, arch)
+    if not zip_path.is_file():
+        # Built aside and renamed into place, so a concurrent synth never sees half a zip.
+        zip_path.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=TEMP_PREFIX, dir=zip_path.parent))
+        try:
+            os.replace(build_layer(python, arch, staging).path, zip_path)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return layer_info(zip_path, python, arch)
 
 

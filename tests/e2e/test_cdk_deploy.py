@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from deployed import invoke_deployed
+from honeyhive_serverless import variables
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 pytestmark = pytest.mark.filterwarnings(
@@ -50,13 +51,14 @@ class Deployed:
 
 
 @pytest.fixture(scope="module")
-def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
+def deployed(tmp_path_factory: pytest.TempPathFactory, layer_cache: Path) -> Iterator[Deployed]:
     """Synth with the CLI, then bootstrap and deploy to moto; destroyed (if a test has not) and stopped after."""
     import app as example_app
     import deploy_local as local
 
-    with local.moto_server() as aws, DevReceiver(api_keys={API_KEY}) as receiver:
+    with local.moto_server() as aws, DevReceiver(api_keys={API_KEY}) as receiver, pytest.MonkeyPatch.context() as env:
         local.create_api_key_secret(aws, local.configured_secret_name(), API_KEY)
+        env.setenv(variables.LAYER_CACHE_DIR, str(layer_cache))  # the layer this run built already
         assembly = local.synth(
             tmp_path_factory.mktemp("cdk") / "cdk.out", context={example_app.CONTEXT_SERVER_URL: receiver.url}
         )
@@ -71,7 +73,7 @@ def deployed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployed]:
 
 BROKEN_APP = """
 import aws_cdk as cdk
-from aws_cdk import aws_lambda as lambda_, aws_secretsmanager as secretsmanager
+from aws_cdk import aws_lambda as lambda_
 from honeyhive_serverless_cdk import HoneyHiveInstrumentation
 
 app = cdk.App()
@@ -80,8 +82,7 @@ node = lambda_.Function(
     stack, "Node", runtime=lambda_.Runtime.NODEJS_22_X, handler="index.handler",
     code=lambda_.Code.from_inline("exports.handler = async () => ({});"),
 )
-secret = secretsmanager.Secret.from_secret_name_v2(stack, "Key", "honeyhive/api-key")
-HoneyHiveInstrumentation(stack, "HoneyHive", api_key_secret=secret).add_functions(node)
+HoneyHiveInstrumentation(api_key_secret="honeyhive/api-key").add_functions(node)
 app.synth()
 """
 
@@ -93,13 +94,12 @@ def test_cli_synth_fails_on_a_function_that_cannot_be_instrumented(
 
     app = tmp_path / "broken_app.py"
     app.write_text(BROKEN_APP)
-    monkeypatch.setenv("PYTHONPATH", str(local.CDK_DIR))  # for honeyhive_serverless_cdk
 
     with pytest.raises(local.CdkCliError) as failed:
         local.run_cdk(["synth", "--quiet", "--app", f"{sys.executable} {app}", "--output", str(tmp_path / "out")])
 
     assert "exited 1" in str(failed.value)
-    assert "HoneyHive (Broken/HoneyHive): nodejs22.x is not a Python function" in str(failed.value)
+    assert "HoneyHive: nodejs22.x is not a Python function" in str(failed.value)
 
 
 def test_cli_synth_writes_the_instrumented_template_and_the_layer_asset(deployed: Deployed) -> None:

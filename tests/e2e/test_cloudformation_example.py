@@ -29,10 +29,18 @@ PYTHON, ARCH = "3.12", "x86_64"
 
 
 class TemplateLoader(yaml.SafeLoader):  # type: ignore[misc]
-    """YAML with CloudFormation's short-form intrinsics (``!Ref``...), read as None: only literals are needed."""
+    """YAML with CloudFormation's short-form intrinsics: ``!Ref X`` reads as ``{"Ref": "X"}``."""
 
 
-TemplateLoader.add_multi_constructor("!", lambda loader, suffix, node: None)
+def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
+    if isinstance(node, yaml.ScalarNode):
+        return {suffix: loader.construct_scalar(node)}
+    if isinstance(node, yaml.SequenceNode):
+        return {suffix: loader.construct_sequence(node)}
+    return {suffix: loader.construct_mapping(node)}
+
+
+TemplateLoader.add_multi_constructor("!", _intrinsic)
 
 pytestmark = pytest.mark.skipif(PYTHON not in LAYER_PYTHONS, reason=f"no Python {PYTHON} here")
 
@@ -86,8 +94,14 @@ def test_the_template_deploys_with_the_published_layer_and_its_function_traces(
         policy = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
 
         assert stack["StackStatus"] == "CREATE_COMPLETE"
+        # moto's CloudFormation drops a function's Layers, so the ARN is the one the stack resolved its
+        # layer parameter to (from SSM, as CloudFormation does), which the function's Layers reference.
+        resolved = {parameter["ParameterKey"]: parameter["ParameterValue"] for parameter in stack["Parameters"]}
+        function_properties = yaml.load(TEMPLATE.read_text(), Loader=TemplateLoader)["Resources"]["Function"]
         ssm_value = aws.client("ssm").get_parameter(Name=parameter_name(PYTHON, ARCH))["Parameter"]["Value"]
-        assert [entry["Arn"] for entry in config["Layers"]] == [ssm_value] == [layer["arn"]]
+        assert function_properties["Properties"]["Layers"] == [{"Ref": "HoneyHiveLayerArn"}]
+        assert resolved["HoneyHiveLayerArn"] == ssm_value == layer["arn"]
+        assert f"{local.REGION}:{local.ACCOUNT}:layer:honeyhive-serverless-py312-x86_64:" in layer["arn"]
         assert policy["Statement"] == [
             {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": secret_arn}
         ]
@@ -96,8 +110,7 @@ def test_the_template_deploys_with_the_published_layer_and_its_function_traces(
         # The function's code is the template's inline code, which CloudFormation names index.py.
         task_root = tmp_path / "task"
         task_root.mkdir()
-        inline = yaml.load(TEMPLATE.read_text(), Loader=TemplateLoader)["Resources"]["Function"]
-        (task_root / "index.py").write_text(inline["Properties"]["Code"]["ZipFile"])
+        (task_root / "index.py").write_text(function_properties["Properties"]["Code"]["ZipFile"])
         layer_zip = local_copy_of_layer(lambda_client, layer["arn"], [dist / layer_zip_name(PYTHON, ARCH)])
         invocation, logs = invoke_deployed(config, task_root, [layer_zip], aws.endpoint, {"question": "template?"})
 

@@ -1,5 +1,6 @@
-"""The CDK constructs: what HoneyHiveInstrumentation and HoneyHiveLayer put in the template, the synthesis
-errors, the example app under cfn-lint and cdk-nag, and the layer's asset hash from dist/ or the builder.
+"""The CDK constructs: what HoneyHiveInstrumentation and HoneyHiveLayer put in the template for each layer
+source, across stacks and stages, the synthesis errors, the example app under cfn-lint and cdk-nag, and
+the layer's asset hash from dist/ or the builder.
 
 Templates are synthesized in-process with ``aws_cdk.assertions``. Except where the layer's bytes are the
 point, asset bundling is skipped (``aws:cdk:bundling-stacks`` empty, as ``cdk`` itself does for stacks it
@@ -35,9 +36,11 @@ SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:honeyhive/api
 PARAMETER_NAME = "/honeyhive/api-key"
 PLAINTEXT_KEY = "hh-plaintext-canary-5d1e"
 THIS_HANDLER = "honeyhive_serverless.handler.handler"
+LAYER_ARN = "arn:aws:lambda:us-east-1:123456789012:layer:honeyhive-serverless-py312-x86_64:7"
 NO_BUNDLING: dict[str, list[str]] = {"aws:cdk:bundling-stacks": []}
 # The flag cdk.json sets: error annotations fail an in-process synth as they fail `cdk synth`.
 ANNOTATIONS_FAIL_SYNTH = {"@aws-cdk/core:annotationsInValidationReport": True}
+SSM_PARAMETER_TYPE = "AWS::SSM::Parameter::Value<String>"
 # cfn-lint's only finding on CDK output: CDK adds DependsOn on a function's role next to the Fn::GetAtt
 # that already orders them. Redundant, harmless, and not ours to change.
 CFN_LINT_IGNORED = ("W3005",)
@@ -55,16 +58,25 @@ def cdk() -> ModuleType:
 
 
 @pytest.fixture
-def new_stack(cdk: ModuleType, tmp_path: Path) -> Callable[..., Any]:
-    """Makes a stack "Test" in its own app, synthesized under tmp_path; ``context`` adds to the app's."""
+def new_app(cdk: ModuleType, tmp_path: Path) -> Callable[..., Any]:
+    """Makes an app synthesized under tmp_path, without bundling; ``context`` adds to its context."""
     apps = iter(range(100))
 
     def make(context: dict[str, Any] | None = None) -> Any:
         outdir = tmp_path / f"app{next(apps)}"
-        app = cdk.App(
+        return cdk.App(
             context={**NO_BUNDLING, **(context or {})}, outdir=str(outdir), builtin_cloud_formation_validation=False
         )
-        return cdk.Stack(app, "Test")
+
+    return make
+
+
+@pytest.fixture
+def new_stack(cdk: ModuleType, new_app: Callable[..., Any]) -> Callable[..., Any]:
+    """Makes a stack "Test" in its own app (see ``new_app``)."""
+
+    def make(context: dict[str, Any] | None = None) -> Any:
+        return cdk.Stack(new_app(context), "Test")
 
     return make
 
@@ -95,14 +107,20 @@ def node_function(stack: Any) -> Any:
     )
 
 
-def instrumentation(stack: Any, **props: Any) -> Any:
-    from aws_cdk import aws_secretsmanager as secretsmanager
+def image_function(stack: Any, **code_props: Any) -> Any:
+    from aws_cdk import aws_ecr as ecr
+    from aws_cdk import aws_lambda as lambda_
 
+    repository = ecr.Repository.from_repository_name(stack, "Repo", "functions")
+    return lambda_.DockerImageFunction(stack, "Image", code=lambda_.DockerImageCode.from_ecr(repository, **code_props))
+
+
+def instrumentation(**props: Any) -> Any:
     from honeyhive_serverless_cdk import HoneyHiveInstrumentation
 
     if not {"api_key", "api_key_secret", "api_key_parameter"} & set(props):
-        props["api_key_secret"] = secretsmanager.Secret.from_secret_complete_arn(stack, "ApiKey", SECRET_ARN)
-    return HoneyHiveInstrumentation(stack, "HoneyHive", project="test-project", **props)
+        props["api_key_secret"] = SECRET_ARN
+    return HoneyHiveInstrumentation(project="test-project", **props)
 
 
 def template_of(stack: Any) -> Any:
@@ -147,13 +165,22 @@ def messages(stack: Any, level: str) -> dict[str, list[str]]:
     return found
 
 
+def ssm_layer_parameters(template: Any) -> dict[str, str]:
+    """The default of each ``AWS::SSM::Parameter::Value<String>`` template parameter, by logical id,
+    except the one CDK's synthesizer adds for the bootstrap version."""
+    parameters: dict[str, dict[str, Any]] = template.to_json().get("Parameters", {})
+    return {
+        name: p["Default"]
+        for name, p in parameters.items()
+        if p["Type"] == SSM_PARAMETER_TYPE and name != "BootstrapVersion"
+    }
+
+
 # ------------------------------------------------------------------------------------------------
 # What each function gets
 
 
-def test_one_layer_version_per_runtime_and_architecture_shared_by_functions(
-    cdk: ModuleType, new_stack: Callable[..., Any]
-) -> None:
+def test_one_layer_version_per_runtime_and_architecture_shared_by_functions(new_stack: Callable[..., Any]) -> None:
     from aws_cdk import aws_lambda as lambda_
 
     stack = new_stack()
@@ -164,7 +191,7 @@ def test_one_layer_version_per_runtime_and_architecture_shared_by_functions(
         "C": python_function(stack, "C", lambda_.Runtime.PYTHON_3_12, arm),
         "D": python_function(stack, "D", lambda_.Runtime.PYTHON_3_11, x86),
     }
-    cdk.Aspects.of(stack).add(instrumentation(stack))
+    instrumentation().apply_to(stack)
 
     template = template_of(stack)
 
@@ -189,7 +216,6 @@ def test_variables_are_filled_without_overwriting_the_functions_own(new_stack: C
         stack, "Fn", environment={"HH_PROJECT": "the-users-project", "HH_EXPORT_MODE": "immediate", "OTHER": "kept"}
     )
     instrumentation(
-        stack,
         server_url="https://honeyhive.example.com/",
         export_mode="batch",
         capture_payloads=False,
@@ -220,14 +246,12 @@ def test_variables_are_filled_without_overwriting_the_functions_own(new_stack: C
         ("NONE", "index.handler", {}),
     ],
 )
-def test_handler_wrapping(
-    cdk: ModuleType, new_stack: Callable[..., Any], wrapping: str, handler: str, added: dict[str, str]
-) -> None:
+def test_handler_wrapping(new_stack: Callable[..., Any], wrapping: str, handler: str, added: dict[str, str]) -> None:
     from honeyhive_serverless_cdk import HandlerWrapping
 
     stack = new_stack()
     function = python_function(stack, "Fn")
-    cdk.Aspects.of(stack).add(instrumentation(stack, handler_wrapping=HandlerWrapping[wrapping]))
+    instrumentation(handler_wrapping=HandlerWrapping[wrapping]).apply_to(stack)
 
     template = template_of(stack)
 
@@ -236,13 +260,11 @@ def test_handler_wrapping(
     assert {name: found[name] for name in ("HH_LAMBDA_HANDLER", "AWS_LAMBDA_EXEC_WRAPPER") if name in found} == added
 
 
-def test_secret_read_is_granted_to_each_instrumented_role_on_that_one_arn(
-    cdk: ModuleType, new_stack: Callable[..., Any]
-) -> None:
+def test_secret_read_is_granted_to_each_instrumented_role_on_that_one_arn(new_stack: Callable[..., Any]) -> None:
     stack = new_stack()
     traced = [python_function(stack, "A"), python_function(stack, "B")]
     skipped = python_function(stack, "Skipped")
-    cdk.Aspects.of(stack).add(instrumentation(stack, exclude=lambda function: function is skipped))
+    instrumentation(exclude=lambda function: function is skipped).apply_to(stack)
 
     template = template_of(stack)
 
@@ -261,7 +283,8 @@ def test_secret_read_is_granted_to_each_instrumented_role_on_that_one_arn(
     assert "*" not in json.dumps(every_resource)
 
 
-def test_ssm_parameter_read_is_granted_on_that_one_parameter(new_stack: Callable[..., Any]) -> None:
+@pytest.mark.parametrize("given_as", ["object", "name"])
+def test_ssm_parameter_read_is_granted_on_that_one_parameter(new_stack: Callable[..., Any], given_as: str) -> None:
     from aws_cdk import aws_ssm as ssm
 
     stack = new_stack()
@@ -269,7 +292,7 @@ def test_ssm_parameter_read_is_granted_on_that_one_parameter(new_stack: Callable
     parameter = ssm.StringParameter.from_secure_string_parameter_attributes(
         stack, "Parameter", parameter_name=PARAMETER_NAME
     )
-    instrumentation(stack, api_key_parameter=parameter).add_functions(function)
+    instrumentation(api_key_parameter=parameter if given_as == "object" else PARAMETER_NAME).add_functions(function)
 
     template = template_of(stack)
 
@@ -281,61 +304,361 @@ def test_ssm_parameter_read_is_granted_on_that_one_parameter(new_stack: Callable
 
 
 def test_no_plaintext_key_in_the_template_when_a_secret_is_used(new_stack: Callable[..., Any]) -> None:
-    from aws_cdk import aws_secretsmanager as secretsmanager
-
     with_secret = new_stack()
-    function = python_function(with_secret, "Fn")
-    secret = secretsmanager.Secret.from_secret_name_v2(with_secret, "ApiKey", "honeyhive/api-key")
-    instrumentation(with_secret, api_key_secret=secret).add_functions(function)
+    instrumentation(api_key_secret="honeyhive/api-key").add_functions(python_function(with_secret, "Fn"))
 
     text = json.dumps(template_of(with_secret).to_json())
     assert '"HH_API_KEY"' not in text
     assert '"HH_API_KEY_SECRET_ARN"' in text
     assert not messages(with_secret, "warning")
 
-    # The contrast: a plaintext key is in the template, and warned about.
+    # The contrast: a plaintext key is in the template, and warned about on each function it reaches.
     plaintext = new_stack()
-    instrumentation(plaintext, api_key=PLAINTEXT_KEY).add_functions(python_function(plaintext, "Fn"))
+    functions = [python_function(plaintext, "A"), python_function(plaintext, "B")]
+    honeyhive = instrumentation(api_key=PLAINTEXT_KEY)
+    honeyhive.add_functions(*functions)
+    honeyhive.apply_to(plaintext)
     assert PLAINTEXT_KEY in json.dumps(template_of(plaintext).to_json())
-    [warning] = messages(plaintext, "warning")["/Test/HoneyHive"]
-    assert "plain text" in warning
+    warnings = messages(plaintext, "warning")
+    assert warnings.keys() == {"/Test/A", "/Test/B"}
+    assert all(len(found) == 1 and "plain text" in found[0] for found in warnings.values())
+
+
+def test_with_the_grant_switched_off_no_policy_names_the_key(new_stack: Callable[..., Any]) -> None:
+    stack = new_stack()
+    function = python_function(stack, "Fn")
+    instrumentation(grant_key_read=False).add_functions(function)
+
+    template = template_of(stack)
+
+    assert "secretsmanager" not in json.dumps(template.find_resources("AWS::IAM::Policy"))
+    assert variables(template, stack, function)["HH_API_KEY_SECRET_ARN"] == SECRET_ARN
+    [info] = messages(stack, "info")["/Test/Fn"]
+    assert "grant_key_read is off" in info
+    assert "needs read access" in info
+
+
+# ------------------------------------------------------------------------------------------------
+# Layer sources
+
+
+def test_a_locally_built_layer_is_a_layer_version_in_the_functions_stack(new_stack: Callable[..., Any]) -> None:
+    from honeyhive_serverless_cdk import LayerSource
+
+    stack = new_stack()
+    function = python_function(stack, "Fn")
+    honeyhive = instrumentation(layer=LayerSource.build_locally())
+    honeyhive.add_functions(function)
+
+    template = template_of(stack)
+
+    [layer_id] = template.find_resources("AWS::Lambda::LayerVersion")
+    assert function_properties(template, stack, function)["Layers"] == [{"Ref": layer_id}]
+    layer = honeyhive.layer_for(stack, function.runtime, function.architecture)
+    assert stack.get_logical_id(layer.node.default_child) == layer_id
+
+
+def test_a_layer_arn_is_attached_as_given(new_stack: Callable[..., Any]) -> None:
+    from honeyhive_serverless_cdk import LayerSource
+
+    stack = new_stack()
+    function = python_function(stack, "Fn")
+    instrumentation(layer=LayerSource.from_layer_arn(LAYER_ARN)).add_functions(function)
+
+    template = template_of(stack)
+
+    assert function_properties(template, stack, function)["Layers"] == [LAYER_ARN]
+    assert function_properties(template, stack, function)["Handler"] == THIS_HANDLER
+    assert not template.find_resources("AWS::Lambda::LayerVersion")
+
+
+def test_a_layer_arn_for_another_python_or_architecture_is_a_synthesis_error(new_stack: Callable[..., Any]) -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from honeyhive_serverless_cdk import LayerSource
+
+    stack = new_stack()
+    py312 = python_function(stack, "Py312")
+    arm = python_function(stack, "Arm", architecture=lambda_.Architecture.ARM_64)
+    py313_arn = LAYER_ARN.replace("py312", "py313")
+    instrumentation(layer=LayerSource.from_layer_arn(py313_arn)).add_functions(py312)
+    instrumentation(layer=LayerSource.from_layer_arn(LAYER_ARN)).add_functions(arm)
+
+    errors = messages(stack, "error")
+
+    [wrong_python] = errors["/Test/Py312"]
+    assert f"layer {py313_arn} is for python3.13, the function runs python3.12" in wrong_python
+    [wrong_arch] = errors["/Test/Arm"]
+    assert "is for x86_64, the function runs on arm64" in wrong_arch
+    assert "Layers" not in function_properties(template_of(stack), stack, py312)
+    with pytest.raises(ValueError, match="not a layer version ARN"):
+        LayerSource.from_layer_arn("honeyhive-serverless-py312-x86_64")
+
+
+def test_a_layer_arn_given_as_a_token_is_attached_unchecked(cdk: ModuleType, new_stack: Callable[..., Any]) -> None:
+    from honeyhive_serverless_cdk import LayerSource
+
+    stack = new_stack()
+    function = python_function(stack, "Fn")
+    arn = cdk.CfnParameter(stack, "LayerArn").value_as_string
+    instrumentation(layer=LayerSource.from_layer_arn(arn)).add_functions(function)
+
+    assert function_properties(template_of(stack), stack, function)["Layers"] == [{"Ref": "LayerArn"}]
+    assert not messages(stack, "error")
+
+
+def test_an_ssm_parameter_source_reads_the_published_parameter_at_deploy_time(
+    new_stack: Callable[..., Any],
+) -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from honeyhive_serverless_cdk import DEFAULT_LAYER_PARAMETER, LayerSource
+
+    stack = new_stack()
+    x86, arm = python_function(stack, "X86"), python_function(stack, "Arm", architecture=lambda_.Architecture.ARM_64)
+    same = python_function(stack, "Same")
+    instrumentation(layer=LayerSource.from_ssm_parameter()).apply_to(stack)
+
+    template = template_of(stack)
+
+    assert DEFAULT_LAYER_PARAMETER == "/honeyhive-serverless/layer/python{python}/{arch}/latest"
+    parameters = ssm_layer_parameters(template)
+    by_default = {default: name for name, default in parameters.items()}
+    assert set(by_default) == {
+        "/honeyhive-serverless/layer/python3.12/x86_64/latest",
+        "/honeyhive-serverless/layer/python3.12/arm64/latest",
+    }
+    x86_ref = [{"Ref": by_default["/honeyhive-serverless/layer/python3.12/x86_64/latest"]}]
+    assert function_properties(template, stack, x86)["Layers"] == x86_ref
+    assert function_properties(template, stack, same)["Layers"] == x86_ref
+    assert function_properties(template, stack, arm)["Layers"] == [
+        {"Ref": by_default["/honeyhive-serverless/layer/python3.12/arm64/latest"]}
+    ]
+
+
+def test_an_ssm_parameter_name_is_filled_in_and_checked_per_function(new_stack: Callable[..., Any]) -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from honeyhive_serverless_cdk import LayerSource
+
+    stack = new_stack()
+    py311 = python_function(stack, "Py311", runtime=lambda_.Runtime.PYTHON_3_11)
+    pinned = python_function(stack, "Pinned")
+    instrumentation(layer=LayerSource.from_ssm_parameter("/team/hh/{python}/{arch}")).add_functions(py311)
+    instrumentation(layer=LayerSource.from_ssm_parameter("/team/hh-py313-arm64")).add_functions(pinned)
+
+    template = template_of(stack)
+
+    assert set(ssm_layer_parameters(template).values()) == {"/team/hh/3.11/x86_64"}
+    errors = messages(stack, "error")
+    assert errors.keys() == {"/Test/Pinned"}
+    assert (
+        "layer parameter /team/hh-py313-arm64 is for python3.13, the function runs python3.12"
+        in errors["/Test/Pinned"][0]
+    )
+    assert "is for arm64, the function runs on x86_64" in errors["/Test/Pinned"][1]
+
+
+def test_bring_your_own_sets_variables_grant_and_redirect_but_no_layer(new_stack: Callable[..., Any]) -> None:
+    from honeyhive_serverless_cdk import LayerSource
+
+    stack = new_stack()
+    function = python_function(stack, "Fn")
+    honeyhive = instrumentation(layer=LayerSource.bring_your_own())
+    honeyhive.apply_to(stack)
+
+    template = template_of(stack)
+
+    properties = function_properties(template, stack, function)
+    assert "Layers" not in properties
+    assert not template.find_resources("AWS::Lambda::LayerVersion")
+    assert properties["Handler"] == THIS_HANDLER
+    assert variables(template, stack, function)["HH_LAMBDA_HANDLER"] == "index.handler"
+    assert variables(template, stack, function)["HH_API_KEY_SECRET_ARN"] == SECRET_ARN
+    assert role_id(stack, function) in statements_by_role(template)
+    with pytest.raises(ValueError, match=r"no layer for python3\.12 x86_64: the layer source is LayerSource\.bring_"):
+        honeyhive.layer_for(stack, function.runtime, function.architecture)
+
+
+def test_bring_your_own_refuses_the_exec_wrapper_and_pythons_the_package_does_not_support(
+    new_stack: Callable[..., Any],
+) -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from honeyhive_serverless_cdk import HandlerWrapping, LayerSource
+
+    stack = new_stack()
+    wrapped = python_function(stack, "Wrapped")
+    old = python_function(stack, "Old", runtime=lambda_.Runtime.PYTHON_3_9)
+    honeyhive = instrumentation(layer=LayerSource.bring_your_own())
+    honeyhive.add_functions(wrapped, handler_wrapping=HandlerWrapping.EXEC_WRAPPER)
+    honeyhive.add_functions(old)
+
+    errors = messages(stack, "error")
+
+    assert "EXEC_WRAPPER needs the layer" in errors["/Test/Wrapped"][0]
+    assert "python3.9: honeyhive-serverless needs Python 3.10 or newer" in errors["/Test/Old"][0]
+
+
+# ------------------------------------------------------------------------------------------------
+# Container image functions
+
+
+def test_an_image_function_is_redirected_through_its_image_command(new_stack: Callable[..., Any]) -> None:
+    from honeyhive_serverless_cdk import LayerSource
+
+    stack = new_stack()
+    function = image_function(stack, cmd=["app.handler"])
+    instrumentation(layer=LayerSource.bring_your_own()).apply_to(stack)
+
+    template = template_of(stack)
+
+    properties = function_properties(template, stack, function)
+    assert properties["ImageConfig"]["Command"] == [THIS_HANDLER]
+    assert "Layers" not in properties
+    assert variables(template, stack, function)["HH_LAMBDA_HANDLER"] == "app.handler"
+    assert not messages(stack, "error")
+
+
+def test_an_image_function_without_a_command_in_the_template_cannot_be_redirected(
+    new_stack: Callable[..., Any],
+) -> None:
+    from honeyhive_serverless_cdk import HandlerWrapping, LayerSource
+
+    stack = new_stack()
+    function = image_function(stack)
+    instrumentation(layer=LayerSource.bring_your_own()).add_functions(function)
+
+    [error] = messages(stack, "error")["/Test/Image"]
+    assert "ImageConfig.Command" in error
+    assert "cmd=" in error
+    assert "HandlerWrapping.NONE" in error
+
+    # Decorated in the image, it needs no redirect: variables and key access only.
+    decorated_stack = new_stack()
+    decorated = image_function(decorated_stack)
+    instrumentation(layer=LayerSource.bring_your_own()).add_functions(decorated, handler_wrapping=HandlerWrapping.NONE)
+    assert not messages(decorated_stack, "error")
+    assert "HH_API_KEY_SECRET_ARN" in variables(template_of(decorated_stack), decorated_stack, decorated)
+
+
+def test_an_image_function_with_a_layer_source_is_an_error_or_under_the_aspect_a_warning(
+    new_stack: Callable[..., Any],
+) -> None:
+    explicit = new_stack()
+    instrumentation().add_functions(image_function(explicit, cmd=["app.handler"]))
+    [error] = messages(explicit, "error")["/Test/Image"]
+    assert "takes no layers" in error
+    assert "LayerSource.bring_your_own()" in error
+
+    aspect = new_stack()
+    function = image_function(aspect, cmd=["app.handler"])
+    instrumentation().apply_to(aspect)
+    template = template_of(aspect)
+    assert not messages(aspect, "error")
+    [warning] = messages(aspect, "warning")["/Test/Image"]
+    assert "not instrumented" in warning
+    assert "LayerSource.bring_your_own()" in warning
+    assert function_properties(template, aspect, function)["ImageConfig"]["Command"] == ["app.handler"]
+
+
+# ------------------------------------------------------------------------------------------------
+# One Aspect for the whole App
+
+
+def test_an_app_level_aspect_covers_every_stack_of_every_stage(cdk: ModuleType, new_app: Callable[..., Any]) -> None:
+    app = new_app()
+    functions = {}
+    for stage_name in ("Dev", "Prod"):
+        stage = cdk.Stage(app, stage_name)
+        for stack_name in ("Api", "Jobs"):
+            stack = cdk.Stack(stage, stack_name)
+            functions[f"{stage_name}/{stack_name}"] = (stack, python_function(stack, "Fn"))
+    instrumentation(api_key_secret="honeyhive/api-key").apply_to(app)
+
+    app.synth()
+    for stack, function in functions.values():
+        template = template_of(stack)
+        [layer_id] = template.find_resources("AWS::Lambda::LayerVersion")
+        properties = function_properties(template, stack, function)
+        assert properties["Layers"] == [{"Ref": layer_id}]
+        assert properties["Handler"] == THIS_HANDLER
+        arn = stack.resolve(variables(template, stack, function)["HH_API_KEY_SECRET_ARN"])
+        assert "secret:honeyhive/api-key" in json.dumps(arn)
+        assert role_id(stack, function) in statements_by_role(template)
+
+
+def test_a_stage_created_after_apply_to_fails_synthesis(cdk: ModuleType, new_app: Callable[..., Any]) -> None:
+    app = new_app()
+    instrumentation().apply_to(app)
+    python_function(cdk.Stack(cdk.Stage(app, "Late"), "Service"), "Fn")
+
+    with pytest.raises(RuntimeError, match="stage Late was created after apply_to"):
+        app.synth()
+
+
+def test_the_aspect_is_mutating_and_runs_before_read_only_aspects(cdk: ModuleType, new_app: Callable[..., Any]) -> None:
+    import jsii
+    from aws_cdk import aws_lambda as lambda_
+
+    @jsii.implements(cdk.IAspect)
+    class HandlerRecorder:
+        """A read-only check, added first, that records each function's handler as it sees it."""
+
+        def __init__(self) -> None:
+            self.seen: dict[str, str] = {}
+
+        def visit(self, node: Any) -> None:
+            if isinstance(node, lambda_.Function):
+                cfn = node.node.default_child
+                assert isinstance(cfn, lambda_.CfnFunction)
+                self.seen[node.node.id] = str(cfn.handler)
+
+    app = new_app()
+    python_function(cdk.Stack(app, "Test"), "Fn")
+    recorder = HandlerRecorder()
+    cdk.Aspects.of(app).add(recorder, priority=cdk.AspectPriority.READONLY)
+    honeyhive = instrumentation()
+    honeyhive.apply_to(app)
+
+    app.synth()
+
+    [applied] = [application for application in cdk.Aspects.of(app).applied if application.aspect is honeyhive]
+    assert applied.priority == cdk.AspectPriority.MUTATING
+    assert recorder.seen == {"Fn": THIS_HANDLER}
 
 
 # ------------------------------------------------------------------------------------------------
 # Loud errors, and what the Aspect skips
 
 
-def test_invalid_props_raise_at_once(new_stack: Callable[..., Any]) -> None:
-    from aws_cdk import aws_secretsmanager as secretsmanager
+def test_invalid_props_raise_at_once() -> None:
+    from honeyhive_serverless_cdk import HoneyHiveInstrumentation, LayerSource
 
-    from honeyhive_serverless_cdk import HoneyHiveInstrumentation
-
-    stack = new_stack()
-    secret = secretsmanager.Secret.from_secret_complete_arn(stack, "Key", SECRET_ARN)
     cases: list[tuple[dict[str, Any], str]] = [
-        ({"api_key": PLAINTEXT_KEY, "api_key_secret": secret}, "one API key source, got api_key_secret and api_key"),
+        (
+            {"api_key": PLAINTEXT_KEY, "api_key_secret": SECRET_ARN},
+            "one API key source, got api_key_secret and api_key",
+        ),
         ({}, "needs an API key source"),
-        ({"api_key_secret": secret, "export_mode": "sometimes"}, "export_mode must be one of"),
-        ({"api_key_secret": secret, "server_url": "honeyhive.example.com"}, "server_url must be an http"),
-        ({"api_key_secret": secret, "env": {"HH_PROJECT": "x"}}, "set HH_PROJECT through its prop"),
-        ({"api_key_secret": secret, "env": {"PATH": "/x"}}, "HoneyHive settings"),
+        ({"api_key_secret": " "}, "api_key_secret is empty"),
+        ({"api_key_secret": SECRET_ARN, "export_mode": "sometimes"}, "export_mode must be one of"),
+        ({"api_key_secret": SECRET_ARN, "server_url": "honeyhive.example.com"}, "server_url must be an http"),
+        ({"api_key_secret": SECRET_ARN, "env": {"HH_PROJECT": "x"}}, "set HH_PROJECT through its prop"),
+        ({"api_key_secret": SECRET_ARN, "env": {"PATH": "/x"}}, "HoneyHive settings"),
     ]
-    for number, (props, message) in enumerate(cases):
+    for props, message in cases:
         with pytest.raises(ValueError, match=message):
-            HoneyHiveInstrumentation(stack, f"HoneyHive{number}", **props)
+            HoneyHiveInstrumentation(**props)
+    with pytest.raises(ValueError, match="layer version ARN"):
+        LayerSource.from_layer_arn("arn:aws:lambda:us-east-1:123456789012:function:not-a-layer")
 
 
 def test_functions_that_cannot_be_instrumented_are_synthesis_errors(new_stack: Callable[..., Any]) -> None:
-    from aws_cdk import aws_ecr as ecr
     from aws_cdk import aws_lambda as lambda_
 
     stack = new_stack()
     node = node_function(stack)
-    image = lambda_.DockerImageFunction(
-        stack,
-        "Image",
-        code=lambda_.DockerImageCode.from_ecr(ecr.Repository.from_repository_name(stack, "Repo", "functions")),
-    )
     layers = [
         lambda_.LayerVersion.from_layer_version_arn(
             stack, f"Layer{n}", f"arn:aws:lambda:us-east-1:123456789012:layer:other{n}:1"
@@ -344,23 +667,68 @@ def test_functions_that_cannot_be_instrumented_are_synthesis_errors(new_stack: C
     ]
     crowded = python_function(stack, "Crowded", layers=layers)
     old = python_function(stack, "Old", runtime=lambda_.Runtime.PYTHON_3_9)
-    instrumentation(stack).add_functions(node, image, crowded, old)
+    instrumentation().add_functions(node, crowded, old)
 
     errors = messages(stack, "error")
 
-    assert errors.keys() == {"/Test/Node", "/Test/Image", "/Test/Crowded", "/Test/Old"}
+    assert errors.keys() == {"/Test/Node", "/Test/Crowded", "/Test/Old"}
     assert "nodejs22.x is not a Python function" in errors["/Test/Node"][0]
-    assert "a container image function is not a Python function" in errors["/Test/Image"][0]
     assert "already has 5 layers, Lambda's maximum is 5" in errors["/Test/Crowded"][0]
-    assert "python3.9 has no HoneyHive layer" in errors["/Test/Old"][0]
+    assert "runtime python3.9 has no HoneyHive layer (supported: python3.10, " in errors["/Test/Old"][0]
     assert not template_of(stack).find_resources("AWS::Lambda::LayerVersion")
 
 
-def test_an_error_annotation_fails_synthesis(new_stack: Callable[..., Any]) -> None:
+def test_a_runtime_given_as_a_token_is_a_synthesis_error(cdk: ModuleType, new_stack: Callable[..., Any]) -> None:
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_s3 as s3
 
+    stack = new_stack()
+    runtime = lambda_.Runtime(cdk.CfnParameter(stack, "Runtime").value_as_string, lambda_.RuntimeFamily.PYTHON)
+    # Inline code needs a known runtime, so the code is in a bucket.
+    function = lambda_.Function(
+        stack,
+        "Fn",
+        runtime=runtime,
+        handler="index.handler",
+        code=lambda_.Code.from_bucket(s3.Bucket.from_bucket_name(stack, "Code", "code"), "function.zip"),
+    )
+    instrumentation().apply_to(stack)
+
+    [error] = messages(stack, "error")["/Test/Fn"]
+    assert "its runtime is a token" in error
+    assert function_properties(template_of(stack), stack, function)["Handler"] == "index.handler"
+
+
+def test_a_python_with_no_interpreter_here_names_the_two_ways_forward(
+    new_stack: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from honeyhive_serverless_cdk import LayerSource, sources
+    from honeyhive_serverless_dev import layer_build
+
+    monkeypatch.setattr(sources, "buildable", lambda python: python != "3.14")
+    monkeypatch.setattr(layer_build, "PYTHON_VERSIONS", tuple(sorted({*layer_build.PYTHON_VERSIONS, "3.14"})))
+    stack = new_stack()
+    local = python_function(stack, "Local", runtime=lambda_.Runtime.PYTHON_3_14)
+    bundled = python_function(stack, "Bundled", runtime=lambda_.Runtime.PYTHON_3_14)
+    instrumentation().add_functions(local)
+    instrumentation(layer=LayerSource.bring_your_own()).add_functions(bundled)
+
+    errors = messages(stack, "error")
+
+    assert errors.keys() == {"/Test/Local"}
+    [error] = errors["/Test/Local"]
+    assert "no Python 3.14 on this machine" in error
+    for way in ("LayerSource.from_layer_arn", "LayerSource.from_ssm_parameter", "LayerSource.bring_your_own()"):
+        assert way in error
+    assert function_properties(template_of(stack), stack, bundled)["Handler"] == THIS_HANDLER
+
+
+def test_an_error_annotation_fails_synthesis(new_stack: Callable[..., Any]) -> None:
     stack = new_stack(ANNOTATIONS_FAIL_SYNTH)
     node = node_function(stack)
-    instrumentation(stack).add_functions(node)
+    instrumentation().add_functions(node)
 
     with pytest.raises(RuntimeError, match=r"ValidationFailed: ERROR .*nodejs22\.x is not a Python function"):
         stack.node.root.synth()
@@ -369,7 +737,6 @@ def test_an_error_annotation_fails_synthesis(new_stack: Callable[..., Any]) -> N
 def test_the_aspect_skips_other_runtimes_and_opted_out_functions_with_an_info(
     cdk: ModuleType, new_stack: Callable[..., Any]
 ) -> None:
-
     from honeyhive_serverless_cdk import OPT_OUT_TAG
 
     stack = new_stack()
@@ -377,7 +744,7 @@ def test_the_aspect_skips_other_runtimes_and_opted_out_functions_with_an_info(
     tagged = python_function(stack, "Tagged")
     cdk.Tags.of(tagged).add(*OPT_OUT_TAG)
     traced = python_function(stack, "Traced")
-    cdk.Aspects.of(stack).add(instrumentation(stack))
+    instrumentation().apply_to(stack)
 
     template = template_of(stack)
 
@@ -457,10 +824,12 @@ def synthesized_layer(cdk: ModuleType, dist_dir: Path, outdir: Path) -> tuple[st
 
 
 def test_layer_from_dist_and_from_the_builder_has_the_same_asset_hash(
-    cdk: ModuleType, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+    cdk: ModuleType, tmp_path: Path, capfd: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from honeyhive_serverless import variables
     from honeyhive_serverless_dev.layer_build import layer_info, layer_zip_name, write_manifest
 
+    monkeypatch.setenv(variables.LAYER_CACHE_DIR, str(tmp_path / "cache"))  # an empty cache: the builder runs
     built_key, built_zip = synthesized_layer(cdk, tmp_path / "empty-dist", tmp_path / "built")
     assert "building the layer for Python 3.12 x86_64" in capfd.readouterr().err
 
@@ -483,24 +852,28 @@ def test_layer_from_dist_and_from_the_builder_has_the_same_asset_hash(
 
 def test_a_dist_zip_with_outdated_sources_is_not_used(tmp_path: Path) -> None:
     from honeyhive_serverless_cdk.layer import LayerBundling
-    from honeyhive_serverless_dev.layer_build import PROJECT_ROOT, layer_info, layer_zip_name, write_manifest
-
-    package = PROJECT_ROOT / "layer" / "honeyhive_serverless"
+    from honeyhive_serverless_dev.layer_build import (
+        WRAPPER_PATH,
+        layer_info,
+        layer_zip_name,
+        runtime_files,
+        write_manifest,
+    )
 
     def dist_with(handler_source: bytes, name: str) -> LayerBundling:
         dist = tmp_path / name
         dist.mkdir()
         path = dist / layer_zip_name("3.12", "x86_64")
         with zipfile.ZipFile(path, "w") as archive:
-            for source in sorted(package.rglob("*.py")):
-                relative = source.relative_to(package).as_posix()
-                data = handler_source if relative == "handler.py" else source.read_bytes()
-                archive.writestr(f"python/honeyhive_serverless/{relative}", data)
-            archive.writestr("honeyhive-wrapper", (PROJECT_ROOT / "layer" / "honeyhive-wrapper").read_bytes())
+            for relative, data in runtime_files().items():
+                archive.writestr(
+                    f"python/honeyhive_serverless/{relative}", handler_source if relative == "handler.py" else data
+                )
+            archive.writestr("honeyhive-wrapper", WRAPPER_PATH.read_bytes())
         write_manifest(dist, [layer_info(path, "3.12", "x86_64")])
         return LayerBundling(dist)
 
-    current = (package / "handler.py").read_bytes()
+    current = runtime_files()["handler.py"]
 
     assert dist_with(current, "current").prebuilt("3.12", "x86_64") is not None
     assert dist_with(current + b"\n# edited since\n", "stale").prebuilt("3.12", "x86_64") is None
