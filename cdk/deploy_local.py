@@ -104,9 +104,13 @@ def moto_server() -> Iterator[LocalAws]:
 
 
 def run_cdk(
-    args: Sequence[str], aws: LocalAws | None = None, *, context: Mapping[str, str] | None = None
+    args: Sequence[str],
+    aws: LocalAws | None = None,
+    *,
+    context: Mapping[str, str] | None = None,
+    cwd: Path = CDK_DIR,
 ) -> subprocess.CompletedProcess[str]:
-    """Run the pinned CDK CLI in ``cdk/`` (offline flags on); raise CdkCliError with its output on failure."""
+    """Run the pinned CDK CLI in ``cwd`` (offline flags on); raise CdkCliError with its output on failure."""
     if not CDK_CLI.exists():
         raise CdkCliError(f"{CDK_CLI} is missing: run `npm ci --prefix cdk` (make does it)")
     env = {**os.environ, **QUIET_CLI_ENV, **(aws.env() if aws else {})}
@@ -114,7 +118,7 @@ def run_cdk(
     for name, value in (context or {}).items():
         command += ["--context", f"{name}={value}"]
     result = subprocess.run(
-        command, cwd=CDK_DIR, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False
+        command, cwd=cwd, env=env, capture_output=True, text=True, timeout=CLI_TIMEOUT_S, check=False
     )
     if result.returncode != 0:
         raise CdkCliError(f"`cdk {' '.join(args)}` exited {result.returncode}:\n{result.stdout}\n{result.stderr}")
@@ -145,13 +149,13 @@ def bootstrap(aws: LocalAws, assembly: Path) -> None:
     run_cdk(["bootstrap", f"aws://{ACCOUNT}/{REGION}", "--app", str(assembly)], aws)
 
 
-def deploy(aws: LocalAws, assembly: Path) -> dict[str, str]:
-    """``cdk deploy`` the example stack from ``assembly``; its outputs."""
+def deploy(aws: LocalAws, assembly: Path, stack: str = STACK_NAME) -> dict[str, str]:
+    """``cdk deploy`` a stack (the example one by default) from ``assembly``; its outputs."""
     outputs_file = assembly / "outputs.json"
     run_cdk(
         [
             "deploy",
-            STACK_NAME,
+            stack,
             "--app",
             str(assembly),
             "--require-approval",
@@ -163,7 +167,7 @@ def deploy(aws: LocalAws, assembly: Path) -> dict[str, str]:
         ],
         aws,
     )
-    outputs: dict[str, str] = json.loads(outputs_file.read_text())[STACK_NAME]
+    outputs: dict[str, str] = json.loads(outputs_file.read_text()).get(stack, {})  # none: not listed
     return outputs
 
 
@@ -217,18 +221,19 @@ class Deployment:
         return "\n".join(lines)
 
 
-def describe(aws: LocalAws) -> Deployment:
-    """Read the deployed stack back: function configurations, the layer version, their code in S3.
+def describe(aws: LocalAws, stack: str = STACK_NAME) -> Deployment:
+    """Read a deployed stack (the example one by default) back: function configurations, the layer
+    version, their code in S3.
 
     moto's CloudFormation gives the layer version no ARN (outputs and ``Layers`` are broken), so the layer
     is found by the name moto gives it, ``<stack>-<logical id>-<suffix>``.
     """
     cloudformation, lambda_client = aws.client("cloudformation"), aws.client("lambda")
-    template = cloudformation.get_template(StackName=STACK_NAME)["TemplateBody"]
+    template = cloudformation.get_template(StackName=stack)["TemplateBody"]
     if isinstance(template, str):
         template = json.loads(template)
     resources = template["Resources"]
-    deployed = cloudformation.describe_stack_resources(StackName=STACK_NAME)["StackResources"]
+    deployed = cloudformation.describe_stack_resources(StackName=stack)["StackResources"]
     functions = {
         resource["LogicalResourceId"]: DeployedFunction(
             resource["LogicalResourceId"],
@@ -236,13 +241,13 @@ def describe(aws: LocalAws) -> Deployment:
             resources[resource["LogicalResourceId"]]["Properties"]["Code"]["S3Key"],
         )
         for resource in deployed
-        if resource["ResourceType"] == "AWS::Lambda::Function"
+        if resource.get("ResourceType") == "AWS::Lambda::Function"  # moto omits it for what it does not model
     }
     [layer_id] = [name for name, resource in resources.items() if resource["Type"] == "AWS::Lambda::LayerVersion"]
     [layer_name] = [
         layer["LayerName"]
         for layer in lambda_client.list_layers()["Layers"]
-        if layer["LayerName"].startswith(f"{STACK_NAME}-{layer_id}-")
+        if layer["LayerName"].startswith(f"{stack}-{layer_id}-")
     ]
     [listed] = lambda_client.list_layer_versions(LayerName=layer_name)["LayerVersions"]
     version = _without_metadata(lambda_client.get_layer_version(LayerName=layer_name, VersionNumber=listed["Version"]))

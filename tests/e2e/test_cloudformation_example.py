@@ -5,6 +5,7 @@ SSM), deploy the template, which reads the ARN from that parameter, and run the 
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -91,7 +92,9 @@ def test_the_template_deploys_with_the_published_layer_and_its_function_traces(
         role_name = config["Role"].rsplit("/", 1)[1]
         iam = aws.client("iam")
         [policy_name] = iam.list_role_policies(RoleName=role_name)["PolicyNames"]
-        policy = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+        document = iam.get_role_policy(RoleName=role_name, PolicyName=policy_name)["PolicyDocument"]
+        # moto's CloudFormation stores the inline policy as the Python repr of the template's mapping.
+        policy = ast.literal_eval(document) if isinstance(document, str) else document
 
         assert stack["StackStatus"] == "CREATE_COMPLETE"
         # moto's CloudFormation drops a function's Layers, so the ARN is the one the stack resolved its
