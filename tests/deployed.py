@@ -4,13 +4,16 @@ Lambda emulator with the deployed configuration, and "AWS" inside the sandbox is
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from conftest import RUNTIME_CACHE
-from deploy_local import lambda_code_sha256
+from deploy_local import REGION, LocalAws, lambda_code_sha256
 from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime
+from honeyhive_serverless_dev.receiver import DevReceiver
+from installed import Venv
 
 
 def local_copy_of_layer(lambda_client: Any, arn: str, candidates: Iterable[Path]) -> Path:
@@ -48,3 +51,29 @@ def invoke_deployed(
     finally:
         emulator.stop()
     return invocation, emulator.logs
+
+
+def publish_with_cli(venv: Venv, aws: LocalAws, dist: Path, python: str, arch: str, cwd: Path) -> dict[str, Any]:
+    """``hh-serverless publish-layer`` of one built zip, from ``venv``, to moto; its manifest entry."""
+    published = venv.run(
+        "hh-serverless",
+        "publish-layer",
+        "--region",
+        REGION,
+        "--dist",
+        dist,
+        "--python",
+        python,
+        "--arch",
+        arch,
+        cwd=cwd,
+        env=aws.env(),
+    )
+    assert published.returncode == 0, published.stderr
+    [layer] = json.loads(published.stdout)["layers"]
+    return dict(layer)
+
+
+def has_session_named(name: str, receiver: DevReceiver) -> bool:
+    """Whether a session of that name has started (for ``receiver.wait_for``)."""
+    return any(start["session_name"] == name for start in receiver.session_starts)

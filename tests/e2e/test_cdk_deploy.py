@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from deployed import invoke_deployed
+from deployed import has_session_named, invoke_deployed
 from honeyhive_serverless import variables
 from honeyhive_serverless_dev.receiver import DevReceiver
 
@@ -171,7 +171,7 @@ def test_deployed_code_and_layer_trace_into_the_receiver_with_the_key_from_moto(
 
         assert invocation.ok, (invocation.error, logs)
         session_name = f"lambda-{config['FunctionName']}"
-        assert receiver.wait_for(functools.partial(_has_session_named, session_name))
+        assert receiver.wait_for(functools.partial(has_session_named, session_name))
         [start] = [s for s in receiver.session_starts if s["session_name"] == session_name]
         spans = receiver.spans_for_session(start["session_id"])
         invocation_span = next(span for span in spans if span.name == config["FunctionName"])
@@ -198,7 +198,3 @@ def test_destroy_removes_the_stack(deployed: Deployed) -> None:
     assert statuses == {"DELETE_COMPLETE"}
     remaining = {function["FunctionName"] for function in lambda_client.list_functions()["Functions"]}
     assert not remaining & {deployed.outputs["EchoFunctionName"], deployed.outputs["ChatFunctionName"]}
-
-
-def _has_session_named(name: str, receiver: DevReceiver) -> bool:
-    return any(start["session_name"] == name for start in receiver.session_starts)

@@ -6,6 +6,7 @@ SSM), deploy the template, which reads the ARN from that parameter, and run the 
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import yaml
 
 import deploy_local as local
 from conftest import LAYER_PYTHONS, REPO
-from deployed import invoke_deployed, local_copy_of_layer
+from deployed import has_session_named, invoke_deployed, local_copy_of_layer, publish_with_cli
 from honeyhive_serverless_dev.layer_build import layer_zip_name
 from honeyhive_serverless_dev.published import parameter_name
 from honeyhive_serverless_dev.receiver import DevReceiver
@@ -56,22 +57,7 @@ def test_the_template_deploys_with_the_published_layer_and_its_function_traces(
     user_venv: Venv, dist: Path, tmp_path: Path
 ) -> None:
     with local.moto_server() as aws, DevReceiver(api_keys={API_KEY}) as receiver:
-        published = user_venv.run(
-            "hh-serverless",
-            "publish-layer",
-            "--region",
-            local.REGION,
-            "--dist",
-            dist,
-            "--python",
-            PYTHON,
-            "--arch",
-            ARCH,
-            cwd=tmp_path,
-            env=aws.env(),
-        )
-        assert published.returncode == 0, published.stderr
-        [layer] = json.loads(published.stdout)["layers"]
+        layer = publish_with_cli(user_venv, aws, dist, PYTHON, ARCH, tmp_path)
         secret_arn = local.create_api_key_secret(aws, "honeyhive/template-key", API_KEY)
         cloudformation = aws.client("cloudformation")
 
@@ -120,7 +106,7 @@ def test_the_template_deploys_with_the_published_layer_and_its_function_traces(
         assert invocation.ok, (invocation.error, logs)
         assert invocation.payload == {"echo": {"question": "template?"}}
         name = f"lambda-{config['FunctionName']}"
-        assert receiver.wait_for(lambda r: any(start["session_name"] == name for start in r.session_starts))
+        assert receiver.wait_for(functools.partial(has_session_named, name))
         [start] = receiver.session_starts
         assert start["project"] == "template-example"
         assert all(request.status == 200 for request in receiver.requests)

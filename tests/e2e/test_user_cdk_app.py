@@ -20,13 +20,17 @@ import pytest
 
 import deploy_local as local
 from conftest import LAYER_PYTHONS
-from deployed import invoke_deployed, local_copy_of_layer
+from deployed import has_session_named, invoke_deployed, local_copy_of_layer, publish_with_cli
 from honeyhive_serverless import variables
 from honeyhive_serverless_dev.layer_build import layer_zip_name
 from honeyhive_serverless_dev.receiver import DevReceiver
 from installed import Distributions, Venv
 
-pytestmark = pytest.mark.filterwarnings("ignore:Tried to parse AWS.*BucketPolicy:UserWarning")
+pytestmark = pytest.mark.filterwarnings(
+    # Resources moto's CloudFormation does not model: the bootstrap bucket policy, the CDK metadata.
+    "ignore:Tried to parse AWS.*BucketPolicy:UserWarning",
+    "ignore:Tried to parse AWS.*CDK.*Metadata:UserWarning",
+)
 
 PYTHON, ARCH = "3.12", "x86_64"
 STACK = "UserApp"
@@ -80,22 +84,7 @@ def test_a_users_cdk_app_synths_deploys_and_every_layer_source_traces(
 
     with local.moto_server() as aws, DevReceiver(api_keys={API_KEY}) as receiver, pytest.MonkeyPatch.context() as env:
         env.setenv(variables.LAYER_CACHE_DIR, str(layer_cache))  # this run's build of the layer
-        published = user_venv.run(
-            "hh-serverless",
-            "publish-layer",
-            "--region",
-            local.REGION,
-            "--dist",
-            dist,
-            "--python",
-            PYTHON,
-            "--arch",
-            ARCH,
-            cwd=tmp_path,
-            env=aws.env(),
-        )
-        assert published.returncode == 0, published.stderr
-        [layer] = json.loads(published.stdout)["layers"]
+        layer = publish_with_cli(user_venv, aws, dist, PYTHON, ARCH, tmp_path)
         local.create_api_key_secret(aws, SECRET_NAME, API_KEY)
         assembly = project / "cdk.out"
         context = {"serverUrl": receiver.url, "layerArn": layer["arn"]}
@@ -146,7 +135,7 @@ def test_a_users_cdk_app_synths_deploys_and_every_layer_source_traces(
             assert invocation.ok, (name, invocation.error, logs)
             assert invocation.payload == {"echo": {"from": name}}
             session = f"lambda-{config['FunctionName']}"
-            assert receiver.wait_for(functools.partial(_has_session_named, session))
+            assert receiver.wait_for(functools.partial(has_session_named, session))
     assert len(receiver.session_starts) == 3
     # The receiver answers 401 to any other key: every span came with the key read from moto's secret.
     assert {request.status for request in receiver.requests} == {200}
@@ -155,10 +144,6 @@ def test_a_users_cdk_app_synths_deploys_and_every_layer_source_traces(
 def construct_id(logical_id: str) -> str:
     """``LocalLayer`` from ``LocalLayer1A2B3C4D``: CDK appends an 8-character hash of the path."""
     return logical_id[:-8]
-
-
-def _has_session_named(name: str, receiver: DevReceiver) -> bool:
-    return any(start["session_name"] == name for start in receiver.session_starts)
 
 
 def _bundle_the_package(wheel: Path, target: Path) -> None:
