@@ -21,7 +21,7 @@ $(CDK_STAMP): cdk/package.json cdk/package-lock.json
 	touch $(CDK_STAMP)
 
 demo: $(STAMP)
-	$(PY) -m honeyhive_serverless_dev.demo
+	PYTHONPATH=tools $(PY) -m repo_tools.demo
 
 # Everything: lint, types, and every tier of the suite (unit, integration, e2e).
 test: lint typecheck suite
@@ -30,8 +30,8 @@ test: lint typecheck suite
 check: lint typecheck unit
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check layer handlers tests cdk bench
-	$(VENV)/bin/ruff format --check layer handlers tests cdk bench
+	$(VENV)/bin/ruff check layer handlers tests cdk bench tools
+	$(VENV)/bin/ruff format --check layer handlers tests cdk bench tools
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
@@ -60,7 +60,7 @@ dist: $(STAMP)
 
 # This project against honeyhive==1.7.0, side by side: BENCHMARKS.md, bench/results.json, bench/benchmarks.png.
 bench: $(STAMP)
-	$(PY) -m honeyhive_serverless_dev.bench
+	PYTHONPATH=tools $(PY) -m repo_tools.bench
 
 # The example CDK app synthesized by the real CLI, then linted.
 synth: $(STAMP) $(CDK_STAMP)
@@ -73,7 +73,7 @@ deploy-local: $(STAMP) $(CDK_STAMP)
 
 # Cost of `import honeyhive_serverless` and of the first get_tracer(), medians over fresh processes.
 bench-import: $(STAMP)
-	$(PY) -m honeyhive_serverless_dev.bench_import
+	PYTHONPATH=tools $(PY) -m repo_tools.bench_import
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info

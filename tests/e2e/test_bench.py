@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 
 from conftest import RUNTIME_CACHE
-from honeyhive_serverless_dev import bench
+from repo_tools import bench
 
 
 def test_the_benchmark_harness_runs_end_to_end(tmp_path: Path) -> None:

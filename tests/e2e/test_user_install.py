@@ -43,6 +43,8 @@ def test_the_wheel_holds_the_three_packages_and_the_layer_files_but_no_repositor
         "honeyhive_serverless_dev/layer_files/layer-requirements.txt",
     } <= names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
+    # The demo and the benchmarks read the checkout: they stay in tools/, out of the distribution.
+    assert not [name for name in names if "repo_tools" in name or name.endswith(("/demo.py", "/bench.py"))]
 
 
 def test_runtime_only_has_no_aws_sdk_cdk_or_test_tools_and_imports(runtime_venv: Venv, tmp_path: Path) -> None:

@@ -19,7 +19,9 @@ import grimp
 
 from conftest import REPO
 
-PACKAGES = ("honeyhive_serverless", "honeyhive_serverless_dev", "honeyhive_serverless_cdk")
+PACKAGES = ("honeyhive_serverless", "honeyhive_serverless_dev", "honeyhive_serverless_cdk", "repo_tools")
+# Where each package is in the checkout (the construct under cdk/, the repository's tools under tools/).
+SOURCE_DIRS = (REPO / "layer", REPO / "cdk", REPO / "tools")
 LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
@@ -38,7 +40,7 @@ def _lint_imports(*source_dirs: Path, contract: str | None = None) -> subprocess
 
 
 def test_every_contract_is_kept() -> None:
-    result = _lint_imports(REPO / "layer", REPO / "cdk")
+    result = _lint_imports(*SOURCE_DIRS)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "0 broken" in result.stdout
 
@@ -53,7 +55,7 @@ def test_the_contract_fails_when_a_lower_layer_imports_an_upper_one(tmp_path: Pa
     budget.write_text(budget.read_text() + "\nfrom . import wrapper  # the wrong way: a leaf importing the top\n")
 
     # The broken copy comes first on the path, so it is the runtime package the contract reads.
-    result = _lint_imports(tmp_path, REPO / "layer", REPO / "cdk", contract="runtime-layers")
+    result = _lint_imports(tmp_path, *SOURCE_DIRS, contract="runtime-layers")
 
     assert result.returncode == 1, result.stdout
     assert "BROKEN" in result.stdout
@@ -96,11 +98,7 @@ def _cycles(graph: grimp.ImportGraph) -> Iterator[set[str]]:
 
 
 def test_no_module_imports_in_a_circle() -> None:
-    sys.path.insert(0, str(REPO / "cdk"))
-    try:
-        graph = grimp.build_graph(*PACKAGES, cache_dir=None)
-    finally:
-        sys.path.remove(str(REPO / "cdk"))
+    graph = grimp.build_graph(*PACKAGES, cache_dir=None)  # each on the path: pytest's pythonpath
     assert list(_cycles(graph)) == []
 
 

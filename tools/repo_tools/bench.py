@@ -30,11 +30,16 @@ from typing import Any
 
 from honeyhive_serverless import variables
 from honeyhive_serverless.wire import EVENTS_PATH
-
-from .bench_import import measure_imports
-from .emulator import LambdaEmulator, ensure_runtime, resolve_python
-from .layer_build import build_dependency_layer, build_layer, layer_info, layer_zip_name, read_manifest
-from .receiver import DevReceiver
+from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime, resolve_python
+from honeyhive_serverless_dev.layer_build import (
+    build_dependency_layer,
+    build_layer,
+    layer_info,
+    layer_zip_name,
+    read_manifest,
+)
+from honeyhive_serverless_dev.receiver import DevReceiver
+from repo_tools.bench_import import measure_imports
 
 ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ROOT / "bench" / "handlers"

@@ -16,9 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from honeyhive_serverless import variables, wire
-
-from .emulator import InvocationResult, LambdaEmulator
-from .receiver import DevReceiver
+from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator
+from honeyhive_serverless_dev.receiver import DevReceiver
 
 HANDLERS = Path(__file__).resolve().parents[2] / "handlers"
 
