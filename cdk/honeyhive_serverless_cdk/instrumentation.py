@@ -23,7 +23,7 @@ from constructs import IConstruct
 
 from honeyhive_serverless import variables
 from honeyhive_serverless.config import EXPORT_MODES, checked_server_url
-from honeyhive_serverless_dev.layer_build import WRAPPER_NAME
+from honeyhive_serverless_dev.layer_build import MAX_LAYERS, WRAPPER_NAME
 
 from .api_key import ApiKey
 from .sources import LayerSource
@@ -32,7 +32,6 @@ from .stages import apply_everywhere
 #: ``Tags.of(function).add(*OPT_OUT_TAG)`` keeps the Aspect away from a function (or from every
 #: function under a construct).
 OPT_OUT_TAG = ("honeyhive:instrument", "false")
-MAX_LAYERS = 5  # Lambda's limit per function
 EXEC_WRAPPER_PATH = f"/opt/{WRAPPER_NAME}"
 # Variables the construct derives from its props; ``env`` may not set them, so each has one source.
 MANAGED_VARIABLES = frozenset(

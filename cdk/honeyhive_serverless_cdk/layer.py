@@ -86,7 +86,7 @@ class LayerBundling:
             cached = cache_path(python, arch)
             verb = "using the cached" if cached.is_file() else "building the"
             print(f"honeyhive: {verb} layer for Python {python} {arch} ({cached})", file=sys.stderr)
-            prebuilt = build_cached(python, arch).path
+            prebuilt = build_cached(python, arch, cached).path
         else:
             print(f"honeyhive: using {prebuilt}", file=sys.stderr)
         shutil.copyfile(prebuilt, target)

@@ -19,14 +19,13 @@ from aws_cdk import aws_ssm as ssm
 from honeyhive_serverless_dev import layer_build, published
 from honeyhive_serverless_dev.layer_build import buildable
 
-from .layer import HoneyHiveLayer
+from .layer import HoneyHiveLayer, layer_python_version
 from .per_stack import child_id, find_or_create
 
 PYTHON_PLACEHOLDER = "{python}"  # filled with e.g. 3.12
 ARCH_PLACEHOLDER = "{arch}"  # filled with x86_64 or arm64
 #: The parameters ``hh-serverless publish-layer`` writes, the newest publish for each target.
 DEFAULT_LAYER_PARAMETER = published.parameter_name(PYTHON_PLACEHOLDER, ARCH_PLACEHOLDER)
-_LAYER_VERSION_ARN = re.compile(r"arn:[a-z-]+:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+:\d+")
 _PYTHON_VERSION = re.compile(r"(\d+)\.(\d+)")
 
 
@@ -53,7 +52,7 @@ class LayerSource(abc.ABC):
     def from_layer_arn(arn: str) -> LayerSource:
         """A published layer version. Where the ARN names a Python or architecture (``...-py312-arm64:4``),
         each function is checked against it at synth; an ARN given as a token is not checked."""
-        if not Token.is_unresolved(arn) and not _LAYER_VERSION_ARN.fullmatch(arn):
+        if not Token.is_unresolved(arn) and published.layer_version_parts(arn) is None:
             raise ValueError(f"LayerSource.from_layer_arn: {arn!r} is not a layer version ARN")
         return _FromLayerArn(arn)
 
@@ -77,8 +76,8 @@ class LayerSource(abc.ABC):
 
     def problems(self, runtime: lambda_.Runtime, architecture: lambda_.Architecture) -> list[str]:
         """Why a function of ``runtime`` on ``architecture`` cannot have this layer; empty when it can."""
-        python = _python(runtime)
-        if python not in layer_build.PYTHON_VERSIONS:
+        python = layer_python_version(runtime)
+        if python is None:
             supported = ", ".join("python" + version for version in layer_build.PYTHON_VERSIONS)
             return [f"runtime {runtime.name} has no HoneyHive layer (supported: {supported})"]
         return self._target_problems(python, architecture.name)

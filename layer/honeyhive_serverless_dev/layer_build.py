@@ -75,6 +75,8 @@ RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "py
 # files that were pruned and miss the compiled ones.
 INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 
+# Lambda's limit of layers on one function.
+MAX_LAYERS = 5
 MAX_ZIPPED_BYTES = 5_000_000
 MAX_UNZIPPED_BYTES = 25_000_000
 
@@ -238,9 +240,11 @@ def cache_path(python: str, arch: str) -> Path:
     return cache_root() / _inputs_digest(python, arch) / layer_zip_name(python, arch)
 
 
-def build_cached(python: str, arch: str) -> LayerInfo:
-    """The layer for a target from the cache, built into it first when it is not there."""
-    zip_path = cache_path(python, arch)
+def build_cached(python: str, arch: str, zip_path: Path) -> LayerInfo:
+    """The layer for a target at ``zip_path`` (its :func:`cache_path`), built there first when it is not.
+
+    The caller passes the path it already has: computing it hashes every input of the build.
+    """
     if not zip_path.is_file():
         # Built aside and renamed into place, so a concurrent synth never sees half a zip.
         zip_path.parent.mkdir(parents=True, exist_ok=True)

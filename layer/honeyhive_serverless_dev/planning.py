@@ -20,16 +20,14 @@ from typing import Any
 
 from honeyhive_serverless import variables
 from honeyhive_serverless_dev.aws_api import AwsToolError
-from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS
-from honeyhive_serverless_dev.published import target_hints
+from honeyhive_serverless_dev.layer_build import MAX_LAYERS, PYTHON_VERSIONS
+from honeyhive_serverless_dev.published import layer_version_parts, target_hints
 
 RECORD_VARIABLE = variables.INSTRUMENTED
-MAX_LAYERS = 5  # Lambda's limit per function
 #: The inline role policy's name is this plus the function's name (at most 64 characters), so it is
 #: unique per function on a role several functions share, and within IAM's 128.
 ROLE_POLICY_PREFIX = "honeyhive-serverless-"
 
-_LAYER_VERSION_ARN = re.compile(r"(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+):(\d+)")
 _PYTHON_RUNTIME = re.compile(r"python(\d+\.\d+)")
 
 
@@ -382,10 +380,10 @@ def plan_uninstrument(config: Mapping[str, Any]) -> Plan:
 
 def split_layer_arn(arn: str) -> tuple[str, int]:
     """A layer version ARN's unversioned ARN and version number; InstrumentError if it is not one."""
-    match = _LAYER_VERSION_ARN.fullmatch(arn)
-    if match is None:
+    parts = layer_version_parts(arn)
+    if parts is None:
         raise InstrumentError(f"{arn!r} is not a layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)")
-    return match.group(1), int(match.group(2))
+    return parts
 
 
 def function_variables(config: Mapping[str, Any]) -> dict[str, str]:

@@ -21,6 +21,8 @@ LATEST = "latest"
 ARCHITECTURES = ("x86_64", "arm64")
 
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_-]{1,140}")
+# arn:aws:lambda:us-east-1:123456789012:layer:NAME:4 (aws, aws-cn, aws-us-gov partitions).
+_LAYER_VERSION_ARN = re.compile(r"(arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:layer:[A-Za-z0-9_-]+):(\d+)")
 _PARAMETER_PREFIX = re.compile(r"(/[A-Za-z0-9_.-]+)+")
 # "python3.12" or "py312" as a whole word of a name; "x86_64" or "arm64" likewise.
 _PYTHON_HINT = re.compile(r"(?<![A-Za-z0-9])(?:python(\d)\.(\d+)|py(\d)(\d{2}))(?![A-Za-z0-9])")
@@ -40,6 +42,12 @@ def layer_name(template: str, python: str, arch: str) -> str:
     if not _LAYER_NAME.fullmatch(name):
         raise PublishedNameError(f"layer name {name!r}: use 1 to 140 letters, digits, '-' or '_'")
     return name
+
+
+def layer_version_parts(arn: str) -> tuple[str, int] | None:
+    """A layer version ARN's unversioned ARN and version number; None when ``arn`` is not one."""
+    match = _LAYER_VERSION_ARN.fullmatch(arn)
+    return None if match is None else (match.group(1), int(match.group(2)))
 
 
 def parameter_name(python: str, arch: str, version: str = LATEST, prefix: str = DEFAULT_PARAMETER_PREFIX) -> str:
