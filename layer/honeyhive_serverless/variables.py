@@ -14,10 +14,12 @@ from __future__ import annotations
 API_KEY = "HH_API_KEY"
 #: HoneyHive's own SDK reads this name; accepted as a fallback for ``HH_API_KEY``.
 API_KEY_SDK_ALIAS = "HONEYHIVE_API_KEY"
+#: An ingestion key (``hh_ingst_...``, send-only): the Bearer of every request, before the API key.
+INGESTION_API_KEY = "HH_INGESTION_API_KEY"
 API_KEY_SECRET_ARN = "HH_API_KEY_SECRET_ARN"  # noqa: S105 - a variable's name, not a secret
 API_KEY_SSM_PARAMETER = "HH_API_KEY_SSM_PARAMETER"
-#: Variables that carry the API key or say where it lives.
-API_KEY_SOURCES = (API_KEY, API_KEY_SDK_ALIAS, API_KEY_SECRET_ARN, API_KEY_SSM_PARAMETER)
+#: Variables that carry a key (API or ingestion) or say where it lives.
+API_KEY_SOURCES = (API_KEY, API_KEY_SDK_ALIAS, INGESTION_API_KEY, API_KEY_SECRET_ARN, API_KEY_SSM_PARAMETER)
 PROJECT = "HH_PROJECT"
 SOURCE = "HH_SOURCE"
 API_URL = "HH_API_URL"
@@ -37,6 +39,27 @@ TIMEOUT_MARGIN_MS = "HH_TIMEOUT_MARGIN_MS"
 MAX_PAYLOAD_BYTES = "HH_MAX_PAYLOAD_BYTES"
 INVOCATION_MAX_SPANS = "HH_INVOCATION_MAX_SPANS"
 INVOCATION_MAX_BYTES = "HH_INVOCATION_MAX_BYTES"
+
+# -- HoneyHive SDK settings read under the SDK's own names -----------------------------------------
+
+#: The kill switch: no network, no spans, the handler called as it is.
+DISABLE_TRACING = "HH_DISABLE_TRACING"
+#: Debug logging of what tracing does (never a secret).
+VERBOSE = "HH_VERBOSE"
+#: The SDK's per-request timeout, in seconds (``HH_EXPORT_TIMEOUT_MS`` wins when both are set).
+API_TIMEOUT = "HH_API_TIMEOUT"
+#: Accepted for the SDK's sake; nothing here traces HTTP clients.
+DISABLE_HTTP_TRACING = "HH_DISABLE_HTTP_TRACING"
+#: ``false`` turns span export off (sessions still get ids), as in the SDK.
+OTLP_ENABLED = "HH_OTLP_ENABLED"
+#: Only ``http/protobuf`` is spoken here; anything else warns.
+OTLP_PROTOCOL = "HH_OTLP_PROTOCOL"
+MAX_ATTRIBUTES = "HH_MAX_ATTRIBUTES"
+MAX_EVENTS = "HH_MAX_EVENTS"
+MAX_LINKS = "HH_MAX_LINKS"
+MAX_SPAN_SIZE = "HH_MAX_SPAN_SIZE"
+#: Opt-in: AWS SDK calls (botocore) get spans and carry the trace context and session onward.
+PROPAGATE_AWS_SDK = "HH_PROPAGATE_AWS_SDK"
 
 # -- the handler wrapper ---------------------------------------------------------------------------
 

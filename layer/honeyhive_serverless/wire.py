@@ -21,3 +21,14 @@ SESSION_KEY = "session_id"
 #: Baggage keys this package sets for itself; they become span attributes under their own names.
 AUTO_CREATE_KEY = "honeyhive.session_auto_create"
 SESSION_NAME_KEY = "honeyhive.session_name"
+
+#: W3C Trace Context and Baggage: the carrier keys OpenTelemetry's propagators (and HoneyHive's SDK)
+#: read and write, in headers, message attributes and payloads alike.
+TRACEPARENT = "traceparent"
+TRACESTATE = "tracestate"
+BAGGAGE = "baggage"
+CONTEXT_KEYS = (TRACEPARENT, TRACESTATE, BAGGAGE)
+#: Baggage keys HoneyHive's SDK writes or reads a session under, first found wins.
+SESSION_BAGGAGE_KEYS = (SESSION_KEY, "honeyhive_session_id", "honeyhive.session_id")
+#: Baggage HoneyHive's SDK sets that means nothing outside the caller's process (an object id).
+CALLER_ONLY_BAGGAGE_KEYS = ("honeyhive_tracer_id",)

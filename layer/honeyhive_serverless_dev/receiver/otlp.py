@@ -8,7 +8,7 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from google.protobuf import json_format
@@ -46,6 +46,8 @@ class ReceivedSpan:
     request_index: int
     span_kind: str = "INTERNAL"
     scope_name: str = ""
+    #: The span's links, as (trace id, span id) in hex.
+    links: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def session_id(self) -> str | None:
@@ -112,6 +114,7 @@ def decode_trace_request(body: bytes, content_type: str = "application/x-protobu
                         request_index=-1,
                         span_kind=_KIND_NAMES.get(span.kind, str(span.kind)),
                         scope_name=scope_spans.scope.name,
+                        links=[(link.trace_id.hex(), link.span_id.hex()) for link in span.links],
                     )
                 )
     return spans
