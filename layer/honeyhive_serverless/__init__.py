@@ -20,6 +20,16 @@ if TYPE_CHECKING:
     from .api import enrich_session, enrich_span, flush
     from .batch import process_records
     from .decorators import trace
+    from .distributed import (
+        eventbridge_detail,
+        extract_context_from_carrier,
+        inject_context_into_carrier,
+        lambda_client_context,
+        sns_message_attributes,
+        sqs_message_attributes,
+        step_functions_input,
+        with_distributed_trace_context,
+    )
     from .tracer import HoneyHiveTracer, get_tracer
     from .wrapper import with_honeyhive_session
 
@@ -33,6 +43,14 @@ _EXPORTS = {
     "flush": ".api",
     "with_honeyhive_session": ".wrapper",
     "process_records": ".batch",
+    "inject_context_into_carrier": ".distributed",
+    "extract_context_from_carrier": ".distributed",
+    "with_distributed_trace_context": ".distributed",
+    "sqs_message_attributes": ".distributed",
+    "sns_message_attributes": ".distributed",
+    "eventbridge_detail": ".distributed",
+    "lambda_client_context": ".distributed",
+    "step_functions_input": ".distributed",
 }
 
 __all__ = [
@@ -40,10 +58,18 @@ __all__ = [
     "__version__",
     "enrich_session",
     "enrich_span",
+    "eventbridge_detail",
+    "extract_context_from_carrier",
     "flush",
     "get_tracer",
+    "inject_context_into_carrier",
+    "lambda_client_context",
     "process_records",
+    "sns_message_attributes",
+    "sqs_message_attributes",
+    "step_functions_input",
     "trace",
+    "with_distributed_trace_context",
     "with_honeyhive_session",
 ]
 

@@ -18,7 +18,7 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any
@@ -26,10 +26,11 @@ from typing import Any
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 
-from . import budget
+from . import budget, propagation
 from ._log import logger
 from .attributes import enrichment_attributes, to_json
 from .background import Background, wait_all
+from .carriers import header_carrier
 from .config import Config, resolve_config
 from .export.client import HoneyHiveClient
 from .export.credentials import ApiKeyProvider
@@ -334,6 +335,56 @@ class HoneyHiveTracer:
                 span.set_attribute("honeyhive_error", error if isinstance(error, str) else to_json(error))
         except Exception:
             logger.exception("honeyhive: enrich_span failed")
+
+    # -- distributed tracing, under the SDK's names ----------------------------------------------
+
+    def inject_context(self, carrier: MutableMapping[str, str]) -> None:
+        """Write the current trace context into ``carrier`` (``traceparent``, ``tracestate``, and
+        ``baggage`` with the current session as ``session_id``), for a call to another service."""
+        try:
+            propagation.inject(carrier, session_id=self.session_id)
+        except Exception:
+            logger.exception("honeyhive: inject_context failed")
+
+    def inject(self, carrier: dict[str, Any]) -> dict[str, Any]:
+        """:meth:`inject_context`, returning the carrier (the SDK's older name)."""
+        self.inject_context(carrier)
+        return carrier
+
+    def extract_context(self, carrier: Mapping[str, Any]) -> otel_context.Context | None:
+        """The caller's context in ``carrier`` (headers in any case): its span, and its baggage with the
+        session under ``session_id``. None when the carrier holds no usable context."""
+        try:
+            remote = self._remote(carrier)
+            return remote.context if remote.span_context is not None or remote.session else None
+        except Exception:
+            logger.exception("honeyhive: extract_context failed")
+            return None
+
+    def link(self, carrier: Mapping[str, Any]) -> object:
+        """Continue the caller's trace and session from ``carrier`` in this context until
+        :meth:`unlink` with the token returned. (HoneyHive's SDK 1.7 has ``link`` inject instead,
+        leaving ``link_carrier`` without effect; this is the linking its docs describe.)"""
+        try:
+            return otel_context.attach(self._remote(carrier).context)
+        except Exception:
+            logger.exception("honeyhive: link failed")
+            return None
+
+    def unlink(self, token: object) -> None:
+        """End what :meth:`link` began: the context is what it was before."""
+        try:
+            if isinstance(token, otel_context.Token):
+                otel_context.detach(token)
+        except Exception:
+            logger.exception("honeyhive: unlink failed")
+
+    def _remote(self, carrier: Mapping[str, Any]) -> propagation.Remote:
+        found = header_carrier(carrier.items(), "carrier")
+        remote = propagation.extract(found.carrier, otel_context.get_current())
+        if remote.problems:
+            logger.warning("honeyhive: ignoring trace context in the carrier: %s", "; ".join(remote.problems))
+        return remote
 
     # -- flushing ---------------------------------------------------------------------------------
 

@@ -3,8 +3,9 @@
 Shapes covered: direct invoke and Step Functions (``session_id`` at the top), API Gateway REST (v1
 ``headers`` / ``multiValueHeaders``), HTTP API v2 and function URLs, ALB, a JSON body (base64 when
 ``isBase64Encoded``), SQS (message attribute, else JSON body), SNS (message attribute, else JSON
-message), SNS delivered through SQS, EventBridge (``detail.session_id``), Kinesis (JSON data) and
-CloudEvents (``sessionid`` extension, else ``data.session_id``).
+message), SNS delivered through SQS, EventBridge (``detail.session_id``), Kinesis (JSON data), CloudEvents
+(``sessionid`` extension, else ``data.session_id``) and VPC Lattice (headers, versions 1 and 2). Kafka
+and AppSync are recognised (their trace context is read by ``carriers``).
 
 Why not Powertools' event data classes: importing any of them imports them all (measured 33-42 ms
 after OpenTelemetry on this project's machines), paid on the cold start of every HTTP or queue
@@ -18,21 +19,17 @@ function; the shapes read here are a handful of keys.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import re
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .payloads import b64decode_text, parse_json_object, sns_envelope
 from .wire import CLOUDEVENT_SESSION_EXTENSION, SESSION_FIELD, SESSION_HEADER
 
 # Header names are compared lower-cased: API Gateway passes them as the client sent them.
 _SESSION_HEADER = SESSION_HEADER.lower()
-#: A body larger than this is not parsed for a session id (it would cost more than it could give).
-MAX_BODY_SCAN = 256 * 1024
 MAX_ID_LENGTH = 64
 
 #: HoneyHive trigger name -> OpenTelemetry ``faas.trigger`` value.
@@ -41,15 +38,19 @@ FAAS_TRIGGER = {
     "http-api": "http",
     "function-url": "http",
     "alb": "http",
+    "vpc-lattice": "http",
     "http": "http",
     "sqs": "pubsub",
     "sns": "pubsub",
+    "kafka": "pubsub",
     "eventbridge": "pubsub",
     "kinesis": "datasource",
     "cloudevent": "pubsub",
     "schedule": "timer",
+    "appsync": "other",
     "direct": "other",
 }
+_KAFKA_SOURCES = ("aws:kafka", "SelfManagedKafka")
 HTTP_TRIGGERS = frozenset(name for name, kind in FAAS_TRIGGER.items() if kind == "http")
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -78,10 +79,14 @@ def detect_trigger(event: object) -> str:
     if isinstance(records, list) and records and isinstance(records[0], Mapping):
         source = records[0].get("eventSource") or records[0].get("EventSource")
         return {"aws:sqs": "sqs", "aws:sns": "sns", "aws:kinesis": "kinesis"}.get(str(source), "direct")
+    if event.get("eventSource") in _KAFKA_SOURCES and isinstance(event.get("records"), Mapping):
+        return "kafka"
     context = event.get("requestContext")
     if isinstance(context, Mapping):
         if "elb" in context:
             return "alb"
+        if "serviceNetworkArn" in context:
+            return "vpc-lattice"
         if event.get("version") == "2.0" or isinstance(context.get("http"), Mapping):
             domain = context.get("domainName")
             return "function-url" if isinstance(domain, str) and ".lambda-url." in domain else "http-api"
@@ -91,6 +96,11 @@ def detect_trigger(event: object) -> str:
         return "schedule" if event.get("detail-type") == "Scheduled Event" else "eventbridge"
     if "specversion" in event and "type" in event and "source" in event:
         return "cloudevent"
+    if "raw_path" in event and "method" in event and isinstance(event.get("headers"), Mapping):
+        return "vpc-lattice"  # Lattice's version 1 event: no requestContext
+    info = event.get("info")
+    if isinstance(info, Mapping) and "fieldName" in info and isinstance(event.get("request"), Mapping):
+        return "appsync"
     return "direct"
 
 
@@ -127,7 +137,7 @@ def find_record_session_id(trigger: str, record: object) -> SessionLookup:
     if trigger == "kinesis":
         kinesis = record.get("kinesis")
         data = kinesis.get("data") if isinstance(kinesis, Mapping) else None
-        return _in_json(trigger, _b64decode(data) if isinstance(data, str) else None, "kinesis.data")
+        return _in_json(trigger, b64decode_text(data) if isinstance(data, str) else None, "kinesis.data")
     return SessionLookup(trigger)
 
 
@@ -152,13 +162,20 @@ def validate_session_id(value: object) -> tuple[str | None, str | None]:
 
 
 def record_list(event: object) -> list[Any]:
-    """The ``Records`` of a batch event, or an empty list."""
-    records = event.get("Records") if isinstance(event, Mapping) else None
-    return records if isinstance(records, list) else []
+    """The records of a batch event (SQS, SNS, Kinesis ``Records``; Kafka's per partition), or []."""
+    if not isinstance(event, Mapping):
+        return []
+    records = event.get("Records")
+    if isinstance(records, list):
+        return records
+    partitions = event.get("records")  # Kafka: {"topic-partition": [record, ...]}
+    if isinstance(partitions, Mapping) and event.get("eventSource") in _KAFKA_SOURCES:
+        return [record for batch in partitions.values() if isinstance(batch, list) for record in batch]
+    return []
 
 
 def http_headers(event: Mapping[str, Any]) -> Iterator[tuple[str, object]]:
-    """Every (lower-cased name, value) of an API Gateway / ALB / function URL event's headers."""
+    """Every (lower-cased name, value) of an API Gateway / ALB / function URL / Lattice event's headers."""
     headers = event.get("headers")
     if isinstance(headers, Mapping):
         for name, value in headers.items():
@@ -173,11 +190,13 @@ def http_headers(event: Mapping[str, Any]) -> Iterator[tuple[str, object]]:
 def _from_http(trigger: str, event: Mapping[str, Any]) -> SessionLookup:
     for name, value in http_headers(event):
         if name == _SESSION_HEADER:
-            return SessionLookup(trigger, value, f"header {SESSION_HEADER}")
+            # Lattice's version 2 gives every header a list of values.
+            first = value[0] if trigger == "vpc-lattice" and isinstance(value, list) and value else value
+            return SessionLookup(trigger, first, f"header {SESSION_HEADER}")
     body = event.get("body")
     if not isinstance(body, str) or not body:
         return SessionLookup(trigger)
-    text = _b64decode(body) if event.get("isBase64Encoded") is True else body
+    text = b64decode_text(body) if event.get("isBase64Encoded") is True else body
     return _in_json(trigger, text, "body.session_id")
 
 
@@ -201,9 +220,10 @@ def _from_sqs_record(record: Mapping[str, Any]) -> SessionLookup:
         if isinstance(attribute, Mapping) and "stringValue" in attribute:
             return SessionLookup("sqs", attribute["stringValue"], "messageAttributes.session_id")
     body = record.get("body")
-    document = _parse_json(body) if isinstance(body, str) else None
-    if isinstance(document, Mapping) and document.get("Type") == "Notification" and "Message" in document:
-        inner = _from_sns_message(document, "body")  # SNS delivered through SQS
+    document = parse_json_object(body) if isinstance(body, str) else None
+    envelope = sns_envelope(document)
+    if envelope is not None:
+        inner = _from_sns_message(envelope, "body")  # SNS delivered through SQS
         return SessionLookup("sqs", inner.candidate, inner.where)
     if isinstance(document, Mapping) and SESSION_FIELD in document:
         return SessionLookup("sqs", document[SESSION_FIELD], "body.session_id")
@@ -230,25 +250,7 @@ def _from_cloudevent_dict(event: Mapping[str, Any]) -> SessionLookup:
 
 
 def _in_json(trigger: str, text: str | None, where: str) -> SessionLookup:
-    document = _parse_json(text)
+    document = parse_json_object(text)
     if isinstance(document, Mapping) and SESSION_FIELD in document:
         return SessionLookup(trigger, document[SESSION_FIELD], where)
     return SessionLookup(trigger)
-
-
-def _parse_json(text: str | None) -> object:
-    if not text or len(text) > MAX_BODY_SCAN or text.lstrip()[:1] != "{":
-        return None
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError):
-        return None
-
-
-def _b64decode(text: str) -> str | None:
-    if len(text) > MAX_BODY_SCAN * 4 // 3 + 4:
-        return None
-    try:
-        return base64.b64decode(text, validate=True).decode("utf-8")
-    except (binascii.Error, ValueError):
-        return None

@@ -35,6 +35,7 @@ from .faas.facts import InvocationFacts
 from .faas.snapstart import register_restore_hook
 from .faas.starts import starts
 from .faas.watchdog import watchdog
+from .propagation import Incoming, incoming
 from .scope import SessionScope
 from .tracer import HoneyHiveTracer, get_tracer
 from .triggers import validate_session_id
@@ -81,10 +82,11 @@ class InvocationTrace:
         if info.deadline is not None:
             deadline = info.deadline - config.timeout_margin_ms / 1000
         scope = self._scope = self._stack.enter_context(self.tracer.invocation_scope(deadline, info.invocation_id))
+        caller = self._continue_caller(info)
         # Each computed once: the event's JSON form can be large, and both the session and the span use them.
         captured = self._captured(info.event) if self.options.capture_event else None
         metadata = info.metadata()
-        self.session_id = self._open_session(info, args, scope, captured, metadata)
+        self.session_id = self._open_session(info, args, scope, captured, metadata, caller.session)
         if self._log is not None and hasattr(self._log, "append_keys"):
             self._log.append_keys(session_id=self.session_id)
             self._stack.callback(self._log.remove_keys, ["session_id"])
@@ -97,7 +99,7 @@ class InvocationTrace:
         if self.options.capture_event:
             attributes.update(flatten("honeyhive_inputs.event", captured))
         self.span = self.tracer.otel_tracer.start_span(
-            info.function_name or "handler", kind=otel_trace.SpanKind.SERVER, attributes=attributes
+            info.function_name or "handler", kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=caller.links
         )
         token = otel_context.attach(otel_trace.set_span_in_context(self.span))
         self._stack.callback(otel_context.detach, token)
@@ -122,6 +124,20 @@ class InvocationTrace:
             logger.exception("honeyhive: could not send the invocation's telemetry")
         return result
 
+    def _continue_caller(self, info: InvocationFacts) -> Incoming:
+        """Run in the caller's trace: its span (the parent of the invocation span) and its baggage."""
+        caller = incoming(info.carriers, batch=info.batch, base=otel_context.get_current())
+        if caller.problems:
+            logger.warning(
+                "honeyhive: ignoring trace context in the %s event (%s): %s",
+                info.lookup.trigger,
+                caller.where,
+                "; ".join(caller.problems),
+            )
+        if caller.context is not None:
+            otel_context.attach(caller.context)  # the invocation scope restores the context on close
+        return caller
+
     def _open_session(
         self,
         info: InvocationFacts,
@@ -129,22 +145,26 @@ class InvocationTrace:
         scope: SessionScope,
         captured_event: Any,
         metadata: dict[str, Any],
+        baggage_session: str | None,
     ) -> str | None:
+        """Precedence: the session the event names explicitly, then the caller's baggage, then a new one."""
         lookup = info.lookup
         candidate, where = lookup.candidate, lookup.where
         if self._session_id_from is not None:
             candidate, where = self._session_id_from(info.event), "session_id_from"
-        if candidate is not None:
-            session_id, problem = validate_session_id(candidate)
+        for value, found_in in ((candidate, where), (baggage_session, "baggage")):
+            if value is None:
+                continue
+            session_id, problem = validate_session_id(value)
             if session_id is not None:
                 self._linked = True
                 return self.tracer.create_session(session_id=session_id, skip_api_call=True)
             logger.warning(
                 "honeyhive: ignoring the session id in the %s event (%s): %s, value %s; new session",
                 lookup.trigger,
-                where,
+                found_in,
                 problem,
-                quote_prefix(candidate),
+                quote_prefix(value),
             )
         name = self._session_name
         if callable(name):

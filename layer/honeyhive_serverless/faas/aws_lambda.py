@@ -8,7 +8,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import variables as var
-from ..triggers import find_session_id
+from ..carriers import CarrierLookup, client_context_carrier, event_carrier, record_carrier
+from ..triggers import find_session_id, record_list
 from ..wire import SESSION_HEADER
 from .facts import InvocationFacts
 
@@ -16,10 +17,12 @@ from .facts import InvocationFacts
 def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> InvocationFacts:
     """The facts of one Lambda invocation; ``context`` may be anything (a test's stand-in, None)."""
     remaining = _call(context, "get_remaining_time_in_millis")
+    lookup = find_session_id(event)
+    carriers, batch = _carriers(lookup.trigger, event, context)
     return InvocationFacts(
         platform="lambda",
         event=event,
-        lookup=find_session_id(event),
+        lookup=lookup,
         invocation_id=_text(getattr(context, "aws_request_id", None)),
         function_name=_text(getattr(context, "function_name", None)) or env.get(var.LAMBDA_FUNCTION_NAME),
         function_version=_text(getattr(context, "function_version", None)) or env.get(var.LAMBDA_FUNCTION_VERSION),
@@ -29,7 +32,20 @@ def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> In
         deadline=time.monotonic() + remaining / 1000 if isinstance(remaining, int | float) else None,
         start=start,
         extra={"init_type": env.get(var.LAMBDA_INITIALIZATION_TYPE)},
+        carriers=carriers,
+        batch=batch,
     )
+
+
+def _carriers(trigger: str, event: Any, context: Any) -> tuple[tuple[CarrierLookup, ...], bool]:
+    """Each record's context for a batch; else the event's, else the direct invoke's client context."""
+    if trigger in _BATCH_TRIGGERS:
+        return tuple(record_carrier(trigger, record) for record in record_list(event)), True
+    return (event_carrier(trigger, event) or client_context_carrier(context),), False
+
+
+# Triggers whose records may each come from a different caller.
+_BATCH_TRIGGERS = frozenset({"sqs", "sns", "kafka"})
 
 
 def with_session_header(result: Any, session_id: str) -> Any:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..carriers import CarrierLookup
 from ..triggers import FAAS_TRIGGER, SessionLookup
 
 
@@ -26,6 +27,10 @@ class InvocationFacts:
     deadline: float | None = None
     start: str = "warm"
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The trace context the call carries: the event's (or its client context's), or one per record.
+    carriers: tuple[CarrierLookup, ...] = ()
+    #: The event is a batch of records, each with its own context.
+    batch: bool = False
 
     @property
     def cold_start(self) -> bool:

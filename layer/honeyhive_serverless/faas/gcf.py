@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from .. import variables as var
+from ..carriers import event_carrier, header_carrier
 from ..triggers import SessionLookup
 from ..wire import CLOUDEVENT_SESSION_EXTENSION, SESSION_FIELD, SESSION_HEADER
 from .facts import InvocationFacts
@@ -30,14 +31,18 @@ def describe(argument: Any, env: Mapping[str, str]) -> InvocationFacts | None:
             invocation_id=argument.headers.get("Function-Execution-Id") or str(uuid.uuid4()),
         )
         invocation.extra["framework"] = framework
+        invocation.carriers = (header_carrier(argument.headers.items()),)
         return invocation
     if _is_cloud_event(argument):
-        return _invocation(
+        attributes = dict(argument.get_attributes())
+        invocation = _invocation(
             env,
-            event={"attributes": dict(argument.get_attributes()), "data": argument.data},
+            event={"attributes": attributes, "data": argument.data},
             lookup=_cloud_event_lookup(argument),
             invocation_id=str(argument.get("id") or uuid.uuid4()),
         )
+        invocation.carriers = (event_carrier("cloudevent", attributes),)
+        return invocation
     return None
 
 
