@@ -14,6 +14,7 @@ runtimes that freeze.
 
 from __future__ import annotations
 
+import contextvars
 import functools
 import os
 import sys
@@ -374,7 +375,7 @@ class HoneyHiveTracer:
     def unlink(self, token: object) -> None:
         """End what :meth:`link` began: the context is what it was before."""
         try:
-            if isinstance(token, otel_context.Token):
+            if isinstance(token, contextvars.Token):  # what link() returned (None if it failed)
                 otel_context.detach(token)
         except Exception:
             logger.exception("honeyhive: unlink failed")
