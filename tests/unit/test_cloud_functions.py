@@ -209,6 +209,36 @@ def test_cloud_event_sessionid_extension_is_linked(
 
 
 @pytest.mark.parametrize("encoding", sorted(ENCODERS))
+def test_cloud_event_traceparent_extension_continues_the_callers_trace(
+    gcf_env: DevReceiver, monkeypatch: pytest.MonkeyPatch, encoding: str
+) -> None:
+    trace_id, span_id = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    _, status = post_cloud_event(monkeypatch, encoding, {"n": 8}, traceparent=f"00-{trace_id}-{span_id}-01")
+
+    assert status == 200
+    span = invocation_span(gcf_env.spans, "on_event")
+    assert (span.trace_id, span.parent_span_id) == (trace_id, span_id)
+    assert span.session_id == new_session_id(gcf_env)  # the distributed tracing extension has no baggage
+
+
+def test_http_traceparent_and_baggage_continue_the_callers_trace_and_session(
+    gcf_env: DevReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    session_id, trace_id, span_id = str(uuid.uuid4()), "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    client = flask_app(monkeypatch, "chat_http").test_client()
+    headers = {"traceparent": f"00-{trace_id}-{span_id}-01", "baggage": f"session_id={session_id}"}
+
+    response = client.post("/", json={"n": 9, "question": "why spans"}, headers=headers)
+
+    assert response.status_code == 200
+    assert response.headers["X-Session-ID"] == session_id
+    assert gcf_env.session_starts == []
+    span = invocation_span(gcf_env.spans, "chat_http")
+    assert (span.trace_id, span.parent_span_id) == (trace_id, span_id)
+    assert {s.session_id for s in gcf_env.spans} == {session_id}
+
+
+@pytest.mark.parametrize("encoding", sorted(ENCODERS))
 def test_cloud_event_data_session_id_is_linked(
     gcf_env: DevReceiver, monkeypatch: pytest.MonkeyPatch, encoding: str
 ) -> None:
