@@ -25,6 +25,7 @@ from honeyhive_serverless_dev.receiver import DevReceiver
 
 if TYPE_CHECKING:
     from installed import Distributions, Venv
+    from sdk_harness import SdkCalls
 
 TESTS = Path(__file__).parent
 REPO = TESTS.parent
@@ -183,3 +184,33 @@ def user_venv(tmp_path_factory: pytest.TempPathFactory, distributions: Distribut
     cdk_extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["cdk"]
     floors = [oldest_supported(requirement) for requirement in cdk_extra if requirement.startswith("aws-cdk-lib")]
     return make_venv(tmp_path_factory.mktemp("user-venv") / "venv", f"{distributions.wheel}[cli,cdk]", *floors)
+
+
+# --------------------------------------------------------------------------------------------
+# HoneyHive's own SDK as a peer service (distributed tracing): in a venv of its own, never in this project
+
+
+@pytest.fixture(scope="session")
+def honeyhive_sdk(tmp_path_factory: pytest.TempPathFactory) -> Venv:
+    """A venv with HoneyHive's SDK, ``honeyhive==1.7.0`` (pinned here, in ``sdk_harness``, and nowhere
+    else: it must never enter the layer, the runtime's dependencies or the constraints), run by
+    ``tests/sdk_caller.py``. Installed with uv: pip takes several times longer for the SDK's tree."""
+    from installed import make_venv
+    from sdk_harness import SDK_REQUIREMENT
+
+    return make_venv(tmp_path_factory.mktemp("honeyhive-sdk") / "venv", SDK_REQUIREMENT, installer="uv")
+
+
+@pytest.fixture(scope="session")
+def sdk_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the SDK's scripts run: outside the checkout."""
+    return tmp_path_factory.mktemp("sdk-cwd")
+
+
+@pytest.fixture(scope="session")
+def sdk_calls(honeyhive_sdk: Venv, sdk_workdir: Path) -> SdkCalls:
+    """Four outgoing calls the SDK made, each in a session and a trace of its own (one run of the SDK,
+    about 3 s, shared by every test that continues them: a callee's receiver is the test's own)."""
+    from sdk_harness import sdk_calls
+
+    return sdk_calls(honeyhive_sdk, 4, sdk_workdir)

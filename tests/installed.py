@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 import venv
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from conftest import REPO
 
@@ -79,14 +81,23 @@ def build_distributions(out: Path) -> Distributions:
     return Distributions(sdist=sdist, wheel=wheel)
 
 
-def make_venv(root: Path, *requirements: str) -> Venv:
-    """A new venv at ``root`` with ``requirements`` pip-installed (from the package index's cache)."""
+def make_venv(root: Path, *requirements: str, installer: Literal["pip", "uv"] = "pip") -> Venv:
+    """A new venv at ``root`` with ``requirements`` installed (from the package index's cache).
+
+    ``installer="uv"``: ``uv pip install`` (the dev extra's uv, beside this interpreter), a few times
+    quicker than pip for a large tree; pip where there is no uv.
+    """
     assert not root.resolve().is_relative_to(REPO)
     venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
     environment = Venv(root)
-    command = [sys.executable, "-m", "pip", "--python", str(environment.python), "install", "--quiet"]
+    uv = shutil.which("uv", path=str(Path(sys.executable).parent)) if installer == "uv" else None
+    if uv is not None:
+        command = [uv, "pip", "install", "--quiet", "--python", str(environment.python)]
+    else:
+        command = [sys.executable, "-m", "pip", "--python", str(environment.python), "install", "--quiet"]
+        command.append("--disable-pip-version-check")
     result = subprocess.run(
-        [*command, "--disable-pip-version-check", *requirements],
+        [*command, *requirements],
         capture_output=True,
         text=True,
         timeout=INSTALL_TIMEOUT_S,

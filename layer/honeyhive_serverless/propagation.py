@@ -117,7 +117,7 @@ def incoming(lookups: Sequence[CarrierLookup], *, batch: bool, base: Context | N
     found = [(lookup, extract(lookup.carrier, base)) for lookup in lookups if lookup]
     if not found:
         return NOTHING_INCOMING
-    problems = tuple(problem for _, remote in found for problem in remote.problems)
+    problems = tuple(dict.fromkeys(problem for _, remote in found for problem in remote.problems))  # each once
     where = found[0][0].where
     if not batch:
         lookup, remote = found[0]

@@ -72,3 +72,18 @@ def layers(event: Any, context: Any) -> dict[str, Any]:
         "shadowed": shadowed.VALUE,
         "layer_wrapper": os.environ.get("LAYER_WRAPPER"),
     }
+
+
+def client_context(event: Any, context: Any) -> dict[str, Any]:
+    """What the runtime made of the invoke's client context (``context.client_context``, None without one)."""
+    found = context.client_context
+    if found is None:
+        return {"client_context": None}
+    client = found.client
+    return {
+        "client_context": {
+            "custom": found.custom,
+            "env": found.env,
+            "client": None if client is None else {name: getattr(client, name) for name in client.__slots__},
+        }
+    }

@@ -28,6 +28,8 @@ from .server import ApiServer
 
 INIT_TYPES = frozenset({"on-demand", "provisioned-concurrency", "snap-start"})
 ACCOUNT_ID = "123456789012"
+#: Lambda refuses an invoke whose ``ClientContext`` is longer than this, base64-encoded.
+CLIENT_CONTEXT_MAX_BYTES = 3583
 # Host variables a sandbox inherits; everything else it sees is set here, so a test's environment never
 # leaks into the function.
 INHERITED_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR", "PYENV_ROOT")
@@ -205,10 +207,19 @@ class LambdaEmulator:
 
     # ---- invoking
 
-    def invoke(self, event: Any, *, request_id: str | None = None) -> InvocationResult:
+    def invoke(
+        self, event: Any, *, request_id: str | None = None, client_context: Mapping[str, Any] | None = None
+    ) -> InvocationResult:
         """Invoke the function with ``event`` (JSON-encoded; bytes are sent as they are), starting a sandbox
-        if there is none. Returns when the response or error is posted, or the invocation timed out."""
+        if there is none. Returns when the response or error is posted, or the invocation timed out.
+
+        ``client_context``: what a direct invoke's ``ClientContext`` carries, decoded from its base64
+        (``{"custom": {...}}``, optionally ``"client"`` and ``"env"``); the runtime gets it as Lambda's
+        ``Lambda-Runtime-Client-Context`` header, and the handler as ``context.client_context``. A
+        ``ValueError`` for one Lambda would refuse (not an object, or over 3,583 bytes in base64).
+        """
         body = bytes(event) if isinstance(event, bytes | bytearray) else json.dumps(event).encode()
+        client_context_header = None if client_context is None else _client_context_header(client_context)
         request_id = request_id or str(uuid.uuid4())
         with self._invoke_lock, self._slot.cond:
             if self._server is None or self._closed:
@@ -239,7 +250,9 @@ class LambdaEmulator:
                     )
                 assert sandbox.init_done_at is not None
                 init_ms = (sandbox.init_done_at - sandbox.spawned_at) * 1000
-            return self._run_locked(sandbox, request_id, body, cold=cold, init_ms=init_ms)
+            return self._run_locked(
+                sandbox, request_id, body, cold=cold, init_ms=init_ms, client_context=client_context_header
+            )
 
     def kill_sandbox(self) -> None:
         """Kill the sandbox at once, as Lambda reclaims a frozen one: no SHUTDOWN, no SIGTERM."""
@@ -263,7 +276,14 @@ class LambdaEmulator:
         return None
 
     def _run_locked(
-        self, sandbox: Sandbox, request_id: str, body: bytes, *, cold: bool, init_ms: float | None
+        self,
+        sandbox: Sandbox,
+        request_id: str,
+        body: bytes,
+        *,
+        cold: bool,
+        init_ms: float | None,
+        client_context: str | None,
     ) -> InvocationResult:
         now = time.monotonic()
         pending = Pending(
@@ -275,6 +295,7 @@ class LambdaEmulator:
             published_at=now,
             cold=cold,
             init_ms=init_ms,
+            client_context=client_context,
         )
         sandbox.last_deadline = pending.deadline
         sandbox.thaw()
@@ -388,3 +409,18 @@ class LambdaEmulator:
         self._slot.cond.notify_all()
         # Bounded: a grandchild that left the process group may hold the pipe open.
         sandbox.reader.join(timeout=1.0)
+
+
+def _client_context_header(client_context: Mapping[str, Any]) -> str:
+    """The ``Lambda-Runtime-Client-Context`` header for an invoke's decoded ``ClientContext``: a JSON object
+    with Lambda's ``custom``, ``client`` and ``env`` members (null where the caller sent none)."""
+    if not isinstance(client_context, Mapping):
+        raise ValueError(f"client_context must be a mapping (a JSON object), not {type(client_context).__name__}")
+    as_sent = json.dumps(dict(client_context), separators=(",", ":")).encode()
+    encoded_bytes = 4 * ((len(as_sent) + 2) // 3)  # its base64 length, as the caller sends it
+    if encoded_bytes > CLIENT_CONTEXT_MAX_BYTES:
+        raise ValueError(
+            f"client_context is {encoded_bytes} bytes in base64; Lambda takes at most {CLIENT_CONTEXT_MAX_BYTES}"
+        )
+    document: dict[str, Any] = {"custom": None, "client": None, "env": None, **client_context}
+    return json.dumps(document)

@@ -95,6 +95,8 @@ class Pending:
     published_at: float
     cold: bool
     init_ms: float | None
+    #: The ``Lambda-Runtime-Client-Context`` header (JSON), for an invoke that carried a client context.
+    client_context: str | None = None
     delivered_at: float | None = None
     invocation: InvocationResult | None = None
 

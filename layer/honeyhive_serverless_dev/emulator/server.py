@@ -203,6 +203,8 @@ class ApiServer(ThreadingHTTPServer):
             "Lambda-Runtime-Invoked-Function-Arn": self.function.function_arn,
             "Lambda-Runtime-Trace-Id": pending.trace_id,
         }
+        if pending.client_context is not None:
+            headers["Lambda-Runtime-Client-Context"] = pending.client_context
         return _Answer(200, pending.body, headers)
 
     def _runtime_result(

@@ -99,6 +99,33 @@ def test_reserved_variables_are_refused() -> None:
         LambdaEmulator("basic.handler", task_root=SANDBOX_HANDLERS, env={"AWS_REGION": "eu-west-1"})
 
 
+def test_a_client_context_reaches_the_handler_as_lambdas_context_does(emulators: MakeEmulator) -> None:
+    emulator = emulators("basic.client_context")
+    custom = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "tenant": "acme"}
+    client = {"installation_id": "i-1", "app_title": "app", "app_version_name": "1.0"}
+
+    plain = emulator.invoke({}, client_context={"custom": custom})
+    full = emulator.invoke({}, client_context={"custom": custom, "client": client, "env": {"locale": "en"}})
+    without = emulator.invoke({})
+
+    assert plain.ok and full.ok and without.ok, (plain.error, full.error, without.error)
+    assert plain.payload == {"client_context": {"custom": custom, "env": None, "client": None}}
+    assert full.payload["client_context"]["custom"] == custom
+    assert full.payload["client_context"]["env"] == {"locale": "en"}
+    # awslambdaric's Client has Lambda's five fields: the ones the caller did not send are None.
+    assert full.payload["client_context"]["client"] == {**client, "app_version_code": None, "app_package_name": None}
+    assert without.payload == {"client_context": None}  # a warm invocation keeps nothing of the last one's
+
+
+def test_a_client_context_lambda_would_refuse_is_refused(emulators: MakeEmulator) -> None:
+    emulator = emulators("basic.client_context")
+    with pytest.raises(ValueError, match="3583"):
+        emulator.invoke({}, client_context={"custom": {"blob": "x" * 3000}})
+    with pytest.raises(ValueError, match="mapping"):
+        emulator.invoke({}, client_context=["custom"])  # type: ignore[arg-type]
+    assert emulator.sandbox_pid is None  # refused before any sandbox was started
+
+
 def test_handler_error_keeps_the_sandbox_warm(emulators: MakeEmulator) -> None:
     emulator = emulators("basic.handler")
 
