@@ -19,7 +19,8 @@ from .version import __version__
 if TYPE_CHECKING:
     from .api import enrich_session, enrich_span, flush
     from .batch import process_records
-    from .decorators import trace
+    from .config import TracerConfig
+    from .decorators import atrace, trace, trace_class
     from .distributed import (
         eventbridge_detail,
         extract_context_from_carrier,
@@ -30,14 +31,18 @@ if TYPE_CHECKING:
         step_functions_input,
         with_distributed_trace_context,
     )
-    from .tracer import HoneyHiveTracer, get_tracer
+    from .tracer import HoneyHiveTracer, get_tracer, set_default_tracer
     from .wrapper import with_honeyhive_session
 
 # public name -> module that defines it
 _EXPORTS = {
     "HoneyHiveTracer": ".tracer",
+    "TracerConfig": ".config",
     "get_tracer": ".tracer",
+    "set_default_tracer": ".tracer",
     "trace": ".decorators",
+    "atrace": ".decorators",
+    "trace_class": ".decorators",
     "enrich_span": ".api",
     "enrich_session": ".api",
     "flush": ".api",
@@ -55,7 +60,9 @@ _EXPORTS = {
 
 __all__ = [
     "HoneyHiveTracer",
+    "TracerConfig",
     "__version__",
+    "atrace",
     "enrich_session",
     "enrich_span",
     "eventbridge_detail",
@@ -65,10 +72,12 @@ __all__ = [
     "inject_context_into_carrier",
     "lambda_client_context",
     "process_records",
+    "set_default_tracer",
     "sns_message_attributes",
     "sqs_message_attributes",
     "step_functions_input",
     "trace",
+    "trace_class",
     "with_distributed_trace_context",
     "with_honeyhive_session",
 ]

@@ -7,6 +7,17 @@ import logging
 logger = logging.getLogger("honeyhive_serverless")
 
 
+def enable_debug_logging() -> None:
+    """``verbose`` / ``HH_VERBOSE``: the package's debug lines, shown. A handler is added only when no
+    logger up the chain has one (on Lambda the runtime's handler on the root logger prints them, and a
+    second handler would print each line twice)."""
+    logger.setLevel(logging.DEBUG)
+    if not logger.hasHandlers():
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
+        logger.addHandler(handler)
+
+
 def quote_prefix(value: object, limit: int = 24) -> str:
     """A short, printable, single-line prefix of ``value`` for warnings about bad input."""
     text = value if isinstance(value, str) else type(value).__name__

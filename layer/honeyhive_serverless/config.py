@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from types import MappingProxyType
+from typing import Any, Literal
 
 from . import variables as var
 from ._log import logger
@@ -26,9 +27,104 @@ DEFAULT_TIMEOUT_MARGIN_MS = 250
 DEFAULT_MAX_PAYLOAD_BYTES = 16_384
 DEFAULT_INVOCATION_MAX_SPANS = 4096
 DEFAULT_INVOCATION_MAX_BYTES = 8_000_000
+# The SDK's span limits (HoneyHive's, not OpenTelemetry's 128).
+DEFAULT_MAX_ATTRIBUTES = 1024
+DEFAULT_MAX_EVENTS = 1024
+DEFAULT_MAX_LINKS = 128
+DEFAULT_MAX_SPAN_SIZE = 10 * 1024 * 1024
+#: The one OTLP encoding spoken here (``HH_OTLP_PROTOCOL``).
+OTLP_PROTOCOL = "http/protobuf"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TracerConfig:
+    """``HoneyHiveTracer.init(config=TracerConfig(...))``, as with the SDK's ``TracerConfig``.
+
+    Its fields are every keyword ``HoneyHiveTracer.init`` of honeyhive 1.7.0 takes (the fields of the
+    SDK's ``TracerConfig``, ``SessionConfig`` and ``EvaluationConfig``), then this package's
+    ``export_mode``. A field left ``None`` is not given: its ``HH_*`` variable, else its default, applies.
+    """
+
+    api_key: str | None = None
+    ingestion_api_key: str | None = None
+    server_url: str | None = None
+    project: str | None = None
+    source: str | None = None
+    session_name: str | None = None
+    session_id: str | None = None
+    inputs: dict[str, Any] | None = None
+    link_carrier: Mapping[str, Any] | None = None
+    skip_backend_session_creation: bool | None = None
+    disable_batch: bool | None = None
+    disable_tracing: bool | None = None
+    disable_http_tracing: bool | None = None
+    test_mode: bool | None = None
+    verbose: bool | None = None
+    span_name_filters: Any = None
+    max_attributes: int | None = None
+    max_events: int | None = None
+    max_links: int | None = None
+    max_span_size: int | None = None
+    preserve_core_attributes: bool | None = None
+    cache_enabled: bool | None = None
+    cache_max_size: int | None = None
+    cache_ttl: float | None = None
+    cache_cleanup_interval: float | None = None
+    requests_session: Any = None
+    is_evaluation: bool | None = None
+    run_id: str | None = None
+    dataset_id: str | None = None
+    datapoint_id: str | None = None
+    export_mode: str | None = None
+
+
+#: What a config object may carry: the names ``HoneyHiveTracer.init`` takes.
+_INIT_FIELDS = frozenset(field.name for field in fields(TracerConfig))
+#: Every keyword ``HoneyHiveTracer.init`` of honeyhive 1.7.0 takes (``HoneyHiveTracer.init`` takes them too).
+SDK_INIT_ARGUMENTS = tuple(field.name for field in fields(TracerConfig) if field.name != "export_mode")
+#: SDK init arguments that mean nothing here -> the value at which they are silent, because it is what
+#: this package does anyway (or the SDK's default). Any other value warns once, naming the argument.
+NO_EFFECT_ARGUMENTS: Mapping[str, object] = MappingProxyType(
+    {
+        "disable_http_tracing": True,  # nothing here traces HTTP clients
+        "preserve_core_attributes": True,
+        "cache_enabled": True,
+        "cache_max_size": None,
+        "cache_ttl": None,
+        "cache_cleanup_interval": None,
+        "requests_session": None,  # requests go over this package's own pooled connection
+        "is_evaluation": False,  # experiments are out of scope
+        "run_id": None,
+        "dataset_id": None,
+        "datapoint_id": None,
+    }
+)
+#: Init arguments that are what the tracer does once, at init, rather than settings it keeps.
+STARTUP_ARGUMENTS = ("inputs", "link_carrier")
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
+
+# An ingestion key is the SDK's ``hh_ingst_`` + a 24-character id + ``_`` + a 64-character secret.
+_INGESTION_KEY = re.compile(r"hh_ingst_[A-Za-z0-9]{24}_[A-Za-z0-9_-]{64}")
+
+
+@dataclass(frozen=True)
+class SpanNameFilters:
+    """Which spans are recorded, by name prefix (the SDK's ``span_name_filters``, parsed).
+
+    >>> SpanNameFilters(include=("llm.",), exclude=("llm.debug",)).drops("llm.debug.x")
+    True
+    """
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+    def drops(self, name: str) -> bool:
+        """With include prefixes a span must match one; with exclude prefixes it must match none."""
+        if self.include and not name.startswith(self.include):
+            return True
+        return bool(self.exclude) and name.startswith(self.exclude)
 
 
 @dataclass(frozen=True)
@@ -57,10 +153,29 @@ class Config:
     invocation_max_bytes: int = DEFAULT_INVOCATION_MAX_BYTES
     #: True when an environment variable was unusable: sessions still get ids, nothing is exported.
     export_disabled: bool = False
+    #: The Bearer of every request when set (send-only), before ``api_key``.
+    ingestion_api_key: str | None = None
+    #: The kill switch: no request, no span recorded, handlers called as they are.
+    disable_tracing: bool = False
+    verbose: bool = False
+    span_name_filters: SpanNameFilters | None = None
+    max_attributes: int = DEFAULT_MAX_ATTRIBUTES
+    max_events: int = DEFAULT_MAX_EVENTS
+    max_links: int = DEFAULT_MAX_LINKS
+    #: Bytes per span (estimated): the largest string attributes of a bigger span are cut before export.
+    max_span_size: int = DEFAULT_MAX_SPAN_SIZE
+    #: False: spans are not exported; sessions are still started and enriched.
+    otlp_enabled: bool = True
+    propagate_aws_sdk: bool = False
 
     @property
     def has_key_source(self) -> bool:
-        return bool(self.api_key or self.api_key_secret_arn or self.api_key_ssm_parameter)
+        return bool(self.ingestion_api_key or self.api_key or self.api_key_secret_arn or self.api_key_ssm_parameter)
+
+    @property
+    def offline(self) -> bool:
+        """Nothing is sent, by choice (test mode or the kill switch): no request, and no warning about it."""
+        return self.test_mode or self.disable_tracing
 
 
 def detect_platform(env: Mapping[str, str] | None = None) -> str:
@@ -132,7 +247,18 @@ def _bool_setting(
     return parsed
 
 
-def _int_setting(env: Mapping[str, str], name: str, default: int, problems: _EnvProblems) -> int:
+def _int_setting(
+    env: Mapping[str, str],
+    name: str,
+    default: int,
+    problems: _EnvProblems,
+    explicit: object = None,
+    parameter: str = "",
+) -> int:
+    if explicit is not None:
+        if isinstance(explicit, bool) or not isinstance(explicit, int) or explicit <= 0:
+            raise ValueError(f"{parameter} must be a positive whole number")
+        return explicit
     raw = env.get(name)
     if raw is None or raw.strip() == "":
         return default
@@ -144,6 +270,85 @@ def _int_setting(env: Mapping[str, str], name: str, default: int, problems: _Env
         problems.warn(name, "expected a positive whole number")
         return default
     return value
+
+
+def _export_timeout_ms(env: Mapping[str, str], problems: _EnvProblems) -> int:
+    """``HH_EXPORT_TIMEOUT_MS``, else the SDK's ``HH_API_TIMEOUT`` (seconds), else the default."""
+    raw = env.get(var.API_TIMEOUT, "").strip()
+    if env.get(var.EXPORT_TIMEOUT_MS, "").strip() or not raw:
+        return _int_setting(env, var.EXPORT_TIMEOUT_MS, DEFAULT_EXPORT_TIMEOUT_MS, problems)
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = 0.0
+    if not 0 < seconds < float("inf"):
+        problems.warn(var.API_TIMEOUT, "expected a positive number of seconds")
+        return DEFAULT_EXPORT_TIMEOUT_MS
+    return max(1, round(seconds * 1000))
+
+
+def _ingestion_key(explicit: str | None, env: Mapping[str, str], problems: _EnvProblems) -> str | None:
+    """The ingestion key, argument > variable; one of another shape is refused, as the SDK does, without
+    ever echoing it."""
+    if explicit is not None and str(explicit).strip():
+        key = str(explicit).strip()
+        if not _INGESTION_KEY.fullmatch(key):
+            raise ValueError("ingestion_api_key must be an ingestion API key (hh_ingst_<id>_<secret>)")
+        return key
+    key = env.get(var.INGESTION_API_KEY, "").strip()
+    if not key:
+        return None
+    if not _INGESTION_KEY.fullmatch(key):
+        problems.warn(var.INGESTION_API_KEY, "not an ingestion API key (hh_ingst_<id>_<secret>)")
+        return None
+    return key
+
+
+def _field(item: object, name: str) -> object:
+    return item.get(name) if isinstance(item, Mapping) else getattr(item, name, None)
+
+
+def parse_span_name_filters(value: object) -> SpanNameFilters | None:
+    """The SDK's ``span_name_filters`` (``{"include": [{"type": "prefix", "value": ...}], "exclude": [...]}``,
+    as mappings or as objects with those attributes, the SDK's models among them), parsed.
+
+    Only ``prefix`` entries filter: an entry of another type is ignored, with one warning. A value of
+    another shape raises ``ValueError``.
+
+    >>> parse_span_name_filters({"exclude": [{"type": "prefix", "value": "a2a."}]})
+    SpanNameFilters(include=(), exclude=('a2a.',))
+    """
+    if value is None or isinstance(value, SpanNameFilters):
+        return value
+    problem = "span_name_filters must have include and/or exclude lists of {'type': 'prefix', 'value': str}"
+    if isinstance(value, Mapping) and not set(value) <= {"include", "exclude"}:
+        raise ValueError(problem)
+    if not isinstance(value, Mapping) and not (hasattr(value, "include") or hasattr(value, "exclude")):
+        raise ValueError(problem)
+    prefixes: dict[str, list[str]] = {"include": [], "exclude": []}
+    ignored: list[str] = []
+    for side, kept in prefixes.items():
+        entries = _field(value, side)
+        if entries is None:
+            continue
+        if isinstance(entries, str | bytes | Mapping) or not isinstance(entries, Sequence):
+            raise ValueError(problem)
+        for entry in entries:
+            kind, prefix = _field(entry, "type"), _field(entry, "value")
+            if not isinstance(kind, str) or not isinstance(prefix, str) or not prefix:
+                raise ValueError(problem)
+            if kind == "prefix":
+                kept.append(prefix)
+            else:
+                ignored.append(kind)
+    if ignored:
+        logger.warning(
+            "honeyhive: ignoring span_name_filters entries of type %s: only 'prefix' is supported",
+            ", ".join(sorted({repr(kind) for kind in ignored})),
+        )
+    if not (prefixes["include"] or prefixes["exclude"]):
+        return None
+    return SpanNameFilters(tuple(prefixes["include"]), tuple(prefixes["exclude"]))
 
 
 def resolve_config(
@@ -158,6 +363,15 @@ def resolve_config(
     test_mode: bool | None = None,
     skip_backend_session_creation: bool | None = None,
     export_mode: str | None = None,
+    ingestion_api_key: str | None = None,
+    disable_tracing: bool | None = None,
+    verbose: bool | None = None,
+    span_name_filters: object = None,
+    max_attributes: int | None = None,
+    max_events: int | None = None,
+    max_links: int | None = None,
+    max_span_size: int | None = None,
+    propagate_aws_sdk: bool | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Resolve every setting: explicit argument > environment variable > default.
@@ -202,6 +416,7 @@ def resolve_config(
         elif _bool_setting(None, env, var.DISABLE_BATCH, False, problems):
             mode = "immediate"
 
+    filters = parse_span_name_filters(span_name_filters)
     key_found = _first_env(env, var.API_KEY, var.API_KEY_SDK_ALIAS)
     resolved_source = source or env.get(var.SOURCE, "").strip() or platform
     config = Config(
@@ -224,15 +439,72 @@ def resolve_config(
             platform != "dev",
             problems,
         ),
-        export_timeout_ms=_int_setting(env, var.EXPORT_TIMEOUT_MS, DEFAULT_EXPORT_TIMEOUT_MS, problems),
+        export_timeout_ms=_export_timeout_ms(env, problems),
         flush_timeout_ms=_int_setting(env, var.FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_TIMEOUT_MS, problems),
         timeout_margin_ms=_int_setting(env, var.TIMEOUT_MARGIN_MS, DEFAULT_TIMEOUT_MARGIN_MS, problems),
         max_payload_bytes=_int_setting(env, var.MAX_PAYLOAD_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, problems),
         invocation_max_spans=_int_setting(env, var.INVOCATION_MAX_SPANS, DEFAULT_INVOCATION_MAX_SPANS, problems),
         invocation_max_bytes=_int_setting(env, var.INVOCATION_MAX_BYTES, DEFAULT_INVOCATION_MAX_BYTES, problems),
         export_disabled=False,
+        ingestion_api_key=_ingestion_key(ingestion_api_key, env, problems),
+        disable_tracing=_bool_setting(disable_tracing, env, var.DISABLE_TRACING, False, problems),
+        verbose=_bool_setting(verbose, env, var.VERBOSE, False, problems),
+        span_name_filters=filters,
+        max_attributes=_int_setting(
+            env, var.MAX_ATTRIBUTES, DEFAULT_MAX_ATTRIBUTES, problems, max_attributes, "max_attributes"
+        ),
+        max_events=_int_setting(env, var.MAX_EVENTS, DEFAULT_MAX_EVENTS, problems, max_events, "max_events"),
+        max_links=_int_setting(env, var.MAX_LINKS, DEFAULT_MAX_LINKS, problems, max_links, "max_links"),
+        max_span_size=_int_setting(
+            env, var.MAX_SPAN_SIZE, DEFAULT_MAX_SPAN_SIZE, problems, max_span_size, "max_span_size"
+        ),
+        otlp_enabled=_bool_setting(None, env, var.OTLP_ENABLED, True, problems),
+        propagate_aws_sdk=_bool_setting(propagate_aws_sdk, env, var.PROPAGATE_AWS_SDK, False, problems),
     )
+    protocol = env.get(var.OTLP_PROTOCOL, "").strip().lower()
+    if protocol and protocol != OTLP_PROTOCOL:
+        _EnvProblems(f"using {OTLP_PROTOCOL}").warn(var.OTLP_PROTOCOL, f"only {OTLP_PROTOCOL} is spoken here")
     return replace(config, export_disabled=True) if problems.bad else config
+
+
+def resolve_init(
+    explicit: Mapping[str, Any], config_objects: Sequence[object] = (), env: Mapping[str, str] | None = None
+) -> tuple[Config, dict[str, Any]]:
+    """``HoneyHiveTracer.init``'s arguments resolved: the config, and the start-up arguments given
+    (``inputs``, ``link_carrier``).
+
+    A config object (``config=``, ``session_config=``, ``evaluation_config=``: the SDK's models, a
+    :class:`TracerConfig`, a mapping, any object with those attributes) gives its fields as if they
+    were arguments, a later object over an earlier one, and explicit keywords win over them all, as in
+    the SDK. ``None`` is never given. Arguments that mean nothing here warn once, in one line.
+    """
+    given: dict[str, Any] = {}
+    for source in config_objects:
+        given.update(_config_fields(source))
+    given.update({name: value for name, value in explicit.items() if value is not None})
+    no_effect = []
+    for name, silent in NO_EFFECT_ARGUMENTS.items():
+        if name in given and given.pop(name) != silent:
+            no_effect.append(name)
+    if no_effect:
+        logger.warning("honeyhive: HoneyHiveTracer.init arguments with no effect here: %s", ", ".join(no_effect))
+    startup = {name: given.pop(name) for name in STARTUP_ARGUMENTS if name in given}
+    return resolve_config(**given, env=env), startup
+
+
+def _config_fields(source: object) -> dict[str, Any]:
+    """The fields a config object gives: for the SDK's pydantic models only those set, not their defaults
+    (which would beat this package's variables and platform defaults)."""
+    if source is None:
+        return {}
+    if isinstance(source, Mapping):
+        unknown = sorted(str(name) for name in source if name not in _INIT_FIELDS)
+        if unknown:
+            raise ValueError(f"config has no field {unknown[0]!r}")
+        return {str(name): value for name, value in source.items() if value is not None}
+    names = getattr(source, "model_fields_set", None)
+    candidates = _INIT_FIELDS & names if isinstance(names, set | frozenset) else _INIT_FIELDS
+    return {name: value for name in candidates if (value := getattr(source, name, None)) is not None}
 
 
 @dataclass(frozen=True)

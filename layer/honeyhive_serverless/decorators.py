@@ -6,6 +6,8 @@
 ...     return a + b
 >>> add(1, 2)
 3
+
+Also the SDK's ``@atrace`` (the same decorator) and ``@trace_class`` (every public method traced).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ if TYPE_CHECKING:
     from .tracer import HoneyHiveTracer
 
 F = TypeVar("F", bound=Callable[..., Any])
+C = TypeVar("C", bound=type)
 
 _SKIPPED_PARAMETERS = ("self", "cls")
 
@@ -258,3 +261,56 @@ def _wrap_async_generator(func: Callable[..., Any], options: _Options) -> Callab
                     raise
 
     return wrapper
+
+
+@overload
+def atrace(event_type: F, /) -> F: ...
+
+
+@overload
+def atrace(
+    event_type: str | None = None,
+    event_name: str | None = None,
+    *,
+    tracer: HoneyHiveTracer | None = None,
+    capture_inputs: bool = True,
+    capture_outputs: bool = True,
+) -> Callable[[F], F]: ...
+
+
+def atrace(
+    event_type: F | str | None = None,
+    event_name: str | None = None,
+    *,
+    tracer: HoneyHiveTracer | None = None,
+    capture_inputs: bool = True,
+    capture_outputs: bool = True,
+) -> F | Callable[[F], F]:
+    """The SDK's ``@atrace`` / ``@atrace(event_type, event_name)``: :func:`trace`, which handles coroutine
+    functions (and everything else) already."""
+    if callable(event_type):
+        return trace(event_type)
+    return trace(
+        event_type=event_type or "tool",
+        event_name=event_name,
+        tracer=tracer,
+        capture_inputs=capture_inputs,
+        capture_outputs=capture_outputs,
+    )
+
+
+#: Set on the methods ``trace_class`` traced, so a subclass of a traced class is not traced twice.
+_CLASS_TRACED = "__honeyhive_trace_class__"
+
+
+def trace_class(cls: C) -> C:
+    """Trace every public method of ``cls`` (inherited ones too, as the SDK does), each an event
+    ``tool`` named ``Class.method``; static and class methods, properties and dunders are left alone."""
+    for name in dir(cls):
+        method = inspect.getattr_static(cls, name, None)
+        if name.startswith("_") or not inspect.isfunction(method) or getattr(method, _CLASS_TRACED, False):
+            continue
+        traced = trace(event_type="tool", event_name=f"{cls.__name__}.{name}")(method)
+        setattr(traced, _CLASS_TRACED, True)
+        setattr(cls, name, traced)
+    return cls

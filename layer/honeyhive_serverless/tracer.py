@@ -19,20 +19,22 @@ import functools
 import os
 import sys
 import threading
-from collections.abc import Iterator, Mapping, MutableMapping
+import warnings
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import AbstractAsyncContextManager, AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
+from opentelemetry.trace import INVALID_SPAN, Link, Span, SpanKind, use_span
 
 from . import budget, propagation
-from ._log import logger
-from .attributes import enrichment_attributes, to_json
+from ._log import enable_debug_logging, logger
+from .attributes import NAMESPACES, enrichment_attributes, to_json
 from .background import Background, wait_all
 from .carriers import header_carrier
-from .config import Config, resolve_config
+from .config import Config, resolve_init
 from .export.client import HoneyHiveClient
 from .export.credentials import ApiKeyProvider
 from .export.extension import AfterResponseExtension
@@ -47,11 +49,16 @@ class HoneyHiveTracer:
     """One tracer per process: build it with :meth:`init` or, lazily and cached, ``get_tracer()``."""
 
     def __init__(self, config: Config) -> None:
+        if config.verbose:
+            enable_debug_logging()
         self.api_keys = ApiKeyProvider(config)
         self.client = HoneyHiveClient(config, self.api_keys)
         self.startup_session_id: str | None = config.session_id
         self.startup_session_name: str | None = config.session_name
+        #: The ``inputs`` given to :meth:`init`: the start-up session's (and :meth:`session_start`'s).
+        self.startup_session_inputs: dict[str, Any] | None = None
         self._warned_local_session = False
+        self._shut_down = False
         self._beside = Background()
         pipeline = build_pipeline(config, self.client, self, self.flush_scope)
         #: As the pipeline runs it: ``after_response`` falls back to ``invocation`` where it cannot run.
@@ -61,6 +68,13 @@ class HoneyHiveTracer:
         self._extension = pipeline.extension
         self._limits = ScopeLimits(self.config.invocation_max_spans, self.config.invocation_max_bytes)
         self.otel_tracer = self.provider.get_tracer("honeyhive_serverless", __version__)
+        logger.debug(
+            "honeyhive: tracer ready: export mode %s%s, server %s, key from %s",
+            self.config.export_mode,
+            " (tracing disabled)" if self.config.disable_tracing else "",
+            self.config.server_url,
+            self.api_keys.source_kind,
+        )
 
     @classmethod
     def init(
@@ -75,35 +89,93 @@ class HoneyHiveTracer:
         test_mode: bool | None = None,
         skip_backend_session_creation: bool | None = None,
         export_mode: str | None = None,
+        *,
+        config: object = None,
+        session_config: object = None,
+        evaluation_config: object = None,
+        ingestion_api_key: str | None = None,
+        inputs: dict[str, Any] | None = None,
+        link_carrier: Mapping[str, Any] | None = None,
+        disable_tracing: bool | None = None,
+        disable_http_tracing: bool | None = None,
+        verbose: bool | None = None,
+        span_name_filters: object = None,
+        max_attributes: int | None = None,
+        max_events: int | None = None,
+        max_links: int | None = None,
+        max_span_size: int | None = None,
+        preserve_core_attributes: bool | None = None,
+        cache_enabled: bool | None = None,
+        cache_max_size: int | None = None,
+        cache_ttl: float | None = None,
+        cache_cleanup_interval: float | None = None,
+        requests_session: object = None,
+        is_evaluation: bool | None = None,
+        run_id: str | None = None,
+        dataset_id: str | None = None,
+        datapoint_id: str | None = None,
     ) -> HoneyHiveTracer:
         """Build a tracer; each setting is the argument, else its ``HH_*`` variable, else the default.
 
-        Makes no network call, unless it must create the start-up session (outside Lambda and Cloud
-        Functions, when ``skip_backend_session_creation`` is not set). Raises ``ValueError`` for a bad
-        explicit argument; a bad environment variable only warns and disables export.
+        Takes every keyword of the SDK's ``HoneyHiveTracer.init``, and its ``config=``,
+        ``session_config=`` and ``evaluation_config=`` objects (keywords win over their fields); those
+        with no effect here warn once, in one line. Makes no network call, unless it must create the
+        start-up session (outside Lambda and Cloud Functions, when ``skip_backend_session_creation`` is
+        not set). Raises ``ValueError`` for a bad explicit argument; a bad environment variable only
+        warns and disables export.
         """
-        config = resolve_config(
-            api_key=api_key,
-            project=project,
-            source=source,
-            server_url=server_url,
-            session_name=session_name,
-            session_id=session_id,
-            disable_batch=disable_batch,
-            test_mode=test_mode,
-            skip_backend_session_creation=skip_backend_session_creation,
-            export_mode=export_mode,
-        )
-        tracer = cls(config)
-        if not config.skip_backend_session_creation:
-            name = config.session_name or _script_name()
-            tracer.startup_session_name = name
-            tracer.startup_session_id, _ = tracer._start_session(
-                {"session_name": name, "session_id": config.session_id}
-            )
+        arguments = dict(locals())  # every keyword above, by name: resolve_init sorts them
+        del arguments["cls"]
+        if config is None and api_key is not None and not isinstance(api_key, str):
+            # The SDK's first positional parameter is ``config``: HoneyHiveTracer.init(TracerConfig(...)).
+            arguments["config"], arguments["api_key"] = api_key, None
+        config_objects = [arguments.pop(name) for name in ("config", "evaluation_config", "session_config")]
+        resolved, startup = resolve_init(arguments, config_objects)
+        tracer = cls(resolved)
+        tracer.startup_session_inputs = startup.get("inputs")
+        carrier = startup.get("link_carrier")
+        linked = False
+        if carrier is not None:
+            # The start-up context is the carrier's: its trace, and the session it names (the SDK's link).
+            remote = tracer._remote(carrier)
+            otel_context.attach(remote.context)
+            if remote.session and not resolved.session_id:
+                tracer.startup_session_id, linked = remote.session, True
+        if not resolved.skip_backend_session_creation and not linked:
+            tracer._start_startup_session(resolved.session_id)
         if _global_provider_unset():
             trace.set_tracer_provider(tracer.provider)
         return tracer
+
+    @classmethod
+    def reset(cls) -> None:
+        """Forget the process's cached tracer (``reset_tracer()``); the next ``get_tracer()`` rebuilds it."""
+        reset_tracer()
+
+    @classmethod
+    def flush_all(cls, timeout_millis: float = 30000) -> bool:
+        """Flush the current tracer (the open scope's, else the process's, when built); True when all went."""
+        tracer = _scope_tracer() or _cached
+        return tracer.force_flush(int(timeout_millis)) if tracer is not None else True
+
+    # -- the SDK's properties -----------------------------------------------------------------------
+
+    @property
+    def is_initialized(self) -> bool:
+        """True from construction until :meth:`shutdown`."""
+        return not self._shut_down
+
+    @property
+    def is_test_mode(self) -> bool:
+        return self.config.test_mode
+
+    @property
+    def project_name(self) -> str | None:
+        return self.config.project
+
+    @property
+    def source_environment(self) -> str:
+        return self.config.source
 
     # -- sessions ---------------------------------------------------------------------------------
 
@@ -112,6 +184,22 @@ class HoneyHiveTracer:
         """The session spans started now would join: the request-scoped one, else the start-up one."""
         current = baggage.get_baggage(SESSION_KEY)
         return str(current) if current else self.startup_session_id
+
+    def session_start(self) -> str | None:
+        """Start a new start-up session (the tracer's, which spans outside any session join) and return
+        its id. Deprecated, as in the SDK: it is shared by concurrent requests; use :meth:`create_session`.
+        """
+        warnings.warn(
+            "HoneyHiveTracer.session_start() is deprecated: its session is the tracer's, shared by concurrent "
+            "requests; use create_session()",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        try:
+            return self._start_startup_session(None)
+        except Exception:
+            logger.exception("honeyhive: session_start failed")
+            return None
 
     def create_session(
         self,
@@ -403,6 +491,7 @@ class HoneyHiveTracer:
         return self.force_flush()
 
     def shutdown(self) -> None:
+        self._shut_down = True
         self.provider.shutdown()
 
     def drop_connections(self) -> None:
@@ -425,25 +514,38 @@ class HoneyHiveTracer:
 
     def _obtain_session(self, fields: dict[str, Any], skip_api_call: bool) -> tuple[str, bool]:
         if skip_api_call:
-            return fields.get("session_id") or new_session_id(), False
+            session_id = fields.get("session_id") or new_session_id()
+            logger.debug("honeyhive: session %s linked", session_id)
+            return session_id, False
         return self._start_session(fields)
+
+    def _start_startup_session(self, session_id: str | None) -> str:
+        name = self.config.session_name or _script_name()
+        self.startup_session_name = name
+        fields = {"session_name": name, "session_id": session_id, "inputs": self.startup_session_inputs}
+        started, _ = self._start_session(fields)
+        self.startup_session_id = started
+        return started
 
     def _start_session(self, fields: dict[str, Any]) -> tuple[str, bool]:
         """POST /session/start; (session id, whether it had to be made locally)."""
         requested = fields.get("session_id")
         body = self._session_body(fields)
-        if self.config.test_mode:
+        if self.config.offline:
             return requested or new_session_id(), False
         started = self.client.start_session(body)
         if started:
             self._warned_local_session = False
+            logger.debug("honeyhive: session %s started", started)
             return started, False
         self._warn_local_session()
         return requested or new_session_id(), True
 
     def _note_session_start(self, session_id: str, started: str | None, scope: SessionScope) -> None:
         """After a start that ran beside the handler: if it failed, the scope's spans say so."""
-        if started or self.config.test_mode:
+        if started:
+            logger.debug("honeyhive: session %s started", session_id)
+        if started or self.config.offline:
             self._warned_local_session = False
             return
         scope.mark_auto_created(session_id)
@@ -468,6 +570,69 @@ class HoneyHiveTracer:
             ctx = baggage.set_baggage(SESSION_NAME_KEY, session_name, ctx)
         otel_context.attach(ctx)
         return session_id
+
+    # -- the SDK's span and baggage methods --------------------------------------------------------------
+
+    def get_baggage(self, key: str) -> str | None:
+        """The current context's baggage under ``key``, or under the spelling :meth:`set_baggage` gives it."""
+        try:
+            entries = baggage.get_all()
+            for variant in (key, _baggage_key(key), key.lower(), key.upper()):
+                if variant in entries:
+                    return str(entries[variant])
+        except Exception:
+            logger.exception("honeyhive: get_baggage failed")
+        return None
+
+    def set_baggage(self, key: str, value: str) -> None:
+        """Put ``value`` in the current context's baggage (so spans started now carry it and it
+        propagates), the key spelled as the SDK spells it: lower case, ``_`` for ``-``, ``.`` and space."""
+        if not key or value is None:
+            return
+        try:
+            otel_context.attach(baggage.set_baggage(_baggage_key(key), str(value)))
+        except Exception:
+            logger.exception("honeyhive: set_baggage failed")
+
+    @contextmanager
+    def start_span(
+        self,
+        name: str,
+        *,
+        kind: SpanKind | None = None,
+        attributes: Mapping[str, Any] | None = None,
+        links: Sequence[Link] | None = None,
+        start_time: int | None = None,
+        record_exception: bool = True,
+        set_status_on_exception: bool = True,
+    ) -> Iterator[Span]:
+        """A span of this tracer (so it carries the session), current inside the block and ended on exit;
+        an exception from inside is recorded on it and propagates unchanged."""
+        try:
+            span = self.otel_tracer.start_span(
+                name, kind=kind or SpanKind.INTERNAL, attributes=attributes, links=links, start_time=start_time
+            )
+        except Exception:  # the block runs, untraced
+            logger.exception("honeyhive: could not start the span %s", name)
+            span = INVALID_SPAN
+        with use_span(
+            span, end_on_exit=True, record_exception=record_exception, set_status_on_exception=set_status_on_exception
+        ):
+            yield span
+
+    def trace(self, name: str, event_type: str | None = None, **kwargs: Any) -> AbstractContextManager[Span]:
+        """:meth:`start_span` as a HoneyHive event named ``name`` of ``event_type`` (``tool`` unless given,
+        as ``@trace``). ``inputs=``, ``outputs=``, ``metadata=`` and the other ``enrich_span`` fields are
+        set as ``enrich_span`` sets them; any other keyword becomes an attribute of that name."""
+        attributes: dict[str, Any] = {"honeyhive_event_type": event_type or "tool", "honeyhive_event_name": name}
+        try:
+            attributes.update(enrichment_attributes(**{k: v for k, v in kwargs.items() if k in NAMESPACES}))
+            for key, value in kwargs.items():
+                if key not in NAMESPACES and value is not None:
+                    attributes[key] = value if isinstance(value, str | bool | int | float) else to_json(value)
+        except Exception:
+            logger.exception("honeyhive: could not set the attributes of the span %s", name)
+        return self.start_span(name, attributes=attributes)
 
 
 class _SessionBlock(AbstractContextManager[str | None], AbstractAsyncContextManager[str | None]):
@@ -514,6 +679,11 @@ def _session_fields(
         "metadata": metadata,
         "user_properties": user_properties,
     }
+
+
+def _baggage_key(key: str) -> str:
+    """A baggage key as the SDK's ``set_baggage`` spells it."""
+    return key.replace("-", "_").replace(".", "_").replace(" ", "_").lower()
 
 
 def _script_name() -> str:
@@ -569,9 +739,20 @@ def reset_tracer() -> None:
         previous.shutdown()
 
 
+def set_default_tracer(tracer: HoneyHiveTracer | None) -> None:
+    """Make ``tracer`` the process's tracer: what ``get_tracer()``, ``@trace`` and the handler wrapper
+    use. ``None`` forgets it (the next ``get_tracer()`` builds one from the environment). The tracer it
+    replaces is not shut down: it may be the caller's own."""
+    global _cached  # noqa: PLW0603 - the process's tracer is this module's cache
+    with _build_lock:
+        _cached = tracer
+
+
 def current_tracer() -> HoneyHiveTracer:
     """The tracer of the innermost open scope, else the process's tracer."""
+    return _scope_tracer() or get_tracer()
+
+
+def _scope_tracer() -> HoneyHiveTracer | None:
     scope = current_scope()
-    if scope is not None and isinstance(scope.owner, HoneyHiveTracer):
-        return scope.owner
-    return get_tracer()
+    return scope.owner if scope is not None and isinstance(scope.owner, HoneyHiveTracer) else None

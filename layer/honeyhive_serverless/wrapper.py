@@ -296,6 +296,8 @@ def with_honeyhive_session(
             active.expect_hand_offs()
 
         def begin(args: tuple[Any, ...], kwargs: dict[str, Any]) -> InvocationTrace | None:
+            if (tracer or get_tracer()).config.disable_tracing:
+                return None  # the kill switch: the handler is called as it is
             try:
                 invocation = InvocationTrace(tracer or get_tracer(), options, session_name, session_id_from, log)
             except Exception:

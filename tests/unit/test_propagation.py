@@ -7,6 +7,7 @@ HoneyHive's own SDK as the caller.
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import logging
 import secrets
@@ -16,7 +17,9 @@ from typing import Any
 
 import pytest
 
+from conftest import API_KEY
 from honeyhive_serverless import (
+    HoneyHiveTracer,
     eventbridge_detail,
     extract_context_from_carrier,
     get_tracer,
@@ -384,3 +387,21 @@ def test_link_and_unlink(hh_env: DevReceiver) -> None:
     tracer.unlink(token)
     assert tracer.session_id != caller.session_id
     tracer.unlink(None)  # a failed link's token: nothing happens
+
+
+def test_link_carrier_at_init_makes_the_carriers_trace_and_session_the_start_up_ones(hh_env: DevReceiver) -> None:
+    caller = Caller()
+
+    def script() -> None:  # a script's whole run: init attaches the carrier's context for it
+        tracer = HoneyHiveTracer.init(
+            api_key=API_KEY, server_url=hh_env.url, link_carrier=caller.headers, skip_backend_session_creation=False
+        )
+        assert tracer.session_id == caller.session_id
+        with tracer.start_span("work"):
+            pass
+        assert tracer.force_flush()
+
+    contextvars.copy_context().run(script)
+    assert hh_env.session_starts == []  # linked to the caller's session, not a start-up one of its own
+    (span,) = hh_env.spans
+    assert (span.trace_id, span.parent_span_id, span.session_id) == (caller.trace_id, caller.span_id, caller.session_id)

@@ -127,14 +127,14 @@ class HoneyHiveClient:
         }
 
     def _call(self, method: str, path: str, body: bytes, content_type: str, deadline: float | None) -> Response | None:
-        if self._config.test_mode or self._config.export_disabled:
+        if self._config.offline or self._config.export_disabled:
             return None
         key = self._keys.get()
         if key is None:
             if not self._warned_no_key:
                 self._warned_no_key = True
                 logger.warning(
-                    "honeyhive: no API key (set HH_API_KEY, HH_API_KEY_SECRET_ARN or "
+                    "honeyhive: no API key (set HH_INGESTION_API_KEY, HH_API_KEY, HH_API_KEY_SECRET_ARN or "
                     "HH_API_KEY_SSM_PARAMETER); nothing will be sent to HoneyHive"
                 )
             return None

@@ -1,5 +1,8 @@
 """Where the API key comes from: the environment, Secrets Manager or SSM Parameter Store.
 
+The key sent is the ingestion key when there is one (argument, then ``HH_INGESTION_API_KEY``), else the
+API key (argument, then ``HH_API_KEY``), else what the secret or parameter holds, which may be either.
+
 Secrets are fetched lazily (the first request that needs the key pays for it, not the import), held in
 memory for the life of the sandbox, and fetched once more when HoneyHive answers 401/403, which is how
 a rotated key shows up. Powertools Parameters (and so boto3) is imported only when a secret or
@@ -20,10 +23,24 @@ class ApiKeyProvider:
     """The API key, fetched at most once per sandbox plus once per rejection. Thread-safe."""
 
     def __init__(self, config: Config) -> None:
-        self._explicit = config.api_key
+        self._explicit = config.ingestion_api_key or config.api_key
         self._secret_arn = config.api_key_secret_arn
         self._ssm_parameter = config.api_key_ssm_parameter
-        self._key: str | None = config.api_key
+        self._key: str | None = self._explicit
+        #: Where the key comes from, for debug lines (never the key).
+        self.source_kind = next(
+            (
+                kind
+                for kind, present in (
+                    ("ingestion key", config.ingestion_api_key),
+                    ("API key", config.api_key),
+                    ("Secrets Manager secret", self._secret_arn),
+                    ("SSM parameter", self._ssm_parameter),
+                )
+                if present
+            ),
+            "none",
+        )
         self._fetched = False
         self._lock = threading.Lock()
         self.fetch_count = 0
@@ -80,7 +97,8 @@ class ApiKeyProvider:
 
 
 def _key_from_secret(raw: object) -> str | None:
-    """A secret holds the key as plain text or as JSON ``{"api_key": ...}``."""
+    """A secret holds the key as plain text or as JSON ``{"api_key": ...}``; in JSON an ingestion key
+    (``{"ingestion_api_key": ...}``) comes first, as it does everywhere else."""
     if isinstance(raw, bytes):
         raw = raw.decode("utf-8", "replace")
     if not isinstance(raw, str):
@@ -91,7 +109,7 @@ def _key_from_secret(raw: object) -> str | None:
             document = json.loads(text)
         except ValueError:
             return None
-        for name in ("api_key", var.API_KEY, "apiKey"):
+        for name in ("ingestion_api_key", var.INGESTION_API_KEY, "api_key", var.API_KEY, "apiKey"):
             value = document.get(name) if isinstance(document, dict) else None
             if isinstance(value, str) and value.strip():
                 return value.strip()

@@ -3,20 +3,30 @@
 One attribute processor, then exactly one export processor chosen by the export mode:
 ``invocation`` and ``after_response`` hold each scope's spans for one request, ``immediate`` sends
 each span as it ends, ``batch`` is OpenTelemetry's batch processor. ``after_response`` also registers
-the in-process extension, and falls back to ``invocation`` where it cannot.
+the in-process extension, and falls back to ``invocation`` where it cannot. With ``HH_OTLP_ENABLED``
+false there is no export processor; with the kill switch (``disable_tracing``) no processor, no
+extension, and no span is recorded.
+
+The sampler records every span but those ``span_name_filters`` drop. It does not follow the parent's
+sampled flag: a caller that did not sample its trace does not decide what this function records.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, SamplingResult
+from opentelemetry.trace import Link, SpanKind, TraceState
+from opentelemetry.util.types import Attributes
 
 from .. import variables as var
-from ..config import Config
+from ..config import Config, SpanNameFilters
 from ..ids import UrandomIdGenerator
 from ..version import __version__
 from .client import HoneyHiveClient
@@ -50,15 +60,25 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
             }
         ),
         id_generator=UrandomIdGenerator(),
-        span_limits=SpanLimits(max_span_attributes=1024, max_attributes=1024),
+        sampler=ALWAYS_OFF if config.disable_tracing else SpanNameSampler(config.span_name_filters),
+        span_limits=SpanLimits(
+            max_span_attributes=config.max_attributes,
+            max_attributes=config.max_attributes,
+            max_events=config.max_events,
+            max_links=config.max_links,
+        ),
     )
+    if config.disable_tracing:
+        return Pipeline(provider, config, None, None)
     provider.add_span_processor(SessionAttributesProcessor(owner))
     extension = None
     if config.export_mode == "after_response":
         extension = AfterResponseExtension.register(flush, config.flush_timeout_ms)
         if extension is None:
             config = replace(config, export_mode="invocation")
-    exporter = HoneyHiveSpanExporter(client)
+    if not config.otlp_enabled:
+        return Pipeline(provider, config, None, extension)
+    exporter = HoneyHiveSpanExporter(client, config.max_span_size)
     invocation_processor = None
     export_processor: SpanProcessor
     if config.export_mode in ("invocation", "after_response"):
@@ -69,3 +89,26 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
         export_processor = BatchSpanProcessor(exporter)
     provider.add_span_processor(export_processor)
     return Pipeline(provider, config, invocation_processor, extension)
+
+
+class SpanNameSampler(Sampler):
+    """Records every span except those ``filters`` drop (before any processor sees them)."""
+
+    def __init__(self, filters: SpanNameFilters | None) -> None:
+        self._filters = filters
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> SamplingResult:
+        decide = ALWAYS_OFF if self._filters is not None and self._filters.drops(name) else ALWAYS_ON
+        return decide.should_sample(parent_context, trace_id, name, kind, attributes, links, trace_state)
+
+    def get_description(self) -> str:
+        return f"SpanNameSampler{{{self._filters}}}"

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from ..config import Config
 from ..scope import SessionScope, current_scope
 from ..wire import AUTO_CREATE_KEY, SESSION_KEY, SESSION_NAME_KEY
-from .span_exporter import HoneyHiveSpanExporter
+from .span_exporter import HoneyHiveSpanExporter, estimated_size, with_attributes
 
 
 class SessionDefaults(Protocol):
@@ -72,14 +72,6 @@ class SessionAttributesProcessor(SpanProcessor):
             scope.forget_open(span)
 
 
-def estimated_size(span: ReadableSpan) -> int:
-    """A cheap upper-bound guess of a span's encoded size, for the held-bytes cap."""
-    size = 128 + len(span.name)
-    for key, value in (span.attributes or {}).items():
-        size += len(key) + (len(value) if isinstance(value, str) else 16)
-    return size + 64 * len(span.events)
-
-
 class InvocationSpanProcessor(SpanProcessor):
     """Holds spans that end inside a scope and exports them in one request when the scope closes.
 
@@ -124,19 +116,6 @@ def _session_of(span: ReadableSpan) -> object:
 def _mark_auto_created(span: ReadableSpan) -> ReadableSpan:
     """A copy of an ended span whose session's start failed, marked so HoneyHive creates the session.
 
-    Ended spans are immutable; this copy is made only on that failure path.
+    Made only on that failure path.
     """
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes={**(span.attributes or {}), AUTO_CREATE_KEY: True},
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
+    return with_attributes(span, {**(span.attributes or {}), AUTO_CREATE_KEY: True})

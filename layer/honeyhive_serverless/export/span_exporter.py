@@ -2,25 +2,33 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .._log import logger
+from ..attributes import truncate
 from .client import HoneyHiveClient
 
 
 class HoneyHiveSpanExporter(SpanExporter):
-    """Encodes spans as one ``ExportTraceServiceRequest`` and POSTs it; bounded, never raises."""
+    """Encodes spans as one ``ExportTraceServiceRequest`` and POSTs it; bounded, never raises.
 
-    def __init__(self, client: HoneyHiveClient) -> None:
+    A span estimated above ``max_span_size`` bytes leaves as a copy whose largest string attributes are
+    cut to fit (the SDK only stores its ``max_span_size``).
+    """
+
+    def __init__(self, client: HoneyHiveClient, max_span_size: int) -> None:
         self._client = client
+        self._max_span_size = max_span_size
 
     def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> SpanExportResult:
         if not spans:
             return SpanExportResult.SUCCESS
+        spans = [capped(span, self._max_span_size) for span in spans]
         try:
             body = encode_spans(spans).SerializeToString()
         except Exception:  # one span the encoder cannot take must not lose the others
@@ -28,8 +36,12 @@ class HoneyHiveSpanExporter(SpanExporter):
             logger.warning("honeyhive: dropped %d span(s) that cannot be encoded", len(spans) - len(encodable))
             if not encodable:
                 return SpanExportResult.FAILURE
+            spans = encodable
             body = encode_spans(encodable).SerializeToString()
         ok = self._client.post_spans(body, deadline)
+        logger.debug(
+            "honeyhive: %s %d span(s) (%d bytes)", "exported" if ok else "could not export", len(spans), len(body)
+        )
         return SpanExportResult.SUCCESS if ok else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
@@ -37,6 +49,51 @@ class HoneyHiveSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def estimated_size(span: ReadableSpan) -> int:
+    """A cheap upper-bound guess of a span's encoded size, for the held-bytes and span-size caps."""
+    return _estimate(span.name, span.attributes or {}, len(span.events))
+
+
+def _estimate(name: str, attributes: Mapping[str, Any], events: int) -> int:
+    size = 128 + len(name)
+    for key, value in attributes.items():
+        size += len(key) + (len(value) if isinstance(value, str) else 16)
+    return size + 64 * events
+
+
+def capped(span: ReadableSpan, max_size: int) -> ReadableSpan:
+    """``span``, or when estimated above ``max_size`` a copy whose largest string attributes are cut
+    (each marked ``...[truncated N bytes]``) until it fits or no string is left to cut."""
+    if estimated_size(span) <= max_size:
+        return span
+    attributes = dict(span.attributes or {})
+    strings = {key: value for key, value in attributes.items() if isinstance(value, str)}
+    for key, value in sorted(strings.items(), key=lambda item: -len(item[1])):
+        excess = _estimate(span.name, attributes, len(span.events)) - max_size
+        if excess <= 0:
+            break
+        attributes[key] = truncate(value, max(0, len(value) - excess))
+    return with_attributes(span, attributes)
+
+
+def with_attributes(span: ReadableSpan, attributes: Mapping[str, Any]) -> ReadableSpan:
+    """A copy of an ended span with other attributes (ended spans are immutable)."""
+    return ReadableSpan(
+        name=span.name,
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=attributes,
+        events=span.events,
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )
 
 
 def _encodes(span: ReadableSpan) -> bool:
