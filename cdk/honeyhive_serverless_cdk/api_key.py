@@ -1,4 +1,7 @@
-"""``ApiKey``: where instrumented functions read the HoneyHive API key, and their access to it.
+"""``ApiKey``: where instrumented functions read the HoneyHive key, and their access to it.
+
+The key may be an ingestion key (``hh_ingst_...``, which can only send telemetry: HoneyHive's advice
+for anything deployed) or an API key; the function sends either as its Bearer token.
 
 A secret or an SSM SecureString parameter given by name (or a secret by full ARN) is imported in each
 function's own stack, so an instrumentation applied to a whole App needs no cross-stack reference and
@@ -34,8 +37,8 @@ class ApiKey:
         ]
         if not given:
             raise ValueError(
-                "HoneyHiveInstrumentation needs an API key source: api_key_secret (recommended), "
-                "api_key_parameter or api_key"
+                "HoneyHiveInstrumentation needs a key source (an ingestion key or an API key): "
+                "api_key_secret (recommended), api_key_parameter or api_key"
             )
         if len(given) > 1:
             raise ValueError(f"HoneyHiveInstrumentation takes one API key source, got {' and '.join(given)}")

@@ -45,7 +45,9 @@ class InstrumentOptions:
 
     layer_arn: str | None = None
     project: str | None = None
+    #: Where the function reads its key (an ingestion key or an API key): a secret, or a parameter.
     api_key_secret_arn: str | None = None
+    api_key_ssm_parameter: str | None = None
     source: str | None = None
     export_mode: str | None = None
     force: bool = False  # replace HH_* variables the user already set
@@ -56,6 +58,8 @@ class InstrumentOptions:
         # Checked once, when the options are made: the same mistake for every function of a run.
         if self.grant_secret_read and self.api_key_secret_arn is None:
             raise InstrumentError("--grant-secret-read needs --api-key-secret-arn: the secret to grant")
+        if self.api_key_secret_arn is not None and self.api_key_ssm_parameter is not None:
+            raise InstrumentError("--api-key-secret-arn and --api-key-ssm-parameter: give the key's one home")
         if self.layer_arn is not None:
             if not self.layer:
                 raise InstrumentError("--layer-arn and --no-layer contradict each other")
@@ -209,6 +213,7 @@ def plan_instrument(
         variables.LAMBDA_HANDLER: handler,
         variables.PROJECT: options.project,
         variables.API_KEY_SECRET_ARN: options.api_key_secret_arn,
+        variables.API_KEY_SSM_PARAMETER: options.api_key_ssm_parameter,
         variables.SOURCE: options.source,
         variables.EXPORT_MODE: options.export_mode,
     }
@@ -240,7 +245,7 @@ def plan_instrument(
     # Any of these gives the runtime an API key; without one, instrumenting traces nothing.
     if not any(env.get(key) for key in variables.API_KEY_SOURCES):
         sources = ", ".join(variables.API_KEY_SOURCES)
-        warnings.append(f"no API key is configured ({sources}): pass --api-key-secret-arn")
+        warnings.append(f"no key is configured ({sources}): pass --api-key-secret-arn or --api-key-ssm-parameter")
 
     grant: SecretGrant | None = None
     if options.grant_secret_read and options.api_key_secret_arn is not None:
@@ -259,6 +264,11 @@ def plan_instrument(
         warnings.append(
             f"the function's role needs secretsmanager:GetSecretValue on {options.api_key_secret_arn} "
             "(--grant-secret-read adds it)"
+        )
+    elif options.api_key_ssm_parameter is not None:
+        warnings.append(
+            f"the function's role needs ssm:GetParameter on {options.api_key_ssm_parameter} "
+            "(and kms:Decrypt on its key for a SecureString)"
         )
 
     role_policy = None if grant is None else {"role": grant.role_name, "policy": grant.policy_name}

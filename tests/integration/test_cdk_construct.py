@@ -640,7 +640,7 @@ def test_invalid_props_raise_at_once() -> None:
             {"api_key": PLAINTEXT_KEY, "api_key_secret": SECRET_ARN},
             "one API key source, got api_key_secret and api_key",
         ),
-        ({}, "needs an API key source"),
+        ({}, "needs a key source"),
         ({"api_key_secret": " "}, "api_key_secret is empty"),
         ({"api_key_secret": SECRET_ARN, "export_mode": "sometimes"}, "export_mode must be one of"),
         ({"api_key_secret": SECRET_ARN, "server_url": "honeyhive.example.com"}, "server_url must be an http"),

@@ -257,6 +257,25 @@ def test_instrument_adds_layer_env_and_redirect_then_uninstrument_restores_exact
     assert settings(client, "fn") == before
 
 
+def test_an_ingestion_key_in_a_parameter_is_a_key_source(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    create_function(client, role, "fn")
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+    before = settings(client, "fn")
+    parameter = "/honeyhive/ingestion-key"
+
+    plan = instrument(clients, "fn", InstrumentOptions(layer_arn=ours, api_key_ssm_parameter=parameter))
+
+    assert env_of(client, "fn")["HH_API_KEY_SSM_PARAMETER"] == parameter
+    assert not any("no key is configured" in warning for warning in plan.warnings)
+    assert any(f"ssm:GetParameter on {parameter}" in warning for warning in plan.warnings)
+    uninstrument(clients, "fn")
+    assert settings(client, "fn") == before
+    with pytest.raises(InstrumentError, match="the key's one home"):
+        InstrumentOptions(api_key_secret_arn=SECRET_ARN, api_key_ssm_parameter=parameter)
+
+
 def test_force_replaces_user_variables_and_uninstrument_puts_them_back(
     client: Any, clients: AwsClients, role: str, tmp_path: Path
 ) -> None:

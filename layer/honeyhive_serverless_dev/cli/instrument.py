@@ -37,7 +37,14 @@ def add_instrument(subparsers: common.SubParsers) -> None:
     )
     common.add_parameter_prefix_option(parser)
     parser.add_argument("--project", help="HH_PROJECT: the HoneyHive project")
-    parser.add_argument("--api-key-secret-arn", help="HH_API_KEY_SECRET_ARN: Secrets Manager secret with the API key")
+    parser.add_argument(
+        "--api-key-secret-arn",
+        help="HH_API_KEY_SECRET_ARN: Secrets Manager secret with the key (an ingestion key, recommended, or API key)",
+    )
+    parser.add_argument(
+        "--api-key-ssm-parameter",
+        help="HH_API_KEY_SSM_PARAMETER: SSM SecureString parameter with the key (ingestion or API key)",
+    )
     parser.add_argument(
         "--grant-secret-read",
         action="store_true",
@@ -59,6 +66,7 @@ def _run_instrument(args: argparse.Namespace) -> int:
         layer_arn=args.layer_arn,
         project=args.project,
         api_key_secret_arn=args.api_key_secret_arn,
+        api_key_ssm_parameter=args.api_key_ssm_parameter,
         source=args.source,
         export_mode=args.export_mode,
         force=args.force,
