@@ -7,8 +7,7 @@ inside a span, against a dev receiver of its own), or a function wrapped here th
 helpers. What is asserted is what the callee's dev receiver got (spans, their trace, parent and links,
 session starts) and what the callee's caller got back.
 
-The contract (the names below that this package does not have yet are looked up when a test runs, so
-the file collects without them):
+The contract:
 
 * the invocation span (the function's name, kind SERVER) continues the caller's trace: same trace id,
   its parent the caller's span; every span of the invocation is in the caller's session (baggage keys
@@ -29,7 +28,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import importlib
 import json
 import logging
 import sys
@@ -38,7 +36,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, cast
+from typing import Any
 
 import boto3
 import flask
@@ -51,7 +49,21 @@ from opentelemetry import baggage as otel_baggage
 from opentelemetry import trace as otel_trace
 
 from conftest import API_KEY, REPO, TESTS, MakeEmulator
-from honeyhive_serverless import HoneyHiveTracer, get_tracer, process_records, trace, with_honeyhive_session
+from honeyhive_serverless import (
+    HoneyHiveTracer,
+    eventbridge_detail,
+    extract_context_from_carrier,
+    get_tracer,
+    inject_context_into_carrier,
+    lambda_client_context,
+    process_records,
+    sns_message_attributes,
+    sqs_message_attributes,
+    step_functions_input,
+    trace,
+    with_distributed_trace_context,
+    with_honeyhive_session,
+)
 from honeyhive_serverless_dev.emulator import LambdaEmulator
 from honeyhive_serverless_dev.lambda_context import LambdaContext
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
@@ -66,12 +78,6 @@ REGION = "us-east-1"
 PACKAGE_LOGGER = "honeyhive_serverless"
 #: W3C Baggage's limit on a whole header (OpenTelemetry's propagator drops anything longer).
 BAGGAGE_MAX_BYTES = 8192
-
-
-def feature(name: str) -> Callable[..., Any]:
-    """One of the distributed-tracing helpers ``honeyhive_serverless`` exports (issue 13), looked up
-    when a test runs: a missing one fails that test, not the file's collection."""
-    return cast(Callable[..., Any], getattr(importlib.import_module("honeyhive_serverless"), name))
 
 
 # ------------------------------------------------------------------------------------------------
@@ -605,7 +611,7 @@ def test_sqs_message_attributes_through_moto_link_b_into_as_session_and_trace(
     attributes: list[dict[str, Any]] = []
 
     def send() -> str:
-        attributes.append(feature("sqs_message_attributes")(dict(tenant)))
+        attributes.append(sqs_message_attributes(dict(tenant)))
         sent = sqs.send_message(QueueUrl=queue_url, MessageBody='{"job": 1}', MessageAttributes=attributes[0])
         return str(sent["MessageId"])
 
@@ -643,7 +649,7 @@ def test_sns_message_attributes_through_moto_sns_to_sqs_link_b(lambda_env: DevRe
     sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
 
     def publish() -> Any:
-        attributes = feature("sns_message_attributes")()
+        attributes = sns_message_attributes()
         assert attributes["traceparent"]["DataType"] == "String"
         return sns.publish(TopicArn=topic_arn, Message='{"event": "regenerate"}', MessageAttributes=attributes)
 
@@ -661,7 +667,7 @@ def test_sns_message_attributes_through_moto_sns_to_sqs_link_b(lambda_env: DevRe
 
 
 def test_sns_message_attributes_delivered_to_lambda_link_b(lambda_env: DevReceiver) -> None:
-    sent = send_from_a_function(feature("sns_message_attributes"))
+    sent = send_from_a_function(sns_message_attributes)
     # What SNS hands a subscribed function: {"Type": "String", "Value": ...} for each attribute published.
     attributes = {name: attribute["StringValue"] for name, attribute in sent.carrier.items()}
     run_function(sns_event("regenerate", attributes), ctx(CONSUMER), session_after_a_step)
@@ -670,7 +676,7 @@ def test_sns_message_attributes_delivered_to_lambda_link_b(lambda_env: DevReceiv
 
 
 def test_eventbridge_detail_carries_as_context_to_b(lambda_env: DevReceiver) -> None:
-    sent = send_from_a_function(lambda: feature("eventbridge_detail")({"turn": 5}))
+    sent = send_from_a_function(lambda: eventbridge_detail({"turn": 5}))
     detail = sent.carrier
     assert detail["turn"] == 5
     assert detail["traceparent"].split("-")[1:3] == [sent.trace_id, sent.span_id]
@@ -684,7 +690,7 @@ def test_eventbridge_detail_carries_as_context_to_b(lambda_env: DevReceiver) -> 
 
 def test_step_functions_input_carries_as_context_to_b(lambda_env: DevReceiver) -> None:
     payload = {"query": "quarterly revenue 2023", "top_k": 5}
-    sent = send_from_a_function(lambda: feature("step_functions_input")(dict(payload)))
+    sent = send_from_a_function(lambda: step_functions_input(dict(payload)))
     task_input = sent.carrier
     assert {key: task_input[key] for key in payload} == payload
     assert {"traceparent", "baggage"} <= set(task_input)
@@ -701,7 +707,7 @@ def test_inject_context_into_carrier_nests_the_sdk_as_callee_under_a(
 ) -> None:
     def inject() -> dict[str, str]:
         headers: dict[str, str] = {"content-type": "application/json"}
-        feature("inject_context_into_carrier")(headers)
+        inject_context_into_carrier(headers)
         return headers
 
     sent = send_from_a_function(inject)
@@ -721,16 +727,16 @@ def test_with_distributed_trace_context_outside_a_function_nests_under_the_sdk_c
     hh_env: DevReceiver, sdk_calls: SdkCalls
 ) -> None:
     call = sdk_calls.calls[0]
-    extracted = feature("extract_context_from_carrier")(call.headers)
+    extracted = extract_context_from_carrier(call.headers)
     assert format(otel_trace.get_current_span(extracted).get_span_context().trace_id, "032x") == call.trace_id
     assert otel_baggage.get_baggage("session_id", extracted) == call.session_id
 
     before = get_tracer().session_id
-    with feature("with_distributed_trace_context")(call.headers):
+    with with_distributed_trace_context(call.headers):
         assert get_tracer().session_id == call.session_id
         step(21)
     explicit = new_id()
-    with feature("with_distributed_trace_context")(call.headers, session_id=explicit):
+    with with_distributed_trace_context(call.headers, session_id=explicit):
         assert get_tracer().session_id == explicit
         step(22)
     assert get_tracer().session_id == before  # detached on exit
@@ -766,7 +772,7 @@ def test_lambda_client_context_reaches_b_under_awslambdaric(lambda_env: DevRecei
     results: list[Any] = []
 
     def invoke() -> dict[str, Any]:
-        encoded = feature("lambda_client_context")({"tenant": "acme"})
+        encoded = lambda_client_context({"tenant": "acme"})
         # What boto3's lambda.invoke(ClientContext=...) sends: base64 JSON, at most 3,583 bytes.
         assert isinstance(encoded, str) and len(encoded) <= 3583
         client_context = json.loads(base64.b64decode(encoded))
