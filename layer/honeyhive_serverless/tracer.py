@@ -68,6 +68,10 @@ class HoneyHiveTracer:
         self._extension = pipeline.extension
         self._limits = ScopeLimits(self.config.invocation_max_spans, self.config.invocation_max_bytes)
         self.otel_tracer = self.provider.get_tracer("honeyhive_serverless", __version__)
+        if self.config.propagate_aws_sdk and not self.config.disable_tracing:
+            from .aws_sdk import propagate_aws_sdk  # only under the opt-in: its import is some 60 ms
+
+            propagate_aws_sdk(self.provider)
         logger.debug(
             "honeyhive: tracer ready: export mode %s%s, server %s, key from %s",
             self.config.export_mode,

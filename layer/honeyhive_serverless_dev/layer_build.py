@@ -74,6 +74,9 @@ RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "py
 # pip's bookkeeping: describes the build machine's install, not the package, and RECORD would list
 # files that were pruned and miss the compiled ones.
 INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+# What some wheels carry for type checkers and compilers, never read at run time (wrapt's C source and
+# stubs, the .pyi beside opentelemetry-proto's generated modules): left out, they keep the layer in budget.
+NOT_RUN_SUFFIXES = frozenset({".pyi", ".c", ".h"})
 
 # Lambda's limit of layers on one function.
 MAX_LAYERS = 5
@@ -442,13 +445,17 @@ def _remove_runtime_provided(site: Path) -> None:
 
 
 def _remove_build_leftovers(site: Path) -> None:
-    """Delete console scripts, bytecode and pip's install records: none of them are the packages' content."""
+    """Delete console scripts, bytecode, pip's install records, sources of compiled code and type stubs:
+    none of them is what the packages run."""
     shutil.rmtree(site / "bin", ignore_errors=True)
     for path in sorted(site.rglob("*"), reverse=True):
-        if path.name == "__pycache__" and path.is_dir():
+        if path.is_dir() and (path.name == "__pycache__" or path.name.endswith("-stubs")):
             shutil.rmtree(path)
-        elif path.suffix == ".pyc" or (path.parent.suffix == ".dist-info" and path.name in INSTALL_RECORDS):
+        elif path.suffix in (".pyc", *NOT_RUN_SUFFIXES) or (
+            path.parent.suffix == ".dist-info" and path.name in INSTALL_RECORDS
+        ):
             path.unlink()
+    _remove_empty_dirs(site)
 
 
 def _copy_package(site: Path) -> None:

@@ -84,6 +84,11 @@ class ApiKeyProvider:
                 "spans will not be exported"
             )
             return None
+        from opentelemetry import context as otel_context
+
+        # Tracing's own AWS call is not the function's: instrumented botocore (HH_PROPAGATE_AWS_SDK) makes no
+        # span of it. One would also deadlock: exported as it ends, it would wait for this very key.
+        token = otel_context.attach(otel_context.set_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY, True))
         try:
             if self._secret_arn:
                 raw = parameters.get_secret(self._secret_arn, force_fetch=force, max_age=10**9)
@@ -94,6 +99,8 @@ class ApiKeyProvider:
             where = var.API_KEY_SECRET_ARN if self._secret_arn else var.API_KEY_SSM_PARAMETER
             logger.warning("honeyhive: could not read the API key from %s: %s", where, type(exc).__name__)
             return None
+        finally:
+            otel_context.detach(token)
 
 
 def _key_from_secret(raw: object) -> str | None:
