@@ -10,6 +10,7 @@ bench smoke. ``harness/`` below a tier holds the dev tools' own tests (receiver,
 from __future__ import annotations
 
 import shutil
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -92,6 +93,51 @@ def hh_env(monkeypatch: pytest.MonkeyPatch, receiver: DevReceiver) -> DevReceive
     monkeypatch.setenv("HH_API_KEY", API_KEY)
     monkeypatch.setenv("HH_PROJECT", "test-project")
     return receiver
+
+
+@pytest.fixture
+def lambda_env(hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> DevReceiver:
+    """``hh_env`` on Lambda: a function named ``fn`` in us-east-1, as the in-process tests call it."""
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    return hh_env
+
+
+@pytest.fixture
+def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """moto in-process, with credentials that reach nothing else; Powertools' cached clients forgotten
+    (they would outlive the mock)."""
+    from aws_lambda_powertools.utilities.parameters import base
+    from moto import mock_aws
+
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    providers: dict[str, Any] = base.DEFAULT_PROVIDERS  # type: ignore[attr-defined]
+    providers.clear()
+    with mock_aws():
+        yield
+    providers.clear()
+
+
+@pytest.fixture
+def aws_calls(aws: None, monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """``aws``, plus a count of the AWS API calls anything makes, by operation."""
+    import botocore.client
+
+    calls: Counter[str] = Counter()
+    original = botocore.client.BaseClient._make_api_call
+
+    def counting(self: Any, operation: str, params: Any) -> Any:
+        calls[operation] += 1
+        return original(self, operation, params)
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
+    return calls
 
 
 def make_tracer(receiver: DevReceiver, **overrides: object) -> HoneyHiveTracer:

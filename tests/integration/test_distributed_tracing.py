@@ -44,7 +44,6 @@ import functions_framework
 import pytest
 from cloudevents.conversion import to_binary, to_structured
 from cloudevents.http import CloudEvent
-from moto import mock_aws
 from opentelemetry import baggage as otel_baggage
 from opentelemetry import trace as otel_trace
 
@@ -82,27 +81,6 @@ BAGGAGE_MAX_BYTES = 8192
 
 # ------------------------------------------------------------------------------------------------
 # Functions, contexts, environments
-
-
-@pytest.fixture
-def lambda_env(hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> DevReceiver:
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
-    monkeypatch.setenv("AWS_REGION", REGION)
-    return hh_env
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto in-process (the dev receiver is a real socket beside it: moto intercepts only AWS calls)."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
 
 
 @dataclass

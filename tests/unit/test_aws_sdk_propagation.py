@@ -24,7 +24,6 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 from opentelemetry import propagate, trace
 from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
 from opentelemetry.instrumentation.utils import suppress_instrumentation
@@ -68,24 +67,9 @@ def leave_otel_as_found(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
 
 @pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """moto in-process, with credentials that can reach nothing else."""
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with mock_aws():
-        yield
-
-
-@pytest.fixture
-def lambda_env(hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch, aws: None) -> DevReceiver:
-    monkeypatch.setenv(variables.LAMBDA_FUNCTION_NAME, "fn")
-    monkeypatch.setenv(variables.AWS_REGION, REGION)
-    return hh_env
+def lambda_env(lambda_env: DevReceiver, aws: None) -> DevReceiver:
+    """conftest's ``lambda_env``, with moto: these functions call AWS."""
+    return lambda_env
 
 
 @pytest.fixture

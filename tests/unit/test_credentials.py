@@ -5,46 +5,15 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
-from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from honeyhive_serverless import get_tracer
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 OLD_KEY = "hh-old-secret-key-1a2b3c"
 NEW_KEY = "hh-new-secret-key-4d5e6f"
-
-
-@pytest.fixture
-def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counter[str]]:
-    """moto in-process, plus a count of the AWS API calls anything makes."""
-    import botocore.client
-    from aws_lambda_powertools.utilities.parameters import base
-
-    for name, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    calls: Counter[str] = Counter()
-    original = botocore.client.BaseClient._make_api_call
-
-    def counting(self: Any, operation: str, params: Any) -> Any:
-        calls[operation] += 1
-        return original(self, operation, params)
-
-    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", counting)
-    providers: dict[str, Any] = base.DEFAULT_PROVIDERS  # type: ignore[attr-defined]
-    providers.clear()  # Powertools' cached clients would outlive the mock
-    with mock_aws():
-        yield calls
-    providers.clear()
 
 
 def _point_at(receiver: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -55,14 +24,14 @@ def _point_at(receiver: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_secret_is_fetched_once_and_refetched_once_on_401(
-    aws: Counter[str],
+    aws_calls: Counter[str],
     receiver: DevReceiver,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     secrets = boto3.client("secretsmanager")
     arn = secrets.create_secret(Name="hh", SecretString=json.dumps({"api_key": OLD_KEY}))["ARN"]
-    aws.clear()
+    aws_calls.clear()
     _point_at(receiver, monkeypatch)
     monkeypatch.setenv("HH_API_KEY_SECRET_ARN", arn)
     receiver.api_keys = {OLD_KEY}
@@ -72,17 +41,17 @@ def test_secret_is_fetched_once_and_refetched_once_on_401(
         for n in range(20):
             tracer = get_tracer()
             tracer.create_session(session_name=f"s{n}")
-        assert aws["GetSecretValue"] == 1
+        assert aws_calls["GetSecretValue"] == 1
         assert len(receiver.session_starts) == 20
 
         secrets.put_secret_value(SecretId=arn, SecretString=json.dumps({"api_key": NEW_KEY}))
         receiver.api_keys = {NEW_KEY}
-        aws.clear()
+        aws_calls.clear()
         for n in range(10):
             get_tracer().create_session(session_name=f"rotated{n}")
             with get_tracer().otel_tracer.start_as_current_span("after-rotation"):
                 pass
-    assert aws["GetSecretValue"] == 1  # exactly one re-fetch, on the first 401
+    assert aws_calls["GetSecretValue"] == 1  # exactly one re-fetch, on the first 401
     assert len(receiver.session_starts) == 30
     assert len(receiver.spans) == 10
     statuses = [r.status for r in receiver.requests]
@@ -92,21 +61,21 @@ def test_secret_is_fetched_once_and_refetched_once_on_401(
 
 
 def test_plain_string_secret_and_ssm_parameter(
-    aws: Counter[str], receiver: DevReceiver, monkeypatch: pytest.MonkeyPatch
+    aws_calls: Counter[str], receiver: DevReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     boto3.client("ssm").put_parameter(Name="/hh/key", Value=NEW_KEY, Type="SecureString")
-    aws.clear()
+    aws_calls.clear()
     _point_at(receiver, monkeypatch)
     monkeypatch.setenv("HH_API_KEY_SSM_PARAMETER", "/hh/key")
     receiver.api_keys = {NEW_KEY}
     for n in range(20):
         get_tracer().create_session(session_name=f"s{n}")
-    assert aws["GetParameter"] == 1
+    assert aws_calls["GetParameter"] == 1
     assert len(receiver.session_starts) == 20
 
 
 def test_unreadable_secret_warns_and_the_function_still_runs(
-    aws: Counter[str],
+    aws_calls: Counter[str],
     receiver: DevReceiver,
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
@@ -117,6 +86,6 @@ def test_unreadable_secret_warns_and_the_function_still_runs(
         for _ in range(3):
             assert get_tracer().create_session(session_name="x")
     assert receiver.requests == []
-    assert aws["GetSecretValue"] == 1
+    assert aws_calls["GetSecretValue"] == 1
     messages = [r.getMessage() for r in caplog.records]
     assert any("HH_API_KEY_SECRET_ARN" in m for m in messages)

@@ -59,13 +59,6 @@ class Caller:
         return {"Traceparent": self.carrier["traceparent"], "Baggage": self.carrier["baggage"]}
 
 
-@pytest.fixture
-def lambda_env(hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> DevReceiver:
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    return hh_env
-
-
 @trace
 def step(n: int) -> int:
     return n + 1

@@ -22,7 +22,6 @@ import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
-from test_credentials import aws  # noqa: F401 - moto, as the credential tests run it (used by name)
 
 import honeyhive_serverless.handler as entry
 from conftest import API_KEY, make_tracer
@@ -83,13 +82,6 @@ HONEYHIVE_1_7_0_INIT_KEYWORDS = frozenset(
 )
 INGESTION_KEY = "hh_ingst_" + "i" * 24 + "_" + ("ingest-canary_" * 5)[:64]
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-@pytest.fixture
-def lambda_env(hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> DevReceiver:
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    return hh_env
 
 
 @pytest.fixture
@@ -456,7 +448,7 @@ def test_the_kill_switch_passes_through_the_zero_code_redirect(
 def test_the_kill_switch_fetches_no_secret_and_records_no_span(
     receiver: DevReceiver, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
 ) -> None:
-    aws_calls = request.getfixturevalue("aws")
+    aws_calls = request.getfixturevalue("aws_calls")
     monkeypatch.setenv("HH_API_KEY_SECRET_ARN", "arn:aws:secretsmanager:us-east-1:123456789012:secret:hh")
     tracer = HoneyHiveTracer.init(server_url=receiver.url, disable_tracing=True, skip_backend_session_creation=False)
     with tracer.with_session("s") as session_id:

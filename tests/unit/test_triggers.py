@@ -264,13 +264,6 @@ def test_validate_rejects_strings_that_only_uuid_parsing_tolerates(value: str) -
 
 
 @pytest.fixture
-def lambda_env(hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> DevReceiver:
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", FUNCTION)
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    return hh_env
-
-
-@pytest.fixture
 def warning_log(caplog: pytest.LogCaptureFixture) -> pytest.LogCaptureFixture:
     caplog.set_level(logging.WARNING)
     return caplog

@@ -17,13 +17,6 @@ from honeyhive_serverless_dev.lambda_context import LambdaContext
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 
-@pytest.fixture
-def lambda_env(hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> DevReceiver:
-    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "fn")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    return hh_env
-
-
 def ctx(**fields: Any) -> LambdaContext:
     return LambdaContext(**{"function_name": "fn", **fields})
 
