@@ -19,6 +19,7 @@ import pytest
 import tomllib
 
 from honeyhive_serverless import HoneyHiveTracer
+from honeyhive_serverless._log import logger as package_logger
 from honeyhive_serverless.tracer import reset_tracer
 from honeyhive_serverless_dev.emulator import LambdaEmulator
 from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, buildable
@@ -71,10 +72,14 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
 
     # A test's top-level create_session() stays attached, as it would in a script: undo it.
     saved = otel_context.get_current()
+    # ``verbose`` sets the package logger's level and handler for the process, as it would in a function.
+    level, handlers = package_logger.level, list(package_logger.handlers)
     reset_tracer()
     yield
     reset_tracer()
     otel_context.attach(saved)
+    package_logger.setLevel(level)
+    package_logger.handlers[:] = handlers
 
 
 @pytest.fixture

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from types import SimpleNamespace
 from typing import Any
 
@@ -36,7 +35,6 @@ from honeyhive_serverless import (
     trace_class,
     with_honeyhive_session,
 )
-from honeyhive_serverless._log import logger as package_logger
 from honeyhive_serverless.config import SDK_INIT_ARGUMENTS, resolve_config
 from honeyhive_serverless.tracer import cached_tracer
 from honeyhive_serverless.wire import SESSION_HEADER
@@ -82,15 +80,6 @@ HONEYHIVE_1_7_0_INIT_KEYWORDS = frozenset(
 )
 INGESTION_KEY = "hh_ingst_" + "i" * 24 + "_" + ("ingest-canary_" * 5)[:64]
 TRACEPARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
-
-
-@pytest.fixture
-def package_log_level() -> Iterator[None]:
-    """``verbose`` sets the package logger's level for the process: put it back."""
-    level, handlers = package_logger.level, list(package_logger.handlers)
-    yield
-    package_logger.setLevel(level)
-    package_logger.handlers[:] = handlers
 
 
 def bearers(receiver: DevReceiver) -> set[str]:
@@ -466,7 +455,6 @@ def test_the_kill_switch_fetches_no_secret_and_records_no_span(
 # -- verbose ---------------------------------------------------------------------------------------------
 
 
-@pytest.mark.usefixtures("package_log_level")
 def test_verbose_logs_what_tracing_does_and_never_a_key(
     lambda_env: DevReceiver,
     monkeypatch: pytest.MonkeyPatch,
