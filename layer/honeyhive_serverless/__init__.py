@@ -19,7 +19,6 @@ from .version import __version__
 if TYPE_CHECKING:
     from .api import enrich_session, enrich_span, flush
     from .batch import process_records
-    from .config import TracerConfig
     from .decorators import atrace, trace, trace_class
     from .distributed import (
         eventbridge_detail,
@@ -31,13 +30,14 @@ if TYPE_CHECKING:
         step_functions_input,
         with_distributed_trace_context,
     )
+    from .sdk_init import TracerConfig
     from .tracer import HoneyHiveTracer, get_tracer, set_default_tracer
     from .wrapper import with_honeyhive_session
 
 # public name -> module that defines it
 _EXPORTS = {
     "HoneyHiveTracer": ".tracer",
-    "TracerConfig": ".config",
+    "TracerConfig": ".sdk_init",
     "get_tracer": ".tracer",
     "set_default_tracer": ".tracer",
     "trace": ".decorators",

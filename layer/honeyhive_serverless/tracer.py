@@ -34,13 +34,14 @@ from ._log import enable_debug_logging, logger
 from .attributes import NAMESPACES, enrichment_attributes, to_json
 from .background import Background, wait_all
 from .carriers import header_carrier
-from .config import Config, resolve_init
+from .config import Config
 from .export.client import HoneyHiveClient
 from .export.credentials import ApiKeyProvider
 from .export.extension import AfterResponseExtension
 from .export.pipeline import build_pipeline
 from .ids import new_session_id
 from .scope import ScopeLimits, SessionScope, current_scope, enter_scope
+from .sdk_init import resolve_init
 from .version import __version__
 from .wire import AUTO_CREATE_KEY, SESSION_KEY, SESSION_NAME_KEY
 

@@ -35,7 +35,8 @@ from honeyhive_serverless import (
     trace_class,
     with_honeyhive_session,
 )
-from honeyhive_serverless.config import SDK_INIT_ARGUMENTS, resolve_config
+from honeyhive_serverless.config import resolve_config
+from honeyhive_serverless.sdk_init import SDK_INIT_ARGUMENTS
 from honeyhive_serverless.tracer import cached_tracer
 from honeyhive_serverless.wire import SESSION_HEADER
 from honeyhive_serverless_dev.lambda_context import LambdaContext
