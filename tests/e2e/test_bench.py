@@ -6,11 +6,17 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from conftest import RUNTIME_CACHE
+from honeyhive_serverless import variables
 from repo_tools import bench
 
 
-def test_the_benchmark_harness_runs_end_to_end(tmp_path: Path) -> None:
+def test_the_benchmark_harness_runs_end_to_end(
+    tmp_path: Path, layer_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variables.LAYER_CACHE_DIR, str(layer_cache))  # this run's build, not the home cache
     report = tmp_path / "BENCHMARKS.md"
     assert bench.main(["--quick", "--out", str(tmp_path), "--report", str(report), "--cache", str(RUNTIME_CACHE)]) == 0
 

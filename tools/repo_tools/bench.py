@@ -31,13 +31,7 @@ from typing import Any
 from honeyhive_serverless import variables
 from honeyhive_serverless.wire import EVENTS_PATH
 from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime, resolve_python
-from honeyhive_serverless_dev.layer_build import (
-    build_dependency_layer,
-    build_layer,
-    layer_info,
-    layer_zip_name,
-    read_manifest,
-)
+from honeyhive_serverless_dev.layer_build import build_cached, build_dependency_layer, cache_path, layer_info
 from honeyhive_serverless_dev.receiver import DevReceiver
 from repo_tools.bench_import import measure_imports
 
@@ -89,9 +83,10 @@ def prepare(cache: Path) -> Setup:
     """Build what the run needs once: this project's layer, the SDK's virtual environment, runtimes."""
     runtime = ensure_runtime(PYTHON, cache)
     python = resolve_python(PYTHON)
-    zip_path = ROOT / "dist" / layer_zip_name(PYTHON, "x86_64")
-    if not zip_path.exists():
-        build_layer(PYTHON, "x86_64", ROOT / "dist")
+    # From the build cache, keyed by every input of the build: a zip left in dist/ by an older
+    # checkout would benchmark old code.
+    zip_path = cache_path(PYTHON, "x86_64")
+    build_cached(PYTHON, "x86_64", zip_path)
     sdk_venv = cache / f"bench-sdk-py{PYTHON}"
     sdk_python = str(sdk_venv / "bin" / "python")
     if not Path(sdk_python).exists():
@@ -211,7 +206,7 @@ def scaling_runs(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, An
 def sizes(setup: Setup, cache: Path) -> dict[str, Any]:
     sdk_zip = cache / "bench-sdk-layer" / f"honeyhive-sdk-layer-py{PYTHON}-x86_64.zip"
     sdk = build_dependency_layer([SDK_REQUIREMENT], PYTHON, "x86_64", sdk_zip, cache_dir=cache / "pip")
-    project = read_manifest(ROOT / "dist", missing_ok=True) or [layer_info(setup.project_layer, PYTHON, "x86_64")]
+    project = [layer_info(setup.project_layer, PYTHON, "x86_64")]
     return {
         "sdk": {"zipped": sdk.zipped_size, "unzipped": sdk.unzipped_size},
         "project": {
@@ -283,7 +278,7 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             cold_added <= 0.3 * sdk_added,
         ),
         (
-            "layer <= 5 MB zipped, <= 25 MB unzipped (largest zip)",
+            f"layer <= 5 MB zipped, <= 25 MB unzipped (py{PYTHON}, the largest)",
             f"{largest['zipped'] / 1e6:.2f} MB / {largest['unzipped'] / 1e6:.2f} MB",
             largest["zipped"] <= 5e6 and largest["unzipped"] <= 25e6,
         ),
