@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from ._log import logger
-from .attributes import flatten
+from .attributes import NAMESPACES, enrichment_attributes, flatten
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -50,6 +50,7 @@ class _Call:
 
             tracer = options.tracer or current_tracer()
             attributes: dict[str, Any] = {
+                **options.fixed_attributes,
                 "honeyhive_event_type": options.event_type,
                 "honeyhive_event_name": options.name,
             }
@@ -113,12 +114,14 @@ class _Options:
         tracer: HoneyHiveTracer | None,
         capture_inputs: bool,
         capture_outputs: bool,
+        sdk_fields: dict[str, Any],
     ) -> None:
         self.name = event_name or func.__name__
         self.event_type = event_type
         self.tracer = tracer
         self.capture_inputs = capture_inputs
         self.capture_outputs = capture_outputs
+        self.fixed_attributes = _fixed_attributes(self.name, sdk_fields)
         try:
             self.signature: inspect.Signature | None = inspect.signature(func)
         except (TypeError, ValueError):
@@ -138,23 +141,37 @@ class _Options:
         return out
 
 
+def _fixed_attributes(name: str, sdk_fields: dict[str, Any]) -> dict[str, Any]:
+    """The SDK decorator's enrichment keywords as attributes of every span; one warning for the rest."""
+    unused = sorted(key for key in sdk_fields if key not in NAMESPACES)
+    if unused:
+        logger.warning("honeyhive: @trace arguments with no effect here on %s: %s", name, ", ".join(unused))
+    try:
+        return dict(enrichment_attributes(**{key: value for key, value in sdk_fields.items() if key in NAMESPACES}))
+    except Exception:  # a value that cannot be flattened: the function is still traced
+        logger.exception("honeyhive: could not use the @trace arguments of %s", name)
+        return {}
+
+
 @overload
 def trace(func: F, /) -> F: ...
 
 
 @overload
 def trace(
+    event_type: str | None = None,
+    /,
     *,
-    event_type: str = "tool",
     event_name: str | None = None,
     tracer: HoneyHiveTracer | None = None,
     capture_inputs: bool = True,
     capture_outputs: bool = True,
+    **sdk_fields: Any,
 ) -> Callable[[F], F]: ...
 
 
 def trace(
-    func: F | None = None,
+    func: F | str | None = None,
     /,
     *,
     event_type: str = "tool",
@@ -162,16 +179,22 @@ def trace(
     tracer: HoneyHiveTracer | None = None,
     capture_inputs: bool = True,
     capture_outputs: bool = True,
+    **sdk_fields: Any,
 ) -> F | Callable[[F], F]:
-    """Trace each call as a HoneyHive event (``event_type`` ``tool``, ``model`` or ``chain``).
+    """Trace each call as a HoneyHive event (``event_type`` ``tool``, ``model`` or ``chain``; the SDK's
+    ``@trace("model")`` form too).
 
     Arguments become ``honeyhive_inputs.<param>``, the return value ``honeyhive_outputs.result``; an
     exception sets status ERROR, is recorded, and is re-raised unchanged. Without ``tracer=`` the
-    current tracer (``get_tracer()``) is used, resolved at call time.
+    current tracer (``get_tracer()``) is used, resolved at call time. The SDK's ``inputs=``,
+    ``outputs=``, ``metadata=``, ``metrics=``, ``feedback=``, ``config=`` and ``user_properties=``
+    go on every span of the function; its other keywords have no effect here, said in one warning.
     """
+    if isinstance(func, str):  # the SDK's positional event type
+        event_type, func = func, None
 
     def decorate(target: F) -> F:
-        options = _Options(target, event_type, event_name, tracer, capture_inputs, capture_outputs)
+        options = _Options(target, event_type, event_name, tracer, capture_inputs, capture_outputs, sdk_fields)
         if inspect.isasyncgenfunction(target):
             return cast(F, _wrap_async_generator(target, options))
         if inspect.isgeneratorfunction(target):
@@ -275,6 +298,7 @@ def atrace(
     tracer: HoneyHiveTracer | None = None,
     capture_inputs: bool = True,
     capture_outputs: bool = True,
+    **sdk_fields: Any,
 ) -> Callable[[F], F]: ...
 
 
@@ -285,6 +309,7 @@ def atrace(
     tracer: HoneyHiveTracer | None = None,
     capture_inputs: bool = True,
     capture_outputs: bool = True,
+    **sdk_fields: Any,
 ) -> F | Callable[[F], F]:
     """The SDK's ``@atrace`` / ``@atrace(event_type, event_name)``: :func:`trace`, which handles coroutine
     functions (and everything else) already."""
@@ -296,6 +321,7 @@ def atrace(
         tracer=tracer,
         capture_inputs=capture_inputs,
         capture_outputs=capture_outputs,
+        **sdk_fields,
     )
 
 

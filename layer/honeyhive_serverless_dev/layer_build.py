@@ -77,6 +77,13 @@ INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.jso
 # What some wheels carry for type checkers and compilers, never read at run time (wrapt's C source and
 # stubs, the .pyi beside opentelemetry-proto's generated modules): left out, they keep the layer in budget.
 NOT_RUN_SUFFIXES = frozenset({".pyi", ".c", ".h"})
+# Powertools' copy of Swagger UI (1.7 MB, a tenth of the zipped layer), which only its REST event
+# handler's enable_swagger() serves: nothing in the layer uses it, and a function that does loads it
+# from a CDN with swagger_base_url= or bundles its own Powertools (which comes first on sys.path).
+UNUSED_ASSETS = (
+    "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui-bundle.min.js",
+    "aws_lambda_powertools/event_handler/openapi/swagger_ui/swagger-ui.min.css",
+)
 
 # Lambda's limit of layers on one function.
 MAX_LAYERS = 5
@@ -445,9 +452,11 @@ def _remove_runtime_provided(site: Path) -> None:
 
 
 def _remove_build_leftovers(site: Path) -> None:
-    """Delete console scripts, bytecode, pip's install records, sources of compiled code and type stubs:
-    none of them is what the packages run."""
+    """Delete console scripts, bytecode, pip's install records, sources of compiled code, type stubs
+    and the assets nothing here serves: none of them is what the packages run."""
     shutil.rmtree(site / "bin", ignore_errors=True)
+    for asset in UNUSED_ASSETS:
+        (site / asset).unlink(missing_ok=True)
     for path in sorted(site.rglob("*"), reverse=True):
         if path.is_dir() and (path.name == "__pycache__" or path.name.endswith("-stubs")):
             shutil.rmtree(path)

@@ -27,8 +27,10 @@ from honeyhive_serverless_dev.elf import elf_machine
 from honeyhive_serverless_dev.interpreters import find_interpreter
 from honeyhive_serverless_dev.layer_build import (
     LOCK_PATH,
+    NOT_RUN_SUFFIXES,
     PYTHON_VERSIONS,
     RUNTIME_PROVIDED,
+    UNUSED_ASSETS,
     WRAPPER_PATH,
     LayerInfo,
     build_layer,
@@ -108,6 +110,10 @@ def test_zip_holds_the_runtime_and_its_dependencies_only(dist: Path, python: str
     assert leaked == []
     # pip's per-install records describe the build machine, not the packages.
     assert not [name for name in names if PurePosixPath(name).name in {"RECORD", "INSTALLER", "direct_url.json"}]
+    # Nothing that is never run: type stubs, C sources, assets no code of the layer serves.
+    assert not [name for name in names if PurePosixPath(name).suffix in NOT_RUN_SUFFIXES or "-stubs/" in name]
+    assert not {f"python/{asset}" for asset in UNUSED_ASSETS} & names
+    assert "python/opentelemetry/instrumentation/botocore/__init__.py" in names  # HH_PROPAGATE_AWS_SDK's
 
 
 @pytest.mark.parametrize(("python", "arch"), TARGETS, ids=TARGET_IDS)

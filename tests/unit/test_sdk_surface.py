@@ -788,3 +788,20 @@ def test_trace_class_traces_every_public_method_once(receiver: DevReceiver) -> N
     [first_scale] = [span for span in receiver.spans if span.attributes.get("honeyhive_inputs.n") == 3]
     assert first_scale.attributes["honeyhive_event_type"] == "tool"
     assert "honeyhive_inputs.self" not in first_scale.attributes
+
+
+def test_the_sdk_trace_decorator_forms(hh_env: DevReceiver, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="honeyhive_serverless"):
+
+        @trace("model", metadata={"provider": "local"}, session_id="ignored", event_id="e1")
+        def generate(prompt: str) -> str:
+            return prompt.upper()
+
+    [warning] = caplog.records
+    assert warning.getMessage().endswith("on generate: event_id, session_id")
+    assert generate("hi") == "HI"
+    assert get_tracer().force_flush()
+    [span] = hh_env.spans
+    assert span.attributes["honeyhive_event_type"] == "model"
+    assert span.attributes["honeyhive_metadata.provider"] == "local"
+    assert span.attributes["honeyhive_inputs.prompt"] == "hi"
