@@ -78,15 +78,17 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
             config = replace(config, export_mode="invocation")
     if not config.otlp_enabled:
         return Pipeline(provider, config, None, extension)
-    exporter = HoneyHiveSpanExporter(client, config.max_span_size)
     invocation_processor = None
     export_processor: SpanProcessor
     if config.export_mode in ("invocation", "after_response"):
-        export_processor = invocation_processor = InvocationSpanProcessor(exporter, owner)
+        # The processor caps each span's size as it holds it; the exporter need not again.
+        export_processor = invocation_processor = InvocationSpanProcessor(
+            HoneyHiveSpanExporter(client), owner, config.max_span_size
+        )
     elif config.export_mode == "immediate":
-        export_processor = SimpleSpanProcessor(exporter)
+        export_processor = SimpleSpanProcessor(HoneyHiveSpanExporter(client, config.max_span_size))
     else:
-        export_processor = BatchSpanProcessor(exporter)
+        export_processor = BatchSpanProcessor(HoneyHiveSpanExporter(client, config.max_span_size))
     provider.add_span_processor(export_processor)
     return Pipeline(provider, config, invocation_processor, extension)
 

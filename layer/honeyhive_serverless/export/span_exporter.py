@@ -17,18 +17,21 @@ from .client import HoneyHiveClient
 class HoneyHiveSpanExporter(SpanExporter):
     """Encodes spans as one ``ExportTraceServiceRequest`` and POSTs it; bounded, never raises.
 
-    A span estimated above ``max_span_size`` bytes leaves as a copy whose largest string attributes are
-    cut to fit (the SDK only stores its ``max_span_size``).
+    Given ``max_span_size``, a span estimated above it leaves as a copy whose largest string attributes
+    are cut to fit (the SDK only stores its ``max_span_size``). The invocation processor caps the spans
+    it holds itself, with the size it estimates anyway, so its exporter is given none.
     """
 
-    def __init__(self, client: HoneyHiveClient, max_span_size: int) -> None:
+    def __init__(self, client: HoneyHiveClient, max_span_size: int | None = None) -> None:
         self._client = client
         self._max_span_size = max_span_size
 
     def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> SpanExportResult:
         if not spans:
             return SpanExportResult.SUCCESS
-        spans = [capped(span, self._max_span_size) for span in spans]
+        if self._max_span_size is not None:
+            limit = self._max_span_size
+            spans = [capped(span, limit, estimated_size(span)) for span in spans]
         try:
             body = encode_spans(spans).SerializeToString()
         except Exception:  # one span the encoder cannot take must not lose the others
@@ -63,10 +66,11 @@ def _estimate(name: str, attributes: Mapping[str, Any], events: int) -> int:
     return size + 64 * events
 
 
-def capped(span: ReadableSpan, max_size: int) -> ReadableSpan:
-    """``span``, or when estimated above ``max_size`` a copy whose largest string attributes are cut
-    (each marked ``...[truncated N bytes]``) until it fits or no string is left to cut."""
-    if estimated_size(span) <= max_size:
+def capped(span: ReadableSpan, max_size: int, size: int) -> ReadableSpan:
+    """``span`` (of :func:`estimated_size` ``size``), or when that is above ``max_size`` a copy whose
+    largest string attributes are cut (each marked ``...[truncated N bytes]``) until it fits or no
+    string is left to cut."""
+    if size <= max_size:
         return span
     attributes = dict(span.attributes or {})
     strings = {key: value for key, value in attributes.items() if isinstance(value, str)}
