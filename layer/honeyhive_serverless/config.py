@@ -15,6 +15,7 @@ from typing import Literal
 
 from . import variables as var
 from ._log import logger
+from .instrumentors import NO_INSTRUMENTORS, InstrumentorSelection, parse_instrumentors
 
 ExportMode = Literal["immediate", "invocation", "after_response", "batch"]
 EXPORT_MODES: tuple[ExportMode, ...] = ("immediate", "invocation", "after_response", "batch")
@@ -100,6 +101,8 @@ class Config:
     #: False: spans are not exported; sessions are still started and enriched.
     otlp_enabled: bool = True
     propagate_aws_sdk: bool = False
+    #: The instrumentors applied with the tracer's provider (``HH_INSTRUMENTORS``).
+    instrumentors: InstrumentorSelection = NO_INSTRUMENTORS
 
     @property
     def has_key_source(self) -> bool:
@@ -305,6 +308,7 @@ def resolve_config(
     max_links: int | None = None,
     max_span_size: int | None = None,
     propagate_aws_sdk: bool | None = None,
+    instrumentors: str | Sequence[str] | None = None,
     env: Mapping[str, str] | None = None,
 ) -> Config:
     """Resolve every setting: explicit argument > environment variable > default.
@@ -350,6 +354,12 @@ def resolve_config(
             mode = "immediate"
 
     filters = parse_span_name_filters(span_name_filters)
+    if instrumentors is not None and not isinstance(instrumentors, str | Sequence):
+        raise ValueError("instrumentors must be a list of instrumentor names, or 'all'")
+    selection = parse_instrumentors(
+        env.get(var.INSTRUMENTORS) if instrumentors is None else instrumentors,
+        env.get(var.OTEL_DISABLED_INSTRUMENTATIONS, ""),
+    )
     key_found = _first_env(env, var.API_KEY, var.API_KEY_SDK_ALIAS)
     resolved_source = source or env.get(var.SOURCE, "").strip() or platform
     config = Config(
@@ -392,7 +402,10 @@ def resolve_config(
             env, var.MAX_SPAN_SIZE, DEFAULT_MAX_SPAN_SIZE, problems, max_span_size, "max_span_size"
         ),
         otlp_enabled=_bool_setting(None, env, var.OTLP_ENABLED, True, problems),
-        propagate_aws_sdk=_bool_setting(propagate_aws_sdk, env, var.PROPAGATE_AWS_SDK, False, problems),
+        # Naming botocore among the instrumentors is asking for this.
+        propagate_aws_sdk=_bool_setting(propagate_aws_sdk, env, var.PROPAGATE_AWS_SDK, False, problems)
+        or selection.wants_aws_sdk,
+        instrumentors=selection,
     )
     protocol = env.get(var.OTLP_PROTOCOL, "").strip().lower()
     if protocol and protocol != OTLP_PROTOCOL:

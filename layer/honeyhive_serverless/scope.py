@@ -106,11 +106,12 @@ class SessionScope:
 
     def track_open(self, span: Span) -> None:
         with self._lock:
-            self._open_spans[id(span)] = span
+            self._open_spans[_key(span)] = span
 
     def forget_open(self, span: ReadableSpan) -> None:
+        # Keyed by span id: what a processor's on_end gets is a ReadableSpan copy, not the Span started.
         with self._lock:
-            self._open_spans.pop(id(span), None)
+            self._open_spans.pop(_key(span), None)
 
     def open_spans_newest_first(self) -> list[Span]:
         """The spans still open, innermost (latest started) first: the order to end them in."""
@@ -208,3 +209,8 @@ def enter_scope(scope: SessionScope) -> Iterator[SessionScope]:
         _current.set(outer)
         # attach() rather than detach(token): the block may have attached without detaching.
         otel_context.attach(saved_context)
+
+
+def _key(span: ReadableSpan) -> int:
+    context = span.context
+    return context.span_id if context is not None else id(span)

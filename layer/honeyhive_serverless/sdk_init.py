@@ -21,8 +21,9 @@ class TracerConfig:
     """``HoneyHiveTracer.init(config=TracerConfig(...))``, as with the SDK's ``TracerConfig``.
 
     Its fields are every keyword ``HoneyHiveTracer.init`` of honeyhive 1.7.0 takes (the fields of the
-    SDK's ``TracerConfig``, ``SessionConfig`` and ``EvaluationConfig``), then this package's
-    ``export_mode``. A field left ``None`` is not given: its ``HH_*`` variable, else its default, applies.
+    SDK's ``TracerConfig``, ``SessionConfig`` and ``EvaluationConfig``), then this package's own
+    ``export_mode`` and ``instrumentors``. A field left ``None`` is not given: its ``HH_*`` variable,
+    else its default, applies.
     """
 
     api_key: str | None = None
@@ -56,12 +57,15 @@ class TracerConfig:
     dataset_id: str | None = None
     datapoint_id: str | None = None
     export_mode: str | None = None
+    instrumentors: str | Sequence[str] | None = None
 
 
 #: What a config object may carry: the names ``HoneyHiveTracer.init`` takes.
 _INIT_FIELDS = frozenset(field.name for field in fields(TracerConfig))
 #: Every keyword ``HoneyHiveTracer.init`` of honeyhive 1.7.0 takes (``HoneyHiveTracer.init`` takes them too).
-SDK_INIT_ARGUMENTS = tuple(field.name for field in fields(TracerConfig) if field.name != "export_mode")
+#: This package's own init keywords, beside the SDK's.
+OWN_INIT_ARGUMENTS = ("export_mode", "instrumentors")
+SDK_INIT_ARGUMENTS = tuple(field.name for field in fields(TracerConfig) if field.name not in OWN_INIT_ARGUMENTS)
 #: SDK init arguments that mean nothing here -> the value at which they are silent, because it is what
 #: this package does anyway (or the SDK's default). Any other value warns once, naming the argument.
 NO_EFFECT_ARGUMENTS: Mapping[str, object] = MappingProxyType(

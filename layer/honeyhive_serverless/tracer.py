@@ -40,6 +40,7 @@ from .export.credentials import ApiKeyProvider
 from .export.extension import AfterResponseExtension
 from .export.pipeline import build_pipeline
 from .ids import new_session_id
+from .instrumentors import apply_instrumentors, remove_instrumentors
 from .scope import ScopeLimits, SessionScope, current_scope, enter_scope
 from .sdk_init import resolve_init
 from .version import __version__
@@ -73,6 +74,8 @@ class HoneyHiveTracer:
             from .aws_sdk import propagate_aws_sdk  # only under the opt-in: its import is some 60 ms
 
             propagate_aws_sdk(self.provider)
+        if self.config.instrumentors and not self.config.disable_tracing:
+            apply_instrumentors(self.config.instrumentors, self.provider)
         logger.debug(
             "honeyhive: tracer ready: export mode %s%s, server %s, key from %s",
             self.config.export_mode,
@@ -95,6 +98,7 @@ class HoneyHiveTracer:
         skip_backend_session_creation: bool | None = None,
         export_mode: str | None = None,
         *,
+        instrumentors: str | Sequence[str] | None = None,
         config: object = None,
         session_config: object = None,
         evaluation_config: object = None,
@@ -124,7 +128,9 @@ class HoneyHiveTracer:
 
         Takes every keyword of the SDK's ``HoneyHiveTracer.init``, and its ``config=``,
         ``session_config=`` and ``evaluation_config=`` objects (keywords win over their fields); those
-        with no effect here warn once, in one line. Makes no network call, unless it must create the
+        with no effect here warn once, in one line. Beside them, ``export_mode`` and ``instrumentors``
+        (``HH_INSTRUMENTORS``: names or ``"all"``, applied with this tracer's provider before ``init``
+        returns). Makes no network call, unless it must create the
         start-up session (outside Lambda and Cloud Functions, when ``skip_backend_session_creation`` is
         not set). Raises ``ValueError`` for a bad explicit argument; a bad environment variable only
         warns and disables export.
@@ -736,12 +742,14 @@ def cached_tracer() -> HoneyHiveTracer | None:
 
 
 def reset_tracer() -> None:
-    """Forget the cached tracer (after a fork, or between tests); the next ``get_tracer()`` rebuilds."""
+    """Forget the cached tracer (after a fork, or between tests); the next ``get_tracer()`` rebuilds, and
+    applies its own ``HH_INSTRUMENTORS``: those applied for this one are removed."""
     global _cached
     with _build_lock:
         previous, _cached = _cached, None
     if previous is not None:
         previous.shutdown()
+    remove_instrumentors()
 
 
 def set_default_tracer(tracer: HoneyHiveTracer | None) -> None:

@@ -60,6 +60,9 @@ MAX_LINKS = "HH_MAX_LINKS"
 MAX_SPAN_SIZE = "HH_MAX_SPAN_SIZE"
 #: Opt-in: AWS SDK calls (botocore) get spans and carry the trace context and session onward.
 PROPAGATE_AWS_SDK = "HH_PROPAGATE_AWS_SDK"
+#: Instrumentors applied with the tracer's provider: a comma list of names, or ``all`` (``-name`` leaves
+#: one out). See ``instrumentors``.
+INSTRUMENTORS = "HH_INSTRUMENTORS"
 
 # -- the handler wrapper ---------------------------------------------------------------------------
 
@@ -100,3 +103,5 @@ GCF_FUNCTION_MEMORY_MB = "FUNCTION_MEMORY_MB"
 CLOUD_RUN_SERVICE = "K_SERVICE"
 CLOUD_RUN_REVISION = "K_REVISION"
 GOOGLE_CLOUD_REGION = "GOOGLE_CLOUD_REGION"
+#: OpenTelemetry's own list of instrumentations not to apply; honoured by ``HH_INSTRUMENTORS=all``.
+OTEL_DISABLED_INSTRUMENTATIONS = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"

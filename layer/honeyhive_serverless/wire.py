@@ -16,6 +16,9 @@ SESSION_FIELD = "session_id"
 #: The CloudEvents extension attribute that names a session (extension names are lower case).
 CLOUDEVENT_SESSION_EXTENSION = "sessionid"
 
+#: The span attribute that gives a span's HoneyHive event type (``model``, ``chain``, ``tool``).
+EVENT_TYPE_ATTRIBUTE = "honeyhive_event_type"
+
 #: Baggage key of the current session, as HoneyHive's SDK names it (propagates to downstream services).
 SESSION_KEY = "session_id"
 #: Baggage keys this package sets for itself; they become span attributes under their own names.

@@ -45,6 +45,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 TIMEOUT_MESSAGE = "timeout: the invocation was about to reach its deadline"
 #: Set on what ``with_honeyhive_session`` returns, so wrapping it again changes nothing.
 WRAPPED_MARK = "__honeyhive_session__"
+#: Marks a span the handler left open, ended by the wrapper as the invocation returned.
+OPEN_AT_RETURN = "honeyhive.open_at_return"
 #: The timeout last gasp must have sent everything this long before the platform's deadline.
 LAST_GASP_RESERVE_S = 0.02
 
@@ -203,9 +205,21 @@ class InvocationTrace:
                 self.tracer.enrich_session(session_id=self.session_id, **linked_error)
             if error is None and self.options.return_session_id and info is not None and info.is_http:
                 result = with_session_header(info, result, self.session_id)
+        self._end_spans_left_open()
         if span is not None and span.is_recording():
             span.end()
         return result
+
+    def _end_spans_left_open(self) -> None:
+        """End what the handler left open (a stream it returned before reading to the end, say): a span
+        ended after the invocation would leave with nothing, or with a later invocation's request."""
+        scope = self._scope
+        if scope is None:
+            return
+        for span in scope.open_spans_newest_first():
+            if span is not self.span and span.is_recording():
+                span.set_attribute(OPEN_AT_RETURN, True)
+                span.end()
 
     def _last_gasp(self, scope: SessionScope) -> None:
         """Shortly before the deadline: end what is still open, marked timeout, and send it all now."""

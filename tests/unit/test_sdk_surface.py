@@ -36,7 +36,7 @@ from honeyhive_serverless import (
     with_honeyhive_session,
 )
 from honeyhive_serverless.config import resolve_config
-from honeyhive_serverless.sdk_init import SDK_INIT_ARGUMENTS
+from honeyhive_serverless.sdk_init import OWN_INIT_ARGUMENTS, SDK_INIT_ARGUMENTS
 from honeyhive_serverless.tracer import cached_tracer
 from honeyhive_serverless.wire import SESSION_HEADER
 from honeyhive_serverless_dev.lambda_context import LambdaContext
@@ -99,7 +99,8 @@ def test_the_sdk_init_keywords_are_the_ones_listed_and_all_are_taken() -> None:
     assert len(SDK_INIT_ARGUMENTS) == len(HONEYHIVE_1_7_0_INIT_KEYWORDS)
     parameters = inspect.signature(HoneyHiveTracer.init).parameters
     assert HONEYHIVE_1_7_0_INIT_KEYWORDS | {"config", "session_config", "evaluation_config"} <= set(parameters)
-    assert {field.name for field in dataclasses.fields(TracerConfig)} == HONEYHIVE_1_7_0_INIT_KEYWORDS | {"export_mode"}
+    own = set(OWN_INIT_ARGUMENTS)
+    assert {field.name for field in dataclasses.fields(TracerConfig)} == HONEYHIVE_1_7_0_INIT_KEYWORDS | own
     # The seed's positional order still holds for existing callers.
     assert list(parameters)[:10] == [
         "api_key",

@@ -166,6 +166,8 @@ def test_timeout_last_gasp_sends_open_spans_marked_timeout(lambda_env: DevReceiv
     for span in timed_out:
         assert span.status_code == "ERROR"
         assert span.attributes["honeyhive_error"].startswith("timeout")
+    # The session's enrichment leaves beside the spans, not after them: awaited as its own arrival.
+    assert lambda_env.wait_for(lambda r: any(u.get("metadata", {}).get("timeout") for u in r.event_updates))
     marked = [u for u in lambda_env.event_updates if u.get("metadata", {}).get("timeout")]
     assert len(marked) == 1
 

@@ -11,7 +11,9 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .._log import logger
 from ..attributes import truncate
+from ..wire import EVENT_TYPE_ATTRIBUTE
 from .client import HoneyHiveClient
+from .event_types import event_type_of
 
 
 class HoneyHiveSpanExporter(SpanExporter):
@@ -29,6 +31,7 @@ class HoneyHiveSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> SpanExportResult:
         if not spans:
             return SpanExportResult.SUCCESS
+        spans = with_event_types(spans)
         if self._max_span_size is not None:
             limit = self._max_span_size
             spans = [capped(span, limit, estimated_size(span)) for span in spans]
@@ -52,6 +55,22 @@ class HoneyHiveSpanExporter(SpanExporter):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def with_event_types(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
+    """``spans``, with those an instrumentor made given their HoneyHive event type (as copies)."""
+    typed: list[ReadableSpan] | None = None
+    for index, span in enumerate(spans):
+        attributes = span.attributes or {}
+        if EVENT_TYPE_ATTRIBUTE in attributes:
+            continue  # every span this package makes says its type
+        event_type = event_type_of(attributes)
+        if event_type is None:
+            continue
+        if typed is None:
+            typed = list(spans)
+        typed[index] = with_attributes(span, {**attributes, EVENT_TYPE_ATTRIBUTE: event_type})
+    return spans if typed is None else typed
 
 
 def estimated_size(span: ReadableSpan) -> int:
