@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jsii
@@ -23,6 +23,7 @@ from constructs import IConstruct
 
 from honeyhive_serverless import variables
 from honeyhive_serverless.config import EXPORT_MODES, checked_server_url
+from honeyhive_serverless.instrumentors import instrumentors_variable
 from honeyhive_serverless_dev.layer_build import MAX_LAYERS, WRAPPER_NAME
 
 from .api_key import ApiKey
@@ -43,6 +44,7 @@ MANAGED_VARIABLES = frozenset(
         variables.SOURCE,
         variables.API_URL,
         variables.EXPORT_MODE,
+        variables.INSTRUMENTORS,
         variables.CAPTURE_EVENT,
         variables.CAPTURE_RESPONSE,
         variables.LAMBDA_HANDLER,
@@ -80,8 +82,10 @@ class HoneyHiveInstrumentation:
     ``api_key`` (plain text in the functions' configuration: discouraged, warned about). A name or ARN
     is imported in each function's stack. ``grant_key_read=False`` leaves the key's IAM grant to the
     deployer. ``layer`` is a :class:`LayerSource` (default: built locally). ``source``, ``server_url``,
-    ``export_mode`` (``immediate``, ``invocation``, ``after_response``, ``batch``) and ``capture_payloads``
-    become ``HH_SOURCE``, ``HH_API_URL``, ``HH_EXPORT_MODE`` and ``HH_CAPTURE_EVENT``/``HH_CAPTURE_RESPONSE``;
+    ``export_mode`` (``immediate``, ``invocation``, ``after_response``, ``batch``), ``instrumentors`` (the
+    LLM libraries the layer's instrumentors trace: ``["openai", "anthropic"]``, or ``["all"]``) and
+    ``capture_payloads`` become ``HH_SOURCE``, ``HH_API_URL``, ``HH_EXPORT_MODE``, ``HH_INSTRUMENTORS`` and
+    ``HH_CAPTURE_EVENT``/``HH_CAPTURE_RESPONSE``;
     ``env`` adds other ``HH_*`` settings. As an Aspect it skips functions for which ``exclude`` returns
     True or tagged with :data:`OPT_OUT_TAG`, and non-Python ones (with an info annotation). ``label``
     starts each of its annotations, to tell instrumentations apart.
@@ -101,6 +105,7 @@ class HoneyHiveInstrumentation:
         source: str = "lambda",
         server_url: str | None = None,
         export_mode: str | None = None,
+        instrumentors: Sequence[str] | None = None,
         handler_wrapping: HandlerWrapping = HandlerWrapping.REDIRECT,
         capture_payloads: bool = True,
         env: Mapping[str, str] | None = None,
@@ -113,6 +118,7 @@ class HoneyHiveInstrumentation:
             source=source,
             server_url=server_url,
             export_mode=export_mode,
+            instrumentors=instrumentors,
             capture_payloads=capture_payloads,
             env=env or {},
         )
@@ -288,6 +294,7 @@ def _settings(
     source: str,
     server_url: str | None,
     export_mode: str | None,
+    instrumentors: Sequence[str] | None,
     capture_payloads: bool,
     env: Mapping[str, str],
 ) -> dict[str, str]:
@@ -297,6 +304,12 @@ def _settings(
         raise ValueError(f"HoneyHiveInstrumentation: server_url must be an http:// or https:// URL, not {server_url!r}")
     if export_mode is not None and export_mode not in EXPORT_MODES:
         raise ValueError(f"HoneyHiveInstrumentation: export_mode must be one of {', '.join(EXPORT_MODES)}")
+    if isinstance(instrumentors, str):
+        raise ValueError("HoneyHiveInstrumentation: instrumentors takes a list of names, like ['openai']")
+    try:
+        instrumentors_value = None if instrumentors is None else instrumentors_variable(instrumentors)
+    except ValueError as error:
+        raise ValueError(f"HoneyHiveInstrumentation: {error}") from None
     for name in env:
         if not _VARIABLE_NAME.fullmatch(name):
             raise ValueError(f"HoneyHiveInstrumentation: env takes HoneyHive settings (HH_*), not {name!r}")
@@ -308,6 +321,7 @@ def _settings(
         variables.SOURCE: source,
         variables.API_URL: server_url.rstrip("/") if server_url else None,
         variables.EXPORT_MODE: export_mode,
+        variables.INSTRUMENTORS: instrumentors_value,
         variables.CAPTURE_EVENT: _flag(capture_payloads),
         variables.CAPTURE_RESPONSE: _flag(capture_payloads),
         **env,

@@ -20,6 +20,7 @@ entry points are read, and the instrumentors imported, only when :func:`apply_in
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -68,6 +69,27 @@ class InstrumentorSelection:
 
 
 NO_INSTRUMENTORS = InstrumentorSelection()
+_NAME = re.compile(r"-?[a-z0-9][a-z0-9_.]*")
+
+
+def instrumentors_variable(value: str | Iterable[str]) -> str:
+    """The ``HH_INSTRUMENTORS`` value for ``value`` (names, ``all``, ``-name``; a list or comma text),
+    checked: the CDK construct and ``hh-serverless instrument`` set the variable with this.
+
+    >>> instrumentors_variable(["all", "-LangChain"])
+    'all,-langchain'
+    """
+    items = value.split(",") if isinstance(value, str) else list(value)
+    names = []
+    for item in items:
+        text = str(item).strip()
+        name = ("-" if text.startswith("-") else "") + normalise(text.removeprefix("-"))
+        if not _NAME.fullmatch(name):
+            raise ValueError(f"instrumentors: {text!r} is not an instrumentor name (like openai, or all)")
+        names.append(name)
+    if not names:
+        raise ValueError("instrumentors: name at least one instrumentor, or all")
+    return ",".join(names)
 
 
 def parse_instrumentors(value: str | Iterable[str] | None, disabled: str = "") -> InstrumentorSelection:

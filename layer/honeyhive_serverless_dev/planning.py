@@ -50,6 +50,8 @@ class InstrumentOptions:
     api_key_ssm_parameter: str | None = None
     source: str | None = None
     export_mode: str | None = None
+    #: ``HH_INSTRUMENTORS``, already in its checked form (``instrumentors_variable``).
+    instrumentors: str | None = None
     force: bool = False  # replace HH_* variables the user already set
     layer: bool = True
     grant_secret_read: bool = False  # let the execution role read api_key_secret_arn
@@ -216,6 +218,7 @@ def plan_instrument(
         variables.API_KEY_SSM_PARAMETER: options.api_key_ssm_parameter,
         variables.SOURCE: options.source,
         variables.EXPORT_MODE: options.export_mode,
+        variables.INSTRUMENTORS: options.instrumentors,
     }
     added: list[str] = []
     replaced: dict[str, str] = {}

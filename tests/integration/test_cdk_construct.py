@@ -218,6 +218,7 @@ def test_variables_are_filled_without_overwriting_the_functions_own(new_stack: C
     instrumentation(
         server_url="https://honeyhive.example.com/",
         export_mode="batch",
+        instrumentors=["all", "-langchain"],
         capture_payloads=False,
         env={"HH_FLUSH_TIMEOUT_MS": "1500"},
     ).add_functions(function)
@@ -229,6 +230,7 @@ def test_variables_are_filled_without_overwriting_the_functions_own(new_stack: C
         "HH_API_KEY_SECRET_ARN": SECRET_ARN,
         "HH_SOURCE": "lambda",
         "HH_API_URL": "https://honeyhive.example.com",
+        "HH_INSTRUMENTORS": "all,-langchain",
         "HH_CAPTURE_EVENT": "false",
         "HH_CAPTURE_RESPONSE": "false",
         "HH_FLUSH_TIMEOUT_MS": "1500",
@@ -644,6 +646,10 @@ def test_invalid_props_raise_at_once() -> None:
         ({"api_key_secret": " "}, "api_key_secret is empty"),
         ({"api_key_secret": SECRET_ARN, "export_mode": "sometimes"}, "export_mode must be one of"),
         ({"api_key_secret": SECRET_ARN, "server_url": "honeyhive.example.com"}, "server_url must be an http"),
+        ({"api_key_secret": SECRET_ARN, "instrumentors": "openai"}, "instrumentors takes a list of names"),
+        ({"api_key_secret": SECRET_ARN, "instrumentors": ["open ai"]}, "'open ai' is not an instrumentor name"),
+        ({"api_key_secret": SECRET_ARN, "instrumentors": []}, "name at least one instrumentor"),
+        ({"api_key_secret": SECRET_ARN, "env": {"HH_INSTRUMENTORS": "x"}}, "set HH_INSTRUMENTORS through its prop"),
         ({"api_key_secret": SECRET_ARN, "env": {"HH_PROJECT": "x"}}, "set HH_PROJECT through its prop"),
         ({"api_key_secret": SECRET_ARN, "env": {"PATH": "/x"}}, "HoneyHive settings"),
     ]

@@ -520,7 +520,7 @@ def run_cli_round_trip(lambda_client: Any, iam: Any, role: str, dist: Path, caps
     assert json.loads(capsys.readouterr().out)["layers"] == [{**first, "reused": True}]
 
     command = ["instrument", "--function", "cli-fn", "--project", "p", "--source", "cli"]
-    command += ["--api-key-secret-arn", SECRET_ARN, "--grant-secret-read"]
+    command += ["--api-key-secret-arn", SECRET_ARN, "--grant-secret-read", "--instrumentors", "OpenAI, Anthropic"]
     assert cli([*command, "--dry-run"]) == 0
     out = capsys.readouterr().out
     assert f"layers: + {arn}" in out and "inline policy honeyhive-serverless-cli-fn" in out
@@ -532,11 +532,19 @@ def run_cli_round_trip(lambda_client: Any, iam: Any, role: str, dist: Path, caps
     assert "instrumented cli-fn" in capsys.readouterr().out
     assert layer_arns(lambda_client, "cli-fn") == [arn]
     assert env_of(lambda_client, "cli-fn")["HH_SOURCE"] == "mine"
+    assert env_of(lambda_client, "cli-fn")["HH_INSTRUMENTORS"] == "openai,anthropic"
     assert role_policies(iam, role) == {"honeyhive-serverless-cli-fn": secret_read_policy()}
 
     assert cli(["uninstrument", "--function", "cli-fn"]) == 0
     assert settings(lambda_client, "cli-fn") == before
     assert role_policies(iam, role) == {}
+
+
+def test_the_cli_refuses_a_bad_instrumentor_name(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        cli(["instrument", "--function", "fn", "--instrumentors", "openai;rm -rf"])
+    assert exit_info.value.code == 2
+    assert "'openai;rm -rf' is not an instrumentor name" in capsys.readouterr().err
 
 
 def test_cli_round_trip_in_process(client: Any, role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

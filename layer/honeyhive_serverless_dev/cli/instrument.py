@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from honeyhive_serverless.config import EXPORT_MODES
+from honeyhive_serverless.instrumentors import instrumentors_variable
 from honeyhive_serverless_dev.cli import common
 from honeyhive_serverless_dev.instrumenting import instrument_functions
 from honeyhive_serverless_dev.planning import InstrumentOptions
@@ -56,6 +57,12 @@ def add_instrument(subparsers: common.SubParsers) -> None:
         choices=EXPORT_MODES,
         help="HH_EXPORT_MODE: when spans leave (after_response: after the response, by an in-process extension)",
     )
+    parser.add_argument(
+        "--instrumentors",
+        type=_instrumentors,
+        help="HH_INSTRUMENTORS: LLM libraries to trace with the layer's instrumentors, e.g. openai,anthropic, "
+        "or all (-name leaves one out)",
+    )
     parser.add_argument("--force", action="store_true", help="replace HH_* variables the function already has")
     common.add_dry_run_option(parser)
     parser.set_defaults(func=common.reporting_errors(_run_instrument))
@@ -69,6 +76,7 @@ def _run_instrument(args: argparse.Namespace) -> int:
         api_key_ssm_parameter=args.api_key_ssm_parameter,
         source=args.source,
         export_mode=args.export_mode,
+        instrumentors=args.instrumentors,
         force=args.force,
         layer=args.layer,
         grant_secret_read=args.grant_secret_read,
@@ -81,3 +89,10 @@ def _run_instrument(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
     )
     return common.report_outcomes(outcomes, "instrumented", args.dry_run)
+
+
+def _instrumentors(value: str) -> str:
+    try:
+        return instrumentors_variable(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("instrumentors: ")) from None
