@@ -422,6 +422,10 @@ class WrapperOptions:
     return_session_id: bool = True
     event_type: str = "chain"
     session_name: str | None = None
+    #: ``HH_SESSION_KEY``: where in the event the conversation key is, replacing the built-in lookups.
+    session_key_path: str | None = None
+    #: The conversations Bedrock Agents, Lex V2 and Connect name are sessions.
+    conversation_sessions: bool = True
 
 
 def resolve_wrapper_options(
@@ -431,6 +435,7 @@ def resolve_wrapper_options(
     return_session_id: bool | None = None,
     event_type: str | None = None,
     session_name: str | None = None,
+    conversation_sessions: bool | None = None,
     env: Mapping[str, str] | None = None,
 ) -> WrapperOptions:
     """Resolve the wrapper's options; a bad variable warns once and its default applies."""
@@ -442,4 +447,6 @@ def resolve_wrapper_options(
         return_session_id=_bool_setting(return_session_id, env, var.RETURN_SESSION_ID, True, problems),
         event_type=event_type or env.get(var.EVENT_TYPE, "").strip() or "chain",
         session_name=session_name or env.get(var.SESSION_NAME, "").strip() or None,
+        session_key_path=env.get(var.SESSION_KEY, "").strip() or None,
+        conversation_sessions=_bool_setting(conversation_sessions, env, var.CONVERSATION_SESSIONS, True, problems),
     )

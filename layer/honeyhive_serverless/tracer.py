@@ -322,6 +322,16 @@ class HoneyHiveTracer:
             else:
                 self.flush_scope(scope)
 
+    def join_conversation(self, session_id: str, session_name: str | None = None) -> str | None:
+        """Make a conversation's session current without a request. Its first invocation's spans ask
+        HoneyHive to create it (``honeyhive.session_auto_create``, with ``session_name``); the later
+        ones join it, as HoneyHive keeps the first."""
+        try:
+            return self._activate(session_id, True, session_name)
+        except Exception:  # tracing never breaks the caller
+            logger.exception("honeyhive: join_conversation failed")
+            return None
+
     def create_session_in_scope(
         self,
         scope: SessionScope,

@@ -70,6 +70,10 @@ CAPTURE_EVENT = "HH_CAPTURE_EVENT"
 CAPTURE_RESPONSE = "HH_CAPTURE_RESPONSE"
 RETURN_SESSION_ID = "HH_RETURN_SESSION_ID"
 EVENT_TYPE = "HH_EVENT_TYPE"
+#: A dotted path into the event whose value is the conversation key of the session (see ``sessions``).
+SESSION_KEY = "HH_SESSION_KEY"
+#: ``false``: Bedrock Agents, Lex V2 and Connect conversations no longer name the session.
+CONVERSATION_SESSIONS = "HH_CONVERSATION_SESSIONS"
 #: The real handler behind the zero-code redirect (``honeyhive_serverless.handler.handler``).
 LAMBDA_HANDLER = "HH_LAMBDA_HANDLER"
 #: The value ``_HANDLER`` takes for the zero-code redirect, a deployed contract.

@@ -26,6 +26,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Span, Status, StatusCode
 
+from . import variables as var
 from ._log import logger, quote_prefix
 from .attributes import capture, flatten
 from .budget import deadline_scope, flush_deadline
@@ -37,8 +38,8 @@ from .faas.starts import starts
 from .faas.watchdog import watchdog
 from .propagation import Incoming, incoming
 from .scope import SessionScope
+from .sessions import Candidate, choose_session, value_at
 from .tracer import HoneyHiveTracer, get_tracer
-from .triggers import validate_session_id
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -60,12 +61,14 @@ class InvocationTrace:
         options: WrapperOptions,
         session_name: str | Callable[[Any, Any], str] | None,
         session_id_from: Callable[[Any], Any] | None,
+        session_key_from: Callable[[Any], Any] | None,
         log: Any,
     ) -> None:
         self.tracer = tracer
         self.options = options
         self._session_name = session_name
         self._session_id_from = session_id_from
+        self._session_key_from = session_key_from
         self._log = log
         self._stack = ExitStack()
         self.session_id: str | None = None
@@ -149,35 +152,52 @@ class InvocationTrace:
         metadata: dict[str, Any],
         baggage_session: str | None,
     ) -> str | None:
-        """Precedence: the session the event names explicitly, then the caller's baggage, then a new one."""
-        lookup = info.lookup
-        candidate, where = lookup.candidate, lookup.where
-        if self._session_id_from is not None:
-            candidate, where = self._session_id_from(info.event), "session_id_from"
-        for value, found_in in ((candidate, where), (baggage_session, "baggage")):
-            if value is None:
-                continue
-            session_id, problem = validate_session_id(value)
-            if session_id is not None:
-                self._linked = True
-                return self.tracer.create_session(session_id=session_id, skip_api_call=True)
+        """The session ``sessions.choose_session`` picks (see there for the precedence), or a new one."""
+        choice = choose_session(self._session_candidates(info, baggage_session), self.tracer.config.project)
+        for rejected in choice.rejected:
+            candidate = rejected.candidate
             logger.warning(
-                "honeyhive: ignoring the session id in the %s event (%s): %s, value %s; new session",
-                lookup.trigger,
-                found_in,
-                problem,
-                quote_prefix(value),
+                "honeyhive: ignoring the %s in the %s event (%s): %s, value %s; %s",
+                "conversation key" if candidate.conversation else "session id",
+                info.lookup.trigger,
+                candidate.where,
+                rejected.reason,
+                quote_prefix(candidate.value),
+                "new session" if choice.chosen is None else f"using the session from {choice.chosen.where}",
             )
         name = self._session_name
         if callable(name):
             name = name(info.event, args[1] if len(args) > 1 else None)
+        session_name = str(name or self.options.session_name or info.default_session_name())
+        if choice.session_id is not None and choice.chosen is not None:
+            self._linked = True
+            if choice.chosen.conversation:
+                return self.tracer.join_conversation(choice.session_id, session_name)
+            return self.tracer.create_session(session_id=choice.session_id, skip_api_call=True)
         # No round trip before the handler: the start runs beside it (after the response, in after_response).
         return self.tracer.create_session_in_scope(
             scope,
-            session_name=str(name or self.options.session_name or info.default_session_name()),
+            session_name=session_name,
             inputs={"event": captured_event} if self.options.capture_event else None,
             metadata=metadata,
         )
+
+    def _session_candidates(self, info: InvocationFacts, baggage_session: str | None) -> list[Candidate]:
+        """What may name the session, in order: the user's lookup (replacing the built-in one), else the
+        event's, then the caller's baggage."""
+        event = info.event
+        path = self.options.session_key_path
+        if self._session_id_from is not None:
+            first = Candidate(self._session_id_from(event), "session_id_from")
+        elif self._session_key_from is not None:
+            first = Candidate(self._session_key_from(event), "session_key_from", conversation=True)
+        elif path is not None:
+            first = Candidate(value_at(event, path), f"{var.SESSION_KEY} {path}", conversation=True)
+        else:
+            lookup = info.lookup
+            usable = not lookup.conversation or self.options.conversation_sessions
+            first = Candidate(lookup.candidate if usable else None, lookup.where or "event", lookup.conversation)
+        return [first, Candidate(baggage_session, "baggage")]
 
     def _captured(self, value: Any) -> Any:
         return capture(value, self.tracer.config.max_payload_bytes)
@@ -252,6 +272,8 @@ def with_honeyhive_session(
     *,
     session_name: str | Callable[[Any, Any], str] | None = None,
     session_id_from: Callable[[Any], Any] | None = None,
+    session_key_from: Callable[[Any], Any] | None = None,
+    conversation_sessions: bool | None = None,
     capture_event: bool | None = None,
     capture_response: bool | None = None,
     event_type: str | None = None,
@@ -267,6 +289,8 @@ def with_honeyhive_session(
     *,
     session_name: str | Callable[[Any, Any], str] | None = None,
     session_id_from: Callable[[Any], Any] | None = None,
+    session_key_from: Callable[[Any], Any] | None = None,
+    conversation_sessions: bool | None = None,
     capture_event: bool | None = None,
     capture_response: bool | None = None,
     event_type: str | None = None,
@@ -278,7 +302,10 @@ def with_honeyhive_session(
 
     Options (argument > ``HH_*`` variable > default): ``session_name`` (text, or a callable of
     ``(event, context)``; default ``lambda-<function name>``), ``session_id_from`` (a callable of the
-    event that replaces the built-in lookup), ``capture_event`` / ``capture_response``
+    event that replaces the built-in lookup), ``session_key_from`` (the same, returning a conversation
+    key: any string, made a session id per conversation; or ``HH_SESSION_KEY``, a dotted path into the
+    event), ``conversation_sessions`` (``HH_CONVERSATION_SESSIONS``, on: Bedrock Agents, Lex V2 and
+    Connect conversations are sessions), ``capture_event`` / ``capture_response``
     (``HH_CAPTURE_EVENT`` / ``HH_CAPTURE_RESPONSE``, on; capped by ``HH_MAX_PAYLOAD_BYTES``),
     ``event_type`` of the invocation span (``chain``), ``tracer`` (``get_tracer()``),
     ``return_session_id`` (``X-Session-ID`` on HTTP responses, on), ``logger`` (a Powertools Logger
@@ -290,7 +317,10 @@ def with_honeyhive_session(
         return_session_id=return_session_id,
         event_type=event_type,
         session_name=session_name if isinstance(session_name, str) else None,
+        conversation_sessions=conversation_sessions,
     )
+    if session_id_from is not None and session_key_from is not None:
+        raise ValueError("with_honeyhive_session: give session_id_from or session_key_from, not both")
     log = logger
 
     def decorate(function: F) -> F:
@@ -313,7 +343,9 @@ def with_honeyhive_session(
             if (tracer or get_tracer()).config.disable_tracing:
                 return None  # the kill switch: the handler is called as it is
             try:
-                invocation = InvocationTrace(tracer or get_tracer(), options, session_name, session_id_from, log)
+                invocation = InvocationTrace(
+                    tracer or get_tracer(), options, session_name, session_id_from, session_key_from, log
+                )
             except Exception:
                 _log_failure()
                 return None

@@ -15,12 +15,12 @@ import pytest
 from openai import OpenAI
 
 from conftest import make_tracer
-from fake_openai import REPLY, FakeOpenAI
 from honeyhive_serverless import HoneyHiveTracer, get_tracer, trace
 from honeyhive_serverless.config import resolve_config
 from honeyhive_serverless.export.event_types import event_type_of
 from honeyhive_serverless.instrumentors import InstrumentorSelection, parse_instrumentors
 from honeyhive_serverless.tracer import reset_tracer
+from honeyhive_serverless_dev.fake_openai import REPLY, FakeOpenAI
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 LOGGER = "honeyhive_serverless"

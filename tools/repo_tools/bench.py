@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import importlib.metadata
 import json
 import os
 import platform
@@ -31,6 +32,7 @@ from typing import Any
 from honeyhive_serverless import variables
 from honeyhive_serverless.wire import EVENTS_PATH
 from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime, resolve_python
+from honeyhive_serverless_dev.fake_openai import FakeOpenAI
 from honeyhive_serverless_dev.layer_build import build_cached, build_dependency_layer, cache_path, layer_info
 from honeyhive_serverless_dev.receiver import DevReceiver
 from repo_tools.bench_import import measure_imports
@@ -45,6 +47,9 @@ API_KEY = "bench-key"
 RTTS_MS = (0, 20)
 SPAN_COUNTS = (1, 10, 100, 1000)
 PROJECT_MODES = ("invocation", "after_response", "immediate")
+# The function's own openai (a layer of its own here, as a function's package would hold it).
+OPENAI_REQUIREMENT = f"openai=={importlib.metadata.version('openai')}"
+LLM_VARIANTS = ("llm:instrumentor off", "llm:HH_INSTRUMENTORS=openai")
 
 
 @dataclass
@@ -104,6 +109,14 @@ def prepare(cache: Path) -> Setup:
         variants[f"project:{mode}"] = Variant(
             f"project:{mode}", "project.handler", python, runtime, [zip_path], {variables.EXPORT_MODE: mode}
         )
+    openai_zip = cache / "bench-openai-layer" / f"openai-py{PYTHON}-x86_64-{OPENAI_REQUIREMENT}.zip"
+    if not openai_zip.exists():
+        build_dependency_layer([OPENAI_REQUIREMENT], PYTHON, "x86_64", openai_zip, cache_dir=cache / "pip")
+    off, on = LLM_VARIANTS
+    variants[off] = Variant(off, "llm_call.handler", python, runtime, [zip_path, openai_zip])
+    variants[on] = Variant(
+        on, "llm_call.handler", python, runtime, [zip_path, openai_zip], {"HH_INSTRUMENTORS": "openai"}
+    )
     return Setup(variants, zip_path, sdk_python)
 
 
@@ -125,6 +138,25 @@ def cold_starts(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, lis
             if not result.ok:
                 raise RuntimeError(f"{name} failed its cold start: {result.error}")
             samples[name].append((result.init_ms or 0.0) + result.duration_ms)
+    return samples
+
+
+def llm_cold_starts(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, list[float]]:
+    """The cold start of a function that calls OpenAI, the instrumentor off and on, interleaved."""
+    samples: dict[str, list[float]] = {name: [] for name in LLM_VARIANTS}
+    with FakeOpenAI() as api:
+        for _ in range(runs):
+            for name in LLM_VARIANTS:
+                variant = setup.variants[name]
+                variant.env.update({"OPENAI_BASE_URL": api.base_url, "OPENAI_API_KEY": "sk-bench"})
+                emulator = variant.emulator(receiver).start()
+                try:
+                    result = emulator.invoke({})
+                finally:
+                    emulator.stop()
+                if not result.ok:
+                    raise RuntimeError(f"{name} failed its cold start: {result.error}")
+                samples[name].append((result.init_ms or 0.0) + result.duration_ms)
     return samples
 
 
@@ -319,6 +351,19 @@ def report(results: dict[str, Any]) -> str:
     for name, value in cold.items():
         extra = value - cold["bare"]
         lines.append(f"| {name} | {value:.0f} | {extra:.0f} | {extra / otel_import:.2f} |")
+    llm = {name: median(values) for name, values in results["llm_cold"].items()}
+    off, on = LLM_VARIANTS
+    lines += [
+        "",
+        "## Cold start of an LLM function (one `openai` chat completion against a fake server on loopback)",
+        "",
+        "Decorated handler, invocation mode; `openai` in a layer of its own, as the function's package.",
+        "",
+        "| variant | median ms |",
+        "|---|---|",
+        *(f"| {name} | {value:.0f} |" for name, value in llm.items()),
+        f"| added by the instrumentor | {llm[on] - llm[off]:.0f} |",
+    ]
     lines += ["", "## Import (fresh interpreter each, medians)", "", "| what | ms |", "|---|---|"]
     lines += [f"| {name} | {value:.1f} |" for name, value in results["imports"].items()]
     lines += [
@@ -404,6 +449,7 @@ def run(runs: int, warm_runs_count: int, out_dir: Path, cache: Path) -> dict[str
             "imports": measure_imports(max(runs, 3)),
             "round_trip_ms": {str(rtt): harness_round_trip(receiver, rtt, 20) for rtt in RTTS_MS},
             "cold": cold_starts(setup, receiver, runs),
+            "llm_cold": llm_cold_starts(setup, receiver, runs),
             "warm": warm_runs(setup, receiver, warm_runs_count),
             "scaling": scaling_runs(setup, receiver, max(1, warm_runs_count // 3)),
         }

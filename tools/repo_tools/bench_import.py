@@ -27,12 +27,29 @@ import sys
 print(json.dumps({{"setup_ms": (t1 - t0) * 1000, "measured_ms": (t2 - t1) * 1000, "modules": len(sys.modules)}}))
 """
 
-VARIANTS = {
-    "import honeyhive_serverless": ("import honeyhive_serverless", ""),
-    "first get_tracer() (after import)": ("import honeyhive_serverless", "honeyhive_serverless.get_tracer()"),
+#: name -> (setup, measured, extra environment)
+VARIANTS: dict[str, tuple[str, str, dict[str, str]]] = {
+    "import honeyhive_serverless": ("import honeyhive_serverless", "", {}),
+    "first get_tracer() (after import)": ("import honeyhive_serverless", "honeyhive_serverless.get_tracer()", {}),
     "OpenTelemetry SDK + OTLP HTTP exporter (reference)": (
         "",
         "import opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.http.trace_exporter",
+        {},
+    ),
+    "import openinference.instrumentation.openai (after openai)": (
+        "import openai",
+        "import openinference.instrumentation.openai",
+        {},
+    ),
+    "first get_tracer() with HH_INSTRUMENTORS=openai (after openai, honeyhive_serverless)": (
+        "import openai, honeyhive_serverless",
+        "honeyhive_serverless.get_tracer()",
+        {variables.INSTRUMENTORS: "openai"},
+    ),
+    "first get_tracer() with HH_INSTRUMENTORS=all (the same)": (
+        "import openai, honeyhive_serverless",
+        "honeyhive_serverless.get_tracer()",
+        {variables.INSTRUMENTORS: "all"},
     ),
 }
 
@@ -52,8 +69,8 @@ def measure_imports(runs: int) -> dict[str, float]:
     )
     samples: dict[str, list[float]] = {name: [] for name in VARIANTS}
     for _ in range(runs):
-        for name, (setup, measured) in VARIANTS.items():
-            sample = _sample(setup, measured, env)
+        for name, (setup, measured, extra) in VARIANTS.items():
+            sample = _sample(setup, measured, {**env, **extra})
             samples[name].append(sample["measured_ms"] if measured else sample["setup_ms"])
     return {name: statistics.median(values) for name, values in samples.items()}
 

@@ -2,6 +2,7 @@
 JSON completion or, with ``"stream": true``, as server-sent events, the way api.openai.com answers.
 
 Only the provider is fake: the client, its HTTP stack and the instrumentor under test are the real ones.
+The tests, ``make bench`` (the instrumentor's cold-start cost) and ``make demo`` use it.
 
 >>> with FakeOpenAI() as api:
 ...     api.base_url.startswith("http://127.0.0.1:")
@@ -18,7 +19,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
 from typing import Any
 
-from honeyhive_serverless_dev.serving import AcceptThread
+from .serving import AcceptThread
 
 #: What every completion says; streamed, one word per chunk.
 REPLY = "Hello from the fake OpenAI server"

@@ -1,0 +1,135 @@
+"""Which HoneyHive session an invocation joins: a pure choice among what the event and the caller say.
+
+The wrapper lists the candidates in order of precedence, and the first usable one wins:
+
+1. what the user configured, replacing the built-in lookups: ``session_id_from(event)``, a session id;
+   else ``session_key_from(event)`` or ``HH_SESSION_KEY`` (a path into the event), a conversation key;
+2. else what the event names (``triggers.find_session_id``): a session id it names explicitly
+   (``X-Session-ID``, a payload's ``session_id``, Bedrock's or Lex's ``sessionAttributes``), or the
+   conversation the platform names (Bedrock Agents' and Lex V2's ``sessionId``, Amazon Connect's
+   contact), unless ``HH_CONVERSATION_SESSIONS=false``;
+3. then the caller's session, in the trace context's baggage;
+4. else a new session.
+
+A session id must be a UUID. A conversation key is any string naming a conversation: it becomes a
+session id that is the same for every invocation of that conversation, and different in every
+project (:func:`conversation_session_id`); a key that is already a UUID is used as it is. An unusable
+candidate is passed over, with the reason, for the wrapper's one warning line.
+
+>>> choose_session([Candidate("12345678912345", "sessionId", conversation=True)], "demo").session_id
+'6da24513-fa47-5f3b-b6ec-baf6a26107c8'
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from .triggers import validate_session_id
+
+#: The UUIDv5 namespace of conversation sessions: ``uuid5(NAMESPACE_URL,
+#: "https://github.com/honeyhiveai/honeyhive-serverless#conversation-sessions")``. A project's
+#: namespace is ``uuid5(CONVERSATION_NAMESPACE, project)``; a conversation's session id is
+#: ``uuid5(project namespace, key)``.
+CONVERSATION_NAMESPACE = uuid.UUID("b34b70b2-bf5a-58b0-b9e1-8b64e21a56fa")
+#: Longest conversation key taken (Lex allows 100 characters, Bedrock Agents 100, Connect ids are 36).
+MAX_KEY_LENGTH = 256
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def conversation_session_id(key: str, project: str | None) -> str:
+    """The session id of the conversation ``key`` names, in ``project``: deterministic, a UUIDv5.
+
+    >>> conversation_session_id("12345678912345", "demo") == conversation_session_id("12345678912345", "demo")
+    True
+    >>> conversation_session_id("12345678912345", "demo") != conversation_session_id("12345678912345", "other")
+    True
+    """
+    as_uuid, _ = validate_session_id(key)
+    if as_uuid is not None:
+        return as_uuid
+    return str(uuid.uuid5(uuid.uuid5(CONVERSATION_NAMESPACE, project or ""), key))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A value that may name the session, where it was found, and whether it is a conversation key."""
+
+    value: object
+    where: str
+    conversation: bool = False
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """A candidate passed over, and why."""
+
+    candidate: Candidate
+    reason: str
+
+
+@dataclass(frozen=True)
+class SessionChoice:
+    """The session to join (None: start a new one), the candidate it came from, and those passed over."""
+
+    session_id: str | None = None
+    chosen: Candidate | None = None
+    rejected: tuple[Rejected, ...] = ()
+
+
+def choose_session(candidates: Sequence[Candidate], project: str | None) -> SessionChoice:
+    """The first usable candidate's session; candidates whose value is None are absent, not rejected."""
+    rejected: list[Rejected] = []
+    for candidate in candidates:
+        if candidate.value is None:
+            continue
+        if candidate.conversation:
+            reason = _key_problem(candidate.value)
+            session_id = None if reason else conversation_session_id(str(candidate.value), project)
+        else:
+            session_id, reason = validate_session_id(candidate.value)
+        if session_id is not None:
+            return SessionChoice(session_id, candidate, tuple(rejected))
+        rejected.append(Rejected(candidate, reason or "unusable"))
+    return SessionChoice(rejected=tuple(rejected))
+
+
+def value_at(event: object, path: str) -> object:
+    """The value at a dotted ``path`` in the event (``HH_SESSION_KEY``), or None: each part is a key
+    (matched exactly, else without case, as HTTP header names are) or, in a list, an index.
+
+    >>> value_at({"detail": {"Conversation": {"id": "c-1"}}}, "detail.conversation.id")
+    'c-1'
+    >>> value_at({"Records": [{"body": "b"}]}, "Records.0.body")
+    'b'
+    """
+    node = event
+    for part in path.split("."):
+        if isinstance(node, Mapping):
+            if part in node:
+                node = node[part]
+                continue
+            lowered = part.lower()
+            node = next((value for key, value in node.items() if str(key).lower() == lowered), None)
+        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+            node = node[int(part)]
+        else:
+            return None
+        if node is None:
+            return None
+    return node
+
+
+def _key_problem(value: object) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        return f"not a string ({type(value).__name__})"
+    text = str(value)
+    if not text.strip():
+        return "empty"
+    if len(text) > MAX_KEY_LENGTH:
+        return f"too long ({len(text)} characters, at most {MAX_KEY_LENGTH})"
+    if _CONTROL.search(text):
+        return "contains control characters"
+    return None
