@@ -133,6 +133,8 @@ _KEYED_SHAPES = (
     ("cloudwatch-alarm", frozenset({"alarmArn", "alarmData"})),
     ("cloudwatch-dashboard", frozenset({"widgetContext"})),
 )
+# Any of their keys: most direct invokes have none, and are told so in one pass over their keys.
+_SHAPE_KEYS = frozenset().union(*(required for _name, required in _KEYED_SHAPES))
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # uuid.UUID() alone also takes "0x"-prefixed, underscored and oddly hyphenated hex; HoneyHive's ids are
@@ -200,21 +202,22 @@ def detect_trigger(event: object) -> str:
     if event.get("Name") == "ContactFlowEvent" and isinstance(event.get("Details"), Mapping):
         return "connect"
     keys = event.keys()
-    for name, required in _KEYED_SHAPES:
-        if keys >= required:
-            return name
+    if not keys.isdisjoint(_SHAPE_KEYS):
+        for name, required in _KEYED_SHAPES:
+            if keys >= required:
+                return name
     return "direct"
 
 
 def find_session_id(event: object) -> SessionLookup:
     """The session id (or conversation key) an event names, unvalidated (see :func:`validate_session_id`)."""
     trigger = detect_trigger(event)
+    if trigger in HTTP_TRIGGERS and isinstance(event, Mapping):
+        return _from_http(trigger, event)
     if trigger in _RECORD_TRIGGERS:
-        return _from_records(trigger, event)
+        return _from_records(trigger, event)  # an AppSync batch is a list
     if not isinstance(event, Mapping):
         return SessionLookup(trigger)
-    if trigger in HTTP_TRIGGERS:
-        return _from_http(trigger, event)
     if trigger in ("eventbridge", "schedule"):
         detail = event.get("detail")
         if isinstance(detail, Mapping) and SESSION_FIELD in detail:

@@ -17,6 +17,7 @@ from honeyhive_serverless import process_records, with_honeyhive_session
 from honeyhive_serverless.carriers import event_carrier
 from honeyhive_serverless.tracer import get_tracer
 from honeyhive_serverless.triggers import (
+    FAAS_TRIGGER,
     SessionLookup,
     detect_trigger,
     find_record_session_id,
@@ -156,8 +157,10 @@ def test_corpus_event_has_its_trigger(name: str) -> None:
     event = load_corpus_event(name)
     pristine = copy.deepcopy(event)
 
-    assert detect_trigger(event) == EXPECTED[name][0]
-    assert find_session_id(event).trigger == EXPECTED[name][0]
+    trigger, faas_trigger = EXPECTED[name]
+    assert detect_trigger(event) == trigger
+    assert FAAS_TRIGGER[trigger] == faas_trigger
+    assert find_session_id(event).trigger == trigger
     assert event == pristine, "the lookup must not modify the event"
 
 
