@@ -99,7 +99,7 @@ TRIGGERS: dict[str, tuple[str, str]] = {
 FAAS_TRIGGER = {name: kind for name, (kind, _source) in TRIGGERS.items()}
 HTTP_TRIGGERS = frozenset(name for name, kind in FAAS_TRIGGER.items() if kind == "http")
 
-# Lambda's eventSource -> trigger: per record in Records, and at the top of Kafka and Amazon MQ events.
+# Lambda's eventSource in the first of an event's Records -> trigger (Kafka's and Amazon MQ's are at the top).
 _RECORD_SOURCES = {
     "aws:sqs": "sqs",
     "aws:sns": "sns",
