@@ -1,4 +1,5 @@
-"""The trigger fixtures of ``tests/events/``: loading them, and what each one is.
+"""The trigger fixtures of ``tests/events/``: loading them, and what each one is; Powertools' corpus
+(``tests/events/powertools/``); and the invocation span a wrapped handler's call leaves at the receiver.
 
 Two conventions keep the fixtures readable:
 
@@ -18,8 +19,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from conftest import TESTS
+from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
 
 EVENTS = TESTS / "events"
+CORPUS = EVENTS / "powertools"
+#: The function name the in-process tests give their ``LambdaContext``: the invocation span's name.
+FUNCTION = "fn"
 PLACEHOLDER = "{{SESSION_ID}}"
 BASE64_JSON = "$base64json"
 _SAFE_SUBSTITUTE = re.compile(r"[A-Za-z0-9_.:-]*")
@@ -45,6 +50,18 @@ def load_event(name: str, session_id: str | None = None) -> dict[str, Any]:
     event = _encode_markers(json.loads(text))
     assert isinstance(event, dict)
     return event
+
+
+def load_corpus_event(name: str) -> Any:
+    """Powertools' fixture ``tests/events/powertools/<name>.json``, as it is (an object, or a list)."""
+    return json.loads((CORPUS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def invocation_span(receiver: DevReceiver) -> ReceivedSpan:
+    """The one invocation span of the wrapped handler named :data:`FUNCTION`."""
+    spans = [span for span in receiver.spans if span.name == FUNCTION]
+    assert len(spans) == 1, [span.name for span in receiver.spans]
+    return spans[0]
 
 
 def new_id() -> str:
@@ -91,4 +108,7 @@ SHAPES = [
     Shape("kinesis", "kinesis", "datasource", True),
     Shape("cloudevent", "cloudevent", "pubsub", True),
     Shape("cloudevent_data", "cloudevent", "pubsub", True),
+    # Written here from the Lex V2 input format (Powertools' corpus has no Lex event): the session id in
+    # the session attributes, which wins over the conversation's sessionId.
+    Shape("lex_v2", "lex", "other", True),
 ]

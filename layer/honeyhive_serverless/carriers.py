@@ -2,10 +2,12 @@
 
 A carrier is a plain ``{"traceparent": ..., "tracestate": ..., "baggage": ...}`` mapping, the form
 OpenTelemetry's propagators read and write. Coming in, it is found in HTTP headers (API Gateway v1
-and v2, function URLs, ALB single and multi-value, VPC Lattice), AppSync ``request.headers``,
-EventBridge ``detail``, a CloudEvent's extension attributes, a direct or Step Functions payload's top
-level, Lambda's ``ClientContext.custom``, and per record in SQS and SNS message attributes (SNS
-through SQS too) and Kafka record headers. Going out, the same carrier is shaped for each of those.
+and v2 and their request authorizers, function URLs, ALB single and multi-value, VPC Lattice),
+AppSync ``request.headers``, EventBridge ``detail``, a CloudEvent's extension attributes, a direct or
+Step Functions payload's top level, Lambda's ``ClientContext.custom``, and per record in SQS and SNS
+message attributes (SNS through SQS too), Kafka record headers, Amazon MQ message properties
+(ActiveMQ) and headers (RabbitMQ), and each call's ``request.headers`` in an AppSync batch. Going
+out, the same carrier is shaped for each of those.
 
 Nothing here parses Trace Context or Baggage: the propagators do. This module only finds the three
 values and refuses ones too long to be what they claim, before any parser sees them.
@@ -22,7 +24,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .payloads import parse_json_object, sns_envelope
+from .payloads import header_text, message_headers, parse_json_object, sns_envelope
 from .wire import BAGGAGE, CONTEXT_KEYS, TRACEPARENT, TRACESTATE
 
 Carrier = dict[str, str]
@@ -36,8 +38,13 @@ MAX_CLIENT_CONTEXT = 3583
 #: SQS and SNS allow this many message attributes on one message.
 MAX_MESSAGE_ATTRIBUTES = 10
 
-# Triggers whose event carries HTTP headers at its top level.
-_HEADER_TRIGGERS = frozenset({"api-gateway-rest", "http-api", "function-url", "alb", "vpc-lattice"})
+# Triggers whose event carries HTTP headers at its top level (a token authorizer's carries none).
+_HEADER_TRIGGERS = frozenset(
+    {"api-gateway-rest", "http-api", "function-url", "alb", "vpc-lattice"}
+    | {"api-gateway-authorizer", "http-api-authorizer"}
+)
+#: Triggers whose records may each come from a different caller, so each carries its own context.
+RECORD_CARRIER_TRIGGERS = frozenset({"sqs", "sns", "kafka", "mq", "appsync-batch"})
 
 
 @dataclass(frozen=True)
@@ -61,9 +68,7 @@ def event_carrier(trigger: str, event: object) -> CarrierLookup:
     if trigger in _HEADER_TRIGGERS:
         return _found(_header_pairs(event.get("headers"), event.get("multiValueHeaders")), "headers")
     if trigger == "appsync":
-        request = event.get("request")
-        headers = request.get("headers") if isinstance(request, Mapping) else None
-        return _found(_header_pairs(headers, None), "request.headers")
+        return _appsync_carrier(event)
     if trigger in ("eventbridge", "schedule"):
         detail = event.get("detail")
         return _found(_exact_pairs(detail), "detail") if isinstance(detail, Mapping) else NO_CARRIER
@@ -75,7 +80,7 @@ def event_carrier(trigger: str, event: object) -> CarrierLookup:
 
 
 def record_carrier(trigger: str, record: object) -> CarrierLookup:
-    """The context one SQS, SNS or Kafka record carries."""
+    """The context one SQS, SNS, Kafka or Amazon MQ record, or one call of an AppSync batch, carries."""
     if not isinstance(record, Mapping):
         return NO_CARRIER
     if trigger == "sqs":
@@ -94,8 +99,11 @@ def record_carrier(trigger: str, record: object) -> CarrierLookup:
         sns = record.get("Sns")
         attributes = sns.get("MessageAttributes") if isinstance(sns, Mapping) else None
         return _found(_attribute_pairs(attributes, "Value"), "Sns.MessageAttributes")
-    if trigger == "kafka":
-        return _found(_kafka_header_pairs(record.get("headers")), "headers")
+    if trigger in ("kafka", "mq"):
+        where, headers = message_headers(record)
+        return _found(_message_header_pairs(headers), where)
+    if trigger == "appsync-batch":
+        return _appsync_carrier(record)
     return NO_CARRIER
 
 
@@ -206,18 +214,16 @@ def _attribute_pairs(attributes: object, value_key: str) -> Iterator[tuple[str, 
     return _named(values, case_insensitive=False)
 
 
-def _kafka_header_pairs(headers: object) -> Iterator[tuple[str, str]]:
-    """Kafka record headers as Lambda delivers them: a list of ``{name: [byte, ...]}``."""
-    if not isinstance(headers, list):
-        return
-    for header in headers:
-        if not isinstance(header, Mapping):
-            continue
-        for name, raw in header.items():
-            if name in CONTEXT_KEYS and isinstance(raw, list) and len(raw) <= MAX_LENGTH[BAGGAGE]:
-                try:
-                    value = bytes(raw).decode("utf-8")
-                except (ValueError, TypeError):
-                    continue
-                if value:
-                    yield name, value
+def _appsync_carrier(call: Mapping[str, Any]) -> CarrierLookup:
+    request = call.get("request")
+    headers = request.get("headers") if isinstance(request, Mapping) else None
+    return _found(_header_pairs(headers, None), "request.headers")
+
+
+def _message_header_pairs(headers: Iterator[tuple[object, object]]) -> Iterator[tuple[str, str]]:
+    """The context keys among a Kafka record's or an Amazon MQ message's headers (see ``message_headers``)."""
+    for name, raw in headers:
+        if name in CONTEXT_KEYS:
+            value = header_text(raw, MAX_LENGTH[BAGGAGE])
+            if value:
+                yield str(name), value

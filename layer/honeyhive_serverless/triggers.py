@@ -1,11 +1,17 @@
 """Which trigger sent an event, and which HoneyHive session it names: pure functions of the event.
 
-Shapes covered: direct invoke and Step Functions (``session_id`` at the top), API Gateway REST (v1
-``headers`` / ``multiValueHeaders``), HTTP API v2 and function URLs, ALB, a JSON body (base64 when
-``isBase64Encoded``), SQS (message attribute, else JSON body), SNS (message attribute, else JSON
-message), SNS delivered through SQS, EventBridge (``detail.session_id``), Kinesis (JSON data), CloudEvents
-(``sessionid`` extension, else ``data.session_id``) and VPC Lattice (headers, versions 1 and 2). Kafka
-and AppSync are recognised (their trace context is read by ``carriers``).
+A trigger is told by a few keys of its event, checked in an order that keeps the SQS/SNS records and
+HTTP paths shortest; :data:`TRIGGERS` gives each one's OpenTelemetry ``faas.trigger`` and source.
+Every event of Powertools' corpus has its own trigger (``tests/events/powertools/``).
+
+Where the session is: ``session_id`` at the top (direct invoke, Step Functions); ``X-Session-ID``,
+else a JSON body's ``session_id`` (base64 when ``isBase64Encoded``), for API Gateway REST and HTTP
+APIs and their request authorizers, function URLs, ALB and VPC Lattice; the one session all records
+agree on, each from an SQS or SNS message attribute (else its JSON body or message; SNS through SQS
+too), Kinesis JSON data, a Kafka record header, an ActiveMQ property or a RabbitMQ header;
+EventBridge's ``detail.session_id``; a CloudEvent's ``sessionid`` extension, else ``data.session_id``;
+AppSync's ``request.headers`` (per call in a batch); and the conversation-native Bedrock Agents, Lex
+V2 and Amazon Connect (``conversations``: a conversation key when the conversation sets no id).
 
 Why not Powertools' event data classes: importing any of them imports them all (measured 33-42 ms
 after OpenTelemetry on this project's machines), paid on the cold start of every HTTP or queue
@@ -15,6 +21,8 @@ function; the shapes read here are a handful of keys.
 '6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10'
 >>> find_session_id({"headers": {"X-Session-ID": "x"}, "httpMethod": "GET", "requestContext": {}}).trigger
 'api-gateway-rest'
+>>> TRIGGERS["s3"]
+('datasource', 'aws:s3')
 """
 
 from __future__ import annotations
@@ -25,33 +33,108 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .payloads import b64decode_text, parse_json_object, sns_envelope
+from .conversations import LOOKUPS as CONVERSATION_LOOKUPS
+from .payloads import b64decode_text, header_text, message_headers, parse_json_object, sns_envelope
 from .wire import CLOUDEVENT_SESSION_EXTENSION, SESSION_FIELD, SESSION_HEADER
 
 # Header names are compared lower-cased: API Gateway passes them as the client sent them.
 _SESSION_HEADER = SESSION_HEADER.lower()
+_IN_HEADER = f"header {SESSION_HEADER}"
 MAX_ID_LENGTH = 64
 
-#: HoneyHive trigger name -> OpenTelemetry ``faas.trigger`` value.
-FAAS_TRIGGER = {
-    "api-gateway-rest": "http",
-    "http-api": "http",
-    "function-url": "http",
-    "alb": "http",
-    "vpc-lattice": "http",
-    "http": "http",
-    "sqs": "pubsub",
-    "sns": "pubsub",
-    "kafka": "pubsub",
-    "eventbridge": "pubsub",
-    "kinesis": "datasource",
-    "cloudevent": "pubsub",
-    "schedule": "timer",
-    "appsync": "other",
-    "direct": "other",
+#: Every trigger, the one place for the rule: name -> (OpenTelemetry ``faas.trigger``, its source).
+#: ``faas.trigger`` as OpenTelemetry's FaaS conventions define it: ``http`` answers an inbound HTTP
+#: request, and so do API Gateway's authorizers (API Gateway calls one for one HTTP request, and its
+#: answer decides that request's response); ``datasource`` reacts to a change in a store (S3
+#: notifications, DynamoDB and Kinesis streams, Firehose, CloudWatch Logs); ``pubsub`` to a message
+#: (SQS, SNS, Amazon MQ, Kafka, EventBridge, CloudEvents); ``timer`` to a schedule; ``other`` is the
+#: rest: a direct invoke or Step Functions task; AppSync, whose resolvers answer a field and not the
+#: request (its authorizer is other with it); the conversations; and the services that call a
+#: function as a step of their own work (Cognito, CloudFormation, CodePipeline, CodeDeploy, Config,
+#: Secrets Manager rotation, S3 Batch Operations, S3 Object Lambda, SES receipt rules, CloudWatch alarm
+#: actions and dashboard widgets). The source names the service as Lambda's ``eventSource`` does:
+#: ``aws:mq`` for both Amazon MQ engines (their events say ``aws:amq``, ``aws:rmq``), ``aws:kafka``
+#: for MSK and self-managed Kafka alike. ``http`` and ``cloudevent`` are Cloud Functions' triggers too.
+TRIGGERS: dict[str, tuple[str, str]] = {
+    "api-gateway-rest": ("http", "aws:apigateway"),
+    "http-api": ("http", "aws:apigateway"),
+    "api-gateway-authorizer": ("http", "aws:apigateway"),
+    "http-api-authorizer": ("http", "aws:apigateway"),
+    "function-url": ("http", "aws:lambda"),
+    "alb": ("http", "aws:elasticloadbalancing"),
+    "vpc-lattice": ("http", "aws:vpc-lattice"),
+    "http": ("http", "gcp:cloudfunctions"),
+    "sqs": ("pubsub", "aws:sqs"),
+    "sns": ("pubsub", "aws:sns"),
+    "mq": ("pubsub", "aws:mq"),
+    "kafka": ("pubsub", "aws:kafka"),
+    "eventbridge": ("pubsub", "aws:events"),
+    "cloudevent": ("pubsub", "cloudevents"),
+    "schedule": ("timer", "aws:events"),
+    "s3": ("datasource", "aws:s3"),
+    "dynamodb": ("datasource", "aws:dynamodb"),
+    "kinesis": ("datasource", "aws:kinesis"),
+    "firehose": ("datasource", "aws:firehose"),
+    "cloudwatch-logs": ("datasource", "aws:logs"),
+    "appsync": ("other", "aws:appsync"),
+    "appsync-batch": ("other", "aws:appsync"),
+    "appsync-authorizer": ("other", "aws:appsync"),
+    "bedrock-agent": ("other", "aws:bedrock"),
+    "lex": ("other", "aws:lex"),
+    "connect": ("other", "aws:connect"),
+    "cognito": ("other", "aws:cognito-idp"),
+    "cloudformation": ("other", "aws:cloudformation"),
+    "codepipeline": ("other", "aws:codepipeline"),
+    "codedeploy": ("other", "aws:codedeploy"),
+    "config-rule": ("other", "aws:config"),
+    "secrets-manager": ("other", "aws:secretsmanager"),
+    "s3-batch": ("other", "aws:s3"),
+    "s3-object-lambda": ("other", "aws:s3-object-lambda"),
+    "ses": ("other", "aws:ses"),
+    "cloudwatch-alarm": ("other", "aws:cloudwatch"),
+    "cloudwatch-dashboard": ("other", "aws:cloudwatch"),
+    "direct": ("other", "aws:lambda"),
 }
-_KAFKA_SOURCES = ("aws:kafka", "SelfManagedKafka")
+#: Trigger name -> OpenTelemetry ``faas.trigger`` value.
+FAAS_TRIGGER = {name: kind for name, (kind, _source) in TRIGGERS.items()}
 HTTP_TRIGGERS = frozenset(name for name, kind in FAAS_TRIGGER.items() if kind == "http")
+
+# Lambda's eventSource in the first of an event's Records -> trigger (Kafka's and Amazon MQ's are at the top).
+_RECORD_SOURCES = {
+    "aws:sqs": "sqs",
+    "aws:sns": "sns",
+    "aws:kinesis": "kinesis",
+    "aws:s3": "s3",
+    "aws:dynamodb": "dynamodb",
+    "aws:ses": "ses",
+}
+_KAFKA_SOURCES = ("aws:kafka", "SelfManagedKafka", "aws:SelfManagedKafka")
+_MQ_SOURCES = ("aws:amq", "aws:rmq")  # ActiveMQ, RabbitMQ
+# Triggers whose session is the one their records agree on.
+_RECORD_TRIGGERS = frozenset({"sqs", "sns", "kinesis", "kafka", "mq", "appsync-batch"})
+# Shapes told by their keys alone: every key of the set is in each event of that trigger.
+_KEYED_SHAPES = (
+    ("cloudevent", frozenset({"specversion", "type", "source"})),
+    ("vpc-lattice", frozenset({"raw_path", "method", "headers"})),  # Lattice's version 1: no requestContext
+    ("bedrock-agent", frozenset({"agent", "actionGroup", "messageVersion"})),
+    ("lex", frozenset({"bot", "sessionId", "sessionState"})),
+    ("appsync", frozenset({"typeName", "fieldName", "arguments"})),  # Amplify's @function resolver
+    ("api-gateway-authorizer", frozenset({"type", "authorizationToken", "methodArn"})),  # a TOKEN one
+    ("firehose", frozenset({"deliveryStreamArn", "records"})),
+    ("cloudwatch-logs", frozenset({"awslogs"})),
+    ("cognito", frozenset({"triggerSource", "userPoolId"})),
+    ("cloudformation", frozenset({"RequestType", "ResponseURL"})),
+    ("codepipeline", frozenset({"CodePipeline.job"})),
+    ("codedeploy", frozenset({"DeploymentId", "LifecycleEventHookExecutionId"})),
+    ("config-rule", frozenset({"configRuleArn", "invokingEvent"})),
+    ("secrets-manager", frozenset({"SecretId", "ClientRequestToken", "Step"})),
+    ("s3-batch", frozenset({"invocationSchemaVersion", "tasks"})),
+    ("s3-object-lambda", frozenset({"xAmzRequestId", "userRequest"})),
+    ("cloudwatch-alarm", frozenset({"alarmArn", "alarmData"})),
+    ("cloudwatch-dashboard", frozenset({"widgetContext"})),
+)
+# Any of their keys: most direct invokes have none, and are told so in one pass over their keys.
+_SHAPE_KEYS = frozenset().union(*(required for _name, required in _KEYED_SHAPES))
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 # uuid.UUID() alone also takes "0x"-prefixed, underscored and oddly hyphenated hex; HoneyHive's ids are
@@ -64,23 +147,33 @@ _UUID = re.compile(
 
 @dataclass(frozen=True)
 class SessionLookup:
-    """What the event says: its trigger, the raw session id it carries (if any), and where it was."""
+    """What the event says: its trigger, the raw session id it carries (if any), and where it was.
+
+    With ``conversation`` true the candidate is no session id but a conversation key (a Bedrock or
+    Lex ``sessionId``, a Connect contact id): non-empty text naming a conversation, not validated
+    here, from which the wrapper derives one deterministic session id.
+    """
 
     trigger: str
     candidate: object = None
     where: str | None = None
+    conversation: bool = False
+
+
+def trigger_source(name: str) -> str | None:
+    """The source of a trigger (``aws:s3``, ``aws:sqs``, ...; see :data:`TRIGGERS`), None if unknown."""
+    entry = TRIGGERS.get(name)
+    return entry[1] if entry is not None else None
 
 
 def detect_trigger(event: object) -> str:
     """The trigger that produced a Lambda event, from its shape (``direct`` when nothing matches)."""
     if not isinstance(event, Mapping):
-        return "direct"
+        return "appsync-batch" if isinstance(event, list) and _is_appsync_batch(event) else "direct"
     records = event.get("Records")
     if isinstance(records, list) and records and isinstance(records[0], Mapping):
         source = records[0].get("eventSource") or records[0].get("EventSource")
-        return {"aws:sqs": "sqs", "aws:sns": "sns", "aws:kinesis": "kinesis"}.get(str(source), "direct")
-    if event.get("eventSource") in _KAFKA_SOURCES and isinstance(event.get("records"), Mapping):
-        return "kafka"
+        return _RECORD_SOURCES.get(str(source), "direct")
     context = event.get("requestContext")
     if isinstance(context, Mapping):
         if "elb" in context:
@@ -88,31 +181,43 @@ def detect_trigger(event: object) -> str:
         if "serviceNetworkArn" in context:
             return "vpc-lattice"
         if event.get("version") == "2.0" or isinstance(context.get("http"), Mapping):
+            if "routeArn" in event:
+                return "http-api-authorizer"
             domain = context.get("domainName")
             return "function-url" if isinstance(domain, str) and ".lambda-url." in domain else "http-api"
         if "httpMethod" in event:
-            return "api-gateway-rest"
+            return "api-gateway-authorizer" if "methodArn" in event else "api-gateway-rest"
+        if "authorizationToken" in event and "apiId" in context:
+            return "appsync-authorizer"
+    source = event.get("eventSource")
+    if source is not None:
+        if source in _KAFKA_SOURCES and isinstance(event.get("records"), Mapping):
+            return "kafka"
+        if source in _MQ_SOURCES:
+            return "mq"
     if "detail-type" in event and "detail" in event and "source" in event:
         return "schedule" if event.get("detail-type") == "Scheduled Event" else "eventbridge"
-    if "specversion" in event and "type" in event and "source" in event:
-        return "cloudevent"
-    if "raw_path" in event and "method" in event and isinstance(event.get("headers"), Mapping):
-        return "vpc-lattice"  # Lattice's version 1 event: no requestContext
-    info = event.get("info")
-    if isinstance(info, Mapping) and "fieldName" in info and isinstance(event.get("request"), Mapping):
+    if _is_appsync(event):
         return "appsync"
+    if event.get("Name") == "ContactFlowEvent" and isinstance(event.get("Details"), Mapping):
+        return "connect"
+    keys = event.keys()
+    if not keys.isdisjoint(_SHAPE_KEYS):
+        for name, required in _KEYED_SHAPES:
+            if keys >= required:
+                return name
     return "direct"
 
 
 def find_session_id(event: object) -> SessionLookup:
-    """The session id an event names, unvalidated (see :func:`validate_session_id`)."""
+    """The session id (or conversation key) an event names, unvalidated (see :func:`validate_session_id`)."""
     trigger = detect_trigger(event)
+    if trigger in HTTP_TRIGGERS and isinstance(event, Mapping):
+        return _from_http(trigger, event)
+    if trigger in _RECORD_TRIGGERS:
+        return _from_records(trigger, event)  # an AppSync batch is a list
     if not isinstance(event, Mapping):
         return SessionLookup(trigger)
-    if trigger in HTTP_TRIGGERS:
-        return _from_http(trigger, event)
-    if trigger in ("sqs", "sns", "kinesis"):
-        return _from_records(trigger, event)
     if trigger in ("eventbridge", "schedule"):
         detail = event.get("detail")
         if isinstance(detail, Mapping) and SESSION_FIELD in detail:
@@ -120,13 +225,22 @@ def find_session_id(event: object) -> SessionLookup:
         return SessionLookup(trigger)
     if trigger == "cloudevent":
         return _from_cloudevent_dict(event)
+    if trigger == "appsync":
+        found = _from_appsync_call(trigger, event)
+        if found.candidate is not None:
+            return found
+    conversation = CONVERSATION_LOOKUPS.get(trigger)
+    if conversation is not None:
+        key = conversation(event)
+        return SessionLookup(trigger, *key) if key is not None else SessionLookup(trigger)
     if SESSION_FIELD in event:
         return SessionLookup(trigger, event[SESSION_FIELD], "session_id")
     return SessionLookup(trigger)
 
 
 def find_record_session_id(trigger: str, record: object) -> SessionLookup:
-    """The session id one SQS, SNS or Kinesis record names (for per-record sessions in a batch)."""
+    """The session id one record names (SQS, SNS, Kinesis, Kafka, Amazon MQ, or one call of an AppSync
+    batch), for per-record sessions in a batch."""
     if not isinstance(record, Mapping):
         return SessionLookup(trigger)
     if trigger == "sqs":
@@ -138,6 +252,14 @@ def find_record_session_id(trigger: str, record: object) -> SessionLookup:
         kinesis = record.get("kinesis")
         data = kinesis.get("data") if isinstance(kinesis, Mapping) else None
         return _in_json(trigger, b64decode_text(data) if isinstance(data, str) else None, "kinesis.data")
+    if trigger in ("kafka", "mq"):
+        where, headers = message_headers(record)
+        for name, raw in headers:
+            if name == SESSION_FIELD:
+                text = header_text(raw)
+                return SessionLookup(trigger, raw if text is None else text, f"{where}.{SESSION_FIELD}")
+    if trigger == "appsync-batch":
+        return _from_appsync_call(trigger, record)
     return SessionLookup(trigger)
 
 
@@ -162,20 +284,27 @@ def validate_session_id(value: object) -> tuple[str | None, str | None]:
 
 
 def record_list(event: object) -> list[Any]:
-    """The records of a batch event (SQS, SNS, Kinesis ``Records``; Kafka's per partition), or []."""
+    """The records of a batch event, or []: ``Records`` (SQS, SNS, Kinesis, S3, DynamoDB, SES), Kafka's
+    per partition, Amazon MQ's messages (RabbitMQ's per queue), or the calls of an AppSync batch."""
+    if isinstance(event, list):
+        return event if _is_appsync_batch(event) else []
     if not isinstance(event, Mapping):
         return []
     records = event.get("Records")
     if isinstance(records, list):
         return records
-    partitions = event.get("records")  # Kafka: {"topic-partition": [record, ...]}
-    if isinstance(partitions, Mapping) and event.get("eventSource") in _KAFKA_SOURCES:
-        return [record for batch in partitions.values() if isinstance(batch, list) for record in batch]
+    source = event.get("eventSource")
+    if source in _KAFKA_SOURCES:
+        return _flatten(event.get("records"))  # {"topic-partition": [record, ...]}
+    if source in _MQ_SOURCES:
+        messages = event.get("messages")  # ActiveMQ
+        return messages if isinstance(messages, list) else _flatten(event.get("rmqMessagesByQueue"))
     return []
 
 
 def http_headers(event: Mapping[str, Any]) -> Iterator[tuple[str, object]]:
-    """Every (lower-cased name, value) of an API Gateway / ALB / function URL / Lattice event's headers."""
+    """Every (lower-cased name, value) of an API Gateway / ALB / function URL / Lattice event's headers
+    (or of an AppSync call's ``request``)."""
     headers = event.get("headers")
     if isinstance(headers, Mapping):
         for name, value in headers.items():
@@ -187,12 +316,36 @@ def http_headers(event: Mapping[str, Any]) -> Iterator[tuple[str, object]]:
                 yield str(name).lower(), values[0]
 
 
-def _from_http(trigger: str, event: Mapping[str, Any]) -> SessionLookup:
+def _is_appsync(event: Mapping[str, Any]) -> bool:
+    info = event.get("info")
+    return isinstance(info, Mapping) and "fieldName" in info and "arguments" in event
+
+
+def _is_appsync_batch(event: list[Any]) -> bool:
+    """A batch resolver's event: a list of AppSync resolver calls (the first one tells)."""
+    return bool(event) and isinstance(event[0], Mapping) and _is_appsync(event[0])
+
+
+def _flatten(batches: object) -> list[Any]:
+    """The records of ``{key: [record, ...]}`` (Kafka's partitions, RabbitMQ's queues), in order."""
+    if not isinstance(batches, Mapping):
+        return []
+    return [record for batch in batches.values() if isinstance(batch, list) for record in batch]
+
+
+def _header_session(trigger: str, event: Mapping[str, Any]) -> SessionLookup | None:
     for name, value in http_headers(event):
         if name == _SESSION_HEADER:
             # Lattice's version 2 gives every header a list of values.
             first = value[0] if trigger == "vpc-lattice" and isinstance(value, list) and value else value
-            return SessionLookup(trigger, first, f"header {SESSION_HEADER}")
+            return SessionLookup(trigger, first, _IN_HEADER)
+    return None
+
+
+def _from_http(trigger: str, event: Mapping[str, Any]) -> SessionLookup:
+    found = _header_session(trigger, event)
+    if found is not None:
+        return found
     body = event.get("body")
     if not isinstance(body, str) or not body:
         return SessionLookup(trigger)
@@ -200,7 +353,14 @@ def _from_http(trigger: str, event: Mapping[str, Any]) -> SessionLookup:
     return _in_json(trigger, text, "body.session_id")
 
 
-def _from_records(trigger: str, event: Mapping[str, Any]) -> SessionLookup:
+def _from_appsync_call(trigger: str, call: Mapping[str, Any]) -> SessionLookup:
+    """An AppSync resolver call's session: the GraphQL request's ``X-Session-ID`` header."""
+    request = call.get("request")
+    found = _header_session(trigger, request) if isinstance(request, Mapping) else None
+    return found or SessionLookup(trigger)
+
+
+def _from_records(trigger: str, event: object) -> SessionLookup:
     """The one session all records agree on; none when they name none or several."""
     found: SessionLookup | None = None
     for record in record_list(event):

@@ -36,6 +36,7 @@ from honeyhive_serverless.carriers import MAX_CLIENT_CONTEXT, event_carrier, rec
 from honeyhive_serverless_dev.lambda_context import LambdaContext
 from honeyhive_serverless_dev.receiver import DevReceiver
 from honeyhive_serverless_dev.receiver.otlp import ReceivedSpan
+from trigger_shapes import load_corpus_event
 
 LOGGER = "honeyhive_serverless"
 
@@ -128,6 +129,21 @@ def appsync(headers: dict[str, str]) -> dict[str, Any]:
     }
 
 
+def authorizer_request(headers: dict[str, str]) -> dict[str, Any]:
+    """API Gateway's REQUEST authorizer event (Powertools' fixture) with the caller's headers, in both
+    maps as API Gateway sends them."""
+    event: dict[str, Any] = load_corpus_event("apiGatewayAuthorizerRequestEvent")
+    event["headers"].update(headers)
+    event["multiValueHeaders"].update({name: [value] for name, value in headers.items()})
+    return event
+
+
+def http_api_authorizer(headers: dict[str, str]) -> dict[str, Any]:
+    event: dict[str, Any] = load_corpus_event("apiGatewayAuthorizerV2Event")
+    event["headers"].update({name.lower(): value for name, value in headers.items()})
+    return event
+
+
 def eventbridge(carrier: dict[str, str]) -> dict[str, Any]:
     return {"detail-type": "order", "source": "shop", "detail": {"order": 7, **carrier}}
 
@@ -138,8 +154,28 @@ def cloudevent(carrier: dict[str, str]) -> dict[str, Any]:
 
 @pytest.mark.parametrize(
     "make_event",
-    [http_api, rest, alb_multi, lattice_v2, lattice_v1, appsync],
-    ids=["http-api", "rest", "alb-multi-value", "lattice-v2", "lattice-v1", "appsync"],
+    [
+        http_api,
+        rest,
+        alb_multi,
+        lattice_v2,
+        lattice_v1,
+        appsync,
+        lambda headers: [appsync(headers)],
+        authorizer_request,
+        http_api_authorizer,
+    ],
+    ids=[
+        "http-api",
+        "rest",
+        "alb-multi-value",
+        "lattice-v2",
+        "lattice-v1",
+        "appsync",
+        "appsync-batch",
+        "rest-authorizer",
+        "http-api-authorizer",
+    ],
 )
 def test_header_carriers_continue_the_callers_trace_and_session(lambda_env: DevReceiver, make_event: Any) -> None:
     caller = Caller()
@@ -251,22 +287,66 @@ def test_one_record_batch_continues_its_sender(lambda_env: DevReceiver) -> None:
     assert invocation_span(lambda_env).links == [(caller.trace_id, caller.span_id)]
 
 
+def activemq_message(carrier: dict[str, str]) -> dict[str, Any]:
+    """The first message of Powertools' ActiveMQ fixture, the carrier among its properties."""
+    message: dict[str, Any] = load_corpus_event("activeMQEvent")["messages"][0]
+    message["properties"].update(carrier)
+    return message
+
+
+def rabbitmq_message(carrier: dict[str, Any]) -> dict[str, Any]:
+    """The first message of Powertools' RabbitMQ fixture, the carrier among its headers."""
+    message: dict[str, Any] = load_corpus_event("rabbitMQEvent")["rmqMessagesByQueue"]["pizzaQueue::/"][0]
+    message["basicProperties"]["headers"].update(carrier)
+    return message
+
+
 @pytest.mark.parametrize(
-    "record",
+    ("trigger", "record"),
     [
-        lambda c: {
-            "eventSource": "aws:sqs",
-            "body": json.dumps({"Type": "Notification", "Message": "{}", "MessageAttributes": _sns_attributes(c)}),
-        },
-        lambda c: {"EventSource": "aws:sns", "Sns": {"Message": "{}", "MessageAttributes": _sns_attributes(c)}},
-        lambda c: {"headers": [{name: list(value.encode()) for name, value in c.items()}]},
+        pytest.param(
+            "sqs",
+            lambda c: {
+                "eventSource": "aws:sqs",
+                "body": json.dumps({"Type": "Notification", "Message": "{}", "MessageAttributes": _sns_attributes(c)}),
+            },
+            id="sns-through-sqs",
+        ),
+        pytest.param(
+            "sns",
+            lambda c: {"EventSource": "aws:sns", "Sns": {"Message": "{}", "MessageAttributes": _sns_attributes(c)}},
+            id="sns",
+        ),
+        pytest.param("kafka", lambda c: {"headers": [{n: list(v.encode()) for n, v in c.items()}]}, id="kafka"),
+        pytest.param("mq", activemq_message, id="activemq-properties"),
+        pytest.param("mq", rabbitmq_message, id="rabbitmq-text-headers"),
+        pytest.param(
+            "mq",
+            lambda c: rabbitmq_message({n: {"bytes": list(v.encode())} for n, v in c.items()}),
+            id="rabbitmq-bytes",
+        ),
+        pytest.param("mq", lambda c: rabbitmq_message({n: list(v.encode()) for n, v in c.items()}), id="rabbitmq-list"),
+        pytest.param("appsync-batch", appsync, id="appsync-batch-call"),
     ],
-    ids=["sns-through-sqs", "sns", "kafka"],
 )
-def test_record_carriers(record: Any) -> None:
+def test_record_carriers(trigger: str, record: Any) -> None:
     caller = Caller()
-    trigger = "kafka" if "headers" in record(caller.carrier) else ("sns" if "Sns" in record(caller.carrier) else "sqs")
     assert record_carrier(trigger, record(caller.carrier)).carrier == caller.carrier
+
+
+@pytest.mark.parametrize(
+    "make_event",
+    [
+        lambda c: {**load_corpus_event("activeMQEvent"), "messages": [activemq_message(c)]},
+        lambda c: {**load_corpus_event("rabbitMQEvent"), "rmqMessagesByQueue": {"q::/": [rabbitmq_message(c)]}},
+    ],
+    ids=["activemq", "rabbitmq"],
+)
+def test_amazon_mq_event_continues_its_one_sender(lambda_env: DevReceiver, make_event: Any) -> None:
+    caller = Caller()
+    handler(make_event(caller.carrier), LambdaContext(function_name="fn"))
+    assert_continues(lambda_env, caller)
+    assert invocation_span(lambda_env).attributes["faas.trigger"] == "pubsub"
 
 
 def _sns_attributes(carrier: dict[str, str]) -> dict[str, Any]:

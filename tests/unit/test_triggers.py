@@ -37,10 +37,9 @@ from honeyhive_serverless.triggers import (
     validate_session_id,
 )
 from honeyhive_serverless_dev.lambda_context import LambdaContext
-from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
-from trigger_shapes import EVENTS, SHAPES, Shape, load_event, new_id
+from honeyhive_serverless_dev.receiver import DevReceiver
+from trigger_shapes import EVENTS, FUNCTION, SHAPES, Shape, invocation_span, load_event, new_id
 
-FUNCTION = "fn"
 LOGGER = "honeyhive_serverless"
 SESSION_START = "/session/start"
 #: quote_prefix keeps 24 characters, plus "..." and the quotes; "about 30" is the contract.
@@ -291,12 +290,6 @@ def http_response() -> dict[str, Any]:
         "body": json.dumps({"answer": "Paris"}),
         "isBase64Encoded": False,
     }
-
-
-def invocation_span(receiver: DevReceiver) -> ReceivedSpan:
-    spans = [span for span in receiver.spans if span.name == FUNCTION]
-    assert len(spans) == 1, [span.name for span in receiver.spans]
-    return spans[0]
 
 
 def session_start_requests(receiver: DevReceiver) -> list[str]:

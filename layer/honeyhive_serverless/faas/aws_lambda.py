@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import variables as var
-from ..carriers import CarrierLookup, client_context_carrier, event_carrier, record_carrier
+from ..carriers import RECORD_CARRIER_TRIGGERS, CarrierLookup, client_context_carrier, event_carrier, record_carrier
 from ..triggers import find_session_id, record_list
 from ..wire import SESSION_HEADER
 from .facts import InvocationFacts
@@ -39,13 +39,9 @@ def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> In
 
 def _carriers(trigger: str, event: Any, context: Any) -> tuple[tuple[CarrierLookup, ...], bool]:
     """Each record's context for a batch; else the event's, else the direct invoke's client context."""
-    if trigger in _BATCH_TRIGGERS:
+    if trigger in RECORD_CARRIER_TRIGGERS:
         return tuple(record_carrier(trigger, record) for record in record_list(event)), True
     return (event_carrier(trigger, event) or client_context_carrier(context),), False
-
-
-# Triggers whose records may each come from a different caller.
-_BATCH_TRIGGERS = frozenset({"sqs", "sns", "kafka"})
 
 
 def with_session_header(result: Any, session_id: str) -> Any:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..carriers import CarrierLookup
-from ..triggers import FAAS_TRIGGER, SessionLookup
+from ..triggers import FAAS_TRIGGER, SessionLookup, trigger_source
 
 
 @dataclass
@@ -68,6 +68,7 @@ class InvocationFacts:
             "memory_mb": self.memory_mb,
             "region": self.region,
             "trigger": self.lookup.trigger,
+            "trigger_source": trigger_source(self.lookup.trigger),
             "cold_start": self.cold_start,
             "start": self.start,
             "resource_id": self.resource_id,
