@@ -50,8 +50,8 @@ layer: $(STAMP)
 # Refresh the layer's lock (exact third-party versions and hashes) from pyproject.toml's runtime
 # dependencies and the aws and llm extras; commit the result. Resolved for Python 3.10, the oldest the
 # layer serves, and without markers: the builder's pip would judge a marker by its own interpreter, not
-# the layer's Python, so a 3.10 backport (exceptiongroup, for anyio) is in every layer (it is inert on
-# newer ones). The layer tests build and load every Python's layer from this one lock.
+# the layer's Python (a 3.10 backport such as exceptiongroup is then listed for all). The layer tests
+# build and load every Python's layer from this one lock.
 LOCK := layer/honeyhive_serverless_dev/layer_files/layer-requirements.txt
 lock: $(STAMP)
 	$(VENV)/bin/uv pip compile pyproject.toml --extra aws --extra llm --python-version 3.10 \

@@ -30,6 +30,7 @@ from honeyhive_serverless_dev.layer_build import (
     NOT_RUN_SUFFIXES,
     PYTHON_VERSIONS,
     RUNTIME_PROVIDED,
+    SUPPLIED_BY_INSTRUMENTED_LIBRARIES,
     UNUSED_ASSETS,
     WRAPPER_PATH,
     LayerInfo,
@@ -114,6 +115,17 @@ def test_zip_holds_the_runtime_and_its_dependencies_only(dist: Path, python: str
     assert not [name for name in names if PurePosixPath(name).suffix in NOT_RUN_SUFFIXES or "-stubs/" in name]
     assert not {f"python/{asset}" for asset in UNUSED_ASSETS} & names
     assert "python/opentelemetry/instrumentation/botocore/__init__.py" in names  # HH_PROPAGATE_AWS_SDK's
+    # HH_INSTRUMENTORS': the layer's OpenInference instrumentors, with the entry points they are found by.
+    for name in ("openai", "anthropic", "bedrock", "langchain"):
+        assert f"python/openinference/instrumentation/{name}/__init__.py" in names
+    assert any(re.fullmatch(r"python/openinference_instrumentation_openai-[^/]+/entry_points\.txt", n) for n in names)
+    # What an instrumented library brings itself, and what nothing in the layer imports, is left out.
+    assert not top_level & {"anyio", "idna", "sniffio", "exceptiongroup"}
+    assert not [name for name in names if name.startswith("python/opentelemetry/sdk/metrics/")]
+    assert not [name for name in names if name.startswith("python/packaging/licenses/")]
+    incubating = {n for n in names if n.startswith("python/opentelemetry/semconv/_incubating/") and n.endswith(".py")}
+    assert "python/opentelemetry/semconv/_incubating/attributes/gen_ai_attributes.py" in incubating  # imported
+    assert 5 < len(incubating) < 40  # of some 100
 
 
 @pytest.mark.parametrize(("python", "arch"), TARGETS, ids=TARGET_IDS)
@@ -185,7 +197,11 @@ def test_layers_json_describes_every_zip(dist: Path, manifest: dict[tuple[str, s
 
 def test_third_party_versions_are_the_shipped_locks(manifest: dict[tuple[str, str], dict[str, object]]) -> None:
     pins = dict(re.findall(r"^([a-z0-9-]+)==(\S+)", LOCK_PATH.read_text(), flags=re.MULTILINE))
-    expected = {name: version for name, version in pins.items() if name not in RUNTIME_PROVIDED}
+    expected = {
+        name: version
+        for name, version in pins.items()
+        if name not in RUNTIME_PROVIDED | SUPPLIED_BY_INSTRUMENTED_LIBRARIES
+    }
     assert len(expected) >= 8
     for entry in manifest.values():
         versions = dict(entry["versions"])  # type: ignore[call-overload]
