@@ -332,6 +332,12 @@ class HoneyHiveTracer:
             logger.exception("honeyhive: join_conversation failed")
             return None
 
+    def prepare_connection(self, scope: SessionScope) -> None:
+        """Beside the handler, as an invocation starts: find a connection the sandbox's freeze (or a load
+        balancer's idle timeout) killed now, and open its replacement, rather than at export, where the
+        caller waits for the handshakes."""
+        self._beside.submit(self.client.prepare_connection, scope.deadline)
+
     def create_session_in_scope(
         self,
         scope: SessionScope,

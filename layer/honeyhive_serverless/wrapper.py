@@ -87,6 +87,7 @@ class InvocationTrace:
         if info.deadline is not None:
             deadline = info.deadline - config.timeout_margin_ms / 1000
         scope = self._scope = self._stack.enter_context(self.tracer.invocation_scope(deadline, info.invocation_id))
+        self.tracer.prepare_connection(scope)
         caller = self._continue_caller(info)
         # Each computed once: the event's JSON form can be large, and both the session and the span use them.
         captured = self._captured(info.event) if self.options.capture_event else None

@@ -127,3 +127,45 @@ def test_the_extension_runs_while_the_runtime_client_waits_on_every_python(
         assert result.frozen_at is not None
         assert result.response_at < min(received) and max(received) <= result.frozen_at
     assert len(receiver.spans) == SPANS_PER_INVOCATION * 5
+
+
+# ------------------------------------------------------------------------------------------------
+# Invocations that hand nothing off never hold the sandbox: the extension learns of the response from
+# the runtime client and goes back to /event/next (the sandbox then freezes), long before the deadline.
+
+#: Well under the invocations' 10 s timeout, before which the extension used to wait for a hand-off.
+PROMPTLY_S = 1.0
+
+
+@pytest.mark.parametrize(
+    ("handler", "event", "expected"),
+    [
+        ("router.handler", {"traced": False}, {"traced": False}),
+        ("broken_start.handler", {}, {"served": True}),
+    ],
+    ids=["router-path-without-the-wrapped-function", "tracing-failed-to-start"],
+)
+def test_an_invocation_that_hands_nothing_off_lets_the_sandbox_freeze_at_once(
+    receiver: DevReceiver, handler: str, event: dict[str, object], expected: dict[str, object]
+) -> None:
+    env = {"HH_API_URL": receiver.url, "HH_API_KEY": API_KEY, "HH_EXPORT_MODE": "after_response"}
+    with LambdaEmulator(handler, task_root=SANDBOX_HANDLERS, env=env, timeout_s=10) as emulator:
+        for _ in range(3):
+            result = emulator.invoke(event)
+            assert result.ok, (result.error, emulator.logs)
+            assert result.payload == expected
+            assert emulator.wait_frozen(timeout=PROMPTLY_S), "the extension held the sandbox after the response"
+
+
+def test_the_router_still_exports_the_invocations_that_call_the_wrapped_function(receiver: DevReceiver) -> None:
+    env = {"HH_API_URL": receiver.url, "HH_API_KEY": API_KEY, "HH_EXPORT_MODE": "after_response"}
+    with LambdaEmulator("router.handler", task_root=SANDBOX_HANDLERS, env=env, timeout_s=10) as emulator:
+        events = [{"traced": True}, {"traced": False}, {"traced": True}]
+        for event in events:
+            result = emulator.invoke(event)
+            assert result.ok, (result.error, emulator.logs)
+            assert emulator.wait_frozen(timeout=PROMPTLY_S)
+            # Exported after the response and before the freeze: here by the time it froze.
+    invocations = [s for s in receiver.spans if "faas.invocation_id" in s.attributes]
+    assert len(invocations) == 2
+    assert len([s for s in receiver.spans if s.name == "step"]) == 2

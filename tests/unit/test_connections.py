@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from conftest import make_tracer
+from honeyhive_serverless.export import transport as transport_module
+from honeyhive_serverless.export.transport import HttpTransport
+from honeyhive_serverless.wire import EVENTS_PATH
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 
@@ -33,3 +38,100 @@ def test_a_connection_closed_by_the_server_is_replaced_transparently(receiver: D
     assert tracer.create_session(session_name="after")
     assert [s["session_name"] for s in receiver.session_starts] == ["before", "after"]
     assert receiver.connection_count == 2
+
+
+# -- the connection lifecycle: a dead idle connection is found as the invocation starts, not at export
+
+EVENT = b'{"event_id": "6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10"}'
+HEADERS = {"Authorization": "Bearer k", "Content-Type": "application/json"}
+
+
+def _transport(receiver: DevReceiver) -> HttpTransport:
+    transport = HttpTransport(receiver.url)
+    assert transport.request("PUT", EVENTS_PATH, EVENT, HEADERS, 1.0).status == 200
+    assert (receiver.connection_count, transport.idle_count) == (1, 1)
+    return transport
+
+
+def _request_then_connections(receiver: DevReceiver, transport: HttpTransport) -> int:
+    """Connections accepted once one more request is answered (the receiver counts an accept when its
+    thread takes it, which a request on that connection waits for)."""
+    assert transport.request("PUT", EVENTS_PATH, EVENT, HEADERS, 1.0).status == 200
+    return receiver.connection_count
+
+
+def test_prepare_keeps_a_live_connection(receiver: DevReceiver) -> None:
+    transport = _transport(receiver)
+    assert transport.prepare(1.0)
+    assert transport.idle_count == 1
+    assert _request_then_connections(receiver, transport) == 1
+
+
+def test_prepare_replaces_a_connection_the_server_closed_so_the_request_finds_one_open(
+    receiver: DevReceiver,
+) -> None:
+    transport = _transport(receiver)
+    receiver.set_fault("refuse")  # closes every open connection (a load balancer's idle timeout, say)
+    receiver.clear_fault()
+    assert transport.prepare(1.0)
+    assert transport.idle_count == 1
+    assert _request_then_connections(receiver, transport) == 2  # on the connection prepared for it
+
+
+def test_prepare_replaces_a_connection_idle_for_longer_than_a_load_balancer_keeps_it(
+    receiver: DevReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    transport = _transport(receiver)
+    monkeypatch.setattr(transport_module, "MAX_IDLE_S", 0.0)
+    assert transport.prepare(1.0)
+    assert transport.idle_count == 1
+    monkeypatch.setattr(transport_module, "MAX_IDLE_S", 50.0)
+    assert _request_then_connections(receiver, transport) == 2
+
+
+def test_prepare_restores_as_many_connections_as_the_last_export_used(receiver: DevReceiver) -> None:
+    transport = HttpTransport(receiver.url)
+    held = [transport._checkout(1.0)[0] for _ in range(2)]  # two requests side by side, as an export makes
+    for conn in held:
+        transport._checkin(conn)
+    receiver.set_fault("refuse")
+    receiver.clear_fault()
+    assert transport.prepare(1.0)
+    assert transport.idle_count == 2
+
+
+def test_prepare_with_the_backend_down_is_bounded_and_quiet(receiver: DevReceiver) -> None:
+    transport = _transport(receiver)
+    receiver.set_fault("refuse")
+    try:
+        assert transport.prepare(0.5) is False
+        assert transport.idle_count == 0
+    finally:
+        receiver.clear_fault()
+
+
+def test_the_wrapper_prepares_beside_the_handler_and_the_export_pays_no_handshake(lambda_env: DevReceiver) -> None:
+    from honeyhive_serverless import get_tracer, with_honeyhive_session
+    from honeyhive_serverless_dev.lambda_context import LambdaContext
+
+    @with_honeyhive_session
+    def handler(event: object, context: object) -> str:
+        return "ok"
+
+    handler({"session_id": "6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10"}, LambdaContext("fn"))
+    assert lambda_env.connection_count == 1
+    lambda_env.set_fault("refuse")
+    lambda_env.clear_fault()
+    transport = get_tracer().client.transport
+    calls: list[float] = []
+    prepare = transport.prepare
+
+    def recording(timeout: float) -> bool:
+        calls.append(timeout)
+        return prepare(timeout)
+
+    transport.prepare = recording  # type: ignore[method-assign]
+    handler({"session_id": "6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10"}, LambdaContext("fn"))
+    assert len(calls) == 1 and 0 < calls[0] <= 2.0  # bounded by the export timeout and the deadline
+    assert len(lambda_env.otlp_requests()) == 2
+    assert lambda_env.connection_count == 2

@@ -7,6 +7,14 @@ only then asks for its next event. Lambda freezes the sandbox only when the runt
 for their next event, so nothing is lost, and the caller does not wait for the export (the billed
 duration does).
 
+The extension never holds a sandbox waiting for a hand-off that will not come (a router that calls
+the wrapped function on some paths only, an invocation whose tracing failed to start): it learns from
+the runtime client itself, in this process, when each invocation's response or error is posted. By
+then the wrapper has handed off whatever the invocation will hand off, so the extension exports that
+(or nothing) and asks for its next event at once. Where the runtime client is not one it knows
+(neither ``awslambdaric``'s nor the managed runtimes' own ``lambda_runtime_client``), it waits for the
+hand-off as before, until the invocation's deadline.
+
 Lambda does not let an internal extension register for SHUTDOWN; at shutdown the runtime gets SIGTERM
 and 500 ms instead. A SIGTERM handler flushes what is left (and lets an export under way finish) within
 that. Python runs signal handlers on the main thread only, so this works where the runtime client
@@ -20,10 +28,12 @@ to the ``invocation`` mode with one info line.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import json
 import os
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -44,6 +54,13 @@ _API = "/2020-01-01/extension"
 DEADLINE_RESERVE_S = 0.05
 #: What of Lambda's 500 ms shutdown allowance the SIGTERM flush may use.
 SHUTDOWN_FLUSH_S = 0.4
+#: Where the runtime client lives: awslambdaric (PyPI, and the managed runtimes' /var/runtime/awslambdaric),
+#: or a top-level module of the runtime's own.
+RUNTIME_CLIENT_MODULES = ("awslambdaric.lambda_runtime_client", "lambda_runtime_client")
+#: The runtime client's methods that post an invocation's outcome: (invoke_id, ...).
+_POSTING_METHODS = ("post_invocation_result", "post_invocation_error")
+#: Response ids remembered before any INVOKE claims them (a handful suffices: one invocation at a time).
+_MAX_POSTED = 64
 
 
 class AfterResponseExtension:
@@ -61,6 +78,9 @@ class AfterResponseExtension:
         self._previous_sigterm: Any = None
         #: Whether invocations hand off at all; until a handler is wrapped none does.
         self._expect_hand_offs = False
+        #: Invocations whose response or error the runtime has posted (see ``watch_runtime_responses``).
+        self._posted: dict[str, None] = {}
+        self.watching_responses = False
 
     @classmethod
     def register(cls, flush: FlushScope, flush_timeout_ms: int) -> AfterResponseExtension | None:
@@ -79,6 +99,7 @@ class AfterResponseExtension:
             return None
         threading.Thread(target=exporter._run, name="honeyhive-extension", daemon=True).start()
         exporter._handle_sigterm()
+        exporter.watching_responses = exporter._watch_runtime_responses()
         return exporter
 
     def expect_hand_offs(self) -> None:
@@ -91,6 +112,30 @@ class AfterResponseExtension:
         with self._cond:
             self._pending[request_id] = scope
             self._cond.notify_all()
+
+    def response_posted(self, request_id: str) -> None:
+        """The runtime posted this invocation's response or error: whatever it hands off, it has."""
+        with self._cond:
+            self._posted[request_id] = None
+            while len(self._posted) > _MAX_POSTED:
+                del self._posted[next(iter(self._posted))]
+            self._cond.notify_all()
+
+    def _watch_runtime_responses(self) -> bool:
+        """Wrap the runtime client's posting methods (already imported: the runtime imports its client
+        before the handler's module) so that each posted outcome reaches :meth:`response_posted`."""
+        for module_name in RUNTIME_CLIENT_MODULES:
+            client_class = getattr(sys.modules.get(module_name), "LambdaRuntimeClient", None)
+            if client_class is None:
+                continue
+            try:
+                for name in _POSTING_METHODS:
+                    setattr(client_class, name, _announcing(getattr(client_class, name), self.response_posted))
+            except (AttributeError, TypeError):
+                break
+            return True
+        logger.debug("honeyhive: no known runtime client; the extension waits for each hand-off")
+        return False
 
     def _register(self) -> None:
         conn = http.client.HTTPConnection(self._runtime_api, timeout=2)
@@ -125,13 +170,15 @@ class AfterResponseExtension:
             self._export_invocation(str(event.get("requestId", "")), _monotonic_deadline(event.get("deadlineMs")))
 
     def _export_invocation(self, request_id: str, deadline: float | None) -> None:
-        """Wait for this invocation's hand-off (only if a wrapped handler will make one), then export."""
+        """Wait for this invocation's hand-off (only if a wrapped handler will make one) or for its
+        response without one, then export what was handed off."""
         if self._expect_hand_offs:
             with self._cond:
                 self._cond.wait_for(
-                    lambda: request_id in self._pending,
+                    lambda: request_id in self._pending or request_id in self._posted,
                     timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
                 )
+                self._posted.pop(request_id, None)
         self._export_all(deadline)
 
     def _export_all(self, deadline: float | None) -> None:
@@ -173,3 +220,23 @@ def _monotonic_deadline(deadline_ms: object) -> float | None:
     if not isinstance(deadline_ms, int | float):
         return None
     return time.monotonic() + (deadline_ms / 1000 - time.time())
+
+
+def _announcing(post: Callable[..., Any], announce: Callable[[str], None]) -> Callable[..., Any]:
+    """``post`` (a runtime client method taking ``invoke_id`` first), then ``announce(invoke_id)``, even
+    when posting fails: the outcome is the runtime's to report, the extension need not wait either way."""
+    if getattr(post, "__honeyhive_announces__", False):
+        return post  # wrapped already (a second registration in this process)
+
+    @functools.wraps(post)
+    def posting(client: Any, invoke_id: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return post(client, invoke_id, *args, **kwargs)
+        finally:
+            try:
+                announce(str(invoke_id))
+            except Exception:  # the runtime's own call must never fail because of tracing
+                logger.debug("honeyhive: could not note the posted response", exc_info=True)
+
+    posting.__honeyhive_announces__ = True  # type: ignore[attr-defined]
+    return posting

@@ -2,17 +2,26 @@
 
 Why not ``requests``: it costs import time at every cold start and a session per client; HoneyHive's
 SDK builds a new client per call. Here every request reuses an idle connection (TCP_NODELAY on, so a
-small POST is one round trip), waits are bounded per request, and a connection that broke while the
-sandbox was frozen is replaced once, transparently.
+small POST is one round trip) and waits are bounded per request.
+
+Connections die while a sandbox is frozen: a load balancer closes keep-alive connections idle for
+about 60 s. :meth:`HttpTransport.prepare`, run beside the handler as an invocation starts, finds that
+out then rather than at export, where the caller waits: like urllib3 at checkout, it drops an idle
+connection the server has closed (or one idle for longer than :data:`MAX_IDLE_S`, before a load
+balancer can close it under a request) and opens a fresh one, so the export finds a live connection
+and pays no TCP or TLS handshake. A TLS session is resumed on each new connection when the server
+offers tickets. A connection that still turns out dead at export is replaced once, transparently.
 """
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import socket
+import ssl
 import threading
+import time
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 from ..budget import MIN_USEFUL_S
@@ -28,7 +37,50 @@ class Response:
     body: bytes
 
 
-_STALE_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+# SSLEOFError: a reset that lands between the header and body sends of a TLS request (measured).
+_STALE_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError)
+#: An idle connection older than this is closed rather than reused: AWS load balancers close
+#: keep-alive connections idle for 60 s by default, and a request must not race that close.
+MAX_IDLE_S = 50.0
+
+
+class _Connection:
+    """A pooled connection and when it was last used (``time.monotonic()``)."""
+
+    __slots__ = ("conn", "idle_since")
+
+    def __init__(self, conn: http.client.HTTPConnection) -> None:
+        self.conn = conn
+        self.idle_since = time.monotonic()
+
+    def usable(self, now: float) -> bool:
+        """Not idle too long, and not closed by the server: a non-blocking read that would block (a TLS
+        1.3 connection shows readable for its session tickets, so readability alone proves nothing)."""
+        sock = self.conn.sock
+        if sock is None or now - self.idle_since > MAX_IDLE_S:
+            return False
+        try:
+            sock.setblocking(False)
+            sock.recv(1)  # b"": closed by the server; data: out of step with it, not reusable either
+        except (BlockingIOError, ssl.SSLWantReadError):
+            return True  # nothing to read: open
+        except OSError:
+            return False
+        finally:
+            with contextlib.suppress(OSError):
+                sock.setblocking(True)
+        return False
+
+
+class _ResumingHTTPSConnection(http.client.HTTPSConnection):
+    """An HTTPS connection that offers the TLS session of an earlier one (``tls_session``)."""
+
+    tls_session: ssl.SSLSession | None = None
+
+    def connect(self) -> None:
+        http.client.HTTPConnection.connect(self)
+        context: ssl.SSLContext = self._context  # type: ignore[attr-defined]
+        self.sock = context.wrap_socket(self.sock, server_hostname=self.host, session=self.tls_session)
 
 
 class HttpTransport:
@@ -41,9 +93,12 @@ class HttpTransport:
         self._port = parts.port
         self._base_path = parts.path.rstrip("/")
         self._max_idle = max_idle
-        self._idle: list[http.client.HTTPConnection] = []
+        self._idle: list[_Connection] = []
         self._lock = threading.Lock()
-        self._ssl_context: Any = None
+        self._ssl_context: ssl.SSLContext | None = None
+        self._tls_session: ssl.SSLSession | None = None
+        #: Set while :meth:`prepare` opens a connection: a request then waits for it rather than open another.
+        self._opening: threading.Event | None = None
 
     def request(self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float) -> Response:
         """Send one request and read the whole answer, waiting at most ``timeout`` seconds per step."""
@@ -56,7 +111,7 @@ class HttpTransport:
             conn.close()
             if not reused:
                 raise TransportError(f"{type(exc).__name__}: {exc}") from None
-            # The server closed an idle keep-alive connection (typical after a freeze): retry once fresh.
+            # The server closed an idle keep-alive connection since it was checked: retry once fresh.
             conn = self._connect(timeout)
             response = self._send_or_raise(conn, method, path, body, headers)
         except (OSError, http.client.HTTPException) as exc:
@@ -65,11 +120,43 @@ class HttpTransport:
         self._checkin(conn)
         return response
 
+    def prepare(self, timeout: float) -> bool:
+        """Make the pool ready for the next requests: drop the idle connections the server closed (or that
+        are too old), and open new ones in their place (at least one), within ``timeout`` seconds each.
+        True when a connection is ready. Meant to run beside the handler; never raises."""
+        now = time.monotonic()
+        with self._lock:
+            idle, self._idle = self._idle, []
+            live = [entry for entry in idle if entry.usable(now)]
+            self._idle = list(live)
+            # As many as the last invocation used: an export sends spans and enrichment side by side.
+            wanted = max(1, len(idle)) - len(live)
+            busy = self._opening is not None or timeout < MIN_USEFUL_S
+            opening = None if wanted <= 0 or busy else threading.Event()
+            self._opening = opening or self._opening
+        for entry in idle:
+            if entry not in live:
+                entry.conn.close()
+        if opening is None:
+            return bool(live)
+        opened = 0
+        try:
+            for _ in range(wanted):
+                self._checkin(self._connect(timeout))
+                opened += 1
+        except TransportError:
+            pass
+        finally:
+            with self._lock:
+                self._opening = None
+            opening.set()
+        return bool(live) or opened > 0
+
     def close(self) -> None:
         with self._lock:
             idle, self._idle = self._idle, []
-        for conn in idle:
-            conn.close()
+        for entry in idle:
+            entry.conn.close()
 
     def _send_or_raise(
         self, conn: http.client.HTTPConnection, method: str, path: str, body: bytes, headers: dict[str, str]
@@ -92,20 +179,28 @@ class HttpTransport:
 
     def _checkout(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
-            conn = self._idle.pop() if self._idle else None
-        if conn is None:
+            opening = self._opening if not self._idle else None
+        if opening is not None:
+            opening.wait(timeout)  # the connection prepare() is opening beats a second handshake
+        with self._lock:
+            entry = self._idle.pop() if self._idle else None
+        if entry is None:
             return self._connect(timeout), False
+        conn = entry.conn
         conn.timeout = timeout
         if conn.sock is not None:
             conn.sock.settimeout(timeout)
         return conn, True
 
     def _checkin(self, conn: http.client.HTTPConnection) -> None:
-        if conn.sock is None:
+        sock = conn.sock
+        if sock is None:
             return
+        if isinstance(sock, ssl.SSLSocket) and sock.session is not None:
+            self._tls_session = sock.session  # what the next new connection offers to resume
         with self._lock:
             if len(self._idle) < self._max_idle:
-                self._idle.append(conn)
+                self._idle.append(_Connection(conn))
                 return
         conn.close()
 
@@ -113,17 +208,23 @@ class HttpTransport:
         conn: http.client.HTTPConnection
         if self._https:
             if self._ssl_context is None:
-                import ssl  # only paid when the server is https
-
                 self._ssl_context = ssl.create_default_context()
-            conn = http.client.HTTPSConnection(self._host, self._port, timeout=timeout, context=self._ssl_context)
+            secure = _ResumingHTTPSConnection(self._host, self._port, timeout=timeout, context=self._ssl_context)
+            secure.tls_session = self._tls_session
+            conn = secure
         else:
             conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
         try:
             conn.connect()
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a session the context refuses to resume
             conn.close()
             raise TransportError(f"{type(exc).__name__}: {exc}") from None
         if conn.sock is not None:
             conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
+
+    @property
+    def idle_count(self) -> int:
+        """Idle pooled connections now (for tests and the debug log)."""
+        with self._lock:
+            return len(self._idle)
