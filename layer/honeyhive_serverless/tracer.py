@@ -332,6 +332,11 @@ class HoneyHiveTracer:
             logger.exception("honeyhive: join_conversation failed")
             return None
 
+    def start_threads(self) -> None:
+        """Start the threads requests run on beside the caller, now (during init) rather than in the first
+        invocation."""
+        self._beside.start()
+
     def prepare_connection(self, scope: SessionScope) -> None:
         """Beside the handler, as an invocation starts: find a connection the sandbox's freeze (or a load
         balancer's idle timeout) killed now, and open its replacement, rather than at export, where the

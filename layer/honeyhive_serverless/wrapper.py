@@ -336,6 +336,9 @@ def with_honeyhive_session(
             # and SnapStart snapshots then hide it), not in the first invocation; the after_response
             # extension can only register then.
             active = get_tracer()
+            # Thread starts cost the first invocation some 3 ms (measured): paid here, during init.
+            active.start_threads()
+            watchdog.start()
         if active is not None:
             # Before the first INVOKE reaches the extension: it then waits for each invocation's hand-off.
             active.expect_hand_offs()

@@ -29,11 +29,19 @@ class Watchdog:
         with self._cond:
             ticket = next(self._tickets)
             self._armed[ticket] = (at, callback)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name="honeyhive-watchdog", daemon=True)
-                self._thread.start()
+            self._start_locked()
             self._cond.notify()
         return ticket
+
+    def start(self) -> None:
+        """Start the thread now (during init), so that the first invocation does not pay for it (~1 ms)."""
+        with self._cond:
+            self._start_locked()
+
+    def _start_locked(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="honeyhive-watchdog", daemon=True)
+            self._thread.start()
 
     def disarm(self, ticket: int) -> None:
         with self._cond:
