@@ -341,7 +341,9 @@ class HoneyHiveTracer:
         """Beside the handler, as an invocation starts: find a connection the sandbox's freeze (or a load
         balancer's idle timeout) killed now, and open its replacement, rather than at export, where the
         caller waits for the handshakes."""
-        self._beside.submit(self.client.prepare_connection, scope.deadline)
+        wanted = self.client.reserve_connections()  # now: a quick handler's export then waits for them
+        if wanted:
+            self._beside.submit(self.client.open_connections, wanted, scope.deadline)
 
     def create_session_in_scope(
         self,

@@ -60,51 +60,51 @@ def _request_then_connections(receiver: DevReceiver, transport: HttpTransport) -
     return receiver.connection_count
 
 
-def test_prepare_keeps_a_live_connection(receiver: DevReceiver) -> None:
+def test_reserve_keeps_a_live_connection(receiver: DevReceiver) -> None:
     transport = _transport(receiver)
-    assert transport.prepare(1.0)
+    assert transport.reserve() == 0  # nothing to open: the idle one is alive
     assert transport.idle_count == 1
     assert _request_then_connections(receiver, transport) == 1
 
 
-def test_prepare_replaces_a_connection_the_server_closed_so_the_request_finds_one_open(
+def test_reserve_replaces_a_connection_the_server_closed_so_the_request_finds_one_open(
     receiver: DevReceiver,
 ) -> None:
     transport = _transport(receiver)
     receiver.set_fault("refuse")  # closes every open connection (a load balancer's idle timeout, say)
     receiver.clear_fault()
-    assert transport.prepare(1.0)
+    assert transport.open_reserved(transport.reserve(), 1.0) > 0
     assert transport.idle_count == 1
     assert _request_then_connections(receiver, transport) == 2  # on the connection prepared for it
 
 
-def test_prepare_replaces_a_connection_idle_for_longer_than_a_load_balancer_keeps_it(
+def test_reserve_replaces_a_connection_idle_for_longer_than_a_load_balancer_keeps_it(
     receiver: DevReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     transport = _transport(receiver)
     monkeypatch.setattr(transport_module, "MAX_IDLE_S", 0.0)
-    assert transport.prepare(1.0)
+    assert transport.open_reserved(transport.reserve(), 1.0) > 0
     assert transport.idle_count == 1
     monkeypatch.setattr(transport_module, "MAX_IDLE_S", 50.0)
     assert _request_then_connections(receiver, transport) == 2
 
 
-def test_prepare_restores_as_many_connections_as_the_last_export_used(receiver: DevReceiver) -> None:
+def test_reserve_restores_as_many_connections_as_the_last_export_used(receiver: DevReceiver) -> None:
     transport = HttpTransport(receiver.url)
     held = [transport._checkout(1.0)[0] for _ in range(2)]  # two requests side by side, as an export makes
     for conn in held:
         transport._checkin(conn)
     receiver.set_fault("refuse")
     receiver.clear_fault()
-    assert transport.prepare(1.0)
+    assert transport.open_reserved(transport.reserve(), 1.0) > 0
     assert transport.idle_count == 2
 
 
-def test_prepare_with_the_backend_down_is_bounded_and_quiet(receiver: DevReceiver) -> None:
+def test_reserve_with_the_backend_down_is_bounded_and_quiet(receiver: DevReceiver) -> None:
     transport = _transport(receiver)
     receiver.set_fault("refuse")
     try:
-        assert transport.prepare(0.5) is False
+        assert transport.open_reserved(transport.reserve(), 0.5) == 0
         assert transport.idle_count == 0
     finally:
         receiver.clear_fault()
@@ -124,13 +124,13 @@ def test_the_wrapper_prepares_beside_the_handler_and_the_export_pays_no_handshak
     lambda_env.clear_fault()
     transport = get_tracer().client.transport
     calls: list[float] = []
-    prepare = transport.prepare
+    open_reserved = transport.open_reserved
 
-    def recording(timeout: float) -> bool:
+    def recording(count: int, timeout: float) -> int:
         calls.append(timeout)
-        return prepare(timeout)
+        return open_reserved(count, timeout)
 
-    transport.prepare = recording  # type: ignore[method-assign]
+    transport.open_reserved = recording  # type: ignore[method-assign]
     handler({"session_id": "6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10"}, LambdaContext("fn"))
     assert len(calls) == 1 and 0 < calls[0] <= 2.0  # bounded by the export timeout and the deadline
     assert len(lambda_env.otlp_requests()) == 2

@@ -113,15 +113,19 @@ class HoneyHiveClient:
         data = json_body(body)
         return self._call("PUT", EVENTS_PATH, data, "application/json", deadline) is not None
 
-    def prepare_connection(self, deadline: float | None = None) -> bool:
-        """Have a live connection ready for this invocation's export (see ``HttpTransport.prepare``),
-        within the request timeout and ``deadline``; nothing when nothing would be sent or the span
-        endpoint's breaker is open (a backend that is down costs no connection attempts here)."""
+    def reserve_connections(self) -> int:
+        """How many connections to open beside the handler for this invocation's export (see
+        ``HttpTransport.reserve``); none when nothing would be sent or the span endpoint's breaker is open
+        (a backend that is down costs no connection attempts here)."""
         if self._config.offline or self._config.export_disabled or not self._config.otlp_enabled:
-            return False
+            return 0
         if self.breakers[OTLP_PATH].is_open or not self._config.has_key_source:
-            return False
-        return self.transport.prepare(budget.timeout_s(self._config.export_timeout_ms, deadline))
+            return 0
+        return self.transport.reserve()
+
+    def open_connections(self, count: int, deadline: float | None = None) -> int:
+        """Open what :meth:`reserve_connections` reserved, within the request timeout and ``deadline``."""
+        return self.transport.open_reserved(count, budget.timeout_s(self._config.export_timeout_ms, deadline))
 
     def close(self) -> None:
         self.transport.close()

@@ -5,11 +5,11 @@ SDK builds a new client per call. Here every request reuses an idle connection (
 small POST is one round trip) and waits are bounded per request.
 
 Connections die while a sandbox is frozen: a load balancer closes keep-alive connections idle for
-about 60 s. :meth:`HttpTransport.prepare`, run beside the handler as an invocation starts, finds that
-out then rather than at export, where the caller waits: like urllib3 at checkout, it drops an idle
-connection the server has closed (or one idle for longer than :data:`MAX_IDLE_S`, before a load
-balancer can close it under a request) and opens a fresh one, so the export finds a live connection
-and pays no TCP or TLS handshake. A TLS session is resumed on each new connection when the server
+about 60 s. As an invocation starts, :meth:`HttpTransport.reserve` finds that out then rather than at
+export, where the caller waits: like urllib3 at checkout, it drops an idle connection the server has
+closed (or one idle for longer than :data:`MAX_IDLE_S`, before a load balancer can close it under a
+request), and :meth:`HttpTransport.open_reserved`, beside the handler, opens fresh ones, so the export
+finds a live connection and pays no TCP or TLS handshake. A TLS session is resumed on each new connection when the server
 offers tickets. A connection that still turns out dead at export is replaced once, transparently.
 """
 
@@ -97,7 +97,8 @@ class HttpTransport:
         self._lock = threading.Lock()
         self._ssl_context: ssl.SSLContext | None = None
         self._tls_session: ssl.SSLSession | None = None
-        #: Set while :meth:`prepare` opens a connection: a request then waits for it rather than open another.
+        #: Set from :meth:`reserve` until :meth:`open_reserved` is done: a request then waits for those
+        #: connections rather than open one of its own.
         self._opening: threading.Event | None = None
 
     def request(self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float) -> Response:
@@ -120,37 +121,43 @@ class HttpTransport:
         self._checkin(conn)
         return response
 
-    def prepare(self, timeout: float) -> bool:
-        """Make the pool ready for the next requests: drop the idle connections the server closed (or that
-        are too old), and open new ones in their place (at least one), within ``timeout`` seconds each.
-        True when a connection is ready. Meant to run beside the handler; never raises."""
+    def reserve(self) -> int:
+        """Check the idle connections now (a non-blocking read each, microseconds): drop those the server
+        closed or that are too old, and return how many to open in their place (at least one, as many
+        as the last export used: it sends spans and enrichment side by side). Until :meth:`open_reserved`
+        has opened them, a request waits for them rather than open one of its own."""
         now = time.monotonic()
         with self._lock:
-            idle, self._idle = self._idle, []
-            live = [entry for entry in idle if entry.usable(now)]
-            self._idle = list(live)
-            # As many as the last invocation used: an export sends spans and enrichment side by side.
-            wanted = max(1, len(idle)) - len(live)
-            busy = self._opening is not None or timeout < MIN_USEFUL_S
-            opening = None if wanted <= 0 or busy else threading.Event()
-            self._opening = opening or self._opening
+            idle = self._idle
+            self._idle = [entry for entry in idle if entry.usable(now)]
+            wanted = max(1, len(idle)) - len(self._idle)
+            if wanted <= 0 or self._opening is not None:
+                wanted = 0
+            else:
+                self._opening = threading.Event()
         for entry in idle:
-            if entry not in live:
+            if entry not in self._idle:
                 entry.conn.close()
-        if opening is None:
-            return bool(live)
+        return wanted
+
+    def open_reserved(self, count: int, timeout: float) -> int:
+        """Open the ``count`` connections :meth:`reserve` asked for, ``timeout`` seconds each at most;
+        returns how many opened. Meant to run beside the handler; never raises."""
         opened = 0
         try:
-            for _ in range(wanted):
+            for _ in range(count):
+                if timeout < MIN_USEFUL_S:
+                    break
                 self._checkin(self._connect(timeout))
                 opened += 1
         except TransportError:
             pass
         finally:
             with self._lock:
-                self._opening = None
-            opening.set()
-        return bool(live) or opened > 0
+                opening, self._opening = self._opening, None
+            if opening is not None:
+                opening.set()
+        return opened
 
     def close(self) -> None:
         with self._lock:
@@ -181,7 +188,7 @@ class HttpTransport:
         with self._lock:
             opening = self._opening if not self._idle else None
         if opening is not None:
-            opening.wait(timeout)  # the connection prepare() is opening beats a second handshake
+            opening.wait(timeout)  # the connection being opened beside the handler beats a second handshake
         with self._lock:
             entry = self._idle.pop() if self._idle else None
         if entry is None:
