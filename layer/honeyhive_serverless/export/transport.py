@@ -9,8 +9,9 @@ about 60 s. As an invocation starts, :meth:`HttpTransport.reserve` finds that ou
 export, where the caller waits: like urllib3 at checkout, it drops an idle connection the server has
 closed (or one idle for longer than :data:`MAX_IDLE_S`, before a load balancer can close it under a
 request), and :meth:`HttpTransport.open_reserved`, beside the handler, opens fresh ones, so the export
-finds a live connection and pays no TCP or TLS handshake. A TLS session is resumed on each new connection when the server
-offers tickets. A connection that still turns out dead at export is replaced once, transparently.
+finds a live connection and pays no TCP or TLS handshake. A TLS session is resumed on each new
+connection when the server offers tickets. A connection that still turns out dead at export is
+replaced once, transparently.
 """
 
 from __future__ import annotations
