@@ -1,10 +1,11 @@
 """Values made safe to send: span attributes flattened the way HoneyHive's SDK does, and the one
 JSON-safety rule for everything else (captured events, responses, request bodies).
 
-A dict becomes ``prefix.key``, a list item ``prefix.0``, scalars keep their type, anything else is
-JSON text, and ``None`` is skipped. Depth and count are capped so a hostile payload cannot make a span
-unbounded. Every size limit here counts bytes, as ``HH_MAX_PAYLOAD_BYTES`` says: of the JSON a request
-carries for a captured value, of the UTF-8 text for anything cut.
+A dict becomes ``prefix.key``, a list item ``prefix.0``, scalars keep their type (an integer OTLP's
+64 bits cannot hold becomes its text), anything else is JSON text, and ``None`` is skipped. Depth and
+count are capped so a hostile payload cannot make a span unbounded. Every size limit here counts
+bytes, as ``HH_MAX_PAYLOAD_BYTES`` says: of the JSON a request carries for a captured value, of the
+UTF-8 text for anything cut.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ MAX_DEPTH = 8
 MAX_ATTRIBUTES = 256
 #: Longest string attribute, in UTF-8 bytes.
 MAX_STRING = 16_384
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 #: The SDK's enrichment namespaces, keyed by the keyword users pass.
 NAMESPACES = {
@@ -103,15 +105,19 @@ def flatten(prefix: str, value: Any, limit: int = MAX_ATTRIBUTES) -> dict[str, A
         if len(out) >= limit:
             out[f"{prefix}._truncated"] = True
             break
-        out[key] = item
+        # A name is the value's keys joined: as valid UTF-8 as the values (the OTLP encoder drops an
+        # attribute whose name has a lone surrogate, logging an error with a traceback), and as bounded.
+        out[truncate(key, MAX_STRING)] = item
     return out
 
 
 def _walk(key: str, value: Any, depth: int) -> Iterator[tuple[str, AttributeValue]]:
     if value is None:
         return
-    if isinstance(value, bool | int | float):
+    if isinstance(value, bool | float) or (isinstance(value, int) and _INT64_MIN <= value <= _INT64_MAX):
         yield key, value
+    elif isinstance(value, int):  # OTLP's integers are 64-bit: the encoder drops a larger one, logging an error
+        yield key, to_json(value)
     elif isinstance(value, str):
         yield key, truncate(value, MAX_STRING)
     elif depth >= MAX_DEPTH:

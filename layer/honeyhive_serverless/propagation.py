@@ -29,7 +29,7 @@ from opentelemetry.trace import Link, SpanContext
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ._log import quote_prefix
-from .carriers import CarrierLookup, oversized
+from .carriers import CarrierLookup, usable_values
 from .wire import (
     AUTO_CREATE_KEY,
     BAGGAGE,
@@ -83,10 +83,11 @@ def extract(carrier: Mapping[str, str], context: Context | None = None) -> Remot
     """The caller's context from a carrier, on top of ``context`` (an empty one by default): the
     caller's span as the current span, the caller's baggage over the context's own.
 
-    Values too long to be genuine are left out unparsed; malformed ones are dropped by the
-    propagators. Either way the problem is in ``problems``, for the caller to report once.
+    Values too long to be genuine, or that are no valid text, are left out unparsed; malformed ones
+    are dropped by the propagators. Either way the problem is in ``problems``, for the caller to
+    report once.
     """
-    kept, problems = oversized(carrier)
+    kept, problems = usable_values(carrier)
     with _propagator_lines() as dropped:
         # From an empty context, so only what the carrier holds is read as the caller's.
         extracted = PROPAGATOR.extract(kept, context=Context())

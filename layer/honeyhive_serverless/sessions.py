@@ -113,7 +113,7 @@ def value_at(event: object, path: str) -> object:
                 continue
             lowered = part.lower()
             node = next((value for key, value in node.items() if str(key).lower() == lowered), None)
-        elif isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        elif isinstance(node, list) and _is_index(part, len(node)):
             node = node[int(part)]
         else:
             return None
@@ -122,9 +122,18 @@ def value_at(event: object, path: str) -> object:
     return node
 
 
+def _is_index(part: str, length: int) -> bool:
+    """``part`` is an index into a list of ``length``: ASCII digits only (``str.isdigit`` also takes
+    "²", which ``int`` refuses), and few enough for ``int`` (which refuses more than 4,300 digits)."""
+    return part.isascii() and part.isdigit() and len(part) <= len(str(length)) and int(part) < length
+
+
 def _key_problem(value: object) -> str | None:
     if isinstance(value, bool) or not isinstance(value, str | int):
         return f"not a string ({type(value).__name__})"
+    if isinstance(value, int) and value.bit_length() > 4 * MAX_KEY_LENGTH:
+        # Longer than any key as text; str() of it would raise past 4,300 digits.
+        return f"too long (an integer of {value.bit_length()} bits)"
     text = str(value)
     if not text.strip():
         return "empty"
@@ -132,4 +141,8 @@ def _key_problem(value: object) -> str | None:
         return f"too long ({len(text)} characters, at most {MAX_KEY_LENGTH})"
     if _CONTROL.search(text):
         return "contains control characters"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate (a JSON "\ud800" escape): no UTF-8, so no uuid5 of it
+        return "not valid Unicode text (a lone surrogate)"
     return None

@@ -173,7 +173,8 @@ def detect_trigger(event: object) -> str:
     records = event.get("Records")
     if isinstance(records, list) and records and isinstance(records[0], Mapping):
         source = records[0].get("eventSource") or records[0].get("EventSource")
-        return _RECORD_SOURCES.get(str(source), "direct")
+        # Only text names a source: str() of anything else could be as deep as the event (RecursionError).
+        return _RECORD_SOURCES.get(source, "direct") if isinstance(source, str) else "direct"
     context = event.get("requestContext")
     if isinstance(context, Mapping):
         if "elb" in context:
@@ -367,10 +368,19 @@ def _from_records(trigger: str, event: object) -> SessionLookup:
         lookup = find_record_session_id(trigger, record)
         if lookup.candidate is None:
             continue
-        if found is not None and found.candidate != lookup.candidate:
+        if found is not None and not _same(found.candidate, lookup.candidate):
             return SessionLookup(trigger)  # records name different sessions: each gets its own
         found = lookup
     return found or SessionLookup(trigger)
+
+
+def _same(first: object, second: object) -> bool:
+    """Whether two records' candidates are one: a candidate may be any JSON, nested deeper than ``==``
+    can compare (RecursionError); such candidates are no session id, and are told apart."""
+    try:
+        return first is second or bool(first == second)
+    except RecursionError:
+        return False
 
 
 def _from_sqs_record(record: Mapping[str, Any]) -> SessionLookup:
