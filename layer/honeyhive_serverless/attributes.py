@@ -52,6 +52,33 @@ def truncate(text: str, limit: int) -> str:
     return f"{kept}...[truncated {len(data) - len(kept.encode('utf-8'))} bytes]"
 
 
+def describe_error(error: BaseException) -> tuple[str, dict[str, AttributeValue]]:
+    """An exception as ``"Type: message"`` and the attributes of OpenTelemetry's ``exception`` span event,
+    made safe: an ``__str__`` that raises (``Span.record_exception`` would raise too), or text with a lone
+    surrogate (which the OTLP encoder refuses, dropping the attribute), cannot lose the error or the span.
+
+    >>> describe_error(ValueError("bad \\ud800"))[0]
+    'ValueError: bad \\ud800'
+    """
+    name = type(error).__name__
+    try:
+        text = str(error)
+    except Exception:
+        text = f"<{name} whose str() failed>"
+    try:
+        import traceback  # loaded by logging already; only errors come here
+
+        stacktrace = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    except Exception:
+        stacktrace = f"{name}: {text}"
+    message = truncate(f"{name}: {text}" if text else name, MAX_STRING)
+    return message, {
+        "exception.type": name,
+        "exception.message": truncate(text, MAX_STRING),
+        "exception.stacktrace": truncate(stacktrace, MAX_STRING),
+    }
+
+
 def to_json(value: Any, limit: int = MAX_STRING) -> str:
     """JSON text of anything, as valid UTF-8 cut to ``limit`` bytes; never raises.
 

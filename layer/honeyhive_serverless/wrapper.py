@@ -28,7 +28,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from . import variables as var
 from ._log import logger, quote_prefix
-from .attributes import capture, flatten
+from .attributes import capture, describe_error, flatten
 from .budget import deadline_scope, flush_deadline
 from .config import WrapperOptions, detect_platform, resolve_wrapper_options
 from .faas.calls import describe_call, with_session_header
@@ -204,13 +204,22 @@ class InvocationTrace:
         return capture(value, self.tracer.config.max_payload_bytes)
 
     def _record_outcome(self, result: Any, error: BaseException | None) -> Any:
+        try:
+            return self._record(result, error)
+        finally:
+            # Whatever failed above, the invocation's spans end, to leave with this invocation.
+            self._end_spans_left_open()
+            if self.span is not None and self.span.is_recording():
+                self.span.end()
+
+    def _record(self, result: Any, error: BaseException | None) -> Any:
         span, info = self.span, self.info
         enrichment: dict[str, Any] = {"duration": (time.perf_counter() - self._started) * 1000}
         if error is not None:
-            message = f"{type(error).__name__}: {error}"
+            message, exception_attributes = describe_error(error)
             enrichment["metadata"] = {"error": message}
             if span is not None and span.is_recording():
-                span.record_exception(error)
+                span.add_event("exception", exception_attributes)  # record_exception's event, safely
                 span.set_status(Status(StatusCode.ERROR, message))
                 span.set_attribute("honeyhive_error", message)
         elif self.options.capture_response:
@@ -226,9 +235,6 @@ class InvocationTrace:
                 self.tracer.enrich_session(session_id=self.session_id, **linked_error)
             if error is None and self.options.return_session_id and info is not None and info.is_http:
                 result = with_session_header(info, result, self.session_id)
-        self._end_spans_left_open()
-        if span is not None and span.is_recording():
-            span.end()
         return result
 
     def _end_spans_left_open(self) -> None:

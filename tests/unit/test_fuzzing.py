@@ -895,7 +895,6 @@ def test_an_event_key_with_a_lone_surrogate_keeps_the_invocation_span_exportable
     assert span.attributes["honeyhive_inputs.event.q?.?"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason="wrapper.py (not this change's to edit) records the error message as it is")
 def test_a_handler_error_with_a_lone_surrogate_keeps_the_span_exportable(
     recording_tracer: tuple[HoneyHiveTracer, InMemorySpanExporter],
 ) -> None:
@@ -911,3 +910,38 @@ def test_a_handler_error_with_a_lone_surrogate_keeps_the_span_exportable(
     with pytest.raises(Boom):
         handler({}, LambdaContext(FUNCTION))
     assert_exportable(exporter.get_finished_spans())
+
+
+def test_a_response_whose_headers_are_not_a_mapping_is_returned_as_it_is_and_the_span_exported(
+    recording_tracer: tuple[HoneyHiveTracer, InMemorySpanExporter],
+) -> None:
+    tracer, exporter = recording_tracer
+    response = {"statusCode": 200, "headers": ["not", "a", "map"]}
+
+    @with_honeyhive_session(tracer=tracer)
+    def handler(event: Any, context: Any) -> Any:
+        return response
+
+    event = {"version": "2.0", "requestContext": {"http": {"method": "GET"}}, "headers": {}}
+    assert handler(event, LambdaContext(FUNCTION)) is response
+    assert len(exporter.get_finished_spans()) == 1
+
+
+def test_an_error_whose_str_raises_is_recorded_and_the_span_exported(
+    recording_tracer: tuple[HoneyHiveTracer, InMemorySpanExporter],
+) -> None:
+    tracer, exporter = recording_tracer
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    @with_honeyhive_session(tracer=tracer)
+    def handler(event: Any, context: Any) -> None:
+        raise Unprintable
+
+    with pytest.raises(Unprintable):
+        handler({}, LambdaContext(FUNCTION))
+    (span,) = exporter.get_finished_spans()
+    assert span.attributes is not None
+    assert str(span.attributes["honeyhive_error"]).startswith("Unprintable: <Unprintable whose str() failed>")

@@ -49,10 +49,13 @@ def with_session_header(result: Any, session_id: str) -> Any:
     if not isinstance(result, Mapping) or "statusCode" not in result:
         return result  # not a proxy response: the platform builds it, nothing to add a header to
     response = dict(result)
+    headers = result.get("headers")
     if isinstance(result.get("multiValueHeaders"), Mapping) and "headers" not in result:
         response["multiValueHeaders"] = {**result["multiValueHeaders"], SESSION_HEADER: [session_id]}
+    elif headers is None or isinstance(headers, Mapping):
+        response["headers"] = {**(headers or {}), SESSION_HEADER: session_id}
     else:
-        response["headers"] = {**(result.get("headers") or {}), SESSION_HEADER: session_id}
+        return result  # headers of another shape are the handler's to explain to the platform, unchanged
     return response
 
 
