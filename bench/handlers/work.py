@@ -1,11 +1,12 @@
 """The same small piece of "LLM app" work for every benchmarked variant.
 
 W1/W2 runs make three traced calls per invocation (a chain calling a tool and a model); scaling runs
-send ``{"spans": N}`` and make N traced tool calls.
+send ``{"spans": N}`` and make N traced tool calls. The network runs' handler is ``slow``.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -26,3 +27,13 @@ def run(event: Any, step: Callable[[str], str], tool: Callable[[str], list[str]]
     for _ in range(int(spans)):
         tool("q")
     return f"{spans} spans"
+
+
+SLOW_WORK_S = 0.15
+
+
+def slow(event: Any, context: Any) -> dict[str, Any]:
+    """A handler whose work takes 150 ms (an LLM call's wait, say); undecorated, the network runs'
+    baseline (``slow_work`` decorates it)."""
+    time.sleep(SLOW_WORK_S)  # the workload itself, not a wait for something
+    return {"statusCode": 200}

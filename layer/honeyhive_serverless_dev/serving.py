@@ -62,7 +62,11 @@ class AcceptThread:
 
 
 def shut_down(connections: Iterable[socket.socket]) -> None:
-    """Shut each connection both ways; its handler thread then sees EOF (or a failed write) and exits."""
+    """Shut each connection both ways; its handler thread then sees EOF (or a failed write) and exits.
+
+    The plain socket's ``shutdown`` even for a TLS socket: ``SSLSocket.shutdown`` also drops the TLS
+    state, which belongs to the handler thread that may be reading it right now.
+    """
     for connection in connections:
         with contextlib.suppress(OSError):
-            connection.shutdown(socket.SHUT_RDWR)
+            socket.socket.shutdown(connection, socket.SHUT_RDWR)

@@ -31,8 +31,17 @@ def test_the_benchmark_harness_runs_end_to_end(
     assert results["scaling"]["sdk|100"]["requests"] >= 100  # one request per span
     assert set(results["cold"]) == {"bare", "opentelemetry", "project:invocation", "sdk"}
     assert results["sizes"]["sdk"]["unzipped"] > max(size["unzipped"] for size in results["sizes"]["project"].values())
+    assert results["memory"]["project:invocation"] > results["memory"]["bare"] > 0
+    network = results["network"]
+    assert network["back-to-back"]["requests"] == 1  # spans only (linked sessions), on the open connection
+    assert network["back-to-back"]["new_connections"] == 0
+    assert network["first after cold start"]["new_connections"] == 1
+    assert {kind: len(run["done_ms"]) for kind, run in network["after_response"].items()} == {
+        "handed off": 1,
+        "nothing handed off": 1,
+    }
 
     text = report.read_text()
     assert "| target | measured | met |" in text
-    assert "## Cold start" in text and "## Scaling" in text
+    assert "## Cold start" in text and "## Scaling" in text and "## Memory" in text and "## Network" in text
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")

@@ -7,6 +7,10 @@ guide recommends for Lambda (lazy ``get_tracer()``, ``disable_batch=True``, ``cr
 invocation); this project runs from its built layer on a plain interpreter. Variants are interleaved
 and medians reported, because the machine is shared and noisy.
 
+The network runs serve HTTPS (a throwaway CA, trusted in the sandbox through ``SSL_CERT_FILE``) from
+a receiver that charges each new connection its TCP and TLS round trips and closes connections left
+idle for 1 s, as a load balancer does (ALB's default is 60 s; 1 s keeps the run short).
+
 Outputs: ``BENCHMARKS.md`` (tables, machine, date), ``bench/results.json`` (every sample) and
 ``bench/benchmarks.png``. ``--quick`` runs one iteration of everything (the smoke test does).
 """
@@ -31,7 +35,7 @@ from typing import Any
 
 from honeyhive_serverless import variables
 from honeyhive_serverless.wire import EVENTS_PATH
-from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime, resolve_python
+from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime, resolve_python
 from honeyhive_serverless_dev.fake_openai import FakeOpenAI
 from honeyhive_serverless_dev.layer_build import build_cached, build_dependency_layer, cache_path, layer_info
 from honeyhive_serverless_dev.receiver import DevReceiver
@@ -50,6 +54,18 @@ PROJECT_MODES = ("invocation", "after_response", "immediate")
 # The function's own openai (a layer of its own here, as a function's package would hold it).
 OPENAI_REQUIREMENT = f"openai=={importlib.metadata.version('openai')}"
 LLM_VARIANTS = ("llm:instrumentor off", "llm:HH_INSTRUMENTORS=openai")
+#: Peak RSS is read after this many warm invocations.
+MEMORY_INVOCATIONS = 20
+NETWORK_RTT_MS = 20
+#: A new connection's TCP and TLS 1.3 handshakes: one round trip each.
+NETWORK_CONNECT_MS = 2 * NETWORK_RTT_MS
+IDLE_TIMEOUT_S = 1.0
+#: Longer than the idle timeout: the receiver closes the connection while the sandbox is frozen.
+IDLE_GAP_S = 1.5
+#: The router's function timeout: an after_response extension waiting for a hand-off that never comes
+#: holds the sandbox until the deadline, so a short one keeps such a sample short.
+ROUTER_TIMEOUT_S = 1.0
+NETWORK_SCENARIOS = ("back-to-back", "idle gap", "first after cold start")
 
 
 @dataclass
@@ -62,9 +78,12 @@ class Variant:
     runtime: Path
     layers: list[Path] = field(default_factory=list)
     env: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 60
 
     def emulator(self, receiver: DevReceiver) -> LambdaEmulator:
         env = {variables.API_URL: receiver.url, variables.API_KEY: API_KEY, variables.PROJECT: "bench", **self.env}
+        if receiver.tls:
+            env["SSL_CERT_FILE"] = str(receiver.ca_path)  # what the transport's default SSL context trusts
         return LambdaEmulator(
             self.handler,
             task_root=HANDLERS,
@@ -73,7 +92,7 @@ class Variant:
             runtime_path=[self.runtime],
             env=env,
             function_name="bench",
-            timeout_s=60,
+            timeout_s=self.timeout_s,
         )
 
 
@@ -116,6 +135,17 @@ def prepare(cache: Path) -> Setup:
     variants[off] = Variant(off, "llm_call.handler", python, runtime, [zip_path, openai_zip])
     variants[on] = Variant(
         on, "llm_call.handler", python, runtime, [zip_path, openai_zip], {"HH_INSTRUMENTORS": "openai"}
+    )
+    variants["slow:bare"] = Variant("slow:bare", "work.slow", python, runtime)
+    variants["slow:project"] = Variant("slow:project", "slow_work.handler", python, runtime, [zip_path])
+    variants["router:after_response"] = Variant(
+        "router:after_response",
+        "router.handler",
+        python,
+        runtime,
+        [zip_path],
+        {variables.EXPORT_MODE: "after_response"},
+        timeout_s=ROUTER_TIMEOUT_S,
     )
     return Setup(variants, zip_path, sdk_python)
 
@@ -235,6 +265,116 @@ def scaling_runs(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, An
     return out
 
 
+def peak_rss(setup: Setup, receiver: DevReceiver) -> dict[str, float]:
+    """The runtime process's peak RSS (VmHWM, MB) after a cold start and MEMORY_INVOCATIONS warm
+    invocations (W1), bare and with the layer; read while the sandbox is frozen."""
+    out: dict[str, float] = {}
+    for name in ("bare", "project:invocation"):
+        emulator = setup.variants[name].emulator(receiver).start()
+        try:
+            for _ in range(1 + MEMORY_INVOCATIONS):
+                result = emulator.invoke({})
+                if not result.ok:
+                    raise RuntimeError(f"{name} failed: {result.error}")
+                emulator.wait_frozen()
+            out[name] = emulator.sandbox_memory_kb("VmHWM") * 1024 / 1e6
+        finally:
+            emulator.stop()
+    return out
+
+
+def _linked() -> dict[str, Any]:
+    return {"session_id": str(uuid.uuid4())}
+
+
+def _invoke(emulator: LambdaEmulator, name: str, event: dict[str, Any]) -> InvocationResult:
+    result = emulator.invoke(event)
+    if not result.ok:
+        raise RuntimeError(f"{name} failed: {result.error}")
+    emulator.wait_frozen(ROUTER_TIMEOUT_S + 5)
+    return result
+
+
+def _scenario(receiver: DevReceiver, durations: dict[str, list[float]], since: int, invocations: int) -> dict[str, Any]:
+    """A scenario's figures: per variant its durations and median, and the decorated variant's
+    connections (every request since ``since`` is its: the bare variant sends none)."""
+    requests = receiver.requests[since:]
+    out: dict[str, Any] = {
+        name: {"durations_ms": values, "median_ms": median(values)} for name, values in durations.items()
+    }
+    out["added_ms"] = out["slow:project"]["median_ms"] - out["slow:bare"]["median_ms"]
+    out["requests"] = len(requests) / invocations
+    out["new_connections"] = sum(request.new_connection for request in requests) / invocations
+    out["tls_resumed"] = sum(bool(request.tls_resumed) for request in requests if request.new_connection)
+    return out
+
+
+def network_runs(setup: Setup, runs: int) -> dict[str, Any]:
+    """Over HTTPS at RTT 20 ms (40 ms per new connection) to a receiver that closes connections idle for
+    IDLE_TIMEOUT_S, a 150 ms handler decorated against the same handler undecorated, interleaved:
+    invocations back to back, invocations IDLE_GAP_S apart (frozen meanwhile, as on Lambda), and the
+    first invocation after a cold start. And in after_response mode, how long after its response the
+    extension is back in ``/event/next`` (done) when the invocation handed it something, and when it
+    handed it nothing (the router called no decorated function)."""
+    names = ("slow:bare", "slow:project")
+    out: dict[str, Any] = {}
+    with DevReceiver(
+        tls=True, idle_timeout_s=IDLE_TIMEOUT_S, delay_ms=NETWORK_RTT_MS, connect_delay_ms=NETWORK_CONNECT_MS
+    ) as receiver:
+        emulators = {name: setup.variants[name].emulator(receiver).start() for name in names}
+        try:
+            for name, emulator in emulators.items():
+                for _ in range(2):  # the cold start and one more, so what follows is steady state
+                    _invoke(emulator, name, _linked())
+            for scenario, gap_s in (("back-to-back", 0.0), ("idle gap", IDLE_GAP_S)):
+                since = len(receiver.requests)
+                durations: dict[str, list[float]] = {name: [] for name in names}
+                for _ in range(runs):
+                    if gap_s:
+                        time.sleep(gap_s)  # the spacing is the scenario: every sandbox frozen meanwhile
+                    for name, emulator in emulators.items():
+                        durations[name].append(_invoke(emulator, name, _linked()).duration_ms)
+                out[scenario] = _scenario(receiver, durations, since, runs)
+        finally:
+            for emulator in emulators.values():
+                emulator.stop()
+        since = len(receiver.requests)
+        durations = {name: [] for name in names}
+        for _ in range(runs):
+            for name in names:
+                emulator = setup.variants[name].emulator(receiver).start()
+                try:
+                    durations[name].append(_invoke(emulator, name, _linked()).duration_ms)
+                finally:
+                    emulator.stop()
+        out["first after cold start"] = _scenario(receiver, durations, since, runs)
+        out["after_response"] = _after_response_done(setup, receiver, runs)
+    return out
+
+
+def _after_response_done(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, Any]:
+    """Response posted to the after_response extension back in ``/event/next``, in ms: for invocations
+    that handed it their spans, then for invocations that handed it nothing. Not interleaved: one that
+    waits for a hand-off until its deadline (ROUTER_TIMEOUT_S) would leave the next one an idle connection."""
+    name = "router:after_response"
+    out: dict[str, Any] = {}
+    emulator = setup.variants[name].emulator(receiver).start()
+    try:
+        for _ in range(2):
+            _invoke(emulator, name, {"trace": True, **_linked()})
+        for kind, trace in (("handed off", True), ("nothing handed off", False)):
+            samples = []
+            for _ in range(runs):
+                result = _invoke(emulator, name, {"trace": trace, **_linked()})
+                if not result.extensions_next_at:
+                    raise RuntimeError(f"{name}: no extension was back in /event/next ({kind})")
+                samples.append((max(result.extensions_next_at.values()) - result.response_at) * 1000)
+            out[kind] = {"done_ms": samples, "median_ms": median(samples)}
+    finally:
+        emulator.stop()
+    return out
+
+
 def sizes(setup: Setup, cache: Path) -> dict[str, Any]:
     sdk_zip = cache / "bench-sdk-layer" / f"honeyhive-sdk-layer-py{PYTHON}-x86_64.zip"
     sdk = build_dependency_layer([SDK_REQUIREMENT], PYTHON, "x86_64", sdk_zip, cache_dir=cache / "pip")
@@ -280,6 +420,14 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     after = added("project:after_response", "W1", 20)
     requests = [results["scaling"][f"project:invocation|{spans}"]["requests"] for spans in SPAN_COUNTS]
     largest = max(results["sizes"]["project"].values(), key=lambda size: size["zipped"])
+    rss_added = results["memory"]["project:invocation"] - results["memory"]["bare"]
+    network = results["network"]
+    back_to_back = network["back-to-back"]["added_ms"]
+    idle_gap = network["idle gap"]["added_ms"]
+    first = network["first after cold start"]["added_ms"]
+    # An export lost on a connection the receiver had closed is fast, not met: requests must match.
+    arrived = {scenario: network[scenario]["requests"] for scenario in NETWORK_SCENARIOS}
+    nothing = network["after_response"]["nothing handed off"]["median_ms"]
     return [
         ("W1 at RTT 20 ms added <= 2 RTT + 3 ms (43 ms)", f"{w1:.1f} ms", w1 <= 43),
         (
@@ -313,6 +461,25 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             f"layer <= 5 MB zipped, <= 25 MB unzipped (py{PYTHON}, the largest)",
             f"{largest['zipped'] / 1e6:.2f} MB / {largest['unzipped'] / 1e6:.2f} MB",
             largest["zipped"] <= 5e6 and largest["unzipped"] <= 25e6,
+        ),
+        (f"peak RSS added <= 20 MB ({MEMORY_INVOCATIONS} warm invocations)", f"{rss_added:.1f} MB", rss_added <= 20),
+        (
+            f"HTTPS, {IDLE_GAP_S:g} s idle gap (> {IDLE_TIMEOUT_S:g} s idle timeout): added <= back-to-back + 5 ms,"
+            " every export arriving",
+            f"{idle_gap:.1f} ms vs {back_to_back:.1f} + 5 ms; {arrived['idle gap']:g} vs"
+            f" {arrived['back-to-back']:g} requests per invocation",
+            idle_gap <= back_to_back + 5 and arrived["idle gap"] == arrived["back-to-back"],
+        ),
+        (
+            "HTTPS, first invocation after a cold start: added <= back-to-back + 5 ms, every export arriving",
+            f"{first:.1f} ms vs {back_to_back:.1f} + 5 ms; {arrived['first after cold start']:g} vs"
+            f" {arrived['back-to-back']:g} requests per invocation",
+            first <= back_to_back + 5 and arrived["first after cold start"] == arrived["back-to-back"],
+        ),
+        (
+            "after_response: an invocation that hands nothing off is done <= 100 ms after its response",
+            f"{nothing:.0f} ms",
+            nothing <= 100,
         ),
     ]
 
@@ -400,6 +567,43 @@ def report(results: dict[str, Any]) -> str:
             f"| {spans} | {ours['median_ms'] - bare:.1f} ms | {ours['requests']:g} | "
             f"{sdk['median_ms'] - bare:.1f} ms | {sdk['requests']:g} |"
         )
+    memory = results["memory"]
+    lines += [
+        "",
+        f"## Memory (peak RSS of the runtime process, VmHWM, after {MEMORY_INVOCATIONS} warm W1 invocations)",
+        "",
+        "| variant | peak RSS MB | added MB |",
+        "|---|---|---|",
+        *(f"| {name} | {value:.1f} | {value - memory['bare']:.1f} |" for name, value in memory.items()),
+    ]
+    network = results["network"]
+    lines += [
+        "",
+        f"## Network: HTTPS, RTT {NETWORK_RTT_MS} ms ({NETWORK_CONNECT_MS} ms per new connection), idle timeout"
+        f" {IDLE_TIMEOUT_S:g} s",
+        "",
+        "A 150 ms handler, decorated (invocation mode, linked sessions) against undecorated;"
+        f" idle gap = {IDLE_GAP_S:g} s between invocations, frozen meanwhile. Connections: the decorated"
+        " variant's new connections per invocation (TLS sessions resumed among them); requests: those that"
+        " arrived, per invocation (fewer than back-to-back: exports lost).",
+        "",
+        "| scenario | bare ms | decorated ms | added ms | requests | new connections (resumed) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for scenario in NETWORK_SCENARIOS:
+        run_ = network[scenario]
+        lines.append(
+            f"| {scenario} | {run_['slow:bare']['median_ms']:.1f} | {run_['slow:project']['median_ms']:.1f} |"
+            f" {run_['added_ms']:.1f} | {run_['requests']:g} | {run_['new_connections']:g} ({run_['tls_resumed']}) |"
+        )
+    after = network["after_response"]
+    lines += [
+        "",
+        "after_response (a router calling the decorated function only when asked): response posted to the"
+        f" extension back in `/event/next`, function timeout {ROUTER_TIMEOUT_S:g} s:"
+        f" {after['handed off']['median_ms']:.0f} ms when handed the spans,"
+        f" {after['nothing handed off']['median_ms']:.0f} ms when handed nothing.",
+    ]
     lines += ["", "## Size", "", "| layer | zipped MB | unzipped MB |", "|---|---|---|"]
     for name, size in results["sizes"]["project"].items():
         lines.append(f"| honeyhive-serverless {name} | {size['zipped'] / 1e6:.2f} | {size['unzipped'] / 1e6:.2f} |")
@@ -452,7 +656,9 @@ def run(runs: int, warm_runs_count: int, out_dir: Path, cache: Path) -> dict[str
             "llm_cold": llm_cold_starts(setup, receiver, runs),
             "warm": warm_runs(setup, receiver, warm_runs_count),
             "scaling": scaling_runs(setup, receiver, max(1, warm_runs_count // 3)),
+            "memory": peak_rss(setup, receiver),
         }
+    results["network"] = network_runs(setup, max(1, warm_runs_count // 3))
     results["sizes"] = sizes(setup, cache)
     results["seconds"] = round(time.monotonic() - started, 1)
     out_dir.mkdir(parents=True, exist_ok=True)

@@ -23,7 +23,7 @@ from typing import Any
 from .. import interpreters
 from ..serving import AcceptThread
 from .layers import in_layers, lay_out
-from .sandbox import InvocationResult, Output, Pending, Sandbox, Slot
+from .sandbox import InvocationResult, Output, Pending, Sandbox, Slot, status_kb
 from .server import ApiServer
 
 INIT_TYPES = frozenset({"on-demand", "provisioned-concurrency", "snap-start"})
@@ -181,6 +181,15 @@ class LambdaEmulator:
             sandbox = self._slot.sandbox
             return sandbox.pid if sandbox is not None and sandbox.alive else None
 
+    def sandbox_memory_kb(self, name: str = "VmRSS") -> int:
+        """The runtime process's memory figure ``name`` from ``/proc/<pid>/status``, in kB: ``VmRSS`` what
+        is resident now, ``VmHWM`` its peak. Readable while the sandbox is frozen; RuntimeError when there
+        is no live sandbox."""
+        pid = self.sandbox_pid
+        if pid is None:
+            raise RuntimeError("there is no live sandbox")
+        return status_kb(pid, name)
+
     @property
     def frozen(self) -> bool:
         """True while the sandbox's process group is stopped between invocations."""
@@ -301,14 +310,15 @@ class LambdaEmulator:
         sandbox.thaw()
         for extension in sandbox.extensions.values():
             if "INVOKE" in extension.events:
-                extension.queue.append(
+                extension.invoke(
+                    pending,
                     {
                         "eventType": "INVOKE",
                         "deadlineMs": pending.deadline_ms,
                         "requestId": request_id,
                         "invokedFunctionArn": self.function_arn,
                         "tracing": {"type": "X-Amzn-Trace-Id", "value": pending.trace_id},
-                    }
+                    },
                 )
         sandbox.next_event = pending
         self._slot.cond.notify_all()

@@ -49,6 +49,9 @@ class InvocationResult:
     starts only) from the process start to the runtime and every extension asking for the first event.
     ``response_at`` and ``frozen_at`` are ``time.monotonic()`` values (the same clock in every process
     of this machine); ``frozen_at`` is set later, when the sandbox is frozen after this invocation.
+    ``extensions_next_at``: for each extension (by name) that took this invocation's INVOKE event, when
+    its next ``GET /event/next`` arrived (it is done with the invocation); filled in as they arrive,
+    complete once the sandbox is frozen (or ready, without freezing).
     """
 
     request_id: str
@@ -60,6 +63,7 @@ class InvocationResult:
     response_at: float
     frozen_at: float | None = None
     sandbox_pid: int | None = None
+    extensions_next_at: dict[str, float] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -76,11 +80,25 @@ class Extension:
     events: frozenset[str]
     queue: deque[dict[str, Any]] = field(default_factory=deque)
     waiting: bool = False
+    # The invocation whose INVOKE event is queued or being worked on, until the extension asks for more.
+    invoked: Pending | None = None
 
     @property
     def idle(self) -> bool:
         """In GET /event/next with no event left to take."""
         return self.waiting and not self.queue
+
+    def invoke(self, pending: Pending, event: dict[str, Any]) -> None:
+        """Queue ``pending``'s INVOKE ``event``."""
+        self.queue.append(event)
+        self.invoked = pending
+
+    def arrived(self, at: float) -> None:
+        """The extension asked for its next event (at ``at``): after taking an INVOKE, it is done with it."""
+        self.waiting = True
+        if self.invoked is not None and not self.queue:
+            self.invoked.extensions_next_at.setdefault(self.name, at)
+            self.invoked = None
 
 
 @dataclass(eq=False)
@@ -99,6 +117,8 @@ class Pending:
     client_context: str | None = None
     delivered_at: float | None = None
     invocation: InvocationResult | None = None
+    # Shared with the invocation's result, which may be made before the extensions are done.
+    extensions_next_at: dict[str, float] = field(default_factory=dict)
 
 
 def wait_until(cond: threading.Condition, predicate: Callable[[], bool], deadline: float | None) -> bool:
@@ -310,6 +330,17 @@ class Slot:
     def wait(self, predicate: Callable[[], bool], deadline: float | None) -> bool:
         """:func:`wait_until` on the slot's condition (held)."""
         return wait_until(self.cond, predicate, deadline)
+
+
+def status_kb(pid: int, name: str) -> int:
+    """The figure ``name`` of ``/proc/<pid>/status`` in kB (``VmRSS``, ``VmHWM``...); a stopped process
+    has one too."""
+    prefix = f"{name}:"
+    with open(f"/proc/{pid}/status", encoding="ascii") as status:
+        for line in status:
+            if line.startswith(prefix):
+                return int(line.split()[1])
+    raise KeyError(f"no {name} in /proc/{pid}/status")
 
 
 def _wait_stopped(pid: int) -> None:

@@ -227,7 +227,15 @@ class ApiServer(ThreadingHTTPServer):
                 payload, error = _decode_payload(body), None
             duration_ms = (now - pending.delivered_at) * 1000
             pending.invocation = InvocationResult(
-                request_id, payload, error, pending.cold, pending.init_ms, duration_ms, now, sandbox_pid=sandbox.pid
+                request_id,
+                payload,
+                error,
+                pending.cold,
+                pending.init_ms,
+                duration_ms,
+                now,
+                sandbox_pid=sandbox.pid,
+                extensions_next_at=pending.extensions_next_at,
             )
             self.slot.cond.notify_all()
         return _ACCEPTED
@@ -268,6 +276,7 @@ class ApiServer(ThreadingHTTPServer):
         return _json_answer(200, document, {"Lambda-Extension-Identifier": extension.identifier})
 
     def _extension_next(self, generation: int, identifier: str) -> _Answer | None:
+        arrived_at = time.monotonic()
         slot = self.slot
         with slot.cond:
             sandbox = slot.current(generation)
@@ -276,7 +285,7 @@ class ApiServer(ThreadingHTTPServer):
             extension = sandbox.extensions.get(identifier)
             if extension is None:
                 return _error_answer(403, "Extension.UnknownExtensionIdentifier", f"unknown extension {identifier!r}")
-            extension.waiting = True
+            extension.arrived(arrived_at)
             sandbox.note_ready()
             sandbox.freeze_if_done()
             slot.cond.notify_all()

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import shutil
+import ssl
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -32,6 +35,12 @@ class DevReceiver:
     Everything recorded lives in ``requests``, ``spans``, ``session_starts`` and ``event_updates``;
     read them under ``wait_for`` or after the client has its answer (requests are recorded before
     they are answered).
+
+    ``delay_ms`` delays every answer (the request's round trip); ``connect_delay_ms`` every new connection
+    (its TCP and TLS round trips). ``tls``: serve HTTPS with a certificate from a throwaway CA, whose PEM
+    is at ``ca_path`` while the receiver runs (a client trusts it through ``SSL_CERT_FILE``).
+    ``idle_timeout_s``: close a keep-alive connection on which no request has started for that long, as
+    a load balancer does; each close counts in ``idle_closes`` and wakes ``wait_for``.
     """
 
     def __init__(
@@ -41,13 +50,22 @@ class DevReceiver:
         *,
         api_keys: set[str] | None = None,
         delay_ms: float = 0.0,
+        connect_delay_ms: float = 0.0,
         jsonl_path: str | Path | None = None,
         on_spans: Callable[[list[ReceivedSpan]], None] | None = None,
+        tls: bool = False,
+        idle_timeout_s: float | None = None,
     ) -> None:
+        if idle_timeout_s is not None and idle_timeout_s <= 0:
+            raise ValueError(f"idle_timeout_s must be positive, not {idle_timeout_s!r}")
         self._host = host
         self._requested_port = port
+        self.tls = tls
+        self.idle_timeout_s = idle_timeout_s
+        self._ca_dir: Path | None = None
         self.api_keys: set[str] | None = set(api_keys) if api_keys is not None else None
         self.delay_ms: float = delay_ms
+        self.connect_delay_ms: float = connect_delay_ms
         self.jsonl_path: Path | None = Path(jsonl_path) if jsonl_path is not None else None
         self.on_spans = on_spans
         # When set, POST /session/start answers 200 with exactly this JSON body (the session is still
@@ -61,6 +79,7 @@ class DevReceiver:
         self.event_updates: list[dict[str, Any]] = []
         self._log: list[tuple[str, Any]] = []
         self._otlp_count = 0
+        self._idle_closes = 0
         self._session_seen_ns: dict[str, int] = {}
         self._jsonl_warned = False
         self._faults = Faults()
@@ -79,15 +98,39 @@ class DevReceiver:
         with self._lifecycle:
             if self._server is not None or self._stopped:
                 raise RuntimeError("DevReceiver can be started once")
-            self._server = Server(
-                (self._host, self._requested_port),
-                settings=self,
-                faults=self._faults,
-                stopping=self._stopping,
-                record=self._record,
-            )
+            context = self._tls_context() if self.tls else None
+            try:
+                self._server = Server(
+                    (self._host, self._requested_port),
+                    settings=self,
+                    faults=self._faults,
+                    stopping=self._stopping,
+                    record=self._record,
+                    idle_closed=self._idle_closed,
+                    tls=context,
+                    idle_timeout_s=self.idle_timeout_s,
+                )
+            except OSError:
+                self._remove_ca()
+                raise
             self._start_accepting()
         return self
+
+    def _tls_context(self) -> ssl.SSLContext:
+        """A server context with a certificate for the host from a new throwaway CA, whose PEM it writes
+        to a directory of its own (removed by stop())."""
+        import trustme  # a dev dependency, needed by a TLS receiver only
+
+        ca = trustme.CA()
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ca.issue_cert(*dict.fromkeys([self._host, "127.0.0.1", "localhost"])).configure_cert(context)
+        self._ca_dir = Path(tempfile.mkdtemp(prefix="hh-dev-receiver-ca-"))
+        ca.cert_pem.write_to_path(str(self._ca_dir / "ca.pem"))
+        return context
+
+    def _remove_ca(self) -> None:
+        if self._ca_dir is not None:
+            shutil.rmtree(self._ca_dir, ignore_errors=True)
 
     def stop(self) -> None:
         """Stop serving, close every socket and release hanging handlers. Idempotent."""
@@ -105,6 +148,7 @@ class DevReceiver:
             self._stop_accepting()
             server.close_connections()
             server.join_handlers(timeout=2.0)
+            self._remove_ca()
 
     def __enter__(self) -> DevReceiver:
         return self.start() if self._server is None else self
@@ -126,14 +170,29 @@ class DevReceiver:
 
     @property
     def url(self) -> str:
-        """Base URL, e.g. ``http://127.0.0.1:41234`` (what HH_API_URL should be set to)."""
+        """Base URL, e.g. ``http://127.0.0.1:41234`` or, with TLS, ``https://...`` (what HH_API_URL should be
+        set to)."""
         host = self._host if ":" not in self._host else f"[{self._host}]"
-        return f"http://{host}:{self.port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{self.port}"
+
+    @property
+    def ca_path(self) -> Path:
+        """The PEM of the CA that signed a TLS receiver's certificate (what SSL_CERT_FILE should be set to);
+        it exists from start() to stop()."""
+        if self._ca_dir is None:
+            raise RuntimeError("only a started DevReceiver(tls=True) has a CA")
+        return self._ca_dir / "ca.pem"
 
     @property
     def connection_count(self) -> int:
         """TCP connections accepted so far (not reset by clear())."""
         return self._server.accepted if self._server is not None else 0
+
+    @property
+    def idle_closes(self) -> int:
+        """Connections closed for being idle longer than ``idle_timeout_s`` (not reset by clear())."""
+        with self._cond:
+            return self._idle_closes
 
     def _start_accepting(self) -> None:
         assert self._server is not None
@@ -218,6 +277,11 @@ class DevReceiver:
             except Exception as exc:  # a listener bug must not break the receiver
                 print(f"hh dev receiver: on_spans failed: {exc!r}", file=sys.stderr)
 
+    def _idle_closed(self) -> None:
+        with self._cond:
+            self._idle_closes += 1
+            self._cond.notify_all()
+
     def _append_jsonl(self, path: Path, items: list[tuple[str, Any]]) -> None:
         try:
             with path.open("a", encoding="utf-8") as out:
@@ -231,7 +295,7 @@ class DevReceiver:
     # ---- queries
 
     def wait_for(self, predicate: Callable[[DevReceiver], bool], timeout: float = 5.0) -> bool:
-        """Wait until ``predicate(self)`` is true (checked on every record); False on timeout."""
+        """Wait until ``predicate(self)`` is true (checked on every record and idle close); False on timeout."""
         deadline = time.monotonic() + timeout
         with self._cond:
             while not predicate(self):
@@ -292,6 +356,8 @@ class DevReceiver:
                 status=item.status,
                 received_at=item.received_at,
                 connection_id=item.connection_id,
+                new_connection=item.new_connection,
+                tls_resumed=item.tls_resumed,
                 body_bytes=len(item.body),
             )
         elif isinstance(item, ReceivedSpan):

@@ -2,7 +2,10 @@
 
 Every request is recorded before it is answered, so a client that has its answer also finds it in the
 record. The server never imports the receiver: it is handed what it needs (the :class:`Settings` it
-reads on every request, the :class:`Faults`, a stop event and a ``record`` callback).
+reads on every request, the :class:`Faults`, a stop event and ``record`` and ``idle_closed`` callbacks).
+
+Like a load balancer in front of HoneyHive, it can serve TLS (the handshake on the connection's own
+thread) and close a keep-alive connection left idle between requests.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import hmac
 import json
 import socket
 import socketserver
+import ssl
 import sys
 import threading
 import time
@@ -34,6 +38,8 @@ FAULT_KINDS: frozenset[str] = frozenset({"refuse", "hang", "500", "429", "slow",
 
 # A dev receiver has no business buffering more than this; a larger Content-Length is a client bug.
 MAX_BODY_BYTES = 64 * 1024 * 1024
+# A client that connects and never completes the TLS handshake is dropped after this long.
+HANDSHAKE_TIMEOUT_S = 10.0
 
 
 @dataclass
@@ -41,7 +47,9 @@ class ReceivedRequest:
     """One HTTP request as the receiver saw it.
 
     ``status`` is the status it was answered with; 0 means it was never answered (a "hang" fault,
-    or the receiver stopped first).
+    or the receiver stopped first). ``connection_id`` numbers its TCP connection in the order accepted;
+    ``new_connection`` is True for the first request a connection carried; ``tls_resumed`` tells whether
+    that connection's TLS handshake resumed an earlier session (None over plain HTTP).
     """
 
     method: str
@@ -51,6 +59,8 @@ class ReceivedRequest:
     status: int
     received_at: float
     connection_id: int
+    new_connection: bool
+    tls_resumed: bool | None
 
 
 class _HttpError(Exception):
@@ -88,6 +98,7 @@ class Settings(Protocol):
 
     api_keys: set[str] | None
     delay_ms: float
+    connect_delay_ms: float
     session_response_override: dict[str, Any] | None
 
 
@@ -221,6 +232,17 @@ def _traces(request: ReceivedRequest) -> Outcome:
 # ---- HTTP
 
 
+@dataclass(eq=False)
+class Connection:
+    """One accepted TCP connection: its number, the socket its handler reads (the TLS one once wrapped),
+    whether its handshake resumed a session, and how many requests it has carried."""
+
+    id: int
+    sock: socket.socket
+    tls_resumed: bool | None = None
+    requests: int = 0
+
+
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"  # keep-alive: every answer carries Content-Length
     disable_nagle_algorithm = True  # small answers must not wait for delayed ACKs
@@ -236,6 +258,28 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Silence the per-request stderr line; the receiver records requests instead."""
+
+    def handle_one_request(self) -> None:
+        """Wait at most the idle timeout for the next request to start, then read and answer it with no
+        timeout at all: only an idle connection is closed, never one a request is in flight on."""
+        idle_timeout_s = self._server.idle_timeout_s
+        if idle_timeout_s is not None:
+            self.connection.settimeout(idle_timeout_s)
+            try:
+                # Buffered bytes (a pipelined request) count at once; otherwise one read that waits.
+                started = self.rfile.peek(1)  # type: ignore[attr-defined]
+            except TimeoutError:
+                self.close_connection = True
+                self._server.idle_closed()
+                return
+            except OSError:
+                self.close_connection = True
+                return
+            self.connection.settimeout(None)
+            if not started:  # the client closed it
+                self.close_connection = True
+                return
+        super().handle_one_request()
 
     def do_POST(self) -> None:
         """Every method goes through one dispatcher, so that unknown routes are answered 404."""
@@ -295,6 +339,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         server = self._server
         headers = {key.lower(): value for key, value in self.headers.items()}
+        connection = server.connection_of(self.request)
+        connection.requests += 1
         request = ReceivedRequest(
             method=self.command,
             path=self.path,
@@ -302,7 +348,9 @@ class _Handler(BaseHTTPRequestHandler):
             body=b"",
             status=0,
             received_at=time.monotonic(),
-            connection_id=server.connection_id(self.request),
+            connection_id=connection.id,
+            new_connection=connection.requests == 1,
+            tls_resumed=connection.tls_resumed,
         )
         try:
             try:
@@ -371,7 +419,11 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 class Server(ThreadingHTTPServer):
-    """A thread per connection, each numbered in the order it was accepted."""
+    """A thread per connection, each numbered in the order it was accepted.
+
+    ``tls``: serve HTTPS with this server-side context. ``idle_timeout_s``: close a connection on which no
+    request has started for that long, calling ``idle_closed`` for each.
+    """
 
     daemon_threads = True
     allow_reuse_address = True
@@ -385,13 +437,20 @@ class Server(ThreadingHTTPServer):
         faults: Faults,
         stopping: threading.Event,
         record: Callable[[ReceivedRequest, Outcome | None], None],
+        idle_closed: Callable[[], None],
+        tls: ssl.SSLContext | None = None,
+        idle_timeout_s: float | None = None,
     ) -> None:
         self.settings = settings
         self.faults = faults
         self.stopping = stopping
         self.record = record
+        self.idle_closed = idle_closed
+        self.tls = tls
+        self.idle_timeout_s = idle_timeout_s
         self._conn_lock = threading.Lock()
-        self._conn_ids: dict[socket.socket, int] = {}
+        # By the socket its handler is given: the accepted one, or the TLS socket wrapping it.
+        self._connections: dict[socket.socket, Connection] = {}
         self._handler_threads: set[threading.Thread] = set()
         self.accepted = 0
         super().__init__(address, _Handler)
@@ -420,23 +479,51 @@ class Server(ThreadingHTTPServer):
         sock = cast(socket.socket, request)
         with self._conn_lock:
             self.accepted += 1
-            self._conn_ids[sock] = self.accepted
+            connection = Connection(self.accepted, sock)
+            self._connections[sock] = connection
             thread = threading.Thread(
                 target=self._run_connection,
-                args=(sock, client_address),
+                args=(connection, client_address),
                 name=f"hh-dev-receiver-conn-{self.accepted}",
                 daemon=True,
             )
             self._handler_threads.add(thread)
         thread.start()
 
-    def _run_connection(self, sock: socket.socket, client_address: Any) -> None:
+    def _run_connection(self, connection: Connection, client_address: Any) -> None:
         try:
-            self.process_request_thread(sock, client_address)
+            # A new connection's round trips (TCP's, and TLS's handshake): the client waits this long in the
+            # handshake, or, over plain HTTP, for the answer to its first request.
+            delay_s = self.settings.connect_delay_ms / 1000.0
+            if delay_s > 0 and self.stopping.wait(delay_s):
+                self.shutdown_request(connection.sock)
+                return
+            if self.tls is None or self._handshake(connection):
+                self.process_request_thread(connection.sock, client_address)
         finally:
             with self._conn_lock:
-                self._conn_ids.pop(sock, None)
+                self._connections.pop(connection.sock, None)
                 self._handler_threads.discard(threading.current_thread())
+
+    def _handshake(self, connection: Connection) -> bool:
+        """Wrap the connection in TLS and complete the handshake (on its own thread, so a slow or failing
+        client never holds up the accept loop); False, the connection closed, when it fails."""
+        assert self.tls is not None
+        with self._conn_lock:
+            # Re-keyed under the lock: close_connections() always finds the socket the fd now belongs to.
+            del self._connections[connection.sock]
+            sock = self.tls.wrap_socket(connection.sock, server_side=True, do_handshake_on_connect=False)
+            connection.sock = sock
+            self._connections[sock] = connection
+        try:
+            sock.settimeout(HANDSHAKE_TIMEOUT_S)
+            sock.do_handshake()
+            sock.settimeout(None)
+        except OSError:  # an untrusted certificate, a plain-HTTP client, a timeout, or stop()
+            self.shutdown_request(sock)
+            return False
+        connection.tls_resumed = sock.session_reused
+        return True
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         # Connection resets are routine for a receiver that injects faults; anything else is a bug
@@ -444,14 +531,15 @@ class Server(ThreadingHTTPServer):
         if not isinstance(sys.exc_info()[1], OSError):
             super().handle_error(request, client_address)
 
-    def connection_id(self, sock: Any) -> int:
+    def connection_of(self, sock: Any) -> Connection:
+        """The connection a handler's socket belongs to (registered until its thread ends)."""
         with self._conn_lock:
-            return self._conn_ids.get(sock, 0)
+            return self._connections[sock]
 
     def close_connections(self) -> None:
         """Shut every open connection; handler threads then see EOF (or a failed write) and exit."""
         with self._conn_lock:
-            socks = list(self._conn_ids)
+            socks = list(self._connections)
         shut_down(socks)
 
     def join_handlers(self, timeout: float) -> None:
