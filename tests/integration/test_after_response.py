@@ -140,7 +140,7 @@ PROMPTLY_S = 1.0
 @pytest.mark.parametrize(
     ("handler", "event", "expected"),
     [
-        ("router.handler", {"traced": False}, {"traced": False}),
+        ("front_router.handler", {"traced": False}, {"traced": False}),
         ("broken_start.handler", {}, {"served": True}),
     ],
     ids=["router-path-without-the-wrapped-function", "tracing-failed-to-start"],
@@ -159,7 +159,7 @@ def test_an_invocation_that_hands_nothing_off_lets_the_sandbox_freeze_at_once(
 
 def test_the_router_still_exports_the_invocations_that_call_the_wrapped_function(receiver: DevReceiver) -> None:
     env = {"HH_API_URL": receiver.url, "HH_API_KEY": API_KEY, "HH_EXPORT_MODE": "after_response"}
-    with LambdaEmulator("router.handler", task_root=SANDBOX_HANDLERS, env=env, timeout_s=10) as emulator:
+    with LambdaEmulator("front_router.handler", task_root=SANDBOX_HANDLERS, env=env, timeout_s=10) as emulator:
         events = [{"traced": True}, {"traced": False}, {"traced": True}]
         for event in events:
             result = emulator.invoke(event)

@@ -26,7 +26,7 @@ def test_a_connection_closed_while_frozen_is_replaced_beside_the_handler_and_the
             "SSL_CERT_FILE": str(receiver.ca_path),
             "PYTHONPATH": str(REPO / "layer"),  # this checkout's runtime
         }
-        with LambdaEmulator("slow_work.handler", task_root=SANDBOX_HANDLERS, env=env) as emulator:
+        with LambdaEmulator("slow_handler.handler", task_root=SANDBOX_HANDLERS, env=env) as emulator:
             event = {"work_ms": WORK_MS, "session_id": str(uuid.uuid4())}
             first = emulator.invoke(event)  # cold: its first connection is opened beside it too
             assert receiver.wait_for(lambda rx: rx.idle_closes == 1, timeout=5)  # closed while frozen

@@ -1,5 +1,5 @@
 """A router in front of a decorated function, for the after_response tests: the runtime calls
-``router.handler`` (not traced), which calls the traced ``answer`` only when the event asks for it, so
+``front_router.handler`` (not traced), which calls the traced ``answer`` only when the event asks for it, so
 some invocations hand nothing off. ``broken_start.handler`` is the same router whose tracing fails to
 start."""
 
