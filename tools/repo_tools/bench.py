@@ -305,7 +305,8 @@ def _scenario(receiver: DevReceiver, durations: dict[str, list[float]], since: i
     out["added_ms"] = out["slow:project"]["median_ms"] - out["slow:bare"]["median_ms"]
     out["requests"] = len(requests) / invocations
     out["new_connections"] = sum(request.new_connection for request in requests) / invocations
-    out["tls_resumed"] = sum(bool(request.tls_resumed) for request in requests if request.new_connection)
+    resumed = sum(bool(request.tls_resumed) for request in requests if request.new_connection)
+    out["tls_resumed"] = resumed / invocations
     return out
 
 
@@ -594,7 +595,7 @@ def report(results: dict[str, Any]) -> str:
         run_ = network[scenario]
         lines.append(
             f"| {scenario} | {run_['slow:bare']['median_ms']:.1f} | {run_['slow:project']['median_ms']:.1f} |"
-            f" {run_['added_ms']:.1f} | {run_['requests']:g} | {run_['new_connections']:g} ({run_['tls_resumed']}) |"
+            f" {run_['added_ms']:.1f} | {run_['requests']:g} | {run_['new_connections']:g} ({run_['tls_resumed']:g}) |"
         )
     after = network["after_response"]
     lines += [
