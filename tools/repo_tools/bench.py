@@ -160,15 +160,20 @@ def cold_starts(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, lis
     samples: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(runs):
         for name in names:
-            emulator = setup.variants[name].emulator(receiver).start()
-            try:
-                result = emulator.invoke({})
-            finally:
-                emulator.stop()
-            if not result.ok:
-                raise RuntimeError(f"{name} failed its cold start: {result.error}")
-            samples[name].append((result.init_ms or 0.0) + result.duration_ms)
+            samples[name].append(_cold_start(setup.variants[name], receiver))
     return samples
+
+
+def _cold_start(variant: Variant, receiver: DevReceiver) -> float:
+    """One cold start in a new sandbox: spawn to first response, in ms."""
+    emulator = variant.emulator(receiver).start()
+    try:
+        result = emulator.invoke({})
+    finally:
+        emulator.stop()
+    if not result.ok:
+        raise RuntimeError(f"{variant.name} failed its cold start: {result.error}")
+    return (result.init_ms or 0.0) + result.duration_ms
 
 
 def llm_cold_starts(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, list[float]]:
@@ -179,14 +184,7 @@ def llm_cold_starts(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str,
             for name in LLM_VARIANTS:
                 variant = setup.variants[name]
                 variant.env.update({"OPENAI_BASE_URL": api.base_url, "OPENAI_API_KEY": "sk-bench"})
-                emulator = variant.emulator(receiver).start()
-                try:
-                    result = emulator.invoke({})
-                finally:
-                    emulator.stop()
-                if not result.ok:
-                    raise RuntimeError(f"{name} failed its cold start: {result.error}")
-                samples[name].append((result.init_ms or 0.0) + result.duration_ms)
+                samples[name].append(_cold_start(variant, receiver))
     return samples
 
 
