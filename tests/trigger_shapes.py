@@ -111,4 +111,7 @@ SHAPES = [
     # Written here from the Lex V2 input format (Powertools' corpus has no Lex event): the session id in
     # the session attributes, which wins over the conversation's sessionId.
     Shape("lex_v2", "lex", "other", True),
+    # Written here from the durable functions envelope (API 2025-12-01): the user's input, with its
+    # session id, is JSON text inside an operation's InputPayload.
+    Shape("durable_execution", "durable-execution", "other", True),
 ]

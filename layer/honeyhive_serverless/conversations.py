@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .payloads import parse_json_object
 from .wire import SESSION_FIELD
 
 #: ``(candidate, where, conversation)``: the fields of a ``triggers.SessionLookup`` after its trigger.
@@ -59,11 +60,29 @@ def connect(event: Mapping[str, Any]) -> Found | None:
     return found if found is not None else _key(data.get("ContactId"), "Details.ContactData.ContactId")
 
 
+def durable_execution(event: Mapping[str, Any]) -> Found | None:
+    """A durable function's envelope: ``session_id`` in the user's input (the JSON text of an operation's
+    ``ExecutionDetails.InputPayload``), else the ``DurableExecutionArn``. Every replay of one execution
+    (Lambda invokes it again from the start after each wait, for up to a year) is one conversation."""
+    state = event.get("InitialExecutionState")
+    operations = state.get("Operations") if isinstance(state, Mapping) else None
+    for operation in operations if isinstance(operations, list) else ():
+        details = operation.get("ExecutionDetails") if isinstance(operation, Mapping) else None
+        payload = details.get("InputPayload") if isinstance(details, Mapping) else None
+        found = _explicit(parse_json_object(payload) if isinstance(payload, str) else None, _INPUT_WHERE)
+        if found is not None:
+            return found
+    return _key(event.get("DurableExecutionArn"), "DurableExecutionArn")
+
+
+_INPUT_WHERE = f"InitialExecutionState.Operations[].ExecutionDetails.InputPayload.{SESSION_FIELD}"
+
 #: Trigger name -> its lookup.
 LOOKUPS: dict[str, Callable[[Mapping[str, Any]], Found | None]] = {
     "bedrock-agent": bedrock_agent,
     "lex": lex_v2,
     "connect": connect,
+    "durable-execution": durable_execution,
 }
 
 

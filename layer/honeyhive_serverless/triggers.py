@@ -82,6 +82,7 @@ TRIGGERS: dict[str, tuple[str, str]] = {
     "bedrock-agent": ("other", "aws:bedrock"),
     "lex": ("other", "aws:lex"),
     "connect": ("other", "aws:connect"),
+    "durable-execution": ("other", "aws:lambda"),
     "cognito": ("other", "aws:cognito-idp"),
     "cloudformation": ("other", "aws:cloudformation"),
     "codepipeline": ("other", "aws:codepipeline"),
@@ -118,6 +119,7 @@ _KEYED_SHAPES = (
     ("vpc-lattice", frozenset({"raw_path", "method", "headers"})),  # Lattice's version 1: no requestContext
     ("bedrock-agent", frozenset({"agent", "actionGroup", "messageVersion"})),
     ("lex", frozenset({"bot", "sessionId", "sessionState"})),
+    ("durable-execution", frozenset({"DurableExecutionArn", "CheckpointToken"})),
     ("appsync", frozenset({"typeName", "fieldName", "arguments"})),  # Amplify's @function resolver
     ("api-gateway-authorizer", frozenset({"type", "authorizationToken", "methodArn"})),  # a TOKEN one
     ("firehose", frozenset({"deliveryStreamArn", "records"})),

@@ -18,6 +18,8 @@ class LambdaContext:
     region: str = "us-east-1"
     log_group_name: str = "/aws/lambda/demo-function"
     log_stream_name: str = "local"
+    #: Set in tenant isolation mode (awslambdaric 4's ``context.tenant_id``).
+    tenant_id: str | None = None
     _started: float = field(default_factory=time.monotonic)
 
     @property

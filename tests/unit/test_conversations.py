@@ -7,6 +7,7 @@ create the session, and the absence of session-start requests.
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import uuid
 from collections.abc import Callable
@@ -197,3 +198,26 @@ def test_the_choice_is_the_first_usable_candidate() -> None:
 )
 def test_value_at(path: str, expected: object) -> None:
     assert value_at({"a": {"b": 1}, "list": [{"c": "first"}, {"c": "second"}]}, path) == expected
+
+
+def _durable(arn_suffix: str, input_session: str | None = None) -> dict[str, Any]:
+    event = load_event("durable_execution", new_id())
+    event["DurableExecutionArn"] += arn_suffix
+    operation = event["InitialExecutionState"]["Operations"][0]
+    payload = {"order_id": "o-42", **({"session_id": input_session} if input_session else {})}
+    operation["ExecutionDetails"]["InputPayload"] = json.dumps(payload)
+    return event
+
+
+def test_every_replay_of_a_durable_execution_is_one_session(lambda_env: DevReceiver) -> None:
+    replays = _run([_durable("") for _ in range(3)], lambda_env)  # invoked again from the start after each wait
+    assert len(set(replays)) == 1
+    _assert_joined(lambda_env, replays[0])
+    lambda_env.clear()
+    [other] = _run([_durable("-another")], lambda_env)
+    assert other != replays[0]
+
+
+def test_a_session_id_in_the_durable_input_wins(lambda_env: DevReceiver) -> None:
+    explicit = new_id()
+    assert _run([_durable("", explicit), _durable("", explicit)], lambda_env) == [explicit, explicit]

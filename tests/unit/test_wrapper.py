@@ -338,3 +338,16 @@ def test_session_start_runs_beside_the_handler_and_a_failed_one_marks_the_spans(
     assert len(lambda_env.spans) == 2
     assert all(s.attributes["honeyhive.session_auto_create"] is True for s in lambda_env.spans)
     assert any("locally made session ids" in r.getMessage() for r in caplog.records)
+
+
+def test_the_tenant_of_a_tenant_isolated_function_is_on_the_span_and_in_the_session(lambda_env: DevReceiver) -> None:
+    @with_honeyhive_session
+    def handler(event: Any, context: Any) -> str:
+        return "ok"
+
+    assert handler({}, ctx(tenant_id="tenant-7")) == "ok"
+    assert handler({}, ctx()) == "ok"
+    assert lambda_env.wait_for(lambda rx: len(rx.session_starts) == 2 and len(rx.spans) == 2)
+    tenants = [span.attributes.get("aws.lambda.tenant_id") for span in lambda_env.spans]
+    assert tenants == ["tenant-7", None]
+    assert [start.get("metadata", {}).get("tenant_id") for start in lambda_env.session_starts] == ["tenant-7", None]

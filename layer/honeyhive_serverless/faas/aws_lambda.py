@@ -31,6 +31,8 @@ def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> In
         memory_mb=_text(getattr(context, "memory_limit_in_mb", None)) or env.get(var.LAMBDA_FUNCTION_MEMORY_SIZE),
         deadline=time.monotonic() + remaining / 1000 if isinstance(remaining, int | float) else None,
         start=start,
+        # Tenant isolation mode: awslambdaric 4 gives the Runtime API's Lambda-Runtime-Aws-Tenant-Id here.
+        tenant_id=_text(getattr(context, "tenant_id", None)),
         extra={"init_type": env.get(var.LAMBDA_INITIALIZATION_TYPE)},
         carriers=carriers,
         batch=batch,

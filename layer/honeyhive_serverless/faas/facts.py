@@ -26,6 +26,8 @@ class InvocationFacts:
     #: ``time.monotonic()`` at which the platform kills the invocation, when it says.
     deadline: float | None = None
     start: str = "warm"
+    #: The tenant of a function in tenant isolation mode.
+    tenant_id: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     #: The trace context the call carries: the event's (or its client context's), or one per record.
     carriers: tuple[CarrierLookup, ...] = ()
@@ -56,6 +58,7 @@ class InvocationFacts:
             "cloud.provider": "gcp" if self.platform == "cloud-function" else "aws",
             "cloud.resource_id": self.resource_id,
             "cloud.region": self.region,
+            "aws.lambda.tenant_id": self.tenant_id,
         }
         return {key: value for key, value in values.items() if value is not None}
 
@@ -72,6 +75,7 @@ class InvocationFacts:
             "cold_start": self.cold_start,
             "start": self.start,
             "resource_id": self.resource_id,
+            "tenant_id": self.tenant_id,
             **self.extra,
         }
         return {key: value for key, value in values.items() if value is not None}
