@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
+from ._fork import reset_in_child
 from ._log import logger
 
 T = TypeVar("T")
@@ -41,6 +42,11 @@ class Background:
 
     def __init__(self, workers: int = 2) -> None:
         self._workers = workers
+        self._after_fork()
+        reset_in_child(self._after_fork)
+
+    def _after_fork(self) -> None:
+        """A new queue and no threads (a fork's child has none of its parent's): started on next use."""
         self._queue: queue.SimpleQueue[tuple[Callable[..., Any], tuple[Any, ...], Pending[Any]]] = queue.SimpleQueue()
         self._started = False
         self._lock = threading.Lock()

@@ -96,6 +96,8 @@ LAMBDA_FUNCTION_VERSION = "AWS_LAMBDA_FUNCTION_VERSION"
 LAMBDA_FUNCTION_MEMORY_SIZE = "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"
 LAMBDA_INITIALIZATION_TYPE = "AWS_LAMBDA_INITIALIZATION_TYPE"
 LAMBDA_RUNTIME_API = "AWS_LAMBDA_RUNTIME_API"
+#: Set on Lambda Managed Instances: the invocations one execution environment runs at once.
+LAMBDA_MAX_CONCURRENCY = "AWS_LAMBDA_MAX_CONCURRENCY"
 #: Set by the function's configuration, read by Lambda: a script that starts the runtime.
 LAMBDA_EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 #: The function's handler setting, as the runtime reads it.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from conftest import make_tracer
@@ -116,3 +118,15 @@ def test_after_response_off_lambda_falls_back_to_invocation_with_one_info_line(
             pass
         assert receiver.spans == []
     assert len(receiver.spans) == 1
+
+
+def test_after_response_falls_back_to_invocation_on_managed_instances(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from honeyhive_serverless.export.extension import AfterResponseExtension
+
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")  # nothing listens: never reached
+    monkeypatch.setenv("AWS_LAMBDA_MAX_CONCURRENCY", "4")
+    with caplog.at_level(logging.INFO, logger="honeyhive_serverless"):
+        assert AfterResponseExtension.register(lambda scope: None, 2000) is None
+    assert any("Managed Instances; exporting per invocation" in r.getMessage() for r in caplog.records)

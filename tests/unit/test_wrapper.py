@@ -351,3 +351,22 @@ def test_the_tenant_of_a_tenant_isolated_function_is_on_the_span_and_in_the_sess
     tenants = [span.attributes.get("aws.lambda.tenant_id") for span in lambda_env.spans]
     assert tenants == ["tenant-7", None]
     assert [start.get("metadata", {}).get("tenant_id") for start in lambda_env.session_starts] == ["tenant-7", None]
+
+
+@pytest.mark.parametrize("remaining_ms", [0, -5000])
+def test_no_time_left_at_the_start_means_no_deadline_not_a_timeout(lambda_env: DevReceiver, remaining_ms: int) -> None:
+    """Managed Instances enforce no timeout: the remaining time may read zero or less from the start."""
+
+    class Context(LambdaContext):
+        def get_remaining_time_in_millis(self) -> int:
+            return remaining_ms
+
+    @with_honeyhive_session
+    def handler(event: Any, context: Any) -> str:
+        step(1)
+        return "ok"
+
+    assert handler({}, Context("fn")) == "ok"
+    assert lambda_env.wait_for(lambda rx: len(rx.spans) == 2)
+    assert all(span.status_code != "ERROR" for span in lambda_env.spans)
+    assert not any("honeyhive.timeout" in span.attributes for span in lambda_env.spans)

@@ -89,6 +89,11 @@ class AfterResponseExtension:
         if not runtime_api:
             logger.info("honeyhive: after_response needs the Lambda Extensions API; exporting per invocation")
             return None
+        if os.environ.get(var.LAMBDA_MAX_CONCURRENCY):
+            # Managed Instances: several invocations at once in forked workers and no freeze; one
+            # extension cannot wait for each worker's hand-offs, and nothing freezes before an export.
+            logger.info("honeyhive: after_response does not run on Lambda Managed Instances; exporting per invocation")
+            return None
         exporter = cls(flush, flush_timeout_ms, runtime_api)
         try:
             exporter._register()

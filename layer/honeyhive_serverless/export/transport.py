@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from .._fork import reset_in_child
 from ..budget import MIN_USEFUL_S
 
 
@@ -94,10 +95,16 @@ class HttpTransport:
         self._port = parts.port
         self._base_path = parts.path.rstrip("/")
         self._max_idle = max_idle
-        self._idle: list[_Connection] = []
-        self._lock = threading.Lock()
         self._ssl_context: ssl.SSLContext | None = None
         self._tls_session: ssl.SSLSession | None = None
+        self._after_fork()
+        reset_in_child(self._after_fork)
+
+    def _after_fork(self) -> None:
+        """An empty pool. A fork's child shares its parent's sockets: it forgets them unclosed (closing a
+        TLS one would send the parent's peer a close_notify) and opens its own."""
+        self._idle: list[_Connection] = []
+        self._lock = threading.Lock()
         #: Set from :meth:`reserve` until :meth:`open_reserved` is done: a request then waits for those
         #: connections rather than open one of its own.
         self._opening: threading.Event | None = None

@@ -29,7 +29,9 @@ def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> In
         resource_id=_text(getattr(context, "invoked_function_arn", None)),
         region=env.get(var.AWS_REGION),
         memory_mb=_text(getattr(context, "memory_limit_in_mb", None)) or env.get(var.LAMBDA_FUNCTION_MEMORY_SIZE),
-        deadline=time.monotonic() + remaining / 1000 if isinstance(remaining, int | float) else None,
+        # No time left as it starts: a platform that enforces no deadline (Managed Instances) or a stand-in
+        # context. The invocation then has no deadline; the export is bounded by HH_FLUSH_TIMEOUT_MS alone.
+        deadline=time.monotonic() + remaining / 1000 if _positive(remaining) else None,
         start=start,
         # Tenant isolation mode: awslambdaric 4 gives the Runtime API's Lambda-Runtime-Aws-Tenant-Id here.
         tenant_id=_text(getattr(context, "tenant_id", None)),
@@ -69,6 +71,10 @@ def _call(target: Any, method: str) -> Any:
         return function()
     except Exception:
         return None
+
+
+def _positive(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value > 0
 
 
 def _text(value: Any) -> str | None:

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Callable
 
+from .._fork import reset_in_child
 from .._log import logger
 
 
@@ -19,9 +20,14 @@ class Watchdog:
     """Many armed entries, one thread, started on first use."""
 
     def __init__(self) -> None:
+        self._tickets = itertools.count(1)
+        self._after_fork()
+        reset_in_child(self._after_fork)
+
+    def _after_fork(self) -> None:
+        """Nothing armed and no thread: the parent's timers are its invocations', not the child's."""
         self._cond = threading.Condition()
         self._armed: dict[int, tuple[float, Callable[[], None]]] = {}
-        self._tickets = itertools.count(1)
         self._thread: threading.Thread | None = None
 
     def arm(self, at: float, callback: Callable[[], None]) -> int:
