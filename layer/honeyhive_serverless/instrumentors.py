@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -81,14 +81,12 @@ def instrumentors_variable(value: str | Iterable[str]) -> str:
     >>> instrumentors_variable(["all", "-LangChain"])
     'all,-langchain'
     """
-    items = value.split(",") if isinstance(value, str) else list(value)
     names = []
-    for item in items:
-        text = str(item).strip()
-        name = ("-" if text.startswith("-") else "") + normalise(text.removeprefix("-"))
-        if not _NAME.fullmatch(name):
+    for text, leaves_out, name in _entries(value):
+        entry = f"-{name}" if leaves_out else name
+        if not _NAME.fullmatch(entry):
             raise ValueError(f"instrumentors: {text!r} is not an instrumentor name (like openai, or all)")
-        names.append(name)
+        names.append(entry)
     if not names:
         raise ValueError("instrumentors: name at least one instrumentor, or all")
     return ",".join(names)
@@ -101,16 +99,13 @@ def parse_instrumentors(value: str | Iterable[str] | None, disabled: str = "") -
     """
     if value is None:
         return NO_INSTRUMENTORS
-    items = value.split(",") if isinstance(value, str) else list(value)
     everything = False
     names: list[str] = []
     excluded: list[str] = []
-    for item in items:
-        text = str(item).strip()
-        name = normalise(text[1:] if text.startswith("-") else text)
+    for _text, leaves_out, name in _entries(value):
         if not name:
             continue
-        if text.startswith("-"):
+        if leaves_out:
             excluded.append(name)
         elif name == ALL:
             everything = True
@@ -119,6 +114,14 @@ def parse_instrumentors(value: str | Iterable[str] | None, disabled: str = "") -
     if everything:
         excluded += [normalise(name) for name in disabled.split(",") if normalise(name)]
     return InstrumentorSelection(everything, tuple(n for n in names if n not in excluded), tuple(excluded))
+
+
+def _entries(value: str | Iterable[str]) -> Iterator[tuple[str, bool, str]]:
+    """Each item of a list or of comma text: as written, whether it leaves one out (``-name``), and its
+    name as compared."""
+    for item in value.split(",") if isinstance(value, str) else value:
+        text = str(item).strip()
+        yield text, text.startswith("-"), normalise(text.removeprefix("-"))
 
 
 class _Applied:

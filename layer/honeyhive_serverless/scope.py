@@ -20,6 +20,7 @@ from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span
+from opentelemetry.trace import Status
 
 from .background import Pending
 from .budget import deadline_scope
@@ -113,11 +114,17 @@ class SessionScope:
         with self._lock:
             self._open_spans.pop(_key(span), None)
 
-    def open_spans_newest_first(self) -> list[Span]:
-        """The spans still open, innermost (latest started) first: the order to end them in."""
+    def end_open_spans(self, attributes: dict[str, Any], status: Status | None = None, keep: object = None) -> None:
+        """End the spans still open (but ``keep``), innermost (latest started) first, each given
+        ``attributes`` and ``status`` as it ends."""
         with self._lock:
             spans = list(self._open_spans.values())
-        return sorted(spans, key=lambda span: span.start_time or 0, reverse=True)
+        for span in sorted(spans, key=lambda span: span.start_time or 0, reverse=True):
+            if span is not keep and span.is_recording():
+                if status is not None:
+                    span.set_status(status)
+                span.set_attributes(attributes)
+                span.end()
 
     # -- sessions -----------------------------------------------------------------------------------
 

@@ -22,12 +22,11 @@ candidate is passed over, with the reason, for the wrapper's one warning line.
 
 from __future__ import annotations
 
-import re
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from .triggers import validate_session_id
+from .triggers import CONTROL_CHARACTERS, validate_session_id
 
 #: The UUIDv5 namespace of conversation sessions: ``uuid5(NAMESPACE_URL,
 #: "https://github.com/honeyhiveai/honeyhive-serverless#conversation-sessions")``. A project's
@@ -36,7 +35,6 @@ from .triggers import validate_session_id
 CONVERSATION_NAMESPACE = uuid.UUID("b34b70b2-bf5a-58b0-b9e1-8b64e21a56fa")
 #: Longest conversation key taken (Lex allows 100 characters, Bedrock Agents 100, Connect ids are 36).
 MAX_KEY_LENGTH = 256
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def conversation_session_id(key: str, project: str | None) -> str:
@@ -139,7 +137,7 @@ def _key_problem(value: object) -> str | None:
         return "empty"
     if len(text) > MAX_KEY_LENGTH:
         return f"too long ({len(text)} characters, at most {MAX_KEY_LENGTH})"
-    if _CONTROL.search(text):
+    if CONTROL_CHARACTERS.search(text):
         return "contains control characters"
     try:
         text.encode("utf-8")

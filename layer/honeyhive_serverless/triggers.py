@@ -138,7 +138,8 @@ _KEYED_SHAPES = (
 # Any of their keys: most direct invokes have none, and are told so in one pass over their keys.
 _SHAPE_KEYS = frozenset().union(*(required for _name, required in _KEYED_SHAPES))
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: ASCII control characters: never in an id or a key (they would break a log line, or a header).
+CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
 # uuid.UUID() alone also takes "0x"-prefixed, underscored and oddly hyphenated hex; HoneyHive's ids are
 # the canonical form, accepted here in any case, unhyphenated, braced or as a urn.
 _UUID = re.compile(
@@ -278,7 +279,7 @@ def validate_session_id(value: object) -> tuple[str | None, str | None]:
         return None, f"not a string ({type(value).__name__})"
     if len(value) > MAX_ID_LENGTH:
         return None, f"too long ({len(value)} characters)"
-    if _CONTROL.search(value):
+    if CONTROL_CHARACTERS.search(value):
         return None, "contains control characters"
     match = _UUID.match(value)
     if match is None:

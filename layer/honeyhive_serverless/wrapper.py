@@ -240,13 +240,8 @@ class InvocationTrace:
     def _end_spans_left_open(self) -> None:
         """End what the handler left open (a stream it returned before reading to the end, say): a span
         ended after the invocation would leave with nothing, or with a later invocation's request."""
-        scope = self._scope
-        if scope is None:
-            return
-        for span in scope.open_spans_newest_first():
-            if span is not self.span and span.is_recording():
-                span.set_attribute(OPEN_AT_RETURN, True)
-                span.end()
+        if self._scope is not None:
+            self._scope.end_open_spans({OPEN_AT_RETURN: True}, keep=self.span)
 
     def _last_gasp(self, scope: SessionScope) -> None:
         """Shortly before the deadline: end what is still open, marked timeout, and send it all now."""
@@ -260,11 +255,10 @@ class InvocationTrace:
         # This runs in a copy of the invocation's context, whose budget has just run out: the margin is
         # the budget now, for spans exported as they end (immediate mode) as for the rest.
         with deadline_scope(scope.deadline):
-            for span in scope.open_spans_newest_first():
-                if span.is_recording():
-                    span.set_status(Status(StatusCode.ERROR, TIMEOUT_MESSAGE))
-                    span.set_attributes({"honeyhive_error": TIMEOUT_MESSAGE, "honeyhive.timeout": True})
-                    span.end()
+            scope.end_open_spans(
+                {"honeyhive_error": TIMEOUT_MESSAGE, "honeyhive.timeout": True},
+                Status(StatusCode.ERROR, TIMEOUT_MESSAGE),
+            )
             if self.session_id:
                 scope.merge_enrichment(self.session_id, {"metadata": {"error": TIMEOUT_MESSAGE, "timeout": True}})
             self.tracer.flush_scope(scope)
