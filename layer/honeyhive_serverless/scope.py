@@ -25,6 +25,8 @@ from opentelemetry.trace import Status
 from .background import Pending
 from .budget import deadline_scope
 
+#: Marks a span left open when its scope's work returned (a stream returned unread, say), ended then.
+OPEN_AT_RETURN = "honeyhive.open_at_return"
 _ENRICHMENT_DICT_FIELDS = ("metadata", "outputs", "metrics", "feedback", "config", "user_properties")
 
 

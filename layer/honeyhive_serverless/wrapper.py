@@ -37,7 +37,7 @@ from .faas.snapstart import register_restore_hook
 from .faas.starts import starts
 from .faas.watchdog import watchdog
 from .propagation import Incoming, incoming
-from .scope import SessionScope
+from .scope import OPEN_AT_RETURN, SessionScope
 from .sessions import Candidate, choose_session, value_at
 from .tracer import HoneyHiveTracer, get_tracer
 
@@ -46,8 +46,6 @@ F = TypeVar("F", bound=Callable[..., Any])
 TIMEOUT_MESSAGE = "timeout: the invocation was about to reach its deadline"
 #: Set on what ``with_honeyhive_session`` returns, so wrapping it again changes nothing.
 WRAPPED_MARK = "__honeyhive_session__"
-#: Marks a span the handler left open, ended by the wrapper as the invocation returned.
-OPEN_AT_RETURN = "honeyhive.open_at_return"
 #: The timeout last gasp must have sent everything this long before the platform's deadline.
 LAST_GASP_RESERVE_S = 0.02
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from conftest import API_KEY, REPO, MakeEmulator
+from honeyhive_serverless.scope import OPEN_AT_RETURN
 from honeyhive_serverless.variables import REDIRECT_HANDLER
-from honeyhive_serverless.wrapper import OPEN_AT_RETURN
 from honeyhive_serverless_dev.emulator import LambdaEmulator
 from honeyhive_serverless_dev.fake_openai import REPLY, FakeOpenAI
 from honeyhive_serverless_dev.receiver import DevReceiver

@@ -7,6 +7,7 @@ synchronously on the thread that starts or ends the span, so neither blocks but 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Protocol
 
 from opentelemetry import baggage
@@ -40,36 +41,40 @@ class SessionAttributesProcessor(SpanProcessor):
         self._defaults = defaults
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        entries = baggage.get_all(parent_context)
-        defaults = self._defaults
-        config = defaults.config
-        session_id = entries.get(SESSION_KEY) or defaults.startup_session_id
-        attributes: dict[str, str | bool] = {}
-        if session_id:
-            attributes["honeyhive.session_id"] = str(session_id)
-            attributes["traceloop.association.properties.session_id"] = str(session_id)
-        if not session_id or entries.get(AUTO_CREATE_KEY) == "true":
-            attributes[AUTO_CREATE_KEY] = True
-            name = entries.get(SESSION_NAME_KEY) or defaults.startup_session_name
-            if name:
-                attributes[SESSION_NAME_KEY] = str(name)
-        if config.project:
-            attributes["honeyhive.project"] = config.project
-            attributes["traceloop.association.properties.project"] = config.project
-        attributes["honeyhive.source"] = config.source
-        attributes["traceloop.association.properties.source"] = config.source
-        for key, value in entries.items():
-            if key != SESSION_KEY and not key.startswith("honeyhive."):
-                attributes[f"baggage.{key}"] = str(value)
-        span.set_attributes(attributes)
+        span.set_attributes(session_attributes(baggage.get_all(parent_context), self._defaults))
         scope = current_scope()
-        if scope is not None and scope.owner is defaults:
+        if scope is not None and scope.owner is self._defaults:
             scope.track_open(span)
 
     def on_end(self, span: ReadableSpan) -> None:
         scope = current_scope()
         if scope is not None:
             scope.forget_open(span)
+
+
+def session_attributes(entries: Mapping[str, object], defaults: SessionDefaults) -> dict[str, str | bool]:
+    """HoneyHive's attributes for a span started with baggage ``entries``: the session (or a request to
+    create one), the project and source, and the baggage."""
+    config = defaults.config
+    session_id = entries.get(SESSION_KEY) or defaults.startup_session_id
+    attributes: dict[str, str | bool] = {}
+    if session_id:
+        attributes["honeyhive.session_id"] = str(session_id)
+        attributes["traceloop.association.properties.session_id"] = str(session_id)
+    if not session_id or entries.get(AUTO_CREATE_KEY) == "true":
+        attributes[AUTO_CREATE_KEY] = True
+        name = entries.get(SESSION_NAME_KEY) or defaults.startup_session_name
+        if name:
+            attributes[SESSION_NAME_KEY] = str(name)
+    if config.project:
+        attributes["honeyhive.project"] = config.project
+        attributes["traceloop.association.properties.project"] = config.project
+    attributes["honeyhive.source"] = config.source
+    attributes["traceloop.association.properties.source"] = config.source
+    for key, value in entries.items():
+        if key != SESSION_KEY and not key.startswith("honeyhive."):
+            attributes[f"baggage.{key}"] = str(value)
+    return attributes
 
 
 class InvocationSpanProcessor(SpanProcessor):

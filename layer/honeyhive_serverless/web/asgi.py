@@ -1,0 +1,158 @@
+"""``HoneyHiveASGIMiddleware``: a session per HTTP request of an ASGI app (FastAPI, Starlette).
+
+>>> from fastapi import FastAPI  # doctest: +SKIP
+>>> app = FastAPI()  # doctest: +SKIP
+>>> app.add_middleware(HoneyHiveASGIMiddleware)  # doctest: +SKIP
+
+Any other ASGI app can be wrapped, ``app = HoneyHiveASGIMiddleware(app)``; a FastAPI app should not be:
+FastAPI's own telemetry (on whenever a tracer provider is set, as ``get_tracer()`` sets one) replaces
+the context with the request headers' alone, so the spans inside would lose the session. Added with
+``add_middleware``, the middleware runs inside FastAPI's request span: that span joins the request's
+session, but it ends after the response and leaves on its own just after it
+(``FastAPI(telemetry={"tracing": False})`` turns it off).
+
+The request's telemetry is sent when the app sends the body's last message, before that message goes
+on to the server: a ``StreamingResponse``'s spans, made as it streams, are in it. The export runs on a
+worker thread, so the event loop goes on serving other requests meanwhile.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import os
+import time
+from collections.abc import Awaitable, Callable, MutableMapping
+from functools import partial
+from typing import Any
+
+from .. import variables as var
+from .._log import logger
+from ..tracer import HoneyHiveTracer
+from ..wire import SESSION_HEADER
+from .request import WebRequest, lambda_context_fields
+from .request_trace import RequestTrace, SessionName, TracedRequests
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_SESSION_HEADER = SESSION_HEADER.lower().encode("latin-1")
+
+
+class HoneyHiveASGIMiddleware:
+    """Trace each HTTP request of ``app`` in its own HoneyHive session (websockets and lifespan pass by).
+
+    Options as ``@with_honeyhive_session``'s (argument > ``HH_*`` variable > default): ``session_name``
+    (text, or a callable of the request's method, path and query; default ``"<METHOD> <path>"``),
+    ``capture_request`` / ``capture_response`` (``HH_CAPTURE_EVENT`` / ``HH_CAPTURE_RESPONSE``: the
+    method, path and query; the status code), ``return_session_id`` (``X-Session-ID`` on the
+    response), ``event_type`` (``chain``), ``tracer`` (``get_tracer()``).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        session_name: SessionName = None,
+        capture_request: bool | None = None,
+        capture_response: bool | None = None,
+        return_session_id: bool | None = None,
+        event_type: str | None = None,
+        tracer: HoneyHiveTracer | None = None,
+    ) -> None:
+        self.app = app
+        self._requests = TracedRequests(
+            session_name=session_name,
+            capture_request=capture_request,
+            capture_response=capture_response,
+            return_session_id=return_session_id,
+            event_type=event_type,
+            tracer=tracer,
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") != "http":
+            await self.app(scope, receive, send)
+            return
+        request = self._requests.begin(partial(_web_request, scope))
+        if request is None:
+            await self.app(scope, receive, send)
+            return
+        request.adopt(_fastapi_request_span(scope))
+
+        async def traced_send(message: Message) -> None:
+            kind = message.get("type")
+            if kind == "http.response.start":
+                _response_started(request, scope, message)
+            elif kind == "http.response.body" and not message.get("more_body", False):
+                await _off_the_loop(request.body_ended)
+            await send(message)
+
+        try:
+            await self.app(scope, receive, traced_send)
+        except BaseException as error:
+            await _off_the_loop(partial(request.body_ended, error))
+            raise
+        finally:
+            await _off_the_loop(request.send_remaining)
+            request.close()
+
+
+def _fastapi_request_span(scope: Scope) -> Any:
+    """The request span FastAPI's own telemetry started before this middleware ran, if it did."""
+    return getattr(scope.get("fastapi.telemetry"), "span", None)
+
+
+def _web_request(scope: Scope) -> WebRequest:
+    pairs = scope.get("headers", ())
+    headers = [(bytes(name).decode("latin-1").lower(), bytes(value).decode("latin-1")) for name, value in pairs]
+    deadline, invocation_id = _lambda_facts(scope, headers)
+    return WebRequest(
+        method=str(scope.get("method", "GET")),
+        path=str(scope.get("path", "/")),
+        query=bytes(scope.get("query_string", b"")).decode("latin-1"),
+        scheme=str(scope.get("scheme", "http")),
+        headers=headers,
+        deadline_epoch_s=deadline,
+        invocation_id=invocation_id,
+    )
+
+
+def _lambda_facts(scope: Scope, headers: list[tuple[str, str]]) -> tuple[float | None, str | None]:
+    """The invocation's deadline and request id, on Lambda: from Mangum's ``aws.context``, else from the
+    Lambda Web Adapter's header (read only on Lambda: elsewhere it is any caller's to send)."""
+    context = scope.get("aws.context")
+    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
+        remaining_ms = context.get_remaining_time_in_millis()
+        deadline = time.time() + remaining_ms / 1000 if remaining_ms > 0 else None
+        return deadline, getattr(context, "aws_request_id", None)
+    if os.environ.get(var.LAMBDA_FUNCTION_NAME):
+        return lambda_context_fields(headers)
+    return None, None
+
+
+def _response_started(request: RequestTrace, scope: Scope, message: Message) -> None:
+    try:
+        route = getattr(scope.get("route"), "path", None)
+        request.response_started(int(message.get("status", 200)), route if isinstance(route, str) else None)
+        session_id = request.session_header()
+        headers = list(message.get("headers", ()))
+        if session_id and not any(bytes(name).lower() == _SESSION_HEADER for name, _ in headers):
+            message["headers"] = [*headers, (_SESSION_HEADER, session_id.encode("latin-1"))]
+    except Exception:
+        logger.exception("honeyhive: could not add the session to the response")
+
+
+async def _off_the_loop(call: Callable[[], None]) -> None:
+    """Run ``call`` (it waits on the network) on a worker thread, in this task's context, so the event
+    loop serves other requests meanwhile; in place where the loop is not asyncio's."""
+    try:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        call()
+        return
+    await loop.run_in_executor(None, contextvars.copy_context().run, call)

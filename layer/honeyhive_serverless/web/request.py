@@ -1,0 +1,105 @@
+"""One web request as tracing sees it, whatever the server: pure descriptions, no I/O.
+
+The ASGI and WSGI middlewares each turn their server's request into a :class:`WebRequest`; from there
+the session it names, its span's attributes and its deadline are the same rules for both.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ..carriers import CarrierLookup, header_carrier
+from ..sessions import Candidate
+from ..wire import SESSION_HEADER
+
+#: The Lambda Web Adapter passes the invocation's Lambda context to the app as this header (JSON).
+LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
+
+
+@dataclass(frozen=True)
+class WebRequest:
+    """What tracing reads of one request. Header names are lower case."""
+
+    method: str
+    path: str
+    query: str = ""
+    scheme: str = "http"
+    headers: Sequence[tuple[str, str]] = ()
+    #: ``time.time()`` at which the platform ends the request, when it says (Lambda: the invocation's).
+    deadline_epoch_s: float | None = None
+    #: The platform's id of this request (Lambda's request id), when it says.
+    invocation_id: str | None = None
+
+    def header(self, name: str) -> str | None:
+        wanted = name.lower()
+        return next((value for key, value in self.headers if key == wanted), None)
+
+    def carrier(self) -> CarrierLookup:
+        return header_carrier(self.headers)
+
+    def session_candidates(self, baggage_session: str | None) -> list[Candidate]:
+        """What may name the request's session, in order: ``X-Session-ID``, then the caller's baggage."""
+        return [
+            Candidate(self.header(SESSION_HEADER), f"header {SESSION_HEADER}"),
+            Candidate(baggage_session, "baggage"),
+        ]
+
+    def deadline(self, margin_ms: int) -> float | None:
+        """The deadline on the monotonic clock, ``margin_ms`` early; None when the platform sets none."""
+        if self.deadline_epoch_s is None:
+            return None
+        return time.monotonic() + (self.deadline_epoch_s - time.time()) - margin_ms / 1000
+
+    def summary(self) -> dict[str, Any]:
+        """The session's inputs: what of the request is worth keeping (never a header: they hold secrets)."""
+        summary: dict[str, Any] = {"method": self.method, "path": self.path}
+        if self.query:
+            summary["query"] = self.query
+        return summary
+
+    def attributes(self) -> dict[str, str]:
+        """OpenTelemetry HTTP server attributes of the request's span."""
+        attributes = {"http.request.method": self.method, "url.path": self.path, "url.scheme": self.scheme}
+        if self.query:
+            attributes["url.query"] = self.query
+        user_agent = self.header("user-agent")
+        if user_agent:
+            attributes["user_agent.original"] = user_agent
+        if self.invocation_id:
+            attributes["faas.invocation_id"] = self.invocation_id
+        return attributes
+
+
+def lambda_context_fields(headers: Sequence[tuple[str, str]]) -> tuple[float | None, str | None]:
+    """(deadline as epoch seconds, request id) from the Lambda Web Adapter's context header, if any.
+
+    A header that is not the adapter's JSON is ignored: it is the caller's to send, not ours to trust.
+    """
+    raw = next((value for key, value in headers if key == LAMBDA_CONTEXT_HEADER), None)
+    if raw is None:
+        return None, None
+    try:
+        fields = json.loads(raw)
+    except ValueError:
+        return None, None
+    if not isinstance(fields, dict):
+        return None, None
+    deadline_ms = fields.get("deadline")
+    request_id = fields.get("request_id")
+    deadline = deadline_ms / 1000 if isinstance(deadline_ms, int | float) and deadline_ms > 0 else None
+    return deadline, request_id if isinstance(request_id, str) else None
+
+
+def span_name(method: str, route: str | None) -> str:
+    """``GET /items/{item_id}`` once the app has routed the request, else ``GET`` (the path would make
+    a name per item, which OpenTelemetry's HTTP conventions advise against)."""
+    return f"{method} {route}" if route else method
+
+
+def status_is_error(status: int) -> bool:
+    """A server error is the request's failure; a client error is the caller's (OpenTelemetry's rule)."""
+    return status >= 500

@@ -1,0 +1,244 @@
+"""Tracing around one web request, for both middlewares: the session, the request's span, and the
+export as the response body ends.
+
+Under an invocation already traced by this tracer (an ASGI app under Mangum, inside
+``@with_honeyhive_session``) the request joins the invocation's session and its spans leave with the
+invocation's one request; otherwise the request is a scope of its own, sent as its body ends.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from contextlib import ExitStack
+from typing import Any
+
+from opentelemetry import baggage
+from opentelemetry import context as otel_context
+from opentelemetry import trace as otel_trace
+from opentelemetry.trace import Span, Status, StatusCode
+
+from .._log import logger, quote_prefix
+from ..attributes import describe_error, flatten
+from ..budget import flush_deadline
+from ..config import WrapperOptions, resolve_wrapper_options
+from ..export.processors import session_attributes
+from ..propagation import incoming
+from ..scope import OPEN_AT_RETURN, SessionScope, current_scope
+from ..sessions import choose_session
+from ..tracer import HoneyHiveTracer, get_tracer
+from ..wire import SESSION_KEY
+from .request import WebRequest, span_name, status_is_error
+
+#: A session name: text, or a callable of the request's summary (method, path, query).
+SessionName = str | Callable[[dict[str, Any]], str] | None
+
+
+class TracedRequests:
+    """What a middleware is configured with (argument > ``HH_*`` variable > default, as the wrapper's
+    options), and each request's tracing begun from it."""
+
+    def __init__(
+        self,
+        *,
+        session_name: SessionName,
+        capture_request: bool | None,
+        capture_response: bool | None,
+        return_session_id: bool | None,
+        event_type: str | None,
+        tracer: HoneyHiveTracer | None,
+    ) -> None:
+        self._tracer = tracer
+        self._session_name = session_name
+        self._options = resolve_wrapper_options(
+            capture_event=capture_request,
+            capture_response=capture_response,
+            return_session_id=return_session_id,
+            event_type=event_type,
+            session_name=session_name if isinstance(session_name, str) else None,
+        )
+
+    def begin(self, describe: Callable[[], WebRequest]) -> RequestTrace | None:
+        """The request's tracing, begun; None when tracing is off, or could not even start."""
+        try:
+            tracer = self._tracer or get_tracer()
+            if tracer.config.disable_tracing:
+                return None
+            request = RequestTrace(tracer, self._options, self._session_name)
+            request.begin(describe())
+        except Exception:
+            logger.exception("honeyhive: could not start tracing this request; it runs untraced")
+            return None
+        return request
+
+
+class RequestTrace:
+    """One request's tracing. Every method contains its own failures: the app never sees them."""
+
+    def __init__(self, tracer: HoneyHiveTracer, options: WrapperOptions, session_name: SessionName) -> None:
+        self.tracer = tracer
+        self._options = options
+        self._session_name = session_name
+        self._stack = ExitStack()
+        self._scope: SessionScope | None = None
+        #: Inside an invocation this tracer traces: its session, and its export.
+        self._nested = False
+        self._linked = False
+        self._started = time.perf_counter()
+        self._status: int | None = None
+        self._ended = False
+        self._method = ""
+        self.session_id: str | None = None
+        self.span: Span | None = None
+
+    def begin(self, request: WebRequest) -> None:
+        tracer = self.tracer
+        self._method = request.method
+        outer = current_scope()
+        self._nested = outer is not None and outer.owner is tracer
+        deadline = outer.deadline if outer is not None and self._nested else None
+        if deadline is None:
+            deadline = request.deadline(tracer.config.timeout_margin_ms)
+        scope = self._scope = self._stack.enter_context(tracer.session_scope(deadline))
+        if not self._nested:
+            tracer.prepare_connection(scope)
+        caller = incoming((request.carrier(),), batch=False, base=otel_context.get_current())
+        if caller.problems:
+            logger.warning("honeyhive: ignoring trace context in the request's headers: %s", "; ".join(caller.problems))
+        if caller.context is not None:
+            otel_context.attach(caller.context)  # the scope puts the context back as it closes
+        self.session_id = self._open_session(request, scope, caller.session)
+        attributes: dict[str, Any] = {
+            **request.attributes(),
+            "honeyhive_event_type": self._options.event_type,
+            "honeyhive_event_name": span_name(request.method, None),
+        }
+        if self._options.capture_event:
+            attributes.update(flatten("honeyhive_inputs", request.summary()))
+        self.span = tracer.otel_tracer.start_span(
+            span_name(request.method, None), kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=caller.links
+        )
+        otel_context.attach(otel_trace.set_span_in_context(self.span))
+
+    def _open_session(self, request: WebRequest, scope: SessionScope, baggage_session: str | None) -> str | None:
+        tracer = self.tracer
+        choice = choose_session(request.session_candidates(baggage_session), tracer.config.project)
+        for rejected in choice.rejected:
+            logger.warning(
+                "honeyhive: ignoring the session id in the request (%s): %s, value %s; %s",
+                rejected.candidate.where,
+                rejected.reason,
+                quote_prefix(rejected.candidate.value),
+                "new session" if choice.chosen is None else f"using the session from {choice.chosen.where}",
+            )
+        if choice.session_id is not None:
+            self._linked = True
+            return tracer.create_session(session_id=choice.session_id, skip_api_call=True)
+        if self._nested:
+            # The invocation's session (Mangum under the wrapper): the request is part of it.
+            self._linked = True
+            joined = baggage.get_baggage(SESSION_KEY)
+            return str(joined) if joined else None
+        summary = request.summary()
+        name = self._session_name
+        if callable(name):
+            name = name(summary)
+        return tracer.create_session_in_scope(
+            scope,
+            session_name=str(name or self._options.session_name or f"{request.method} {request.path}"),
+            inputs=summary if self._options.capture_event else None,
+            metadata={"invocation_id": request.invocation_id} if request.invocation_id else None,
+        )
+
+    def adopt(self, span: Any) -> None:
+        """A span the framework started before this request's session (FastAPI's own request span)
+        joins the session. It ends after the response, so it leaves on its own."""
+        try:
+            if span is not None and span.is_recording() and self.session_id:
+                span.set_attributes(session_attributes(baggage.get_all(), self.tracer))
+        except Exception:
+            logger.exception("honeyhive: could not add the framework's request span to the session")
+
+    def session_header(self) -> str | None:
+        """The ``X-Session-ID`` the response carries, if it should carry one."""
+        return self.session_id if self._options.return_session_id else None
+
+    def response_started(self, status: int, route: str | None = None) -> None:
+        """The response's status line is out; ``route`` is the app's route template, once routed."""
+        try:
+            self._status = status
+            span = self.span
+            if span is None or not span.is_recording():
+                return
+            span.set_attribute("http.response.status_code", status)
+            if route:
+                span.set_attribute("http.route", route)
+                name = span_name(self._method, route)
+                span.update_name(name)
+                span.set_attribute("honeyhive_event_name", name)
+            if status_is_error(status):
+                span.set_status(Status(StatusCode.ERROR, f"HTTP {status}"))
+        except Exception:
+            logger.exception("honeyhive: could not record the response's status")
+
+    def body_ended(self, error: BaseException | None = None) -> None:
+        """The last of the body is about to leave (or the app failed): end the request's spans and send
+        them now, before the platform may freeze or throttle. Once; later calls do nothing."""
+        if self._ended:
+            return
+        self._ended = True
+        try:
+            self._record(error)
+        except Exception:
+            logger.exception("honeyhive: could not record the request's outcome")
+        scope = self._scope
+        if scope is None or self._nested:
+            return  # nested: the invocation sends it, once it returns
+        try:
+            scope.export_by(flush_deadline(self.tracer.config.flush_timeout_ms, scope.deadline))
+            self.tracer.flush_scope(scope)
+        except Exception:
+            logger.exception("honeyhive: could not send the request's telemetry")
+
+    def send_remaining(self) -> None:
+        """Send what ended after the body did (a background task's spans, say), before :meth:`close`."""
+        scope = self._scope
+        if scope is None or self._nested:
+            return
+        try:
+            self.tracer.flush_scope(scope)
+        except Exception:
+            logger.exception("honeyhive: could not send the request's telemetry")
+
+    def close(self) -> None:
+        """The app has returned: end what is left, put the context back and send anything ended since
+        the body's end (a background task's spans, say)."""
+        self.body_ended()
+        try:
+            self._stack.close()
+        except Exception:
+            logger.exception("honeyhive: could not close the request's scope")
+
+    def _record(self, error: BaseException | None) -> None:
+        span = self.span
+        try:
+            enrichment: dict[str, Any] = {"duration": (time.perf_counter() - self._started) * 1000}
+            if error is not None:
+                message, exception_attributes = describe_error(error)
+                enrichment["metadata"] = {"error": message}
+                if span is not None and span.is_recording():
+                    span.add_event("exception", exception_attributes)
+                    span.set_status(Status(StatusCode.ERROR, message))
+                    span.set_attribute("honeyhive_error", message)
+            elif self._status is not None and self._options.capture_response:
+                enrichment["outputs"] = {"status_code": self._status}
+                if span is not None and span.is_recording():
+                    span.set_attribute("honeyhive_outputs.status_code", self._status)
+            if self.session_id and (not self._linked or error is not None):
+                linked_error = {"metadata": enrichment["metadata"]} if self._linked else enrichment
+                self.tracer.enrich_session(session_id=self.session_id, **linked_error)
+        finally:
+            if self._scope is not None:
+                self._scope.end_open_spans({OPEN_AT_RETURN: True}, keep=span)
+            if span is not None and span.is_recording():
+                span.end()

@@ -1,0 +1,167 @@
+"""Web apps: ``HoneyHiveASGIMiddleware`` (FastAPI under uvicorn) and ``HoneyHiveWSGIMiddleware`` (Flask
+under werkzeug), served for real on loopback. Every request has its own session (``X-Session-ID`` or
+baggage in, ``X-Session-ID`` out), and every span, those made while a body streams included, has
+reached the receiver by the time the client has read the response's last byte."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+
+import pytest
+
+import web_apps
+from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
+from web_servers import Reply, asgi_server, get, wsgi_server
+
+CONCURRENT_REQUESTS = 50
+
+Serve = Callable[[], AbstractContextManager[int]]
+
+
+@pytest.fixture
+def web_env(hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> DevReceiver:
+    """``hh_env`` on Cloud Run: the export mode is ``invocation``, as on Lambda."""
+    monkeypatch.setenv("K_SERVICE", "hh-web-test")
+    return hh_env
+
+
+@pytest.fixture(params=["fastapi", "flask"])
+def serve(request: pytest.FixtureRequest, web_env: DevReceiver) -> Iterator[Serve]:
+    if request.param == "fastapi":
+        yield lambda: asgi_server(web_apps.fastapi_app())
+    else:
+        yield lambda: wsgi_server(web_apps.flask_app())
+
+
+def spans_of(receiver: DevReceiver, n: int) -> list[ReceivedSpan]:
+    return [span for span in receiver.spans if span.attributes.get("honeyhive_inputs.n") == n]
+
+
+def server_span(receiver: DevReceiver, session_id: str) -> ReceivedSpan:
+    """The middleware's span of the request (FastAPI's own request span is a child of it)."""
+    (found,) = [
+        span
+        for span in receiver.spans_for_session(session_id)
+        if span.span_kind == "SERVER" and span.scope_name == "honeyhive_serverless"
+    ]
+    return found
+
+
+def test_a_request_gets_its_own_session_and_says_which(serve: Serve, web_env: DevReceiver) -> None:
+    with serve() as port:
+        reply = get(port, "/chat/7")
+    session_id = reply.headers["x-session-id"]
+    assert reply.json()["seen_session_id"] == session_id
+    # Nothing waited for: the export ends before the response does.
+    assert [span.session_id for span in spans_of(web_env, 7)] == [session_id]
+    request_span = server_span(web_env, session_id)
+    assert request_span.name in {"GET /chat/{n}", "GET /chat/<int:n>"}
+    assert request_span.attributes["http.response.status_code"] == 200
+    assert request_span.attributes["url.path"] == "/chat/7"
+    assert [start["session_id"] for start in web_env.session_starts] == [session_id]
+
+
+@pytest.mark.parametrize("path", ["/stream/{n}", "/stream-sync/{n}"])
+def test_spans_made_while_the_body_streams_arrive_before_its_end(
+    serve: Serve, web_env: DevReceiver, path: str, request: pytest.FixtureRequest
+) -> None:
+    if path.startswith("/stream-sync") and request.node.callspec.params["serve"] == "flask":
+        pytest.skip("a Flask generator is already synchronous: /stream covers it")
+    with serve() as port:
+        reply = get(port, path.format(n=3))
+    assert reply.body == b"".join(f"3:{i};".encode() for i in range(web_apps.CHUNKS))
+    session_id = reply.headers["x-session-id"]
+    chunks = [span for span in spans_of(web_env, 3) if span.name.endswith("chunk")]
+    assert len(chunks) == web_apps.CHUNKS
+    assert {span.session_id for span in chunks} == {session_id}
+    request_span = server_span(web_env, session_id)
+    assert all(span.parent_span_id is not None for span in chunks)
+    assert all(request_span.start_ns <= span.start_ns and span.end_ns <= request_span.end_ns for span in chunks)
+    assert len({span.request_index for span in [*chunks, request_span]}) == 1  # in one request
+
+
+def test_concurrent_requests_never_cross_sessions(serve: Serve, web_env: DevReceiver) -> None:
+    with serve() as port, ThreadPoolExecutor(16) as pool:
+        replies = list(pool.map(lambda n: (n, get(port, f"/stream/{n}")), range(CONCURRENT_REQUESTS)))
+    sessions = {n: reply.headers["x-session-id"] for n, reply in replies}
+    assert len(set(sessions.values())) == CONCURRENT_REQUESTS
+    crossed = [(n, span.name) for n in sessions for span in spans_of(web_env, n) if span.session_id != sessions[n]]
+    assert crossed == []
+    for n, session_id in sessions.items():
+        assert len(spans_of(web_env, n)) == web_apps.CHUNKS
+        assert server_span(web_env, session_id).attributes["url.path"] == f"/stream/{n}"
+
+
+def test_a_session_named_in_the_request_is_joined_without_a_start(serve: Serve, web_env: DevReceiver) -> None:
+    named = str(uuid.uuid4())
+    from_baggage = str(uuid.uuid4())
+    with serve() as port:
+        explicit = get(port, "/chat/1", {"X-Session-ID": named, "baggage": f"session_id={from_baggage}"})
+        baggage_only = get(port, "/chat/2", {"baggage": f"session_id={from_baggage}"})
+    assert explicit.headers["x-session-id"] == named
+    assert baggage_only.headers["x-session-id"] == from_baggage
+    assert [span.session_id for span in spans_of(web_env, 1)] == [named]
+    assert [span.session_id for span in spans_of(web_env, 2)] == [from_baggage]
+    assert web_env.session_starts == []
+
+
+def test_the_callers_trace_is_continued(serve: Serve, web_env: DevReceiver) -> None:
+    trace_id, parent = "0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331"
+    with serve() as port:
+        reply = get(port, "/chat/4", {"traceparent": f"00-{trace_id}-{parent}-01"})
+    request_span = server_span(web_env, reply.headers["x-session-id"])
+    assert (request_span.trace_id, request_span.parent_span_id) == (trace_id, parent)
+
+
+def test_a_bad_session_header_warns_once_and_the_request_runs(
+    serve: Serve, web_env: DevReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    with serve() as port:
+        reply: Reply = get(port, "/chat/5", {"X-Session-ID": "not a session\x01"})
+    assert reply.status == 200
+    warnings = [r.getMessage() for r in caplog.records if "X-Session-ID" in r.getMessage()]
+    assert len(warnings) == 1 and "new session" in warnings[0]
+    assert reply.headers["x-session-id"] != "not a session"
+
+
+def test_an_app_error_is_recorded_and_the_server_answers_as_without_tracing(web_env: DevReceiver) -> None:
+    with asgi_server(web_apps.fastapi_app(middleware=None)) as port:
+        untraced = get(port, "/fail/6")
+    web_env.clear()
+    with asgi_server(web_apps.fastapi_app()) as port:
+        traced = get(port, "/fail/6")
+    assert (traced.status, traced.body) == (untraced.status, untraced.body) == (500, b"Internal Server Error")
+    (request_span,) = [
+        span for span in web_env.spans if span.span_kind == "SERVER" and span.scope_name == "honeyhive_serverless"
+    ]
+    assert request_span.status_code == "ERROR"
+    assert "request 6 failed" in request_span.attributes["honeyhive_error"]
+    assert [span.session_id for span in spans_of(web_env, 6)] == [request_span.session_id]
+
+
+def test_tracing_off_passes_requests_through(web_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HH_DISABLE_TRACING", "true")
+    with asgi_server(web_apps.fastapi_app()) as port:
+        reply = get(port, "/stream/8")
+    assert reply.status == 200 and "x-session-id" not in reply.headers
+    assert web_env.requests == []
+
+
+def test_fastapis_own_request_span_joins_the_session(web_env: DevReceiver) -> None:
+    """FastAPI's native telemetry starts its request span before the middleware runs: it is in the
+    request's session (not a session of its own), and leaves just after the response."""
+    with asgi_server(web_apps.fastapi_app()) as port:
+        reply = get(port, "/chat/9")
+    session_id = reply.headers["x-session-id"]
+
+    def fastapi_span_arrived(receiver: DevReceiver) -> bool:
+        return any(span.scope_name.startswith("fastapi") and span.span_kind == "SERVER" for span in receiver.spans)
+
+    assert web_env.wait_for(fastapi_span_arrived)
+    (fastapi_span,) = [s for s in web_env.spans if s.scope_name.startswith("fastapi") and s.span_kind == "SERVER"]
+    assert fastapi_span.session_id == session_id
+    assert server_span(web_env, session_id).parent_span_id == fastapi_span.span_id
+    assert {span.session_id for span in web_env.spans} == {session_id}
