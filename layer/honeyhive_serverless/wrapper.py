@@ -31,7 +31,7 @@ from ._log import logger, quote_prefix
 from .attributes import capture, describe_error, flatten
 from .budget import deadline_scope, flush_deadline
 from .config import WrapperOptions, detect_platform, resolve_wrapper_options
-from .faas.calls import describe_call, with_session_header
+from .faas.calls import describe_call, streamed_response, streams_after_return, with_session_header
 from .faas.facts import InvocationFacts
 from .faas.snapstart import register_restore_hook
 from .faas.starts import starts
@@ -40,6 +40,7 @@ from .propagation import Incoming, incoming
 from .scope import OPEN_AT_RETURN, SessionScope
 from .sessions import Candidate, choose_session, value_at
 from .tracer import HoneyHiveTracer, get_tracer
+from .web.body import BodyEnd
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -111,12 +112,13 @@ class InvocationTrace:
             invocation_context = contextvars.copy_context()
             self._ticket = watchdog.arm(deadline, lambda: invocation_context.run(self._last_gasp, scope))
 
-    def finish(self, result: Any = None, error: BaseException | None = None) -> Any:
-        """End the invocation's tracing; returns the result to give the caller."""
+    def finish(self, result: Any = None, error: BaseException | None = None, *, respond: bool = True) -> Any:
+        """End the invocation's tracing; returns the result to give the caller (given its session
+        header unless ``respond`` is false: the response has gone already)."""
         try:
             if self._ticket is not None:
                 watchdog.disarm(self._ticket)
-            result = self._record_outcome(result, error)
+            result = self._record_outcome(result, error, respond)
         except Exception:
             logger.exception("honeyhive: could not record the invocation's outcome")
         scope = self._scope
@@ -127,6 +129,25 @@ class InvocationTrace:
         except Exception:
             logger.exception("honeyhive: could not send the invocation's telemetry")
         return result
+
+    def finish_when_streamed(self, result: Any, context: contextvars.Context) -> Any:
+        """The response, when its body streams after the function returns (a Flask generator): its
+        session header set now, and the invocation finished, in ``context``, as the body ends, so the
+        spans made while it streams leave with the invocation. None when the body does not stream."""
+        try:
+            info = self.info
+            response = streamed_response(info, result) if info is not None else None
+            if response is None:
+                return None
+            if self.session_id and self.options.return_session_id and info is not None:
+                response = with_session_header(info, response, self.session_id)
+            response.response = BodyEnd(
+                response.response, context, lambda error: self.finish(response, error, respond=False)
+            )
+            return response
+        except Exception:
+            logger.exception("honeyhive: could not follow the streamed response; tracing ends as it returns")
+            return None
 
     def _continue_caller(self, info: InvocationFacts) -> Incoming:
         """Run in the caller's trace: its span (the parent of the invocation span) and its baggage."""
@@ -201,16 +222,16 @@ class InvocationTrace:
     def _captured(self, value: Any) -> Any:
         return capture(value, self.tracer.config.max_payload_bytes)
 
-    def _record_outcome(self, result: Any, error: BaseException | None) -> Any:
+    def _record_outcome(self, result: Any, error: BaseException | None, respond: bool) -> Any:
         try:
-            return self._record(result, error)
+            return self._record(result, error, respond)
         finally:
             # Whatever failed above, the invocation's spans end, to leave with this invocation.
             self._end_spans_left_open()
             if self.span is not None and self.span.is_recording():
                 self.span.end()
 
-    def _record(self, result: Any, error: BaseException | None) -> Any:
+    def _record(self, result: Any, error: BaseException | None, respond: bool) -> Any:
         span, info = self.span, self.info
         enrichment: dict[str, Any] = {"duration": (time.perf_counter() - self._started) * 1000}
         if error is not None:
@@ -221,7 +242,7 @@ class InvocationTrace:
                 span.set_status(Status(StatusCode.ERROR, message))
                 span.set_attribute("honeyhive_error", message)
         elif self.options.capture_response:
-            captured = self._captured(result)
+            captured = self._captured(result if respond else {"status_code": getattr(result, "status_code", None)})
             enrichment["outputs"] = {"response": captured}
             if span is not None and span.is_recording():
                 span.set_attributes(flatten("honeyhive_outputs.response", captured))
@@ -231,7 +252,7 @@ class InvocationTrace:
             if not self._linked or error is not None:
                 linked_error = {"metadata": enrichment["metadata"]} if self._linked else enrichment
                 self.tracer.enrich_session(session_id=self.session_id, **linked_error)
-            if error is None and self.options.return_session_id and info is not None and info.is_http:
+            if respond and error is None and self.options.return_session_id and info is not None and info.is_http:
                 result = with_session_header(info, result, self.session_id)
         return result
 
@@ -374,8 +395,7 @@ def with_honeyhive_session(
             setattr(async_wrapper, WRAPPED_MARK, True)
             return cast(F, async_wrapper)
 
-        @functools.wraps(function)
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
+        def call(context: contextvars.Context | None, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             invocation = begin(args, kwargs)
             if invocation is None:
                 return function(*args, **kwargs)
@@ -384,7 +404,20 @@ def with_honeyhive_session(
             except BaseException as error:
                 invocation.finish(error=error)
                 raise
+            if context is not None:
+                streamed = invocation.finish_when_streamed(result, context)
+                if streamed is not None:
+                    return streamed
             return invocation.finish(result)
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if streams_after_return(args):
+                # A context of its own: the invocation may end after this returns, as the body ends,
+                # and what it attaches meanwhile must never be the server thread's.
+                context = contextvars.copy_context()
+                return context.run(call, context, args, kwargs)
+            return call(None, args, kwargs)
 
         setattr(wrapper, WRAPPED_MARK, True)
         return cast(F, wrapper)

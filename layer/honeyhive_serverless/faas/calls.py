@@ -35,3 +35,15 @@ def with_session_header(facts: InvocationFacts, result: Any, session_id: str) ->
     if facts.platform == "cloud-function":
         return gcf.with_session_header(result, session_id, facts.extra["framework"])
     return aws_lambda.with_session_header(result, session_id)
+
+
+def streams_after_return(args: tuple[Any, ...]) -> bool:
+    """The call is a Flask request: its response body may be read after the function returns."""
+    return len(args) == 1 and gcf.request_framework(args[0]) == "flask"
+
+
+def streamed_response(facts: InvocationFacts, result: Any) -> Any:
+    """The HTTP response whose body streams after the function returns, or None."""
+    if facts.platform != "cloud-function" or not facts.is_http:
+        return None
+    return gcf.streamed_response(result, facts.extra["framework"])

@@ -9,6 +9,7 @@ the header alone names the session. Flask and Starlette are imported only to sha
 
 from __future__ import annotations
 
+import inspect
 import uuid
 from collections.abc import Mapping
 from typing import Any
@@ -22,7 +23,7 @@ from .facts import InvocationFacts
 
 def describe(argument: Any, env: Mapping[str, str]) -> InvocationFacts | None:
     """An :class:`InvocationFacts` when ``argument`` is an HTTP request or a CloudEvent, else None."""
-    framework = _request_framework(argument)
+    framework = request_framework(argument)
     if framework is not None:
         invocation = _invocation(
             env,
@@ -57,6 +58,21 @@ def with_session_header(response: Any, session_id: str, framework: str) -> Any:
     return made
 
 
+def streamed_response(result: Any, framework: str) -> Any:
+    """The Flask response a view's return value becomes when its body streams after the view returns
+    (a generator, or a response made from one), else None. Only a Flask function imports Flask."""
+    if framework != "flask":
+        return None
+    import flask
+
+    if not isinstance(result, flask.Response):
+        first = result[0] if isinstance(result, tuple) and result else result
+        if not inspect.isgenerator(first):
+            return None
+        result = flask.make_response(result)
+    return result if result.is_streamed else None
+
+
 def _starlette_response(response: Any, session_id: str) -> Any:
     # The same conversions functions_framework.aio applies to a view's return value. Imported here:
     # only an async function has Starlette.
@@ -85,7 +101,7 @@ def _invocation(env: Mapping[str, str], *, event: Any, lookup: SessionLookup, in
     )
 
 
-def _request_framework(argument: Any) -> str | None:
+def request_framework(argument: Any) -> str | None:
     """``flask`` or ``starlette`` for an HTTP request object, else None."""
     module = type(argument).__module__
     if not hasattr(argument, "headers"):
