@@ -62,7 +62,8 @@ class HandlerWrapping(enum.Enum):
     #: The handler stays; ``AWS_LAMBDA_EXEC_WRAPPER=/opt/honeyhive-wrapper`` redirects it when the runtime starts.
     EXEC_WRAPPER = "exec-wrapper"
     #: The handler is already decorated with ``@with_honeyhive_session``: layer, variables and access only.
-    #: (Wrapping it again would open a second session per invocation.)
+    #: (Wrapping it again would open a second session per invocation.) What a web app under the Lambda Web
+    #: Adapter (``AWS_LAMBDA_EXEC_WRAPPER=/opt/bootstrap``) always gets: its app takes the ASGI/WSGI middleware.
     NONE = "none"
 
 
@@ -218,6 +219,12 @@ class HoneyHiveInstrumentation:
         if self.layer.has_layer and layer_count >= MAX_LAYERS:
             problems.append(f"it already has {layer_count} layers, Lambda's maximum is {MAX_LAYERS}")
         own_wrapper = current.get(variables.LAMBDA_EXEC_WRAPPER, EXEC_WRAPPER_PATH)
+        # A web app under the Lambda Web Adapter: its handler is a startup script that LWA's wrapper runs,
+        # so a redirected handler or a replaced wrapper would stop the app from starting at all. It still
+        # gets the layer (the middleware's package), the variables and the key.
+        web_app = own_wrapper == variables.WEB_ADAPTER_EXEC_WRAPPER
+        if web_app:
+            wrapping = HandlerWrapping.NONE
         if wrapping is HandlerWrapping.EXEC_WRAPPER and not self.layer.has_layer:
             problems.append(
                 "HandlerWrapping.EXEC_WRAPPER needs the layer, which holds the wrapper script; with "
@@ -259,6 +266,12 @@ class HoneyHiveInstrumentation:
         kept = sorted(name for name, value in wanted.items() if name in current and current[name] != value)
         if kept:
             Annotations.of(function).add_info(f"{self.label}: kept the function's own {', '.join(kept)}")
+        if web_app:
+            Annotations.of(function).add_info(
+                f"{self.label}: {variables.LAMBDA_EXEC_WRAPPER}={own_wrapper} is the Lambda Web Adapter's, so "
+                "its handler and exec wrapper are left as they are: add HoneyHiveASGIMiddleware or "
+                "HoneyHiveWSGIMiddleware (honeyhive_serverless.web) to the web app for its sessions"
+            )
         if self.api_key.plaintext is not None:
             Annotations.of(function).add_warning_v2(
                 "honeyhive:plaintextApiKey",

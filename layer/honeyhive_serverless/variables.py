@@ -78,6 +78,9 @@ CONVERSATION_SESSIONS = "HH_CONVERSATION_SESSIONS"
 LAMBDA_HANDLER = "HH_LAMBDA_HANDLER"
 #: The value ``_HANDLER`` takes for the zero-code redirect, a deployed contract.
 REDIRECT_HANDLER = "honeyhive_serverless.handler.handler"
+#: The exec wrapper of the AWS Lambda Web Adapter's layer: the function is a web app started by its
+#: handler script, with no Python handler to redirect (its app takes the ASGI/WSGI middleware instead).
+WEB_ADAPTER_EXEC_WRAPPER = "/opt/bootstrap"
 
 # -- tools (never read by the runtime) -------------------------------------------------------------
 

@@ -24,6 +24,8 @@ SESSION_KEY = "session_id"
 #: Baggage keys this package sets for itself; they become span attributes under their own names.
 AUTO_CREATE_KEY = "honeyhive.session_auto_create"
 SESSION_NAME_KEY = "honeyhive.session_name"
+#: Marks a span another stands for (FastAPI's own request span, under the ASGI middleware): never sent.
+SUPERSEDED_KEY = "honeyhive.superseded"
 
 #: W3C Trace Context and Baggage: the carrier keys OpenTelemetry's propagators (and HoneyHive's SDK)
 #: read and write, in headers, message attributes and payloads alike.

@@ -81,7 +81,9 @@ def new_stack(cdk: ModuleType, new_app: Callable[..., Any]) -> Callable[..., Any
     return make
 
 
-def python_function(stack: Any, id: str, runtime: Any = None, architecture: Any = None, **props: Any) -> Any:
+def python_function(
+    stack: Any, id: str, runtime: Any = None, architecture: Any = None, handler: str = "index.handler", **props: Any
+) -> Any:
     from aws_cdk import aws_lambda as lambda_
 
     return lambda_.Function(
@@ -89,7 +91,7 @@ def python_function(stack: Any, id: str, runtime: Any = None, architecture: Any 
         id,
         runtime=runtime or lambda_.Runtime.PYTHON_3_12,
         architecture=architecture or lambda_.Architecture.X86_64,
-        handler="index.handler",
+        handler=handler,
         code=lambda_.Code.from_inline("def handler(event, context):\n    return event\n"),
         **props,
     )
@@ -260,6 +262,58 @@ def test_handler_wrapping(new_stack: Callable[..., Any], wrapping: str, handler:
     assert function_properties(template, stack, function)["Handler"] == handler
     found = variables(template, stack, function)
     assert {name: found[name] for name in ("HH_LAMBDA_HANDLER", "AWS_LAMBDA_EXEC_WRAPPER") if name in found} == added
+
+
+# The Lambda Web Adapter's public layer and its exec wrapper, as a web app on Lambda has them.
+WEB_ADAPTER_LAYER_ARN = "arn:aws:lambda:us-east-1:753240598075:layer:LambdaAdapterLayerX86:26"
+WEB_ADAPTER_ENV = {"AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap", "AWS_LWA_PORT": "8000"}
+
+
+@pytest.mark.parametrize("wrapping", ["REDIRECT", "EXEC_WRAPPER", "NONE"])
+@pytest.mark.parametrize("how", ["aspect", "add_functions"])
+def test_a_web_adapter_function_gets_the_layer_and_keeps_its_handler_and_wrapper(
+    new_stack: Callable[..., Any], wrapping: str, how: str
+) -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from honeyhive_serverless_cdk import HandlerWrapping, LayerSource
+
+    stack = new_stack()
+    adapter = lambda_.LayerVersion.from_layer_version_arn(stack, "WebAdapter", WEB_ADAPTER_LAYER_ARN)
+    function = python_function(stack, "WebApp", handler="run.sh", layers=[adapter], environment=WEB_ADAPTER_ENV)
+    honeyhive = instrumentation(layer=LayerSource.from_layer_arn(LAYER_ARN), handler_wrapping=HandlerWrapping[wrapping])
+    if how == "aspect":
+        honeyhive.apply_to(stack)
+    else:
+        honeyhive.add_functions(function)
+
+    template = template_of(stack)
+
+    properties = function_properties(template, stack, function)
+    # LWA's wrapper runs $LAMBDA_TASK_ROOT/$_HANDLER: a redirected handler would be a missing script.
+    assert properties["Handler"] == "run.sh"
+    assert properties["Layers"] == [WEB_ADAPTER_LAYER_ARN, LAYER_ARN]
+    found = variables(template, stack, function)
+    assert {name: found[name] for name in WEB_ADAPTER_ENV} == WEB_ADAPTER_ENV
+    assert "HH_LAMBDA_HANDLER" not in found
+    assert found["HH_PROJECT"] == "test-project"
+    assert messages(stack, "error") == {}
+    [note] = messages(stack, "info")["/Test/WebApp"]
+    assert "/opt/bootstrap is the Lambda Web Adapter's" in note
+    assert "HoneyHiveASGIMiddleware" in note
+
+
+def test_the_exec_wrapper_never_replaces_another_exec_wrapper(new_stack: Callable[..., Any]) -> None:
+    from honeyhive_serverless_cdk import HandlerWrapping
+
+    stack = new_stack()
+    function = python_function(stack, "Fn", environment={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/otel-instrument"})
+    instrumentation(handler_wrapping=HandlerWrapping.EXEC_WRAPPER).apply_to(stack)
+
+    [error] = messages(stack, "error")["/Test/Fn"]
+
+    assert "it already has its own exec wrapper AWS_LAMBDA_EXEC_WRAPPER=/opt/otel-instrument" in error
+    assert variables(template_of(stack), stack, function)["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/otel-instrument"
 
 
 def test_secret_read_is_granted_to_each_instrumented_role_on_that_one_arn(new_stack: Callable[..., Any]) -> None:

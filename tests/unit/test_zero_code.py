@@ -231,6 +231,46 @@ def test_exec_wrapper_passes_arguments_and_exit_status_through() -> None:
     assert completed.stdout.strip() == str(["two words", "--flag", "$HOME"])
 
 
+def web_app_opt(tmp_path: Path, *, with_adapter: bool) -> tuple[Path, Path]:
+    """``(/opt, task root)`` of a web app: this layer's wrapper, a task root holding an executable
+    ``run.sh``, and with ``with_adapter`` an ``/opt/bootstrap`` that tells how it was run."""
+    opt, task_root = tmp_path / "opt", tmp_path / "task"
+    opt.mkdir()
+    task_root.mkdir()
+    (opt / WRAPPER.name).symlink_to(WRAPPER)
+    script = task_root / "run.sh"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    if with_adapter:
+        adapter = opt / "bootstrap"
+        adapter.write_text('#!/bin/sh\necho "adapter $_HANDLER ${HH_LAMBDA_HANDLER:-<unset>} $*"\n')
+        adapter.chmod(0o755)
+    return opt, task_root
+
+
+@pytest.mark.parametrize("with_adapter", [True, False], ids=["web-adapter-attached", "no-web-adapter"])
+def test_exec_wrapper_leaves_a_startup_script_handler_to_the_web_adapter(tmp_path: Path, with_adapter: bool) -> None:
+    opt, task_root = web_app_opt(tmp_path, with_adapter=with_adapter)
+    env = {"_HANDLER": "run.sh", "LAMBDA_TASK_ROOT": str(task_root)}
+
+    completed = subprocess.run(
+        [str(opt / WRAPPER.name), "sh", "-c", 'echo "runtime $_HANDLER ${HH_LAMBDA_HANDLER:-<unset>}"'],
+        env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), **env},
+        capture_output=True,
+        text=True,
+        timeout=SUBPROCESS_TIMEOUT_S,
+        check=False,
+    )
+
+    assert completed.returncode == 0, completed.stderr
+    # Handed over with the runtime's arguments (LWA's bootstrap ignores them), the handler untouched.
+    expected = "adapter run.sh <unset> sh -c " if with_adapter else "runtime run.sh <unset>"
+    assert completed.stdout.startswith(expected)
+    [warning] = completed.stderr.splitlines()
+    assert "run.sh is a startup script" in warning
+    assert ("/opt/bootstrap" in warning) is with_adapter
+
+
 # What Lambda's bootstrap does once the exec wrapper has run: read _HANDLER, import the module, get the
 # function, call it per event with a context. Two invocations: the first names no session, the second
 # names one.

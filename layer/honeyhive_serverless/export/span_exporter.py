@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from .._log import logger
 from ..attributes import truncate
-from ..wire import EVENT_TYPE_ATTRIBUTE
+from ..wire import EVENT_TYPE_ATTRIBUTE, SUPERSEDED_KEY
 from .client import HoneyHiveClient
 from .event_types import event_type_of
 
@@ -29,6 +29,7 @@ class HoneyHiveSpanExporter(SpanExporter):
         self._max_span_size = max_span_size
 
     def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> SpanExportResult:
+        spans = [span for span in spans if not (span.attributes or {}).get(SUPERSEDED_KEY)]
         if not spans:
             return SpanExportResult.SUCCESS
         spans = with_event_types(spans)

@@ -7,9 +7,10 @@
 Any other ASGI app can be wrapped, ``app = HoneyHiveASGIMiddleware(app)``; a FastAPI app should not be:
 FastAPI's own telemetry (on whenever a tracer provider is set, as ``get_tracer()`` sets one) replaces
 the context with the request headers' alone, so the spans inside would lose the session. Added with
-``add_middleware``, the middleware runs inside FastAPI's request span: that span joins the request's
-session, but it ends after the response and leaves on its own just after it
-(``FastAPI(telemetry={"tracing": False})`` turns it off).
+``add_middleware``, the middleware runs inside FastAPI's request span, which ends only after the
+response is out: the middleware's request span stands for it (same place in the trace, same
+attributes), and FastAPI's is not sent. FastAPI's spans of the endpoint, its dependencies and its
+serialization are children of the middleware's, in the session.
 
 The request's telemetry is sent when the app sends the body's last message, before that message goes
 on to the server: a ``StreamingResponse``'s spans, made as it streams, are in it. The export runs on a
@@ -76,11 +77,10 @@ class HoneyHiveASGIMiddleware:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        request = self._requests.begin(partial(_web_request, scope))
+        request = self._requests.begin(partial(_web_request, scope), _fastapi_request_span(scope))
         if request is None:
             await self.app(scope, receive, send)
             return
-        request.adopt(_fastapi_request_span(scope))
 
         async def traced_send(message: Message) -> None:
             kind = message.get("type")

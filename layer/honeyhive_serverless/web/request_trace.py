@@ -22,12 +22,11 @@ from .._log import logger, quote_prefix
 from ..attributes import describe_error, flatten
 from ..budget import flush_deadline
 from ..config import WrapperOptions, resolve_wrapper_options
-from ..export.processors import session_attributes
 from ..propagation import incoming
 from ..scope import OPEN_AT_RETURN, SessionScope, current_scope
 from ..sessions import choose_session
 from ..tracer import HoneyHiveTracer, get_tracer
-from ..wire import SESSION_KEY
+from ..wire import SESSION_KEY, SUPERSEDED_KEY
 from .request import WebRequest, span_name, status_is_error
 
 #: A session name: text, or a callable of the request's summary (method, path, query).
@@ -58,14 +57,15 @@ class TracedRequests:
             session_name=session_name if isinstance(session_name, str) else None,
         )
 
-    def begin(self, describe: Callable[[], WebRequest]) -> RequestTrace | None:
-        """The request's tracing, begun; None when tracing is off, or could not even start."""
+    def begin(self, describe: Callable[[], WebRequest], supersedes: Any = None) -> RequestTrace | None:
+        """The request's tracing, begun (see :meth:`RequestTrace.begin`); None when tracing is off, or
+        could not even start."""
         try:
             tracer = self._tracer or get_tracer()
             if tracer.config.disable_tracing:
                 return None
             request = RequestTrace(tracer, self._options, self._session_name)
-            request.begin(describe())
+            request.begin(describe(), supersedes)
         except Exception:
             logger.exception("honeyhive: could not start tracing this request; it runs untraced")
             return None
@@ -91,7 +91,10 @@ class RequestTrace:
         self.session_id: str | None = None
         self.span: Span | None = None
 
-    def begin(self, request: WebRequest) -> None:
+    def begin(self, request: WebRequest, supersedes: Any = None) -> None:
+        """Begin the request's tracing; ``supersedes`` is a request span the framework started before
+        this middleware ran (FastAPI's own): the request's span stands for it, in its place in the trace,
+        and it is not sent (it would end only after the response, and leave after it, on its own)."""
         tracer = self.tracer
         self._method = request.method
         outer = current_scope()
@@ -102,11 +105,21 @@ class RequestTrace:
         scope = self._scope = self._stack.enter_context(tracer.session_scope(deadline))
         if not self._nested:
             tracer.prepare_connection(scope)
-        caller = incoming((request.carrier(),), batch=False, base=otel_context.get_current())
+        base = otel_context.get_current()
+        replaced = _span_context_of(supersedes)
+        if replaced is not None:
+            supersedes.set_attribute(SUPERSEDED_KEY, True)
+            parent = getattr(supersedes, "parent", None)  # the SDK span's parent: the request's caller
+            base = otel_trace.set_span_in_context(
+                otel_trace.NonRecordingSpan(parent) if parent is not None else otel_trace.INVALID_SPAN, base
+            )
+        caller = incoming((request.carrier(),), batch=False, base=base)
         if caller.problems:
             logger.warning("honeyhive: ignoring trace context in the request's headers: %s", "; ".join(caller.problems))
         if caller.context is not None:
             otel_context.attach(caller.context)  # the scope puts the context back as it closes
+        elif replaced is not None:
+            otel_context.attach(base)
         self.session_id = self._open_session(request, scope, caller.session)
         attributes: dict[str, Any] = {
             **request.attributes(),
@@ -149,15 +162,6 @@ class RequestTrace:
             inputs=summary if self._options.capture_event else None,
             metadata={"invocation_id": request.invocation_id} if request.invocation_id else None,
         )
-
-    def adopt(self, span: Any) -> None:
-        """A span the framework started before this request's session (FastAPI's own request span)
-        joins the session. It ends after the response, so it leaves on its own."""
-        try:
-            if span is not None and span.is_recording() and self.session_id:
-                span.set_attributes(session_attributes(baggage.get_all(), self.tracer))
-        except Exception:
-            logger.exception("honeyhive: could not add the framework's request span to the session")
 
     def session_header(self) -> str | None:
         """The ``X-Session-ID`` the response carries, if it should carry one."""
@@ -242,3 +246,11 @@ class RequestTrace:
                 self._scope.end_open_spans({OPEN_AT_RETURN: True}, keep=span)
             if span is not None and span.is_recording():
                 span.end()
+
+
+def _span_context_of(span: Any) -> otel_trace.SpanContext | None:
+    """The context of a recording span, else None."""
+    if span is None or not span.is_recording():
+        return None
+    context: otel_trace.SpanContext = span.get_span_context()
+    return context if context.is_valid else None

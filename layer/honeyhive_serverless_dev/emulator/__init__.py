@@ -20,7 +20,8 @@ external when its ``Lambda-Extension-Name`` is a file in the layers' ``extension
 
 Modules, each importing only those before it: ``runtime`` (the ``/var/runtime`` directory of a base
 interpreter), ``layers`` (``/opt``), ``sandbox`` (the runtime's process and its lifecycle), ``server`` (the
-HTTP server: Runtime and Extensions APIs), ``lambda_emulator`` (:class:`LambdaEmulator`).
+HTTP server: Runtime and Extensions APIs), ``lambda_emulator`` (:class:`LambdaEmulator`). Beside them,
+importing none: ``web_adapter``, a stand-in for the AWS Lambda Web Adapter's layer, for web-app tests.
 """
 
 from __future__ import annotations

@@ -87,8 +87,24 @@ class _Handler(BaseHTTPRequestHandler):
         self._dispatch(b"")
 
     def do_POST(self) -> None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            # A streamed response (Lambda-Runtime-Function-Response-Mode: streaming): it is complete, and
+            # the invocation answered, when its last chunk arrives. Trailers (a streamed error) are skipped.
+            self._dispatch(b"".join(iter(self._read_chunk, b"")))
+            return
         length = int(self.headers.get("Content-Length") or 0)
         self._dispatch(self.rfile.read(length) if length > 0 else b"")
+
+    def _read_chunk(self) -> bytes:
+        """The next chunk of a chunked body; b"" after the last one (and its trailers) is read."""
+        size = int(self.rfile.readline().split(b";")[0], 16)
+        if size == 0:
+            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                pass
+            return b""
+        chunk = self.rfile.read(size)
+        self.rfile.readline()  # the CRLF after the chunk's data
+        return chunk
 
     def _dispatch(self, body: bytes) -> None:
         generation = self.server.generation_of(self.connection)
