@@ -64,7 +64,7 @@ RESERVED_VARIABLES = frozenset(
 
 
 class LambdaEmulator:
-    """Runs one function like Lambda: at most one sandbox, one invocation at a time.
+    """Runs one function like Lambda: at most one sandbox, one invocation at a time (several with ``max_concurrency``).
 
     ``layers``: directories laid out like ``/opt`` (``python/...``) or zip files, merged in order (a later
     layer's file wins). ``python``: None for this interpreter, ``"3.12"`` for a pyenv base interpreter
