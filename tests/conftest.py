@@ -40,6 +40,13 @@ LAYER_ARCHS = ("x86_64", "arm64")
 #: pip-installed Lambda runtimes per Python (awslambdaric + boto3, as /var/runtime has them).
 RUNTIME_CACHE = REPO / ".cache"
 SANDBOX_HANDLERS = TESTS / "sandbox_handlers"
+#: Lambda Managed Instances run Python 3.13 and newer, on the runtime client whose multi-concurrent mode
+#: forks the workers (4.x). Pinned here and nowhere else: it lives only in the ``managed_instances_python``
+#: venv; the project's own environment keeps the 3.x the cli extra allows for every other emulator test.
+MANAGED_INSTANCES_PYTHON = "3.13"
+MANAGED_INSTANCES_RUNTIME = "awslambdaric==4.2.2"
+#: The layer's lock: the runtime's dependencies at the versions the layer ships.
+LAYER_LOCK = REPO / "layer" / "honeyhive_serverless_dev" / "layer_files" / "layer-requirements.txt"
 MakeEmulator = Callable[..., LambdaEmulator]
 
 _PLATFORM_VARIABLES = (
@@ -235,6 +242,28 @@ def user_venv(tmp_path_factory: pytest.TempPathFactory, distributions: Distribut
     cdk_extra = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["optional-dependencies"]["cdk"]
     floors = [oldest_supported(requirement) for requirement in cdk_extra if requirement.startswith("aws-cdk-lib")]
     return make_venv(tmp_path_factory.mktemp("user-venv") / "venv", f"{distributions.wheel}[cli,cdk]", *floors)
+
+
+@pytest.fixture(scope="session")
+def managed_instances_python(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """The interpreter of a Python 3.13 venv with awslambdaric 4.x and the runtime's dependencies (at the
+    layer's locked versions), built once per run with uv (from its cache after the first). It has none of
+    this project: a sandbox on it gets this checkout's ``layer/`` on its PYTHONPATH (``MANAGED_INSTANCES_PATH``)."""
+    from honeyhive_serverless_dev.interpreters import resolve_python
+    from installed import make_venv
+
+    try:
+        base = resolve_python(MANAGED_INSTANCES_PYTHON)
+    except LookupError as exc:
+        pytest.skip(f"Managed Instances need Python {MANAGED_INSTANCES_PYTHON}: {exc}")
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    root = tmp_path_factory.mktemp("managed-instances") / "venv"
+    venv = make_venv(root, MANAGED_INSTANCES_RUNTIME, *dependencies, "-c", str(LAYER_LOCK), installer="uv", python=base)
+    return str(venv.python)
+
+
+#: The sandbox's PYTHONPATH on ``managed_instances_python``: this checkout's runtime package.
+MANAGED_INSTANCES_PATH = str(REPO / "layer")
 
 
 # --------------------------------------------------------------------------------------------

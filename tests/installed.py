@@ -81,14 +81,20 @@ def build_distributions(out: Path) -> Distributions:
     return Distributions(sdist=sdist, wheel=wheel)
 
 
-def make_venv(root: Path, *requirements: str, installer: Literal["pip", "uv"] = "pip") -> Venv:
+def make_venv(
+    root: Path, *requirements: str, installer: Literal["pip", "uv"] = "pip", python: str | None = None
+) -> Venv:
     """A new venv at ``root`` with ``requirements`` installed (from the package index's cache).
 
     ``installer="uv"``: ``uv pip install`` (the dev extra's uv, beside this interpreter), a few times
-    quicker than pip for a large tree; pip where there is no uv.
+    quicker than pip for a large tree; pip where there is no uv. ``python``: the base interpreter of
+    another Python than this one.
     """
     assert not root.resolve().is_relative_to(REPO)
-    venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
+    if python is None:
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(root)
+    else:
+        subprocess.run([python, "-m", "venv", "--without-pip", "--symlinks", str(root)], check=True, timeout=60)
     environment = Venv(root)
     uv = shutil.which("uv", path=str(Path(sys.executable).parent)) if installer == "uv" else None
     if uv is not None:

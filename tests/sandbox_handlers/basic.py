@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -31,6 +32,8 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         "sys_path": sys.path,
         "version": f"{sys.version_info.major}.{sys.version_info.minor}",
         "awslambdaric": awslambdaric.__file__,
+        # Lambda-Runtime-Aws-Tenant-Id, as awslambdaric hands it over (from 3.5 on).
+        "tenant_id": context.tenant_id,
         "env": dict(os.environ),
     }
 
@@ -87,3 +90,11 @@ def client_context(event: Any, context: Any) -> dict[str, Any]:
             "client": None if client is None else {name: getattr(client, name) for name in client.__slots__},
         }
     }
+
+
+def rendezvous(event: Any, context: Any) -> dict[str, Any]:
+    """Connects to the test's ``port`` and answers once the test says go: the test says it only when as many
+    invocations as it wants are connected at once, so they can only all answer if they run concurrently."""
+    with socket.create_connection(("127.0.0.1", event["port"])) as connection:
+        go = connection.recv(16)
+    return {"pid": os.getpid(), "go": go.decode(), "index": event["index"]}

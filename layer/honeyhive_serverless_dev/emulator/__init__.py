@@ -18,10 +18,14 @@ Telemetry and Logs APIs, and the snapshot of SnapStart (``restore/next`` answers
 an internal extension (a thread of the runtime) may not register for SHUTDOWN; an extension counts as
 external when its ``Lambda-Extension-Name`` is a file in the layers' ``extensions/`` directory.
 
+With ``max_concurrency`` it runs as Lambda Managed Instances do (awslambdaric 4.x): the runtime forks that
+many workers, which take events at once, are never frozen and whose timeouts are not enforced.
+
 Modules, each importing only those before it: ``runtime`` (the ``/var/runtime`` directory of a base
 interpreter), ``layers`` (``/opt``), ``sandbox`` (the runtime's process and its lifecycle), ``server`` (the
-HTTP server: Runtime and Extensions APIs), ``lambda_emulator`` (:class:`LambdaEmulator`). Beside them,
-importing none: ``web_adapter``, a stand-in for the AWS Lambda Web Adapter's layer, for web-app tests.
+HTTP server: Runtime and Extensions APIs), ``log_socket`` (the Unix socket Managed Instances' workers write
+their output to), ``lambda_emulator`` (:class:`LambdaEmulator`). Beside them, importing none:
+``web_adapter``, a stand-in for the AWS Lambda Web Adapter's layer, for web-app tests.
 """
 
 from __future__ import annotations

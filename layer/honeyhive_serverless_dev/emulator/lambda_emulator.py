@@ -1,4 +1,5 @@
-"""The emulator itself: one function run like Lambda, at most one sandbox and one invocation at a time.
+"""The emulator itself: one function run like Lambda, at most one sandbox, and one invocation at a time
+(or, as Lambda Managed Instances run it, up to ``max_concurrency`` at once in forked workers).
 
 It holds the function's configuration (and turns it into the sandbox's environment), lays out the
 layers, serves the APIs and drives each invocation: a cold start when there is no sandbox, the event
@@ -7,10 +8,12 @@ handed over, the response (or a timeout, or the runtime's death) awaited.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import sysconfig
+import tempfile
 import threading
 import time
 import uuid
@@ -23,6 +26,7 @@ from typing import Any
 from .. import interpreters
 from ..serving import AcceptThread
 from .layers import in_layers, lay_out
+from .log_socket import SOCKET_VARIABLE, LogSocket
 from .sandbox import InvocationResult, Output, Pending, Sandbox, Slot, status_kb
 from .server import ApiServer
 
@@ -47,6 +51,7 @@ RESERVED_VARIABLES = frozenset(
         "AWS_LAMBDA_FUNCTION_VERSION",
         "AWS_LAMBDA_INITIALIZATION_TYPE",
         "AWS_LAMBDA_LOG_GROUP_NAME",
+        "AWS_LAMBDA_MAX_CONCURRENCY",
         "AWS_LAMBDA_LOG_STREAM_NAME",
         "AWS_LAMBDA_RUNTIME_API",
         "AWS_REGION",
@@ -59,7 +64,7 @@ RESERVED_VARIABLES = frozenset(
 
 
 class LambdaEmulator:
-    """Runs one function like Lambda: at most one sandbox, one invocation at a time.
+    """Runs one function like Lambda: at most one sandbox, one invocation at a time (several with ``max_concurrency``).
 
     ``layers``: directories laid out like ``/opt`` (``python/...``) or zip files, merged in order (a later
     layer's file wins). ``python``: None for this interpreter, ``"3.12"`` for a pyenv base interpreter
@@ -68,6 +73,15 @@ class LambdaEmulator:
     reserved ones are refused). ``exec_wrapper``, or ``AWS_LAMBDA_EXEC_WRAPPER`` in ``env``: a script run
     as ``wrapper python -c <bootstrap>``; a path under ``/opt/`` is looked up in the merged layers first.
     ``freeze``: False never stops the sandbox between invocations.
+
+    ``max_concurrency``: run as Lambda Managed Instances do (the runtime client must speak it: awslambdaric
+    4.x). ``AWS_LAMBDA_MAX_CONCURRENCY`` is set, the runtime forks that many workers, each polling
+    ``GET /next``, and ``invoke()`` may be called from several threads at once: each event goes to one
+    worker, each answer is routed back by request id (and checked against the invocation id the worker
+    was given). The sandbox is never frozen, and a timeout is not enforced: at its deadline the
+    invocation fails (``Sandbox.Timedout``), the sandbox is left alone and its code goes on (a late answer
+    is refused). The workers' output comes through a Unix socket (``_LAMBDA_TELEMETRY_LOG_FD_PROVIDER_SOCKET``)
+    into ``logs``. The init phase ends when every worker has asked for its first event.
     """
 
     def __init__(
@@ -88,6 +102,7 @@ class LambdaEmulator:
         init_type: str = "on-demand",
         init_timeout_s: float = 10.0,
         shutdown_timeout_s: float = 2.0,
+        max_concurrency: int | None = None,
     ) -> None:
         user_env = dict(env or {})
         reserved = sorted(RESERVED_VARIABLES & set(user_env))
@@ -95,6 +110,8 @@ class LambdaEmulator:
             raise ValueError(f"reserved Lambda variables cannot be set: {', '.join(reserved)}")
         if init_type not in INIT_TYPES:
             raise ValueError(f"init_type must be one of {sorted(INIT_TYPES)}, not {init_type!r}")
+        if max_concurrency is not None and max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be at least 1, not {max_concurrency}")
         self.handler = handler
         self.task_root = Path(task_root).resolve()
         self.layers = [Path(layer) for layer in layers]
@@ -104,7 +121,9 @@ class LambdaEmulator:
         self.memory_mb = memory_mb
         self.function_name = function_name
         self.region = region
-        self.freeze = freeze
+        self.max_concurrency = max_concurrency
+        # Managed Instances never freeze an execution environment between invocations.
+        self.freeze = freeze and max_concurrency is None
         self.init_type = init_type
         self.init_timeout_s = init_timeout_s
         self.shutdown_timeout_s = shutdown_timeout_s
@@ -122,6 +141,7 @@ class LambdaEmulator:
         self._output = Output()
         self._server: ApiServer | None = None
         self._accept: AcceptThread | None = None
+        self._log_socket: LogSocket | None = None
         self._tempdirs: list[Path] = []
 
     # ---- lifecycle
@@ -134,6 +154,11 @@ class LambdaEmulator:
         self.opt_dir = lay_out(self.layers, self._tempdirs)
         self._server = ApiServer(self._slot, self)
         self._accept = AcceptThread(self._server, "lambda-emulator").start()
+        if self.max_concurrency is not None:
+            # Short and private: a Unix socket's path has at most 107 bytes.
+            socket_dir = Path(tempfile.mkdtemp(prefix="hh-lmi-"))
+            self._tempdirs.append(socket_dir)
+            self._log_socket = LogSocket(socket_dir / "logs.sock", self._output).start()
         return self
 
     def stop(self) -> None:
@@ -154,6 +179,9 @@ class LambdaEmulator:
         if self._server is not None:
             self._server.server_close()
             self._server.close_connections()
+        if self._log_socket is not None:
+            self._log_socket.close()
+            self._log_socket = None
         for directory in self._tempdirs:
             shutil.rmtree(directory, ignore_errors=True)
 
@@ -217,7 +245,12 @@ class LambdaEmulator:
     # ---- invoking
 
     def invoke(
-        self, event: Any, *, request_id: str | None = None, client_context: Mapping[str, Any] | None = None
+        self,
+        event: Any,
+        *,
+        request_id: str | None = None,
+        client_context: Mapping[str, Any] | None = None,
+        tenant_id: str | None = None,
     ) -> InvocationResult:
         """Invoke the function with ``event`` (JSON-encoded; bytes are sent as they are), starting a sandbox
         if there is none. Returns when the response or error is posted, or the invocation timed out.
@@ -226,15 +259,19 @@ class LambdaEmulator:
         (``{"custom": {...}}``, optionally ``"client"`` and ``"env"``); the runtime gets it as Lambda's
         ``Lambda-Runtime-Client-Context`` header, and the handler as ``context.client_context``. A
         ``ValueError`` for one Lambda would refuse (not an object, or over 3,583 bytes in base64).
+        ``tenant_id``: the tenant of a tenant-isolated function's invoke (``Lambda-Runtime-Aws-Tenant-Id``,
+        the handler's ``context.tenant_id`` from awslambdaric 3.5 on).
         """
         body = bytes(event) if isinstance(event, bytes | bytearray) else json.dumps(event).encode()
         client_context_header = None if client_context is None else _client_context_header(client_context)
         request_id = request_id or str(uuid.uuid4())
-        with self._invoke_lock, self._slot.cond:
+        # One invocation at a time, unless the sandbox takes several (Managed Instances).
+        one_at_a_time = self._invoke_lock if self.max_concurrency is None else contextlib.nullcontext()
+        with one_at_a_time, self._slot.cond:
             if self._server is None or self._closed:
                 raise RuntimeError("LambdaEmulator is not running")
             sandbox = self._slot.sandbox
-            if sandbox is not None:
+            if sandbox is not None and self.max_concurrency is None:
                 # After a response an extension may still be working: Lambda waits for it until that
                 # invocation's deadline, then resets the sandbox.
                 previous = sandbox
@@ -242,8 +279,10 @@ class LambdaEmulator:
                 if not (previous.ready and previous.alive):
                     self._kill_locked(previous)
                     sandbox = None
+            elif sandbox is not None and not sandbox.alive:
+                self._kill_locked(sandbox)
+                sandbox = None
             cold = sandbox is None
-            init_ms: float | None = None
             if sandbox is None:
                 started = time.monotonic()
                 try:
@@ -251,16 +290,23 @@ class LambdaEmulator:
                 except OSError as exc:  # the interpreter or exec wrapper cannot be run
                     entrypoint = {"errorType": "Runtime.InvalidEntrypoint", "errorMessage": str(exc)}
                     return self._failure(request_id, entrypoint, cold=True, init_ms=None, since=started, pid=None)
-                error = self._await_init_locked(sandbox)
-                if error is not None:
-                    self._kill_locked(sandbox)
-                    return self._failure(
-                        request_id, error, cold=True, init_ms=None, since=sandbox.spawned_at, pid=sandbox.pid
-                    )
-                assert sandbox.init_done_at is not None
-                init_ms = (sandbox.init_done_at - sandbox.spawned_at) * 1000
+            # At once for a sandbox past its init; concurrent invocations of a new one wait for its init too.
+            error = self._await_init_locked(sandbox)
+            if error is not None:
+                self._kill_locked(sandbox)
+                return self._failure(
+                    request_id, error, cold=cold, init_ms=None, since=sandbox.spawned_at, pid=sandbox.pid
+                )
+            assert sandbox.init_done_at is not None
+            init_ms = (sandbox.init_done_at - sandbox.spawned_at) * 1000 if cold else None
             return self._run_locked(
-                sandbox, request_id, body, cold=cold, init_ms=init_ms, client_context=client_context_header
+                sandbox,
+                request_id,
+                body,
+                cold=cold,
+                init_ms=init_ms,
+                client_context=client_context_header,
+                tenant_id=tenant_id,
             )
 
     def kill_sandbox(self) -> None:
@@ -272,15 +318,18 @@ class LambdaEmulator:
     def _await_init_locked(self, sandbox: Sandbox) -> dict[str, Any] | None:
         """Wait for the init phase to end; the error that ended it otherwise."""
         self._slot.wait(
-            lambda: sandbox.ready or sandbox.init_error is not None or not sandbox.alive,
+            lambda: sandbox.init_done_at is not None or sandbox.init_error is not None or not sandbox.alive,
             sandbox.spawned_at + self.init_timeout_s,
         )
         if sandbox.init_error is not None:
             return sandbox.init_error
         if not sandbox.alive:
             return sandbox.exit_error(None)
-        if not sandbox.ready:
+        if sandbox.init_done_at is None:
             message = f"Init phase did not complete within {self.init_timeout_s:.2f} seconds"
+            if sandbox.workers > 1:
+                # A runtime client without multi-concurrency (awslambdaric 3.x) polls from one process only.
+                message += f" ({sandbox.runtimes_waiting} of {sandbox.workers} runtime workers asked for an event)"
             return {"errorType": "Sandbox.Timedout", "errorMessage": message}
         return None
 
@@ -293,6 +342,7 @@ class LambdaEmulator:
         cold: bool,
         init_ms: float | None,
         client_context: str | None,
+        tenant_id: str | None,
     ) -> InvocationResult:
         now = time.monotonic()
         pending = Pending(
@@ -305,6 +355,8 @@ class LambdaEmulator:
             cold=cold,
             init_ms=init_ms,
             client_context=client_context,
+            tenant_id=tenant_id,
+            invocation_id=None if self.max_concurrency is None else str(uuid.uuid4()),
         )
         sandbox.last_deadline = pending.deadline
         sandbox.thaw()
@@ -320,7 +372,7 @@ class LambdaEmulator:
                         "tracing": {"type": "X-Amzn-Trace-Id", "value": pending.trace_id},
                     },
                 )
-        sandbox.next_event = pending
+        sandbox.queued.append(pending)
         self._slot.cond.notify_all()
         self._slot.wait(lambda: pending.invocation is not None or not sandbox.alive, pending.deadline)
         if pending.invocation is not None:
@@ -333,6 +385,14 @@ class LambdaEmulator:
             since = pending.published_at
             message = f"{request_id} Task timed out after {self.timeout_s:.2f} seconds"
             error = {"errorType": "Sandbox.Timedout", "errorMessage": message}
+            if self.max_concurrency is not None:
+                # Managed Instances do not enforce timeouts: the invocation fails, the sandbox is left
+                # alone (the event is still handed over if no worker has taken it yet) and its answer,
+                # when it comes, is refused.
+                pending.invocation = self._failure(
+                    request_id, error, cold=cold, init_ms=init_ms, since=since, pid=sandbox.pid
+                )
+                return pending.invocation
         # Killed whether it timed out or died: what is left of its process group goes too.
         self._kill_locked(sandbox)
         return self._failure(request_id, error, cold=cold, init_ms=init_ms, since=since, pid=sandbox.pid)
@@ -358,6 +418,7 @@ class LambdaEmulator:
             cond=self._slot.cond,
             freeze=self.freeze,
             output=self._output,
+            workers=self.max_concurrency or 1,
         )
         self._slot.sandbox = sandbox
         self._cold_starts += 1
@@ -409,6 +470,10 @@ class LambdaEmulator:
         )
         if self._exec_wrapper:
             env["AWS_LAMBDA_EXEC_WRAPPER"] = self._exec_wrapper
+        if self.max_concurrency is not None:
+            assert self._log_socket is not None
+            env["AWS_LAMBDA_MAX_CONCURRENCY"] = str(self.max_concurrency)
+            env[SOCKET_VARIABLE] = str(self._log_socket.path)
         return env
 
     def _kill_locked(self, sandbox: Sandbox) -> None:

@@ -115,6 +115,11 @@ class Pending:
     init_ms: float | None
     #: The ``Lambda-Runtime-Client-Context`` header (JSON), for an invoke that carried a client context.
     client_context: str | None = None
+    #: The ``Lambda-Runtime-Aws-Tenant-Id`` header, for an invoke of a tenant-isolated function.
+    tenant_id: str | None = None
+    #: The ``Lambda-Runtime-Invocation-Id`` header (Managed Instances): the runtime client echoes it on
+    #: its response, so an answer posted for the wrong invocation is refused.
+    invocation_id: str | None = None
     delivered_at: float | None = None
     invocation: InvocationResult | None = None
     # Shared with the invocation's result, which may be made before the extensions are done.
@@ -146,6 +151,10 @@ class Output:
         with self._lock:
             return "".join(self._chunks)
 
+    def write(self, text: str) -> None:
+        with self._lock:
+            self._chunks.append(text)
+
     def read_from(self, stream: IO[bytes]) -> None:
         """Read ``stream`` to its end (on a thread of its own), then close it."""
         # Raw reads of whatever is there, so output shows up while the process runs, not per line.
@@ -153,11 +162,15 @@ class Output:
         fd = stream.fileno()
         with stream:
             while chunk := os.read(fd, 65536):
-                text = decoder.decode(chunk)
-                with self._lock:
-                    self._chunks.append(text)
-        with self._lock:
-            self._chunks.append(decoder.decode(b"", final=True))
+                self.write(decoder.decode(chunk))
+        self.write(decoder.decode(b"", final=True))
+
+    def read_lines_from(self, stream: IO[bytes]) -> None:
+        """Read ``stream`` to its end a whole line at a time (on a thread of its own), then close it: lines
+        of several writers reading into one output never mix."""
+        with stream:
+            for line in stream:
+                self.write(line.decode("utf-8", "replace"))
 
 
 @dataclass(eq=False)
@@ -171,14 +184,21 @@ class Sandbox:
     cond: threading.Condition
     # False: never stopped between invocations.
     freeze: bool
+    # How many runtime processes poll GET /next: 1, or AWS_LAMBDA_MAX_CONCURRENCY forked workers.
+    workers: int = 1
     exit_code: int | None = None
     # The runtime asked for its first event: the init phase is over and registration closed.
     initialised: bool = False
     init_done_at: float | None = None
     init_error: dict[str, Any] | None = None
-    runtime_waiting: bool = False
+    # Runtime processes in GET /next.
+    runtimes_waiting: int = 0
     extensions: dict[str, Extension] = field(default_factory=dict)
-    next_event: Pending | None = None
+    # Events not yet taken by a runtime process, in order.
+    queued: deque[Pending] = field(default_factory=deque)
+    # Events handed over and not yet answered, by request id: where a posted answer is routed.
+    in_flight: dict[str, Pending] = field(default_factory=dict)
+    # The last event handed over (whose answer a freeze waits for).
     current: Pending | None = None
     frozen: bool = False
     last_deadline: float = 0.0
@@ -195,6 +215,7 @@ class Sandbox:
         cond: threading.Condition,
         freeze: bool,
         output: Output,
+        workers: int = 1,
     ) -> Sandbox:
         """Start the runtime as Lambda's bootstrap does (through ``wrapper`` when there is one), with its
         output read into ``output``. OSError when the interpreter or the wrapper cannot be run."""
@@ -214,7 +235,7 @@ class Sandbox:
         )
         assert process.stdout is not None
         reader = threading.Thread(target=output.read_from, args=(process.stdout,), name="sandbox-output", daemon=True)
-        sandbox = cls(generation, process, spawned_at, reader, cond, freeze)
+        sandbox = cls(generation, process, spawned_at, reader, cond, freeze, workers)
         reader.start()
         threading.Thread(target=sandbox._reap, name="sandbox-reaper", daemon=True).start()
         return sandbox
@@ -229,10 +250,11 @@ class Sandbox:
 
     @property
     def ready(self) -> bool:
-        """The runtime is in GET /next and every extension in GET /event/next, with nothing to take."""
+        """Every runtime process is in GET /next and every extension in GET /event/next, with nothing to
+        take."""
         return (
-            self.runtime_waiting
-            and self.next_event is None
+            self.runtimes_waiting >= self.workers
+            and not self.queued
             and all(extension.idle for extension in self.extensions.values())
         )
 

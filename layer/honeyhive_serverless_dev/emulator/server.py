@@ -28,6 +28,7 @@ from .layers import is_external_extension
 from .sandbox import Extension, InvocationResult, Slot
 
 RUNTIME_API = "/2018-06-01/runtime"
+INVOCATION_ID_HEADER = "Lambda-Runtime-Invocation-Id"
 EXTENSION_API = "/2020-01-01/extension"
 EXTENSION_EVENTS = frozenset({"INVOKE", "SHUTDOWN"})
 _RESULT_PATH = re.compile(re.escape(RUNTIME_API) + r"/invocation/(?P<id>[^/]+)/(?P<kind>response|error)")
@@ -201,17 +202,18 @@ class ApiServer(ThreadingHTTPServer):
             if sandbox is None:
                 return None
             sandbox.initialised = True
-            sandbox.runtime_waiting = True
+            sandbox.runtimes_waiting += 1
             sandbox.note_ready()
             sandbox.freeze_if_done()
             slot.cond.notify_all()
-            slot.wait(lambda: slot.sandbox is not sandbox or sandbox.next_event is not None, None)
-            pending = sandbox.next_event
-            sandbox.runtime_waiting = False
-            if slot.sandbox is not sandbox or pending is None:
+            # Under Managed Instances several workers wait here at once: each event goes to one of them.
+            slot.wait(lambda: slot.sandbox is not sandbox or bool(sandbox.queued), None)
+            sandbox.runtimes_waiting -= 1
+            if slot.sandbox is not sandbox or not sandbox.queued:
                 return None
-            sandbox.next_event = None
+            pending = sandbox.queued.popleft()
             sandbox.current = pending
+            sandbox.in_flight[pending.request_id] = pending
             pending.delivered_at = time.monotonic()
         headers = {
             "Lambda-Runtime-Aws-Request-Id": pending.request_id,
@@ -221,6 +223,10 @@ class ApiServer(ThreadingHTTPServer):
         }
         if pending.client_context is not None:
             headers["Lambda-Runtime-Client-Context"] = pending.client_context
+        if pending.tenant_id is not None:
+            headers["Lambda-Runtime-Aws-Tenant-Id"] = pending.tenant_id
+        if pending.invocation_id is not None:
+            headers[INVOCATION_ID_HEADER] = pending.invocation_id
         return _Answer(200, pending.body, headers)
 
     def _runtime_result(
@@ -231,11 +237,14 @@ class ApiServer(ThreadingHTTPServer):
             sandbox = self.slot.current(generation)
             if sandbox is None:
                 return None
-            pending = sandbox.current
-            if pending is None or pending.request_id != request_id or pending.delivered_at is None:
+            pending = sandbox.in_flight.get(request_id)
+            if pending is None or pending.invocation_id != headers.get(INVOCATION_ID_HEADER, pending.invocation_id):
                 return _error_answer(400, "InvalidRequestID", f"no invocation {request_id} in progress")
+            del sandbox.in_flight[request_id]
             if pending.invocation is not None:
-                return _error_answer(403, "InvalidStateTransition", f"invocation {request_id} was already answered")
+                # Managed Instances: the deadline passed and the invocation failed, its code went on.
+                return _error_answer(403, "InvalidStateTransition", f"invocation {request_id} already failed")
+            assert pending.delivered_at is not None
             if is_error:
                 payload = None
                 error: dict[str, Any] | None = _error_document(body, headers.get("Lambda-Runtime-Function-Error-Type"))
