@@ -117,6 +117,10 @@ def test_each_request_is_a_session_exported_before_its_buffered_response(
         assert_exported_before_the_response(receiver, spans, invocation)
         sessions.append(session_id)
     assert len(set(sessions)) == 2
+    # The adapter's readiness check (GET / before the first invocation) is no session of its own.
+    assert sorted(start["session_id"] for start in receiver.session_starts) == sorted(sessions)
+    # FastAPI's own request span is stood for by the middleware's: every span left before the response.
+    assert all(span.span_kind != "SERVER" or span.scope_name == "honeyhive_serverless" for span in receiver.spans)
     if exec_wrapper != variables.WEB_ADAPTER_EXEC_WRAPPER:
         # The wrapper handed over to LWA's bootstrap, saying so once.
         assert emulator.logs.count("is a startup script") == 1

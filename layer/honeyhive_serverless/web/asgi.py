@@ -26,11 +26,10 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
 from typing import Any
 
-from .. import variables as var
 from .._log import logger
 from ..tracer import HoneyHiveTracer
 from ..wire import SESSION_HEADER
-from .request import WebRequest, lambda_context_fields
+from .request import LambdaFacts, WebRequest, lambda_facts
 from .request_trace import RequestTrace, SessionName, TracedRequests
 
 Scope = MutableMapping[str, Any]
@@ -108,29 +107,28 @@ def _fastapi_request_span(scope: Scope) -> Any:
 def _web_request(scope: Scope) -> WebRequest:
     pairs = scope.get("headers", ())
     headers = [(bytes(name).decode("latin-1").lower(), bytes(value).decode("latin-1")) for name, value in pairs]
-    deadline, invocation_id = _lambda_facts(scope, headers)
+    facts = _lambda_facts(scope, headers)
     return WebRequest(
         method=str(scope.get("method", "GET")),
         path=str(scope.get("path", "/")),
         query=bytes(scope.get("query_string", b"")).decode("latin-1"),
         scheme=str(scope.get("scheme", "http")),
         headers=headers,
-        deadline_epoch_s=deadline,
-        invocation_id=invocation_id,
+        deadline_epoch_s=facts.deadline_epoch_s,
+        invocation_id=facts.request_id,
+        readiness_check=facts.readiness_check,
     )
 
 
-def _lambda_facts(scope: Scope, headers: list[tuple[str, str]]) -> tuple[float | None, str | None]:
+def _lambda_facts(scope: Scope, headers: list[tuple[str, str]]) -> LambdaFacts:
     """The invocation's deadline and request id, on Lambda: from Mangum's ``aws.context``, else from the
-    Lambda Web Adapter's header (read only on Lambda: elsewhere it is any caller's to send)."""
+    Lambda Web Adapter's header."""
     context = scope.get("aws.context")
     if context is not None and hasattr(context, "get_remaining_time_in_millis"):
         remaining_ms = context.get_remaining_time_in_millis()
         deadline = time.time() + remaining_ms / 1000 if remaining_ms > 0 else None
-        return deadline, getattr(context, "aws_request_id", None)
-    if os.environ.get(var.LAMBDA_FUNCTION_NAME):
-        return lambda_context_fields(headers)
-    return None, None
+        return LambdaFacts(deadline, getattr(context, "aws_request_id", None))
+    return lambda_facts(headers, str(scope.get("path", "/")), os.environ)
 
 
 def _response_started(request: RequestTrace, scope: Scope, message: Message) -> None:

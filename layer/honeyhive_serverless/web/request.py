@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from .. import variables as var
 from ..carriers import CarrierLookup, header_carrier
 from ..sessions import Candidate
 from ..wire import SESSION_HEADER
@@ -33,6 +34,8 @@ class WebRequest:
     deadline_epoch_s: float | None = None
     #: The platform's id of this request (Lambda's request id), when it says.
     invocation_id: str | None = None
+    #: A platform's probe, not a request to trace (the Lambda Web Adapter's readiness check).
+    readiness_check: bool = False
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -74,24 +77,41 @@ class WebRequest:
         return attributes
 
 
-def lambda_context_fields(headers: Sequence[tuple[str, str]]) -> tuple[float | None, str | None]:
-    """(deadline as epoch seconds, request id) from the Lambda Web Adapter's context header, if any.
+@dataclass(frozen=True)
+class LambdaFacts:
+    """What a request served on Lambda says of its invocation."""
 
-    A header that is not the adapter's JSON is ignored: it is the caller's to send, not ours to trust.
+    deadline_epoch_s: float | None = None
+    request_id: str | None = None
+    #: The Lambda Web Adapter's readiness check, made before any invocation: not traced.
+    readiness_check: bool = False
+
+
+NOT_ON_LAMBDA = LambdaFacts()
+
+
+def lambda_facts(headers: Sequence[tuple[str, str]], path: str, env: Mapping[str, str]) -> LambdaFacts:
+    """The invocation a request serves under the Lambda Web Adapter, from its context header.
+
+    Read only on Lambda: elsewhere the header is any caller's to send. A header that is not the
+    adapter's JSON is ignored. On Lambda, a request to the readiness path without the header is the
+    adapter's readiness check (every request it forwards carries one).
     """
+    if not env.get(var.LAMBDA_FUNCTION_NAME):
+        return NOT_ON_LAMBDA
     raw = next((value for key, value in headers if key == LAMBDA_CONTEXT_HEADER), None)
     if raw is None:
-        return None, None
+        return LambdaFacts(readiness_check=path == (env.get(var.LWA_READINESS_CHECK_PATH) or "/"))
     try:
         fields = json.loads(raw)
     except ValueError:
-        return None, None
+        return NOT_ON_LAMBDA
     if not isinstance(fields, dict):
-        return None, None
+        return NOT_ON_LAMBDA
     deadline_ms = fields.get("deadline")
     request_id = fields.get("request_id")
     deadline = deadline_ms / 1000 if isinstance(deadline_ms, int | float) and deadline_ms > 0 else None
-    return deadline, request_id if isinstance(request_id, str) else None
+    return LambdaFacts(deadline, request_id if isinstance(request_id, str) else None)
 
 
 def span_name(method: str, route: str | None) -> str:

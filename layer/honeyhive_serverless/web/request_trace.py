@@ -58,14 +58,17 @@ class TracedRequests:
         )
 
     def begin(self, describe: Callable[[], WebRequest], supersedes: Any = None) -> RequestTrace | None:
-        """The request's tracing, begun (see :meth:`RequestTrace.begin`); None when tracing is off, or
-        could not even start."""
+        """The request's tracing, begun (see :meth:`RequestTrace.begin`); None when tracing is off, for a
+        platform's probe, or when it could not even start."""
         try:
             tracer = self._tracer or get_tracer()
             if tracer.config.disable_tracing:
                 return None
+            described = describe()
+            if described.readiness_check:
+                return None
             request = RequestTrace(tracer, self._options, self._session_name)
-            request.begin(describe(), supersedes)
+            request.begin(described, supersedes)
         except Exception:
             logger.exception("honeyhive: could not start tracing this request; it runs untraced")
             return None

@@ -17,12 +17,11 @@ from collections.abc import Callable, Iterable
 from functools import partial
 from typing import Any
 
-from .. import variables as var
 from .._log import logger
 from ..tracer import HoneyHiveTracer
 from ..wire import SESSION_HEADER
 from .body import BodyEnd
-from .request import WebRequest, lambda_context_fields
+from .request import WebRequest, lambda_facts
 from .request_trace import SessionName, TracedRequests
 
 Environ = dict[str, Any]
@@ -94,16 +93,17 @@ def _web_request(environ: Environ) -> WebRequest:
     headers = [
         (key[5:].replace("_", "-").lower(), str(value)) for key, value in environ.items() if key.startswith("HTTP_")
     ]
-    on_lambda = bool(os.environ.get(var.LAMBDA_FUNCTION_NAME))  # elsewhere the header is any caller's
-    deadline, invocation_id = lambda_context_fields(headers) if on_lambda else (None, None)
+    path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "/"))
+    facts = lambda_facts(headers, path, os.environ)
     return WebRequest(
         method=str(environ.get("REQUEST_METHOD", "GET")),
-        path=str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "/")),
+        path=path,
         query=str(environ.get("QUERY_STRING", "")),
         scheme=str(environ.get("wsgi.url_scheme", "http")),
         headers=headers,
-        deadline_epoch_s=deadline,
-        invocation_id=invocation_id,
+        deadline_epoch_s=facts.deadline_epoch_s,
+        invocation_id=facts.request_id,
+        readiness_check=facts.readiness_check,
     )
 
 
