@@ -60,6 +60,10 @@ class SessionScope:
         self.hand_off = hand_off
         #: Drain the batch processor's queue when the scope closes (an invocation, in ``batch`` mode).
         self.drain_queue = drain_queue
+        #: The context the scope's work runs in (its span, its session's baggage), set by whoever opens
+        #: the scope, for work a framework moves out of it (FastAPI's telemetry puts the request
+        #: headers' context in its place).
+        self.work_context: otel_context.Context | None = None
         self._deadline = deadline
         self._limits = limits
         self._lock = threading.Lock()

@@ -107,6 +107,7 @@ class InvocationTrace:
             info.function_name or "handler", kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=caller.links
         )
         token = otel_context.attach(otel_trace.set_span_in_context(self.span))
+        scope.work_context = otel_context.get_current()
         self._stack.callback(otel_context.detach, token)
         if deadline is not None:
             invocation_context = contextvars.copy_context()

@@ -16,7 +16,7 @@ from typing import Any
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Span, Status, StatusCode
+from opentelemetry.trace import Link, Span, Status, StatusCode
 
 from .._log import logger, quote_prefix
 from ..attributes import describe_error, flatten
@@ -29,6 +29,7 @@ from ..tracer import HoneyHiveTracer, get_tracer
 from ..wire import SESSION_KEY, SUPERSEDED_KEY
 from .request import WebRequest, span_name, status_is_error
 
+NO_LINKS: tuple[Link, ...] = ()
 #: A session name: text, or a callable of the request's summary (method, path, query).
 SessionName = str | Callable[[dict[str, Any]], str] | None
 
@@ -108,22 +109,17 @@ class RequestTrace:
         scope = self._scope = self._stack.enter_context(tracer.session_scope(deadline))
         if not self._nested:
             tracer.prepare_connection(scope)
-        base = otel_context.get_current()
-        replaced = _span_context_of(supersedes)
-        if replaced is not None:
+        if _span_context_of(supersedes) is None:
+            supersedes = None
+        else:
             supersedes.set_attribute(SUPERSEDED_KEY, True)
-            parent = getattr(supersedes, "parent", None)  # the SDK span's parent: the request's caller
-            base = otel_trace.set_span_in_context(
-                otel_trace.NonRecordingSpan(parent) if parent is not None else otel_trace.INVALID_SPAN, base
-            )
-        caller = incoming((request.carrier(),), batch=False, base=base)
-        if caller.problems:
-            logger.warning("honeyhive: ignoring trace context in the request's headers: %s", "; ".join(caller.problems))
-        if caller.context is not None:
-            otel_context.attach(caller.context)  # the scope puts the context back as it closes
-        elif replaced is not None:
-            otel_context.attach(base)
-        self.session_id = self._open_session(request, scope, caller.session)
+        if self._nested and outer is not None:
+            # The invocation's own context: its span is the request's parent, its session the request's.
+            otel_context.attach(outer.work_context or otel_context.get_current())  # put back as the scope closes
+            caller_session, links = None, NO_LINKS
+        else:
+            caller_session, links = self._continue_caller(request, supersedes)
+        self.session_id = self._open_session(request, scope, caller_session)
         attributes: dict[str, Any] = {
             **request.attributes(),
             "honeyhive_event_type": self._options.event_type,
@@ -132,12 +128,34 @@ class RequestTrace:
         if self._options.capture_event:
             attributes.update(flatten("honeyhive_inputs", request.summary()))
         self.span = tracer.otel_tracer.start_span(
-            span_name(request.method, None), kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=caller.links
+            span_name(request.method, None), kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=links
         )
         otel_context.attach(otel_trace.set_span_in_context(self.span))
+        scope.work_context = otel_context.get_current()
+
+    def _continue_caller(self, request: WebRequest, supersedes: Any) -> tuple[str | None, tuple[Link, ...]]:
+        """Run in the caller's trace, from the request's headers (where FastAPI's own request span would
+        have been, when it stands for that span); returns the session the caller's baggage names and the
+        links."""
+        base = otel_context.get_current()
+        if supersedes is not None:
+            parent = getattr(supersedes, "parent", None)  # the SDK span's parent: the request's caller
+            base = otel_trace.set_span_in_context(
+                otel_trace.NonRecordingSpan(parent) if parent is not None else otel_trace.INVALID_SPAN, base
+            )
+        caller = incoming((request.carrier(),), batch=False, base=base)
+        if caller.problems:
+            logger.warning("honeyhive: ignoring trace context in the request's headers: %s", "; ".join(caller.problems))
+        otel_context.attach(caller.context or base)  # the scope puts the context back as it closes
+        return caller.session, caller.links
 
     def _open_session(self, request: WebRequest, scope: SessionScope, baggage_session: str | None) -> str | None:
         tracer = self.tracer
+        if self._nested:
+            # The invocation's session (Mangum under the wrapper, which read the event): the request is part of it.
+            self._linked = True
+            joined = baggage.get_baggage(SESSION_KEY)
+            return str(joined) if joined else None
         choice = choose_session(request.session_candidates(baggage_session), tracer.config.project)
         for rejected in choice.rejected:
             logger.warning(
@@ -150,11 +168,6 @@ class RequestTrace:
         if choice.session_id is not None:
             self._linked = True
             return tracer.create_session(session_id=choice.session_id, skip_api_call=True)
-        if self._nested:
-            # The invocation's session (Mangum under the wrapper): the request is part of it.
-            self._linked = True
-            joined = baggage.get_baggage(SESSION_KEY)
-            return str(joined) if joined else None
         summary = request.summary()
         name = self._session_name
         if callable(name):
@@ -167,8 +180,9 @@ class RequestTrace:
         )
 
     def session_header(self) -> str | None:
-        """The ``X-Session-ID`` the response carries, if it should carry one."""
-        return self.session_id if self._options.return_session_id else None
+        """The ``X-Session-ID`` the response carries, if it should carry one (nested in an invocation,
+        the wrapper sets it on the invocation's response)."""
+        return self.session_id if self._options.return_session_id and not self._nested else None
 
     def response_started(self, status: int, route: str | None = None) -> None:
         """The response's status line is out; ``route`` is the app's route template, once routed."""
