@@ -8,6 +8,7 @@ so a test can tell which request every span came from.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 from typing import Any
 
 import flask
@@ -19,6 +20,8 @@ from honeyhive_serverless import get_tracer, trace, with_honeyhive_session
 
 #: Spans a ``chat_http`` request makes besides the invocation span.
 CHAT_HELPER_SPANS = 2
+#: Chunks (and spans) a ``stream_http`` response streams.
+STREAM_CHUNKS = 3
 
 
 @trace(event_type="tool")
@@ -68,6 +71,25 @@ def hello_http(request: flask.Request) -> str:
     n, _ = _request_n(request)
     generate(n, [])
     return f"hello {n}"
+
+
+@trace(event_type="model")
+def stream_chunk(n: int, i: int) -> str:
+    return f"{n}:{i};"
+
+
+@functions_framework.http
+@with_honeyhive_session
+def stream_http(request: flask.Request) -> flask.Response:
+    """A streamed response: a generator whose chunks are made (each by a traced call) as the server
+    sends them, after the function has returned."""
+    n, _ = _request_n(request)
+
+    def body() -> Iterator[str]:
+        for i in range(STREAM_CHUNKS):
+            yield stream_chunk(n, i)
+
+    return flask.Response(body(), mimetype="text/plain")
 
 
 @functions_framework.cloud_event

@@ -28,7 +28,6 @@ from honeyhive_serverless_dev.layer_build import WRAPPER_PATH
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
 from trigger_shapes import load_event
 
-
 PROJECT = "web-adapter"
 
 

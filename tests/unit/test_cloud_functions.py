@@ -24,6 +24,7 @@ from cloudevents.http import CloudEvent
 import gcf_functions
 from conftest import TESTS
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
+from web_servers import get, wsgi_server
 
 SOURCE = str(TESTS / "gcf_functions.py")
 SERVICE = "hh-test-service"
@@ -275,6 +276,44 @@ def request_n(span: ReceivedSpan) -> int:
     value = span.attributes.get("honeyhive_inputs.n", span.attributes.get("honeyhive_inputs.event.body.n"))
     assert isinstance(value, int), span
     return value
+
+
+def test_a_streamed_response_is_traced_to_its_end_before_the_server_finishes_it(
+    gcf_env: DevReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under a real server: the chunks are made after the function returned, as the body streams; their
+    spans are the invocation's and have reached the receiver when the client has the response's end."""
+    app = flask_app(monkeypatch, "stream_http")
+    with wsgi_server(app) as port, ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda n: (n, get(port, f"/?n={n}")), range(16)))
+    for n, reply in replies:
+        assert reply.body == "".join(f"{n}:{i};" for i in range(gcf_functions.STREAM_CHUNKS)).encode()
+        session_id = reply.headers["x-session-id"]
+        spans = gcf_env.spans_for_session(session_id)  # nothing waited for
+        invocation = invocation_span(spans, "stream_http")
+        chunks = [span for span in spans if span.name == "stream_chunk"]
+        assert [span.attributes["honeyhive_inputs.n"] for span in chunks] == [n] * gcf_functions.STREAM_CHUNKS
+        assert all(span.parent_span_id == invocation.span_id for span in chunks)
+        assert all(span.end_ns <= invocation.end_ns for span in chunks)
+        assert len({span.request_index for span in spans}) == 1  # the invocation's one request
+    assert len(gcf_env.session_starts) == 16
+
+
+def test_a_streamed_response_read_by_the_test_client_leaves_no_context_behind(
+    gcf_env: DevReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The invocation runs in a context of its own: a caller that never reads the body still finds its
+    own context as it was."""
+    from opentelemetry import context as otel_context
+
+    client = flask_app(monkeypatch, "stream_http").test_client()
+    before = otel_context.get_current()
+    response = client.get("/?n=4", buffered=False)
+    assert otel_context.get_current() is before
+    assert b"".join(response.response) == b"4:0;4:1;4:2;"
+    response.close()
+    assert otel_context.get_current() is before
+    assert len([span for span in gcf_env.spans if span.name == "stream_chunk"]) == gcf_functions.STREAM_CHUNKS
 
 
 def test_concurrent_requests_never_share_a_session(gcf_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
