@@ -79,6 +79,8 @@ class SessionScope:
         self._auto_created: set[str] = set()
         #: Spans started in this scope and not yet ended, for the timeout last gasp.
         self._open_spans: dict[int, Span] = {}
+        #: The sessions made current in this scope, in order (a web app's own follow the request's).
+        self._sessions: list[str] = []
 
     # -- lifecycle ----------------------------------------------------------------------------------
 
@@ -143,6 +145,16 @@ class SessionScope:
         with self._lock:
             pending, self._enrichments = self._enrichments, {}
         return pending
+
+    def note_session(self, session_id: str) -> None:
+        """``session_id`` was made current in this scope."""
+        with self._lock:
+            self._sessions.append(session_id)
+
+    def latest_session(self) -> str | None:
+        """The session made current in this scope last, if any."""
+        with self._lock:
+            return self._sessions[-1] if self._sessions else None
 
     def defer_session_start(self, body: dict[str, Any]) -> None:
         with self._lock:

@@ -603,6 +603,9 @@ class HoneyHiveTracer:
         if session_name:
             ctx = baggage.set_baggage(SESSION_NAME_KEY, session_name, ctx)
         otel_context.attach(ctx)
+        scope = current_scope()
+        if scope is not None and scope.owner is self:
+            scope.note_session(session_id)
         return session_id
 
     # -- the SDK's span and baggage methods --------------------------------------------------------------

@@ -12,6 +12,7 @@ from contextlib import AbstractContextManager
 
 import pytest
 
+import seed_web_apps
 import web_apps
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
 from web_servers import Reply, asgi_server, get, wsgi_server
@@ -167,3 +168,26 @@ def test_the_middlewares_span_stands_for_fastapis_own(web_env: DevReceiver) -> N
     ours = {span.session_id for span in web_env.spans if span.scope_name == "honeyhive_serverless"}
     assert len(ours) == 2 and None not in ours
     assert {span.session_id for span in fastapi_spans} <= ours
+
+
+@pytest.mark.parametrize("app", ["fastapi", "flask"])
+def test_the_seeds_web_server_section_works_unchanged_with_the_middleware(web_env: DevReceiver, app: str) -> None:
+    """The seed's session per request (``acreate_session`` in a FastAPI middleware, ``create_session``
+    in Flask's ``before_request``) still names each request's session: its spans, its enrichment and its
+    ``X-Session-ID``, all in before the response's end."""
+    serve = asgi_server(seed_web_apps.fastapi_seed()) if app == "fastapi" else wsgi_server(seed_web_apps.flask_seed())
+    path = "/api/chat?message=hi" if app == "fastapi" else "/api/process"
+    with serve as port, ThreadPoolExecutor(8) as pool:
+        replies = list(pool.map(lambda _: get(port, path, body={}), range(16)))
+    seed_sessions = {
+        start["session_id"] for start in web_env.session_starts if start["session_name"].startswith(("api-", "flask-"))
+    }
+    assert len(seed_sessions) == 16
+    for reply in replies:
+        assert reply.status == 200
+        session_id = reply.headers["x-session-id"]
+        assert session_id in seed_sessions
+        names = {span.name for span in web_env.spans_for_session(session_id)}
+        assert names >= ({"chat_endpoint", "process_message"} if app == "fastapi" else {"process_endpoint"})
+        enrichments = [update for update in web_env.event_updates if update.get("event_id") == session_id]
+        assert [update["outputs"] for update in enrichments] == [{"status_code": 200}]

@@ -19,14 +19,24 @@ OnEnd = Callable[[BaseException | None], None]
 
 
 class BodyEnd:
-    """An iterable response body that calls ``on_end`` once, in ``context``, when it stops: exhausted
-    (before the server learns it is), failed, or closed early by the server."""
+    """An iterable response body that calls ``on_end`` once, in ``context``, when it stops: before its
+    last chunk leaves when the response says its length (the client has it all with that chunk), else
+    as it runs out (before the server learns it has, and writes the chunked body's end); or when it
+    fails, or the server closes it early."""
 
-    def __init__(self, body: Iterable[Any], context: contextvars.Context, on_end: OnEnd) -> None:
+    def __init__(
+        self,
+        body: Iterable[Any],
+        context: contextvars.Context,
+        on_end: OnEnd,
+        content_length: Callable[[], int | None] = lambda: None,
+    ) -> None:
         self._body = body
         self._iterator: Iterator[Any] | None = None
         self._context = context
         self._on_end: OnEnd | None = on_end
+        self._content_length = content_length
+        self._sent = 0
 
     def __iter__(self) -> BodyEnd:
         return self
@@ -38,13 +48,18 @@ class BodyEnd:
         try:
             if self._iterator is None:
                 self._iterator = iter(self._body)
-            return next(self._iterator)
+            chunk = next(self._iterator)
         except StopIteration:
             self._end(None)
             raise
         except BaseException as error:
             self._end(error)
             raise
+        self._sent += len(chunk)
+        length = self._content_length()
+        if length is not None and self._sent >= length:
+            self._end(None)
+        return chunk
 
     def close(self) -> None:
         """The server is done with the body (WSGI's ``close``): the body's own close, then the end if the

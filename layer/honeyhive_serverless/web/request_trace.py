@@ -22,6 +22,7 @@ from .._log import logger, quote_prefix
 from ..attributes import describe_error, flatten
 from ..budget import flush_deadline
 from ..config import WrapperOptions, resolve_wrapper_options
+from ..export.processors import session_attributes
 from ..propagation import incoming
 from ..scope import OPEN_AT_RETURN, SessionScope, current_scope
 from ..sessions import choose_session
@@ -182,7 +183,14 @@ class RequestTrace:
     def session_header(self) -> str | None:
         """The ``X-Session-ID`` the response carries, if it should carry one (nested in an invocation,
         the wrapper sets it on the invocation's response)."""
-        return self.session_id if self._options.return_session_id and not self._nested else None
+        return self._request_session() if self._options.return_session_id and not self._nested else None
+
+    def _request_session(self) -> str | None:
+        """The request's session: the one the app made current itself, if it did (the seed's
+        ``create_session`` per request), else the middleware's."""
+        scope = self._scope
+        latest = scope.latest_session() if scope is not None else None
+        return latest or self.session_id
 
     def response_started(self, status: int, route: str | None = None) -> None:
         """The response's status line is out; ``route`` is the app's route template, once routed."""
@@ -255,6 +263,12 @@ class RequestTrace:
                 enrichment["outputs"] = {"status_code": self._status}
                 if span is not None and span.is_recording():
                     span.set_attribute("honeyhive_outputs.status_code", self._status)
+            session_id = self._request_session()
+            if session_id != self.session_id and session_id and span is not None and span.is_recording():
+                # The app made its own session for the request: the request's span is in it, and the
+                # session started for it is left with nothing but its start.
+                span.set_attributes(session_attributes({SESSION_KEY: session_id}, self.tracer))
+                return
             if self.session_id and (not self._linked or error is not None):
                 linked_error = {"metadata": enrichment["metadata"]} if self._linked else enrichment
                 self.tracer.enrich_session(session_id=self.session_id, **linked_error)

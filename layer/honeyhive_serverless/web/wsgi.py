@@ -65,8 +65,11 @@ class HoneyHiveWSGIMiddleware:
         if request is None:
             return self.app(environ, start_response)
 
+        length: list[int | None] = [None]
+
         def traced_start_response(status: str, headers: list[tuple[str, str]], *rest: Any) -> Any:
             try:
+                length[0] = _content_length(headers)
                 request.response_started(int(status.split(" ", 1)[0]), _route(environ))
                 session_id = request.session_header()
                 if session_id and not any(name.lower() == SESSION_HEADER.lower() for name, _ in headers):
@@ -86,7 +89,7 @@ class HoneyHiveWSGIMiddleware:
             request.body_ended(error)
             request.close()
 
-        return BodyEnd(body, context, ended)
+        return BodyEnd(body, context, ended, lambda: length[0])
 
 
 def _web_request(environ: Environ) -> WebRequest:
@@ -105,6 +108,11 @@ def _web_request(environ: Environ) -> WebRequest:
         invocation_id=facts.request_id,
         readiness_check=facts.readiness_check,
     )
+
+
+def _content_length(headers: list[tuple[str, str]]) -> int | None:
+    value = next((value for name, value in headers if name.lower() == "content-length"), None)
+    return int(value) if value is not None and value.strip().isdigit() else None
 
 
 def _route(environ: Environ) -> str | None:
