@@ -310,7 +310,7 @@ def test_a_streamed_response_read_by_the_test_client_leaves_no_context_behind(
     before = otel_context.get_current()
     response = client.get("/?n=4", buffered=False)
     assert otel_context.get_current() is before
-    assert b"".join(response.response) == b"4:0;4:1;4:2;"
+    assert response.get_data() == b"4:0;4:1;4:2;"
     response.close()
     assert otel_context.get_current() is before
     assert len([span for span in gcf_env.spans if span.name == "stream_chunk"]) == gcf_functions.STREAM_CHUNKS

@@ -31,6 +31,11 @@ def api_event(path: str, session_id: str | None = None) -> dict[str, Any]:
     return event
 
 
+def lambda_context(**fields: Any) -> Any:
+    """The dev Lambda context, as Mangum's handler takes it (its type is Mangum's protocol, stricter)."""
+    return LambdaContext(function_name="fn", **fields)
+
+
 def session_header(response: dict[str, Any]) -> str:
     (value,) = [v for k, v in response["headers"].items() if k.lower() == "x-session-id"]
     return str(value)
@@ -45,7 +50,7 @@ def test_under_the_wrapper_one_invocation_is_one_session_sent_before_it_returns(
     lambda_env: DevReceiver, path: str
 ) -> None:
     handler = with_honeyhive_session(Mangum(web_apps.fastapi_app(), lifespan="off"))
-    response = handler(api_event(path), LambdaContext(function_name="fn"))
+    response = handler(api_event(path), lambda_context())
     assert response["statusCode"] == 200
     assert response["body"] == "".join(f"5:{i};" for i in range(web_apps.CHUNKS))
     session_id = session_header(response)
@@ -63,7 +68,7 @@ def test_under_the_wrapper_one_invocation_is_one_session_sent_before_it_returns(
 def test_under_the_wrapper_a_session_the_event_names_is_joined(lambda_env: DevReceiver) -> None:
     named = str(uuid.uuid4())
     handler = with_honeyhive_session(Mangum(web_apps.fastapi_app(), lifespan="off"))
-    response = handler(api_event("/chat/2", named), LambdaContext(function_name="fn"))
+    response = handler(api_event("/chat/2", named), lambda_context())
     assert session_header(response) == named
     assert {span.session_id for span in lambda_env.spans} == {named}
     assert lambda_env.session_starts == []
@@ -71,9 +76,9 @@ def test_under_the_wrapper_a_session_the_event_names_is_joined(lambda_env: DevRe
 
 def test_the_middleware_alone_under_mangum_makes_a_session_per_invocation(lambda_env: DevReceiver) -> None:
     handler = Mangum(web_apps.fastapi_app(), lifespan="off")
-    context = LambdaContext(function_name="fn")
+    context = lambda_context()
     first = handler(api_event("/stream/1"), context)
-    second = handler(api_event("/stream/2"), LambdaContext(function_name="fn"))
+    second = handler(api_event("/stream/2"), lambda_context())
     sessions = [session_header(first), session_header(second)]
     assert len(set(sessions)) == 2
     for n, session_id in enumerate(sessions, start=1):
