@@ -203,7 +203,17 @@ def plan_instrument(
             raise InstrumentError(
                 f"the handler is already {variables.REDIRECT_HANDLER}, set up by hand: there is nothing to redirect"
             )
-        changes.append(f"handler: {handler} -> {variables.REDIRECT_HANDLER}")
+        if env.get(variables.LAMBDA_EXEC_WRAPPER) == variables.WEB_ADAPTER_EXEC_WRAPPER:
+            # The handler is the web app's start-up script, run by the Lambda Web Adapter: redirecting it
+            # would leave the runtime a Python handler that is not there, and the app never started.
+            warnings.append(
+                f"runs the Lambda Web Adapter ({variables.LAMBDA_EXEC_WRAPPER}={variables.WEB_ADAPTER_EXEC_WRAPPER}): "
+                f"its handler {handler} is the web app's start-up script, left as it is; the layer and the "
+                "variables are added, and the app traces its requests with honeyhive_serverless.web's middleware"
+            )
+            handler = None
+        else:
+            changes.append(f"handler: {handler} -> {variables.REDIRECT_HANDLER}")
         layers = [entry["Arn"] for entry in config.get("Layers", [])]
         if options.layer:
             arch = function_arch(config)
@@ -351,6 +361,7 @@ def plan_uninstrument(config: Mapping[str, Any]) -> Plan:
     layers: list[str] | None = None
     if not is_image(config):
         handler = config["Handler"]
+        redirected = variables.LAMBDA_HANDLER in added or variables.LAMBDA_HANDLER in replaced
         if handler == variables.REDIRECT_HANDLER:
             real = env.get(variables.LAMBDA_HANDLER)
             if not real:
@@ -359,7 +370,7 @@ def plan_uninstrument(config: Mapping[str, Any]) -> Plan:
                 )
             changes.append(f"handler: {handler} -> {real}")
             handler = real
-        else:
+        elif redirected:
             warnings.append(f"the handler was changed to {handler} since instrument: left as is")
         layers = [entry["Arn"] for entry in config.get("Layers", [])]
 

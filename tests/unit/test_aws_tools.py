@@ -151,6 +151,7 @@ def create_function(
     layers: list[str] | None = None,
     env: dict[str, str] | None = None,
     arch: str = "x86_64",
+    handler: str = "app.handler",
 ) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if env is not None:
@@ -159,7 +160,7 @@ def create_function(
         FunctionName=name,
         Runtime=runtime,
         Role=role,
-        Handler="app.handler",
+        Handler=handler,
         Code={"ZipFile": zip_bytes({"app.py": "def handler(event, context):\n    return event\n"})},
         Layers=layers or [],
         Architectures=[arch],
@@ -255,6 +256,31 @@ def test_instrument_adds_layer_env_and_redirect_then_uninstrument_restores_exact
     uninstrument(clients, "fn")
 
     assert settings(client, "fn") == before
+
+
+def test_a_web_app_under_the_lambda_web_adapter_keeps_its_handler(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    """LWA's exec wrapper runs the handler as the web app's start-up script: instrument adds the layer
+    and the variables and leaves the handler (a redirect would break the app), and says so."""
+    create_function(client, role, "web", handler="run.sh", env={"AWS_LAMBDA_EXEC_WRAPPER": "/opt/bootstrap"})
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+    before = settings(client, "web")
+
+    plan = instrument(clients, "web", InstrumentOptions(layer_arn=ours, api_key_secret_arn=SECRET_ARN))
+
+    assert client.get_function_configuration(FunctionName="web")["Handler"] == "run.sh"
+    assert layer_arns(client, "web") == [ours]
+    variables = env_of(client, "web")
+    assert HANDLER_VARIABLE not in variables
+    assert variables["AWS_LAMBDA_EXEC_WRAPPER"] == "/opt/bootstrap"
+    assert variables["HH_API_KEY_SECRET_ARN"] == SECRET_ARN
+    assert any("Lambda Web Adapter" in warning and "middleware" in warning for warning in plan.warnings)
+
+    undone = uninstrument(clients, "web")
+
+    assert settings(client, "web") == before
+    assert not any("changed" in warning for warning in undone.warnings)
 
 
 def test_an_ingestion_key_in_a_parameter_is_a_key_source(
