@@ -27,10 +27,9 @@ from functools import partial
 from typing import Any
 
 from .._log import logger
-from ..tracer import HoneyHiveTracer
 from ..wire import SESSION_HEADER
 from .request import LambdaFacts, WebRequest, lambda_facts
-from .request_trace import RequestTrace, SessionName, TracedRequests
+from .request_trace import RequestMiddleware, RequestTrace
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -41,7 +40,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 _SESSION_HEADER = SESSION_HEADER.lower().encode("latin-1")
 
 
-class HoneyHiveASGIMiddleware:
+class HoneyHiveASGIMiddleware(RequestMiddleware[ASGIApp]):
     """Trace each HTTP request of ``app`` in its own HoneyHive session (websockets and lifespan pass by).
 
     Options as ``@with_honeyhive_session``'s (argument > ``HH_*`` variable > default): ``session_name``
@@ -51,32 +50,11 @@ class HoneyHiveASGIMiddleware:
     response), ``event_type`` (``chain``), ``tracer`` (``get_tracer()``).
     """
 
-    def __init__(
-        self,
-        app: ASGIApp,
-        *,
-        session_name: SessionName = None,
-        capture_request: bool | None = None,
-        capture_response: bool | None = None,
-        return_session_id: bool | None = None,
-        event_type: str | None = None,
-        tracer: HoneyHiveTracer | None = None,
-    ) -> None:
-        self.app = app
-        self._requests = TracedRequests(
-            session_name=session_name,
-            capture_request=capture_request,
-            capture_response=capture_response,
-            return_session_id=return_session_id,
-            event_type=event_type,
-            tracer=tracer,
-        )
-
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
             await self.app(scope, receive, send)
             return
-        request = self._requests.begin(partial(_web_request, scope), _fastapi_request_span(scope))
+        request = self.begin_request(partial(_web_request, scope), _fastapi_request_span(scope))
         if request is None:
             await self.app(scope, receive, send)
             return

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
@@ -35,20 +35,25 @@ NO_LINKS: tuple[Link, ...] = ()
 SessionName = str | Callable[[dict[str, Any]], str] | None
 
 
-class TracedRequests:
-    """What a middleware is configured with (argument > ``HH_*`` variable > default, as the wrapper's
-    options), and each request's tracing begun from it."""
+AppT = TypeVar("AppT")
+
+
+class RequestMiddleware(Generic[AppT]):
+    """What both middlewares share: their options (argument > ``HH_*`` variable > default, as the
+    wrapper's), and each request's tracing begun from them."""
 
     def __init__(
         self,
+        app: AppT,
         *,
-        session_name: SessionName,
-        capture_request: bool | None,
-        capture_response: bool | None,
-        return_session_id: bool | None,
-        event_type: str | None,
-        tracer: HoneyHiveTracer | None,
+        session_name: SessionName = None,
+        capture_request: bool | None = None,
+        capture_response: bool | None = None,
+        return_session_id: bool | None = None,
+        event_type: str | None = None,
+        tracer: HoneyHiveTracer | None = None,
     ) -> None:
+        self.app = app
         self._tracer = tracer
         self._session_name = session_name
         self._options = resolve_wrapper_options(
@@ -59,7 +64,7 @@ class TracedRequests:
             session_name=session_name if isinstance(session_name, str) else None,
         )
 
-    def begin(self, describe: Callable[[], WebRequest], supersedes: Any = None) -> RequestTrace | None:
+    def begin_request(self, describe: Callable[[], WebRequest], supersedes: Any = None) -> RequestTrace | None:
         """The request's tracing, begun (see :meth:`RequestTrace.begin`); None when tracing is off, for a
         platform's probe, or when it could not even start."""
         try:

@@ -18,41 +18,19 @@ from functools import partial
 from typing import Any
 
 from .._log import logger
-from ..tracer import HoneyHiveTracer
 from ..wire import SESSION_HEADER
 from .body import BodyEnd
 from .request import WebRequest, lambda_facts
-from .request_trace import SessionName, TracedRequests
+from .request_trace import RequestMiddleware
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
 
 
-class HoneyHiveWSGIMiddleware:
+class HoneyHiveWSGIMiddleware(RequestMiddleware[WSGIApp]):
     """Trace each request of ``app`` in its own HoneyHive session; options as
     :class:`~honeyhive_serverless.web.HoneyHiveASGIMiddleware`'s."""
-
-    def __init__(
-        self,
-        app: WSGIApp,
-        *,
-        session_name: SessionName = None,
-        capture_request: bool | None = None,
-        capture_response: bool | None = None,
-        return_session_id: bool | None = None,
-        event_type: str | None = None,
-        tracer: HoneyHiveTracer | None = None,
-    ) -> None:
-        self.app = app
-        self._requests = TracedRequests(
-            session_name=session_name,
-            capture_request=capture_request,
-            capture_response=capture_response,
-            return_session_id=return_session_id,
-            event_type=event_type,
-            tracer=tracer,
-        )
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         # Its own context: nothing the request attaches reaches the server's thread, and the body's
@@ -61,7 +39,7 @@ class HoneyHiveWSGIMiddleware:
         return context.run(self._call, context, environ, start_response)
 
     def _call(self, context: contextvars.Context, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
-        request = self._requests.begin(partial(_web_request, environ))
+        request = self.begin_request(partial(_web_request, environ))
         if request is None:
             return self.app(environ, start_response)
 
