@@ -41,7 +41,16 @@ def test_the_benchmark_harness_runs_end_to_end(
         "nothing handed off": 1,
     }
 
+    # The traced web request waits for its export, a round trip, before its body ends.
+    assert results["web"]["middleware|/chat|20"]["done_ms"] > results["web"]["bare|/chat|20"]["done_ms"] + 15
     text = report.read_text()
+    assert "## Web requests" in text
     assert "| target | measured | met |" in text
-    assert "## Cold start" in text and "## Scaling" in text and "## Memory" in text and "## Network" in text
+    assert (
+        "## Cold start" in text
+        and "## Scaling" in text
+        and "## Memory" in text
+        and "## Network" in text
+        and "## Web requests" in text
+    )
     assert (tmp_path / "benchmarks.png").read_bytes().startswith(b"\x89PNG")
