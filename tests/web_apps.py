@@ -61,6 +61,15 @@ def fastapi_app(tracer: HoneyHiveTracer | None = None, *, middleware: str | None
 
         return StreamingResponse(body(), media_type="text/plain")
 
+    @app.get("/slow-stream/{n}")
+    async def slow_stream(n: int) -> StreamingResponse:
+        async def body() -> AsyncIterator[str]:
+            for i in range(100):
+                yield await achunk(n, i)
+                await asyncio.sleep(0.01)  # the workload: a client can go away mid-stream
+
+        return StreamingResponse(body(), media_type="text/plain")
+
     @app.get("/fail/{n}")
     async def fail(n: int) -> None:
         retrieve(n)

@@ -5,6 +5,7 @@ reached the receiver by the time the client has read the response's last byte.""
 
 from __future__ import annotations
 
+import http.client
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -191,3 +192,22 @@ def test_the_seeds_web_server_section_works_unchanged_with_the_middleware(web_en
         assert names >= ({"chat_endpoint", "process_message"} if app == "fastapi" else {"process_endpoint"})
         enrichments = [update for update in web_env.event_updates if update.get("event_id") == session_id]
         assert [update["outputs"] for update in enrichments] == [{"status_code": 200}]
+
+
+def test_a_client_gone_mid_stream_still_gets_its_request_sent(web_env: DevReceiver) -> None:
+    """The body's last message never comes: the request ends as the app returns, and leaves then."""
+    with asgi_server(web_apps.fastapi_app()) as port:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection.request("GET", "/slow-stream/11")
+        response = connection.getresponse()
+        session_id = response.getheader("x-session-id")
+        assert response.read(4) == b"11:0"
+        connection.close()  # gone, mid-stream
+
+        def request_span_arrived(receiver: DevReceiver) -> bool:
+            return any(span.span_kind == "SERVER" and span.session_id == session_id for span in receiver.spans)
+
+        assert web_env.wait_for(request_span_arrived, timeout=10)
+    chunks = [span for span in spans_of(web_env, 11) if span.name == "achunk"]
+    assert 1 <= len(chunks) < 100
+    assert {span.session_id for span in chunks} == {session_id}

@@ -235,7 +235,9 @@ class RequestTrace:
             logger.exception("honeyhive: could not send the request's telemetry")
 
     def send_remaining(self) -> None:
-        """Send what ended after the body did (a background task's spans, say), before :meth:`close`."""
+        """The app has returned: end the request if its body never did (the client went away), and send
+        what ended after the body (a background task's spans, say), before :meth:`close`."""
+        self.body_ended()
         scope = self._scope
         if scope is None or self._nested:
             return
@@ -244,10 +246,14 @@ class RequestTrace:
         except Exception:
             logger.exception("honeyhive: could not send the request's telemetry")
 
+    def end(self, error: BaseException | None = None) -> None:
+        """All of it, where no event loop waits: the body's end, what is left, the scope's close."""
+        self.body_ended(error)
+        self.send_remaining()
+        self.close()
+
     def close(self) -> None:
-        """The app has returned: end what is left, put the context back and send anything ended since
-        the body's end (a background task's spans, say)."""
-        self.body_ended()
+        """Put the context back and close the request's scope (sending what it still holds)."""
         try:
             self._stack.close()
         except Exception:

@@ -59,15 +59,9 @@ class HoneyHiveWSGIMiddleware(RequestMiddleware[WSGIApp]):
         try:
             body = self.app(environ, traced_start_response)
         except BaseException as error:
-            request.body_ended(error)
-            request.close()
+            request.end(error)
             raise
-
-        def ended(error: BaseException | None) -> None:
-            request.body_ended(error)
-            request.close()
-
-        return BodyEnd(body, context, ended, lambda: length[0])
+        return BodyEnd(body, context, request.end, lambda: length[0])
 
 
 def _web_request(environ: Environ) -> WebRequest:
