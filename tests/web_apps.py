@@ -88,6 +88,7 @@ def flask_app(tracer: HoneyHiveTracer | None = None) -> flask.Flask:
         return {"n": n, "doc": retrieve(n), "seen_session_id": get_tracer().session_id}
 
     @app.get("/stream/<int:n>")
+    @app.get("/stream-sync/<int:n>")  # a Flask generator is synchronous anyway: the same route
     def stream(n: int) -> flask.Response:
         def body() -> Iterator[str]:
             for i in range(CHUNKS):
