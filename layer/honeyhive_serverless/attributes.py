@@ -52,6 +52,21 @@ def truncate(text: str, limit: int) -> str:
     return f"{kept}...[truncated {len(data) - len(kept.encode('utf-8'))} bytes]"
 
 
+def record_error(span: Any, error: BaseException) -> str:
+    """Mark ``span`` (if it is one still recording) failed with ``error``: ``record_exception``'s event,
+    made safe by :func:`describe_error`, the error status and ``honeyhive_error``. Returns the error's
+    message."""
+    message, exception_attributes = describe_error(error)
+    if span is None or not span.is_recording():
+        return message
+    from opentelemetry.trace import Status, StatusCode  # loaded by the span's start already
+
+    span.add_event("exception", exception_attributes)
+    span.set_status(Status(StatusCode.ERROR, message))
+    span.set_attribute("honeyhive_error", message)
+    return message
+
+
 def describe_error(error: BaseException) -> tuple[str, dict[str, AttributeValue]]:
     """An exception as ``"Type: message"`` and the attributes of OpenTelemetry's ``exception`` span event,
     made safe: an ``__str__`` that raises (``Span.record_exception`` would raise too), or text with a lone

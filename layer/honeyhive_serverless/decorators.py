@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar, cast, overload
 
 from ._log import logger
-from .attributes import NAMESPACES, describe_error, enrichment_attributes, flatten
+from .attributes import NAMESPACES, enrichment_attributes, flatten, record_error
 
 if TYPE_CHECKING:
     from opentelemetry.trace import Span
@@ -91,13 +91,8 @@ class _Call:
         if span is None:
             return
         try:
-            from opentelemetry.trace import Status, StatusCode  # loaded by the span's start already
-
             if error is not None:
-                message, exception_attributes = describe_error(error)
-                span.add_event("exception", exception_attributes)  # record_exception's event, safely
-                span.set_status(Status(StatusCode.ERROR, message))
-                span.set_attribute("honeyhive_error", message)
+                record_error(span, error)
             elif record_result and self.options.capture_outputs:
                 span.set_attributes(flatten("honeyhive_outputs.result", result))
             span.set_attribute("honeyhive_duration_ms", (time.perf_counter() - self.started) * 1000)

@@ -28,7 +28,7 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from . import variables as var
 from ._log import logger, quote_prefix
-from .attributes import capture, describe_error, flatten
+from .attributes import capture, flatten, record_error
 from .budget import deadline_scope, flush_deadline
 from .config import WrapperOptions, detect_platform, resolve_wrapper_options
 from .faas.calls import describe_call, streamed_response, streams_after_return, with_session_header
@@ -236,12 +236,7 @@ class InvocationTrace:
         span, info = self.span, self.info
         enrichment: dict[str, Any] = {"duration": (time.perf_counter() - self._started) * 1000}
         if error is not None:
-            message, exception_attributes = describe_error(error)
-            enrichment["metadata"] = {"error": message}
-            if span is not None and span.is_recording():
-                span.add_event("exception", exception_attributes)  # record_exception's event, safely
-                span.set_status(Status(StatusCode.ERROR, message))
-                span.set_attribute("honeyhive_error", message)
+            enrichment["metadata"] = {"error": record_error(span, error)}
         elif self.options.capture_response:
             captured = self._captured(result if respond else {"status_code": getattr(result, "status_code", None)})
             enrichment["outputs"] = {"response": captured}

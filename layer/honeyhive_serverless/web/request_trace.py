@@ -19,7 +19,7 @@ from opentelemetry import trace as otel_trace
 from opentelemetry.trace import Link, Span, Status, StatusCode
 
 from .._log import logger, quote_prefix
-from ..attributes import describe_error, flatten
+from ..attributes import flatten, record_error
 from ..budget import flush_deadline
 from ..config import WrapperOptions, resolve_wrapper_options
 from ..export.processors import session_attributes
@@ -264,12 +264,7 @@ class RequestTrace:
         try:
             enrichment: dict[str, Any] = {"duration": (time.perf_counter() - self._started) * 1000}
             if error is not None:
-                message, exception_attributes = describe_error(error)
-                enrichment["metadata"] = {"error": message}
-                if span is not None and span.is_recording():
-                    span.add_event("exception", exception_attributes)
-                    span.set_status(Status(StatusCode.ERROR, message))
-                    span.set_attribute("honeyhive_error", message)
+                enrichment["metadata"] = {"error": record_error(span, error)}
             elif self._status is not None and self._options.capture_response:
                 enrichment["outputs"] = {"status_code": self._status}
                 if span is not None and span.is_recording():
