@@ -427,6 +427,16 @@ class HoneyHiveTracer:
         except Exception:
             logger.exception("honeyhive: enrich_session failed")
 
+    def enrich_session_outcome(self, session_id: str, outcome: dict[str, Any], *, linked: bool) -> None:
+        """An invocation's (or a web request's) outcome (``duration``, ``outputs``, an error's
+        ``metadata``) onto its session. A linked session spans many of them: it gets this one's error and
+        nothing else (outputs and duration stay on the span), which also spares a request."""
+        if linked:
+            if "metadata" not in outcome:
+                return
+            outcome = {"metadata": outcome["metadata"]}
+        self.enrich_session(session_id=session_id, **outcome)
+
     def enrich_span(
         self,
         inputs: Any = None,

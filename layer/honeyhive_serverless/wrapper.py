@@ -243,11 +243,7 @@ class InvocationTrace:
             if span is not None and span.is_recording():
                 span.set_attributes(flatten("honeyhive_outputs.response", captured))
         if self.session_id:
-            # A linked session spans many invocations: it gets this one's error, and nothing else
-            # (outputs and duration stay on the invocation span), which also spares a request.
-            if not self._linked or error is not None:
-                linked_error = {"metadata": enrichment["metadata"]} if self._linked else enrichment
-                self.tracer.enrich_session(session_id=self.session_id, **linked_error)
+            self.tracer.enrich_session_outcome(self.session_id, enrichment, linked=self._linked)
             if respond and error is None and self.options.return_session_id and info is not None and info.is_http:
                 result = with_session_header(info, result, self.session_id)
         return result

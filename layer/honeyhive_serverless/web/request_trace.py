@@ -275,9 +275,8 @@ class RequestTrace:
                 # session started for it is left with nothing but its start.
                 span.set_attributes(session_attributes({SESSION_KEY: session_id}, self.tracer))
                 return
-            if self.session_id and (not self._linked or error is not None):
-                linked_error = {"metadata": enrichment["metadata"]} if self._linked else enrichment
-                self.tracer.enrich_session(session_id=self.session_id, **linked_error)
+            if self.session_id:
+                self.tracer.enrich_session_outcome(self.session_id, enrichment, linked=self._linked)
         finally:
             if self._scope is not None:
                 self._scope.end_open_spans({OPEN_AT_RETURN: True}, keep=span)
