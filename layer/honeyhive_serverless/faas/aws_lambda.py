@@ -16,7 +16,6 @@ from .facts import InvocationFacts
 
 def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> InvocationFacts:
     """The facts of one Lambda invocation; ``context`` may be anything (a test's stand-in, None)."""
-    remaining = _call(context, "get_remaining_time_in_millis")
     lookup = find_session_id(event)
     carriers, batch = _carriers(lookup.trigger, event, context)
     return InvocationFacts(
@@ -29,9 +28,7 @@ def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> In
         resource_id=_text(getattr(context, "invoked_function_arn", None)),
         region=env.get(var.AWS_REGION),
         memory_mb=_text(getattr(context, "memory_limit_in_mb", None)) or env.get(var.LAMBDA_FUNCTION_MEMORY_SIZE),
-        # No time left as it starts: a platform that enforces no deadline (Managed Instances) or a stand-in
-        # context. The invocation then has no deadline; the export is bounded by HH_FLUSH_TIMEOUT_MS alone.
-        deadline=time.monotonic() + remaining / 1000 if _positive(remaining) else None,
+        deadline=deadline_of(context),
         start=start,
         # Tenant isolation mode: awslambdaric 4 gives the Runtime API's Lambda-Runtime-Aws-Tenant-Id here.
         tenant_id=_text(getattr(context, "tenant_id", None)),
@@ -39,6 +36,14 @@ def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> In
         carriers=carriers,
         batch=batch,
     )
+
+
+def deadline_of(context: Any) -> float | None:
+    """When the invocation ends (``time.monotonic()``), from a Lambda context; None with no time left as
+    it starts (a platform that enforces no deadline, Managed Instances, or a stand-in context): the
+    export is then bounded by ``HH_FLUSH_TIMEOUT_MS`` alone."""
+    remaining = _call(context, "get_remaining_time_in_millis")
+    return time.monotonic() + remaining / 1000 if _positive(remaining) else None
 
 
 def _carriers(trigger: str, event: Any, context: Any) -> tuple[tuple[CarrierLookup, ...], bool]:

@@ -21,12 +21,12 @@ from __future__ import annotations
 
 import contextvars
 import os
-import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
 from typing import Any
 
 from .._log import logger
+from ..faas.aws_lambda import deadline_of
 from ..wire import SESSION_HEADER
 from .request import LambdaFacts, WebRequest, lambda_facts
 from .request_trace import RequestMiddleware, RequestTrace
@@ -85,16 +85,13 @@ def _fastapi_request_span(scope: Scope) -> Any:
 def _web_request(scope: Scope) -> WebRequest:
     pairs = scope.get("headers", ())
     headers = [(bytes(name).decode("latin-1").lower(), bytes(value).decode("latin-1")) for name, value in pairs]
-    facts = _lambda_facts(scope, headers)
     return WebRequest(
         method=str(scope.get("method", "GET")),
         path=str(scope.get("path", "/")),
         query=bytes(scope.get("query_string", b"")).decode("latin-1"),
         scheme=str(scope.get("scheme", "http")),
         headers=headers,
-        deadline_epoch_s=facts.deadline_epoch_s,
-        invocation_id=facts.request_id,
-        readiness_check=facts.readiness_check,
+        invocation=_lambda_facts(scope, headers),
     )
 
 
@@ -102,10 +99,9 @@ def _lambda_facts(scope: Scope, headers: list[tuple[str, str]]) -> LambdaFacts:
     """The invocation's deadline and request id, on Lambda: from Mangum's ``aws.context``, else from the
     Lambda Web Adapter's header."""
     context = scope.get("aws.context")
-    if context is not None and hasattr(context, "get_remaining_time_in_millis"):
-        remaining_ms = context.get_remaining_time_in_millis()
-        deadline = time.time() + remaining_ms / 1000 if remaining_ms > 0 else None
-        return LambdaFacts(deadline, getattr(context, "aws_request_id", None))
+    if context is not None:
+        request_id = getattr(context, "aws_request_id", None)
+        return LambdaFacts(deadline_of(context), request_id if isinstance(request_id, str) else None)
     return lambda_facts(headers, str(scope.get("path", "/")), os.environ)
 
 

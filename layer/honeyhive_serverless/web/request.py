@@ -22,6 +22,20 @@ LAMBDA_CONTEXT_HEADER = "x-amzn-lambda-context"
 
 
 @dataclass(frozen=True)
+class LambdaFacts:
+    """What a request served on Lambda says of its invocation."""
+
+    #: ``time.monotonic()`` at which the invocation ends, when it says.
+    deadline: float | None = None
+    request_id: str | None = None
+    #: The Lambda Web Adapter's readiness check, made before any invocation: not traced.
+    readiness_check: bool = False
+
+
+NOT_ON_LAMBDA = LambdaFacts()
+
+
+@dataclass(frozen=True)
 class WebRequest:
     """What tracing reads of one request. Header names are lower case."""
 
@@ -30,12 +44,8 @@ class WebRequest:
     query: str = ""
     scheme: str = "http"
     headers: Sequence[tuple[str, str]] = ()
-    #: ``time.time()`` at which the platform ends the request, when it says (Lambda: the invocation's).
-    deadline_epoch_s: float | None = None
-    #: The platform's id of this request (Lambda's request id), when it says.
-    invocation_id: str | None = None
-    #: A platform's probe, not a request to trace (the Lambda Web Adapter's readiness check).
-    readiness_check: bool = False
+    #: The Lambda invocation the request serves, if any: its deadline and request id.
+    invocation: LambdaFacts = NOT_ON_LAMBDA
 
     def header(self, name: str) -> str | None:
         wanted = name.lower()
@@ -53,9 +63,8 @@ class WebRequest:
 
     def deadline(self, margin_ms: int) -> float | None:
         """The deadline on the monotonic clock, ``margin_ms`` early; None when the platform sets none."""
-        if self.deadline_epoch_s is None:
-            return None
-        return time.monotonic() + (self.deadline_epoch_s - time.time()) - margin_ms / 1000
+        deadline = self.invocation.deadline
+        return None if deadline is None else deadline - margin_ms / 1000
 
     def summary(self) -> dict[str, Any]:
         """The session's inputs: what of the request is worth keeping (never a header: they hold secrets)."""
@@ -72,22 +81,9 @@ class WebRequest:
         user_agent = self.header("user-agent")
         if user_agent:
             attributes["user_agent.original"] = user_agent
-        if self.invocation_id:
-            attributes["faas.invocation_id"] = self.invocation_id
+        if self.invocation.request_id:
+            attributes["faas.invocation_id"] = self.invocation.request_id
         return attributes
-
-
-@dataclass(frozen=True)
-class LambdaFacts:
-    """What a request served on Lambda says of its invocation."""
-
-    deadline_epoch_s: float | None = None
-    request_id: str | None = None
-    #: The Lambda Web Adapter's readiness check, made before any invocation: not traced.
-    readiness_check: bool = False
-
-
-NOT_ON_LAMBDA = LambdaFacts()
 
 
 def lambda_facts(headers: Sequence[tuple[str, str]], path: str, env: Mapping[str, str]) -> LambdaFacts:
@@ -108,9 +104,11 @@ def lambda_facts(headers: Sequence[tuple[str, str]], path: str, env: Mapping[str
         return NOT_ON_LAMBDA
     if not isinstance(fields, dict):
         return NOT_ON_LAMBDA
-    deadline_ms = fields.get("deadline")
+    deadline_ms = fields.get("deadline")  # epoch milliseconds
     request_id = fields.get("request_id")
-    deadline = deadline_ms / 1000 if isinstance(deadline_ms, int | float) and deadline_ms > 0 else None
+    deadline = None
+    if isinstance(deadline_ms, int | float) and deadline_ms > 0:
+        deadline = time.monotonic() + deadline_ms / 1000 - time.time()
     return LambdaFacts(deadline, request_id if isinstance(request_id, str) else None)
 
 

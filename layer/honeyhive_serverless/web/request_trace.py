@@ -72,7 +72,7 @@ class RequestMiddleware(Generic[AppT]):
             if tracer.config.disable_tracing:
                 return None
             described = describe()
-            if described.readiness_check:
+            if described.invocation.readiness_check:
                 return None
             request = RequestTrace(tracer, self._options, self._session_name)
             request.begin(described, supersedes)
@@ -182,7 +182,7 @@ class RequestTrace:
             scope,
             session_name=str(name or self._options.session_name or f"{request.method} {request.path}"),
             inputs=summary if self._options.capture_event else None,
-            metadata={"invocation_id": request.invocation_id} if request.invocation_id else None,
+            metadata={"invocation_id": request.invocation.request_id} if request.invocation.request_id else None,
         )
 
     def session_header(self) -> str | None:

@@ -69,16 +69,13 @@ def _web_request(environ: Environ) -> WebRequest:
         (key[5:].replace("_", "-").lower(), str(value)) for key, value in environ.items() if key.startswith("HTTP_")
     ]
     path = str(environ.get("SCRIPT_NAME", "")) + str(environ.get("PATH_INFO", "/"))
-    facts = lambda_facts(headers, path, os.environ)
     return WebRequest(
         method=str(environ.get("REQUEST_METHOD", "GET")),
         path=path,
         query=str(environ.get("QUERY_STRING", "")),
         scheme=str(environ.get("wsgi.url_scheme", "http")),
         headers=headers,
-        deadline_epoch_s=facts.deadline_epoch_s,
-        invocation_id=facts.request_id,
-        readiness_check=facts.readiness_check,
+        invocation=lambda_facts(headers, path, os.environ),
     )
 
 
