@@ -1,19 +1,17 @@
-"""Real servers on loopback for the web-app tests: uvicorn for ASGI apps, werkzeug for WSGI apps, each
-on a socket bound before the server starts (so a client never races its start-up), and a client that
-reads a response to its end."""
+"""Real servers on loopback for the web-app tests: werkzeug for WSGI apps (ASGI apps are
+served by the dev package's ``served_asgi``, as ``make bench`` serves them), and a client that reads a
+response to its end."""
 
 from __future__ import annotations
 
 import http.client
 import json
-import socket
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-import uvicorn
 from werkzeug.serving import make_server
 
 
@@ -25,24 +23,6 @@ class Reply:
 
     def json(self) -> Any:
         return json.loads(self.body)
-
-
-@contextmanager
-def asgi_server(app: Any) -> Iterator[int]:
-    """Serve ``app`` with uvicorn on 127.0.0.1; yields the port. Stopped on exit."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield sock.getsockname()[1]
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 @contextmanager

@@ -15,8 +15,9 @@ import pytest
 
 import seed_web_apps
 import web_apps
+from honeyhive_serverless_dev.asgi_serving import served_asgi
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
-from web_servers import Reply, asgi_server, get, wsgi_server
+from web_servers import Reply, get, wsgi_server
 
 CONCURRENT_REQUESTS = 50
 
@@ -33,7 +34,7 @@ def web_env(hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> DevReceiver
 @pytest.fixture(params=["fastapi", "flask"])
 def serve(request: pytest.FixtureRequest, web_env: DevReceiver) -> Iterator[Serve]:
     if request.param == "fastapi":
-        yield lambda: asgi_server(web_apps.fastapi_app())
+        yield lambda: served_asgi(web_apps.fastapi_app())
     else:
         yield lambda: wsgi_server(web_apps.flask_app())
 
@@ -126,10 +127,10 @@ def test_a_bad_session_header_warns_once_and_the_request_runs(
 
 
 def test_an_app_error_is_recorded_and_the_server_answers_as_without_tracing(web_env: DevReceiver) -> None:
-    with asgi_server(web_apps.fastapi_app(middleware=None)) as port:
+    with served_asgi(web_apps.fastapi_app(middleware=None)) as port:
         untraced = get(port, "/fail/6")
     web_env.clear()
-    with asgi_server(web_apps.fastapi_app()) as port:
+    with served_asgi(web_apps.fastapi_app()) as port:
         traced = get(port, "/fail/6")
     assert (traced.status, traced.body) == (untraced.status, untraced.body) == (500, b"Internal Server Error")
     (request_span,) = [
@@ -142,7 +143,7 @@ def test_an_app_error_is_recorded_and_the_server_answers_as_without_tracing(web_
 
 def test_tracing_off_passes_requests_through(web_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HH_DISABLE_TRACING", "true")
-    with asgi_server(web_apps.fastapi_app()) as port:
+    with served_asgi(web_apps.fastapi_app()) as port:
         reply = get(port, "/stream/8")
     assert reply.status == 200 and "x-session-id" not in reply.headers
     assert web_env.requests == []
@@ -152,7 +153,7 @@ def test_the_middlewares_span_stands_for_fastapis_own(web_env: DevReceiver) -> N
     """FastAPI's native telemetry starts its request span before the middleware runs and ends it after
     the response: the middleware's span takes its place in the trace, and it is never sent."""
     caller_trace, caller_span = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
-    with asgi_server(web_apps.fastapi_app()) as port:
+    with served_asgi(web_apps.fastapi_app()) as port:
         reply = get(port, "/chat/9", {"traceparent": f"00-{caller_trace}-{caller_span}-01"})
         failed = get(port, "/fail/10")
     assert failed.status == 500
@@ -172,7 +173,7 @@ def test_the_seeds_web_server_section_works_unchanged_with_the_middleware(web_en
     """The seed's session per request (``acreate_session`` in a FastAPI middleware, ``create_session``
     in Flask's ``before_request``) still names each request's session: its spans, its enrichment and its
     ``X-Session-ID``, all in before the response's end."""
-    serve = asgi_server(seed_web_apps.fastapi_seed()) if app == "fastapi" else wsgi_server(seed_web_apps.flask_seed())
+    serve = served_asgi(seed_web_apps.fastapi_seed()) if app == "fastapi" else wsgi_server(seed_web_apps.flask_seed())
     path = "/api/chat?message=hi" if app == "fastapi" else "/api/process"
     with serve as port, ThreadPoolExecutor(8) as pool:
         replies = list(pool.map(lambda _: get(port, path, body={}), range(16)))
@@ -192,7 +193,7 @@ def test_the_seeds_web_server_section_works_unchanged_with_the_middleware(web_en
 
 def test_a_client_gone_mid_stream_still_gets_its_request_sent(web_env: DevReceiver) -> None:
     """The body's last message never comes: the request ends as the app returns, and leaves then."""
-    with asgi_server(web_apps.fastapi_app()) as port:
+    with served_asgi(web_apps.fastapi_app()) as port:
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
         connection.request("GET", "/slow-stream/11")
         response = connection.getresponse()

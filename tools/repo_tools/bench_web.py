@@ -7,20 +7,17 @@ the first byte of a streamed body is not held back."""
 from __future__ import annotations
 
 import http.client
-import socket
-import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from statistics import median
 from typing import Any
 
-import uvicorn
 from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 
 from honeyhive_serverless import HoneyHiveTracer
 from honeyhive_serverless.web import HoneyHiveASGIMiddleware
+from honeyhive_serverless_dev.asgi_serving import served_asgi
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 VARIANTS = ("bare", "middleware")
@@ -48,22 +45,6 @@ def web_app(tracer: HoneyHiveTracer | None) -> Any:
     if tracer is not None:
         app.add_middleware(HoneyHiveASGIMiddleware, tracer=tracer)
     return app
-
-
-@contextmanager
-def _served(app: Any) -> Iterator[int]:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(64)
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    try:
-        yield int(sock.getsockname()[1])
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        sock.close()
 
 
 #: What each route is asked: a new session per request, or one the caller names (joined, no start).
@@ -95,7 +76,7 @@ def web_runs(receiver: DevReceiver, rtts_ms: tuple[int, ...], runs: int) -> dict
         skip_backend_session_creation=True,
     )  # fmt: skip
     out: dict[str, Any] = {}
-    with _served(web_app(None)) as bare_port, _served(web_app(tracer)) as traced_port:
+    with served_asgi(web_app(None)) as bare_port, served_asgi(web_app(tracer)) as traced_port:
         ports = {"bare": bare_port, "middleware": traced_port}
         try:
             for rtt in rtts_ms:
