@@ -1,5 +1,5 @@
 """What the dev receiver and the Lambda emulator share: a serving thread that stops the moment it is
-told, and the shutting of the connections it accepted.
+told, the shutting of the connections it accepted, and the reading of a chunked request body.
 
 Not ``serve_forever()``: it polls for shutdown every 0.5 s. Here a wake-up socket makes ``stop()`` (and
 the receiver's "refuse" fault) immediate.
@@ -13,6 +13,7 @@ import socket
 import socketserver
 import threading
 from collections.abc import Iterable
+from io import BufferedIOBase
 
 
 class AcceptThread:
@@ -70,3 +71,36 @@ def shut_down(connections: Iterable[socket.socket]) -> None:
     for connection in connections:
         with contextlib.suppress(OSError):
             socket.socket.shutdown(connection, socket.SHUT_RDWR)
+
+
+class ChunkedBodyError(ValueError):
+    """A chunked request body that cannot be read; ``status`` is the HTTP answer it deserves."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def read_chunked(rfile: BufferedIOBase, max_bytes: int) -> bytes:
+    """A ``Transfer-Encoding: chunked`` body, read to its last chunk (trailers skipped)."""
+    parts: list[bytes] = []
+    total = 0
+    while True:
+        line = rfile.readline(1024)
+        try:
+            size = int(line.split(b";", 1)[0].strip(), 16)
+        except ValueError:
+            raise ChunkedBodyError(400, "bad chunk size") from None
+        if size == 0:
+            # Skip trailers (a streamed Lambda response's error, say) up to the blank line ending the message.
+            while rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                pass
+            return b"".join(parts)
+        total += size
+        if total > max_bytes:
+            raise ChunkedBodyError(413, "body too large")
+        chunk = rfile.read(size)
+        if len(chunk) != size:
+            raise ChunkedBodyError(400, "connection closed inside a chunk")
+        parts.append(chunk)
+        rfile.readline(1024)  # the CRLF after the chunk's data

@@ -23,13 +23,15 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
-from ..serving import shut_down
+from ..serving import read_chunked, shut_down
 from .layers import is_external_extension
 from .sandbox import Extension, InvocationResult, Slot
 
 RUNTIME_API = "/2018-06-01/runtime"
 INVOCATION_ID_HEADER = "Lambda-Runtime-Invocation-Id"
 EXTENSION_API = "/2020-01-01/extension"
+#: The most of a streamed (chunked) response the emulator buffers: far above anything a test streams.
+STREAMED_RESPONSE_MAX_BYTES = 256 * 1024 * 1024
 EXTENSION_EVENTS = frozenset({"INVOKE", "SHUTDOWN"})
 _RESULT_PATH = re.compile(re.escape(RUNTIME_API) + r"/invocation/(?P<id>[^/]+)/(?P<kind>response|error)")
 
@@ -91,21 +93,10 @@ class _Handler(BaseHTTPRequestHandler):
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             # A streamed response (Lambda-Runtime-Function-Response-Mode: streaming): it is complete, and
             # the invocation answered, when its last chunk arrives. Trailers (a streamed error) are skipped.
-            self._dispatch(b"".join(iter(self._read_chunk, b"")))
+            self._dispatch(read_chunked(self.rfile, STREAMED_RESPONSE_MAX_BYTES))
             return
         length = int(self.headers.get("Content-Length") or 0)
         self._dispatch(self.rfile.read(length) if length > 0 else b"")
-
-    def _read_chunk(self) -> bytes:
-        """The next chunk of a chunked body; b"" after the last one (and its trailers) is read."""
-        size = int(self.rfile.readline().split(b";")[0], 16)
-        if size == 0:
-            while self.rfile.readline() not in (b"\r\n", b"\n", b""):
-                pass
-            return b""
-        chunk = self.rfile.read(size)
-        self.rfile.readline()  # the CRLF after the chunk's data
-        return chunk
 
     def _dispatch(self, body: bytes) -> None:
         generation = self.server.generation_of(self.connection)

@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from honeyhive_serverless.wire import EVENTS_PATH, OTLP_PATH, SESSION_START_PATH
 
-from ..serving import shut_down
+from ..serving import ChunkedBodyError, read_chunked, shut_down
 from .otlp import JSON_TYPES, PROTOBUF_TYPES, ReceivedSpan, decode_trace_request, export_response, media_type
 
 FaultKind = Literal["refuse", "hang", "500", "429", "slow", "401_once"]
@@ -289,7 +289,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self, headers: Mapping[str, str]) -> bytes:
         if "chunked" in headers.get("transfer-encoding", "").lower():
-            body = self._read_chunked()
+            try:
+                body = read_chunked(self.rfile, MAX_BODY_BYTES)
+            except ChunkedBodyError as exc:
+                raise _HttpError(exc.status, str(exc)) from None
         else:
             raw_length = headers.get("content-length", "0").strip() or "0"
             try:
@@ -312,29 +315,6 @@ class _Handler(BaseHTTPRequestHandler):
         if encoding not in ("identity", ""):
             raise _HttpError(415, f"unsupported Content-Encoding {encoding!r}")
         return body
-
-    def _read_chunked(self) -> bytes:
-        parts: list[bytes] = []
-        total = 0
-        while True:
-            line = self.rfile.readline(1024)
-            try:
-                size = int(line.split(b";", 1)[0].strip(), 16)
-            except ValueError:
-                raise _HttpError(400, "bad chunk size") from None
-            if size == 0:
-                # Skip trailers up to the blank line that ends the message.
-                while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
-                    pass
-                return b"".join(parts)
-            total += size
-            if total > MAX_BODY_BYTES:
-                raise _HttpError(413, "body too large")
-            chunk = self.rfile.read(size)
-            if len(chunk) != size:
-                raise _HttpError(400, "connection closed inside a chunk")
-            parts.append(chunk)
-            self.rfile.readline(1024)
 
     def _dispatch(self) -> None:
         server = self._server

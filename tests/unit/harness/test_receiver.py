@@ -7,6 +7,7 @@ import http.client
 import json
 import queue
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -349,6 +350,24 @@ def test_put_events_is_recorded(rx: DevReceiver) -> None:
     assert (status, json.loads(data)) == (200, {"success": True})
     assert rx.event_updates == [update]
     assert call(rx, "PUT", "/events", {"metadata": {}})[0] == 400
+    assert len(rx.event_updates) == 1
+
+
+def test_a_chunked_body_is_read_to_its_last_chunk_and_a_bad_one_refused(rx: DevReceiver) -> None:
+    update = {"event_id": "sess-2", "metadata": {"chunked": True}}
+    text = json.dumps(update).encode()
+    conn = connect(rx)
+    try:
+        chunks = iter([text[:7], text[7:]])
+        conn.request("PUT", "/events", body=chunks, headers=JSON, encode_chunked=True)
+        response = conn.getresponse()
+        assert (response.status, json.loads(response.read())) == (200, {"success": True})
+    finally:
+        conn.close()
+    assert rx.event_updates == [update]
+    with socket.create_connection(("127.0.0.1", rx.port), timeout=5) as raw:
+        raw.sendall(b"PUT /events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+        assert raw.recv(64).startswith(b"HTTP/1.1 400")
     assert len(rx.event_updates) == 1
 
 
