@@ -21,9 +21,11 @@ if TYPE_CHECKING:
     from .batch import process_records
     from .decorators import atrace, trace, trace_class
     from .distributed import (
+        ainvoke_function,
         eventbridge_detail,
         extract_context_from_carrier,
         inject_context_into_carrier,
+        invoke_function,
         lambda_client_context,
         sns_message_attributes,
         sqs_message_attributes,
@@ -55,6 +57,8 @@ _EXPORTS = {
     "sns_message_attributes": ".distributed",
     "eventbridge_detail": ".distributed",
     "lambda_client_context": ".distributed",
+    "invoke_function": ".distributed",
+    "ainvoke_function": ".distributed",
     "step_functions_input": ".distributed",
 }
 
@@ -62,6 +66,7 @@ __all__ = [
     "HoneyHiveTracer",
     "TracerConfig",
     "__version__",
+    "ainvoke_function",
     "atrace",
     "enrich_session",
     "enrich_span",
@@ -70,6 +75,7 @@ __all__ = [
     "flush",
     "get_tracer",
     "inject_context_into_carrier",
+    "invoke_function",
     "lambda_client_context",
     "process_records",
     "set_default_tracer",

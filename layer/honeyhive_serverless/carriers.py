@@ -169,9 +169,12 @@ def with_carrier(payload: Mapping[str, Any] | None, carrier: Mapping[str, str]) 
     return {**(payload or {}), **carrier}
 
 
-def as_client_context(carrier: Mapping[str, str], custom: Mapping[str, Any] | None) -> str:
-    """Lambda ``Invoke``'s ``ClientContext``: base64 of ``{"custom": {...custom, ...carrier}}``."""
-    document = {"custom": {**(custom or {}), **carrier}}
+def as_client_context(
+    carrier: Mapping[str, str], custom: Mapping[str, Any] | None, base: Mapping[str, Any] | None = None
+) -> str:
+    """Lambda ``Invoke``'s ``ClientContext``: base64 of ``{"custom": {...custom, ...carrier}}``, beside
+    what else a caller's own client context (``base``: its ``client`` and ``env``) holds."""
+    document = {**(base or {}), "custom": {**(custom or {}), **carrier}}
     return base64.b64encode(json.dumps(document, separators=(",", ":")).encode()).decode()
 
 

@@ -15,10 +15,20 @@ the same session, by itself:
 ``events.put_events(Entries=[{..., "Detail": json.dumps(eventbridge_detail(detail))}])``,
 ``lambda_.invoke(..., ClientContext=lambda_client_context())`` and
 ``sfn.start_execution(..., input=json.dumps(step_functions_input(payload)))``.
+
+A client that calls a deployed function (an experiment's function under HoneyHive's ``evaluate()``, a
+script, another service) uses ``invoke_function(lambda_client, FunctionName=..., Payload=...)`` or
+``await ainvoke_function(...)``: the function's spans then join the caller's trace and session, and an
+experiment's run, dataset and datapoint travel with them. Neither builds a tracer: they carry the
+current context only.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import inspect
+import json
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
@@ -27,9 +37,10 @@ from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.context import Context
 
+from . import propagation
 from ._log import logger
 from .carriers import MAX_CLIENT_CONTEXT, Carrier, as_client_context, as_message_attributes, with_carrier
-from .tracer import HoneyHiveTracer, current_tracer
+from .tracer import HoneyHiveTracer, built_tracer, current_tracer
 from .wire import SESSION_KEY
 
 
@@ -109,7 +120,64 @@ def lambda_client_context(
     return encoded
 
 
-def _current_carrier(tracer_instance: HoneyHiveTracer | None) -> Carrier:
+def invoke_function(client: Any, *, session_id: str | None = None, **invoke_kwargs: Any) -> Any:
+    """``client.invoke(**invoke_kwargs)`` (a boto3 Lambda client) with the current trace context, session
+    (``session_id=`` when the context names none) and baggage in its ``ClientContext``, merged into the
+    caller's own ``ClientContext`` if given. What ``invoke`` returns or raises passes through unchanged."""
+    return client.invoke(**_with_client_context(invoke_kwargs, session_id))
+
+
+async def ainvoke_function(client: Any, *, session_id: str | None = None, **invoke_kwargs: Any) -> Any:
+    """:func:`invoke_function` for async callers: an async client's ``invoke`` (aiobotocore) is awaited;
+    a boto3 client's blocking call runs in a thread, off the event loop. The context is this task's."""
+    kwargs = _with_client_context(invoke_kwargs, session_id)  # read here, in the caller's task
+    if inspect.iscoroutinefunction(client.invoke):
+        return await client.invoke(**kwargs)
+    import asyncio  # only for async callers: it costs a cold start some 30 ms
+
+    return await asyncio.to_thread(client.invoke, **kwargs)
+
+
+def _with_client_context(invoke_kwargs: dict[str, Any], session_id: str | None) -> dict[str, Any]:
+    """``invoke_kwargs`` whose ``ClientContext`` carries the current context; as given if that fails."""
+    try:
+        given = _decoded_client_context(invoke_kwargs.get("ClientContext"))
+    except ValueError as error:
+        logger.warning("honeyhive: invoked without trace context: %s", error)
+        return invoke_kwargs
+    try:
+        custom = given.get("custom")
+        encoded = as_client_context(
+            _current_carrier(None, session_id), custom if isinstance(custom, dict) else None, given
+        )
+    except Exception:  # the invoke goes ahead, untraced
+        logger.exception("honeyhive: could not add the trace context to the invoke")
+        return invoke_kwargs
+    if len(encoded) > MAX_CLIENT_CONTEXT:
+        logger.warning(
+            "honeyhive: client context over Lambda's %d bytes; invoked without trace context", MAX_CLIENT_CONTEXT
+        )
+        return invoke_kwargs
+    return {**invoke_kwargs, "ClientContext": encoded}
+
+
+def _decoded_client_context(client_context: object) -> dict[str, Any]:
+    """A caller's own ``ClientContext`` (base64 of a JSON object), to keep beside ours; {} when none."""
+    if not client_context:
+        return {}
+    try:
+        document = json.loads(base64.b64decode(str(client_context), validate=True))
+    except (binascii.Error, ValueError):
+        raise ValueError("the ClientContext given is not base64 of JSON") from None
+    if not isinstance(document, dict):
+        raise ValueError("the ClientContext given is not base64 of a JSON object")
+    return document
+
+
+def _current_carrier(tracer_instance: HoneyHiveTracer | None, session_id: str | None = None) -> Carrier:
+    """The current context as a carrier. With no tracer given, the current one's session if one is
+    built, else the context's alone: nothing here builds a tracer (which could start a session)."""
     carrier: Carrier = {}
-    (tracer_instance or current_tracer()).inject_context(carrier)
+    tracer = tracer_instance or built_tracer()
+    propagation.inject(carrier, session_id=session_id or (tracer.session_id if tracer is not None else None))
     return carrier

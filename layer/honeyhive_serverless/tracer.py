@@ -802,6 +802,12 @@ def current_tracer() -> HoneyHiveTracer:
     return _scope_tracer() or get_tracer()
 
 
+def built_tracer() -> HoneyHiveTracer | None:
+    """:func:`current_tracer` if one is built: never builds one (a caller that only propagates context,
+    such as a client invoking a function, must not start a session of its own)."""
+    return _scope_tracer() or _cached
+
+
 def _scope_tracer() -> HoneyHiveTracer | None:
     scope = current_scope()
     return scope.owner if scope is not None and isinstance(scope.owner, HoneyHiveTracer) else None

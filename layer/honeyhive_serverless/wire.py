@@ -35,5 +35,8 @@ BAGGAGE = "baggage"
 CONTEXT_KEYS = (TRACEPARENT, TRACESTATE, BAGGAGE)
 #: Baggage keys HoneyHive's SDK writes or reads a session under, first found wins.
 SESSION_BAGGAGE_KEYS = (SESSION_KEY, "honeyhive_session_id", "honeyhive.session_id")
+#: An experiment's context, which HoneyHive's ``evaluate()`` puts in baggage: each becomes the span attribute
+#: ``honeyhive_metadata.<key>`` (as the SDK's span processor records them), so a span is attributed to the run.
+EXPERIMENT_BAGGAGE_KEYS = ("run_id", "dataset_id", "datapoint_id")
 #: Baggage HoneyHive's SDK sets that means nothing outside the caller's process (an object id).
 CALLER_ONLY_BAGGAGE_KEYS = ("honeyhive_tracer_id",)

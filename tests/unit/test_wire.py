@@ -123,3 +123,29 @@ def test_other_baggage_entries_become_baggage_attributes(receiver: DevReceiver) 
     attrs = receiver.spans[0].attributes
     assert attrs["baggage.tenant"] == "acme"
     assert "baggage.session_id" not in attrs
+
+
+def test_an_experiments_context_is_recorded_as_the_sdk_records_it(receiver: DevReceiver) -> None:
+    """Under HoneyHive's ``evaluate()`` the caller's baggage names the run, dataset and datapoint: the SDK
+    records them as ``honeyhive_metadata.<key>``, and so must a deployed function, or it is not
+    attributed to the run."""
+    from opentelemetry import baggage
+    from opentelemetry import context as otel_context
+
+    tracer = make_tracer(receiver)
+    context = otel_context.get_current()
+    for key, value in {"run_id": "run-1", "dataset_id": "ds-1", "datapoint_id": "dp-1", "tenant": "acme"}.items():
+        context = baggage.set_baggage(key, value, context)
+    token = otel_context.attach(context)
+    try:
+        with tracer.start_span("step"):
+            pass
+    finally:
+        otel_context.detach(token)
+    assert receiver.wait_for_spans(1)
+    attrs = receiver.spans[0].attributes
+    assert attrs["honeyhive_metadata.run_id"] == "run-1"
+    assert attrs["honeyhive_metadata.dataset_id"] == "ds-1"
+    assert attrs["honeyhive_metadata.datapoint_id"] == "dp-1"
+    assert attrs["baggage.tenant"] == "acme"
+    assert not any(key in attrs for key in ("baggage.run_id", "baggage.dataset_id", "baggage.datapoint_id"))

@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from ..config import Config
 from ..scope import SessionScope, current_scope
-from ..wire import AUTO_CREATE_KEY, SESSION_KEY, SESSION_NAME_KEY
+from ..wire import AUTO_CREATE_KEY, EXPERIMENT_BAGGAGE_KEYS, SESSION_KEY, SESSION_NAME_KEY
 from .span_exporter import HoneyHiveSpanExporter, capped, estimated_size, with_attributes
 
 
@@ -54,7 +54,8 @@ class SessionAttributesProcessor(SpanProcessor):
 
 def session_attributes(entries: Mapping[str, object], defaults: SessionDefaults) -> dict[str, str | bool]:
     """HoneyHive's attributes for a span started with baggage ``entries``: the session (or a request to
-    create one), the project and source, and the baggage."""
+    create one), the project and source, an experiment's run, dataset and datapoint (as HoneyHive's SDK
+    records them, in ``honeyhive_metadata``), and the rest of the baggage (``baggage.<key>``)."""
     config = defaults.config
     session_id = entries.get(SESSION_KEY) or defaults.startup_session_id
     attributes: dict[str, str | bool] = {}
@@ -72,7 +73,9 @@ def session_attributes(entries: Mapping[str, object], defaults: SessionDefaults)
     attributes["honeyhive.source"] = config.source
     attributes["traceloop.association.properties.source"] = config.source
     for key, value in entries.items():
-        if key != SESSION_KEY and not key.startswith("honeyhive."):
+        if key in EXPERIMENT_BAGGAGE_KEYS:
+            attributes[f"honeyhive_metadata.{key}"] = str(value)
+        elif key != SESSION_KEY and not key.startswith("honeyhive."):
             attributes[f"baggage.{key}"] = str(value)
     return attributes
 
