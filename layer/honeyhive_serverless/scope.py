@@ -73,10 +73,14 @@ class SessionScope:
         self._enrichments: dict[str, dict[str, Any]] = {}
         #: ``POST /session/start`` bodies to send before anything else when the scope is sent.
         self._session_starts: list[dict[str, Any]] = []
-        #: Session starts under way beside the handler: (session id, the request's future).
-        self._starts_in_flight: list[tuple[str, Pending[str | None]]] = []
-        #: Sessions whose start failed: their spans are marked ``honeyhive.session_auto_create``.
-        self._auto_created: set[str] = set()
+        #: Session starts under way beside the handler: (the start's body, the request's future).
+        self._starts_in_flight: list[tuple[dict[str, Any], Pending[str | None]]] = []
+        #: Sessions whose start failed, by name: their spans are marked ``honeyhive.session_auto_create``.
+        self._auto_created: dict[str, str] = {}
+        #: Sessions that may exist at HoneyHive only through their spans (linked, or their start failed).
+        self._unconfirmed: set[str] = set()
+        #: Sessions begun in this scope: their ``start_time`` (Unix ms), for their duration at its end.
+        self._begun: dict[str, int] = {}
         #: Spans started in this scope and not yet ended, for the timeout last gasp.
         self._open_spans: dict[int, Span] = {}
         #: The sessions made current in this scope, in order (a web app's own follow the request's).
@@ -146,10 +150,32 @@ class SessionScope:
             pending, self._enrichments = self._enrichments, {}
         return pending
 
-    def note_session(self, session_id: str) -> None:
-        """``session_id`` was made current in this scope."""
+    def note_session(self, session_id: str, *, confirmed: bool = True) -> None:
+        """``session_id`` was made current in this scope; unless ``confirmed`` (its start was sent here),
+        it may exist at HoneyHive only through its spans."""
         with self._lock:
             self._sessions.append(session_id)
+            if not confirmed:
+                self._unconfirmed.add(session_id)
+
+    def unconfirmed(self) -> frozenset[str]:
+        """Sessions that may exist only through their spans: enriched only after those are in."""
+        with self._lock:
+            return frozenset(self._unconfirmed)
+
+    def session_began(self, session_id: str, start_ms: int) -> None:
+        """``session_id`` began in this scope at ``start_ms`` (its ``start_time``)."""
+        with self._lock:
+            self._begun.setdefault(session_id, start_ms)
+
+    def end_sessions_begun(self, end_ms: float) -> None:
+        """The scope's work is done: each session begun in it lasted until ``end_ms``, unless it was
+        given a duration."""
+        with self._lock:
+            begun, self._begun = self._begun, {}
+            for session_id, start_ms in begun.items():
+                enrichment = self._enrichments.setdefault(session_id, {})
+                enrichment.setdefault("duration", end_ms - start_ms)
 
     def latest_session(self) -> str | None:
         """The session made current in this scope last, if any."""
@@ -165,23 +191,25 @@ class SessionScope:
             starts, self._session_starts = self._session_starts, []
         return starts
 
-    def session_started(self, session_id: str, request: Pending[str | None]) -> None:
+    def session_started(self, body: dict[str, Any], request: Pending[str | None]) -> None:
         with self._lock:
-            self._starts_in_flight.append((session_id, request))
+            self._starts_in_flight.append((body, request))
 
-    def take_starts_in_flight(self) -> list[tuple[str, Pending[str | None]]]:
+    def take_starts_in_flight(self) -> list[tuple[dict[str, Any], Pending[str | None]]]:
         with self._lock:
             starts, self._starts_in_flight = self._starts_in_flight, []
         return starts
 
-    def mark_auto_created(self, session_id: str) -> None:
-        """The start of ``session_id`` failed: its spans must ask HoneyHive to create it."""
+    def mark_auto_created(self, session_id: str, session_name: str) -> None:
+        """The start of ``session_id`` failed: its spans must ask HoneyHive to create it, so named."""
         with self._lock:
-            self._auto_created.add(session_id)
+            self._auto_created[session_id] = session_name
+            self._unconfirmed.add(session_id)
 
-    def auto_created(self) -> frozenset[str]:
+    def auto_created(self) -> dict[str, str]:
+        """The sessions whose spans must ask for their creation, and the name to ask with."""
         with self._lock:
-            return frozenset(self._auto_created)
+            return dict(self._auto_created)
 
     def absorb(self, inner: SessionScope) -> None:
         """Take over what a closed inner scope holds, so one invocation still sends one request."""
@@ -193,10 +221,17 @@ class SessionScope:
             self._held_bytes += held_bytes
         for start in inner.take_session_starts():
             self.defer_session_start(start)
-        for session_id, request in inner.take_starts_in_flight():
-            self.session_started(session_id, request)
-        for session_id, body in inner.take_enrichments().items():
-            self.merge_enrichment(session_id, body)
+        for body, request in inner.take_starts_in_flight():
+            self.session_started(body, request)
+        for session_id, update in inner.take_enrichments().items():
+            self.merge_enrichment(session_id, update)
+        with inner._lock:
+            auto_created, unconfirmed, begun = dict(inner._auto_created), set(inner._unconfirmed), dict(inner._begun)
+        with self._lock:
+            self._auto_created.update(auto_created)
+            self._unconfirmed |= unconfirmed
+            for session_id, start_ms in begun.items():
+                self._begun.setdefault(session_id, start_ms)
 
     def _close(self) -> None:
         with self._lock:

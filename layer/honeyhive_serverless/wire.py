@@ -24,6 +24,10 @@ SESSION_KEY = "session_id"
 #: Baggage keys this package sets for itself; they become span attributes under their own names.
 AUTO_CREATE_KEY = "honeyhive.session_auto_create"
 SESSION_NAME_KEY = "honeyhive.session_name"
+#: The span attribute naming a span's session (HoneyHive's OTLP protocol; ``SESSION_KEY`` in baggage).
+SESSION_ID_ATTRIBUTE = "honeyhive.session_id"
+#: Baggage key of the session's name as HoneyHive's SDK sets it when it links a session.
+SDK_SESSION_NAME_KEY = "session_name"
 #: Marks a span another stands for (FastAPI's own request span, under the ASGI middleware): never sent.
 SUPERSEDED_KEY = "honeyhive.superseded"
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, TypeVar, cast, overload
@@ -73,7 +72,6 @@ class InvocationTrace:
         self.session_id: str | None = None
         self.info: InvocationFacts | None = None
         self.span: Span | None = None
-        self._started = time.perf_counter()
         self._ticket: int | None = None
         self._scope: SessionScope | None = None
         #: Joined a session the event named: its outputs and duration are not this invocation's to set.
@@ -191,16 +189,18 @@ class InvocationTrace:
             name = name(info.event, args[1] if len(args) > 1 else None)
         session_name = str(name or self.options.session_name or info.default_session_name())
         if choice.session_id is not None and choice.chosen is not None:
+            # Joined without a start (a conversation's, or one the event or the caller names): its spans
+            # ask HoneyHive to create it under this name, and a session that exists already keeps its own.
             self._linked = True
-            if choice.chosen.conversation:
-                return self.tracer.join_conversation(choice.session_id, session_name)
-            return self.tracer.create_session(session_id=choice.session_id, skip_api_call=True)
+            return self.tracer.sessions.activate(choice.session_id, session_name, False)
         # No round trip before the handler: the start runs beside it (after the response, in after_response).
-        return self.tracer.create_session_in_scope(
+        return self.tracer.sessions.start_in_scope(
             scope,
-            session_name=session_name,
-            inputs={"event": captured_event} if self.options.capture_event else None,
-            metadata=metadata,
+            {
+                "session_name": session_name,
+                "inputs": {"event": captured_event} if self.options.capture_event else None,
+                "metadata": metadata,
+            },
         )
 
     def _session_candidates(self, info: InvocationFacts, baggage_session: str | None) -> list[Candidate]:
@@ -234,7 +234,8 @@ class InvocationTrace:
 
     def _record(self, result: Any, error: BaseException | None, respond: bool) -> Any:
         span, info = self.span, self.info
-        enrichment: dict[str, Any] = {"duration": (time.perf_counter() - self._started) * 1000}
+        # The session's duration is the lifecycle's: from its start_time to the end of the invocation's scope.
+        enrichment: dict[str, Any] = {}
         if error is not None:
             enrichment["metadata"] = {"error": record_error(span, error)}
         elif self.options.capture_response:
@@ -243,7 +244,7 @@ class InvocationTrace:
             if span is not None and span.is_recording():
                 span.set_attributes(flatten("honeyhive_outputs.response", captured))
         if self.session_id:
-            self.tracer.enrich_session_outcome(self.session_id, enrichment, linked=self._linked)
+            self.tracer.sessions.enrich_outcome(self.session_id, enrichment, linked=self._linked)
             if respond and error is None and self.options.return_session_id and info is not None and info.is_http:
                 result = with_session_header(info, result, self.session_id)
         return result

@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -20,6 +21,8 @@ class LambdaContext:
     log_stream_name: str = "local"
     #: Set in tenant isolation mode (awslambdaric 4's ``context.tenant_id``).
     tenant_id: str | None = None
+    #: A direct invoke's client context (its ``custom`` carries a caller's trace context), as a mapping.
+    client_context: Any = None
     _started: float = field(default_factory=time.monotonic)
 
     @property

@@ -118,8 +118,11 @@ def test_a_session_id_in_the_session_attributes_wins(lambda_env: DevReceiver) ->
     explicit = new_id()
     [session] = _run([_bedrock("12345678912345", {"session_id": explicit})], lambda_env)
     assert session == explicit
-    # Named explicitly: linked as any explicit session is (it exists), not auto-created.
-    assert all(AUTO_CREATE_KEY not in span.attributes for span in lambda_env.spans_for_session(explicit))
+    # Named explicitly but started nowhere here: each span asks HoneyHive to create it (a no-op if it
+    # exists), under the invocation's session name, or it would be orphaned (HoneyHive's OTLP contract).
+    spans = lambda_env.spans_for_session(explicit)
+    assert spans and all(span.attributes[AUTO_CREATE_KEY] is True for span in spans)
+    assert {span.attributes["honeyhive.session_name"] for span in spans} == {"lambda-fn"}
 
 
 def test_appsync_x_session_id_links(lambda_env: DevReceiver) -> None:

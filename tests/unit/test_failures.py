@@ -30,7 +30,7 @@ def test_failed_session_start_gives_distinct_local_ids_marked_auto_create(
     span = receiver.spans[0]
     assert span.attributes["honeyhive.session_id"] == ids[-1]
     assert span.attributes["honeyhive.session_auto_create"] is True
-    local_warnings = [r for r in caplog.records if "locally made session ids" in r.getMessage()]
+    local_warnings = [r for r in caplog.records if "its spans ask HoneyHive to create it" in r.getMessage()]
     assert len(local_warnings) == 1
 
 

@@ -194,7 +194,7 @@ def test_payload_carriers_continue_the_callers_trace_and_session(lambda_env: Dev
 def test_client_context_of_a_direct_invoke(lambda_env: DevReceiver) -> None:
     caller = Caller()
     context = LambdaContext(function_name="fn")
-    context.client_context = SimpleNamespace(custom=caller.carrier)  # type: ignore[attr-defined]
+    context.client_context = SimpleNamespace(custom=caller.carrier)
     handler({"question": "hi"}, context)
     assert_continues(lambda_env, caller)
 

@@ -7,6 +7,7 @@ Adds to the transport what every call shares: the SDK's headers, the API key (re
 
 from __future__ import annotations
 
+import enum
 import json
 import threading
 import time
@@ -30,6 +31,15 @@ def json_body(fields: dict[str, Any], wrap_in: str | None = None) -> bytes:
     except Exception:  # a value too deep, circular, or whose __str__ raises: that field alone degrades
         safe = {key: json_safe(value) for key, value in fields.items()}
         return json.dumps({wrap_in: safe} if wrap_in else safe, default=str).encode()
+
+
+class EventUpdate(enum.Enum):
+    """How a ``PUT /events`` ended."""
+
+    SENT = "sent"
+    #: HoneyHive answered 404: no such event (yet: a session made by its spans may lag their acceptance).
+    UNKNOWN_EVENT = "unknown event"
+    FAILED = "failed"
 
 
 class Breaker:
@@ -108,10 +118,13 @@ class HoneyHiveClient:
             return None
         return session_id
 
-    def update_event(self, body: dict[str, Any], deadline: float | None = None) -> bool:
+    def update_event(self, body: dict[str, Any], deadline: float | None = None) -> EventUpdate:
         """PUT /events: enrich a session (``event_id`` is the session id) or an event."""
         data = json_body(body)
-        return self._call("PUT", EVENTS_PATH, data, "application/json", deadline) is not None
+        response = self._call("PUT", EVENTS_PATH, data, "application/json", deadline, answered=(404,))
+        if response is None:
+            return EventUpdate.FAILED
+        return EventUpdate.UNKNOWN_EVENT if response.status == 404 else EventUpdate.SENT
 
     def reserve_connections(self) -> int:
         """How many connections to open beside the handler for this invocation's export (see
@@ -140,7 +153,17 @@ class HoneyHiveClient:
             "hh-client-version": __version__,
         }
 
-    def _call(self, method: str, path: str, body: bytes, content_type: str, deadline: float | None) -> Response | None:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        body: bytes,
+        content_type: str,
+        deadline: float | None,
+        answered: tuple[int, ...] = (),
+    ) -> Response | None:
+        """The response to a request, if it succeeded or its status is one of ``answered`` (the caller
+        acts on those); None otherwise, the failure counted and warned of once per status."""
         if self._config.offline or self._config.export_disabled:
             return None
         key = self._keys.get()
@@ -162,7 +185,7 @@ class HoneyHiveClient:
         except TransportError as exc:
             breaker.record(False, f"{method} {path}: {exc}")
             return None
-        if 200 <= response.status < 300:
+        if 200 <= response.status < 300 or response.status in answered:
             breaker.record(True, "")
             return response
         if response.status in (401, 403, 429) or response.status >= 500:

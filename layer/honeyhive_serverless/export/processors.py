@@ -17,7 +17,14 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from ..config import Config
 from ..scope import SessionScope, current_scope
-from ..wire import AUTO_CREATE_KEY, EXPERIMENT_BAGGAGE_KEYS, SESSION_KEY, SESSION_NAME_KEY
+from ..wire import (
+    AUTO_CREATE_KEY,
+    EXPERIMENT_BAGGAGE_KEYS,
+    SDK_SESSION_NAME_KEY,
+    SESSION_ID_ATTRIBUTE,
+    SESSION_KEY,
+    SESSION_NAME_KEY,
+)
 from .span_exporter import HoneyHiveSpanExporter, capped, estimated_size, with_attributes
 
 
@@ -32,6 +39,9 @@ class SessionDefaults(Protocol):
 
     @property
     def startup_session_name(self) -> str | None: ...
+
+    @property
+    def startup_auto_create(self) -> bool: ...
 
 
 class SessionAttributesProcessor(SpanProcessor):
@@ -53,20 +63,29 @@ class SessionAttributesProcessor(SpanProcessor):
 
 
 def session_attributes(entries: Mapping[str, object], defaults: SessionDefaults) -> dict[str, str | bool]:
-    """HoneyHive's attributes for a span started with baggage ``entries``: the session (or a request to
-    create one), the project and source, an experiment's run, dataset and datapoint (as HoneyHive's SDK
-    records them, in ``honeyhive_metadata``), and the rest of the baggage (``baggage.<key>``)."""
+    """HoneyHive's attributes for a span started with baggage ``entries``: the session, and a request to
+    create it unless this tracer sent its start (see ``lifecycle``); the project and source; an
+    experiment's run, dataset and datapoint (as HoneyHive's SDK records them, in ``honeyhive_metadata``),
+    and the rest of the baggage (``baggage.<key>``)."""
     config = defaults.config
-    session_id = entries.get(SESSION_KEY) or defaults.startup_session_id
+    session_id = entries.get(SESSION_KEY)
+    if session_id:
+        # Only a session whose start this tracer sent says "false"; any other (a caller's, link()'s)
+        # may exist nowhere yet. Named as the caller's SDK names it, else as this tracer's sessions.
+        auto_create = entries.get(AUTO_CREATE_KEY) != "false"
+        name = entries.get(SESSION_NAME_KEY) or entries.get(SDK_SESSION_NAME_KEY) or defaults.startup_session_name
+    else:
+        session_id = defaults.startup_session_id
+        auto_create = defaults.startup_auto_create
+        name = defaults.startup_session_name
     attributes: dict[str, str | bool] = {}
     if session_id:
-        attributes["honeyhive.session_id"] = str(session_id)
+        attributes[SESSION_ID_ATTRIBUTE] = str(session_id)
         attributes["traceloop.association.properties.session_id"] = str(session_id)
-    if not session_id or entries.get(AUTO_CREATE_KEY) == "true":
-        attributes[AUTO_CREATE_KEY] = True
-        name = entries.get(SESSION_NAME_KEY) or defaults.startup_session_name
-        if name:
-            attributes[SESSION_NAME_KEY] = str(name)
+        if auto_create:
+            attributes[AUTO_CREATE_KEY] = True
+            if name:
+                attributes[SESSION_NAME_KEY] = str(name)
     if config.project:
         attributes["honeyhive.project"] = config.project
         attributes["traceloop.association.properties.project"] = config.project
@@ -111,7 +130,7 @@ class InvocationSpanProcessor(SpanProcessor):
         spans = scope.take_spans()
         auto_created = scope.auto_created()
         if auto_created:
-            spans = [_mark_auto_created(span) if _session_of(span) in auto_created else span for span in spans]
+            spans = [_mark_auto_created(span, auto_created) for span in spans]
         return self._exporter.export(spans, scope.deadline) is SpanExportResult.SUCCESS
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
@@ -124,13 +143,11 @@ class InvocationSpanProcessor(SpanProcessor):
         self._exporter.shutdown()
 
 
-def _session_of(span: ReadableSpan) -> object:
-    return (span.attributes or {}).get("honeyhive.session_id")
-
-
-def _mark_auto_created(span: ReadableSpan) -> ReadableSpan:
-    """A copy of an ended span whose session's start failed, marked so HoneyHive creates the session.
-
-    Made only on that failure path.
-    """
-    return with_attributes(span, {**(span.attributes or {}), AUTO_CREATE_KEY: True})
+def _mark_auto_created(span: ReadableSpan, auto_created: Mapping[str, str]) -> ReadableSpan:
+    """The span, or, when its session's start failed, a copy marked so HoneyHive creates the session
+    under its name. Copies are made only on that failure path."""
+    attributes = span.attributes or {}
+    name = auto_created.get(str(attributes.get(SESSION_ID_ATTRIBUTE)))
+    if name is None or attributes.get(AUTO_CREATE_KEY) is True:
+        return span
+    return with_attributes(span, {**attributes, AUTO_CREATE_KEY: True, SESSION_NAME_KEY: name})

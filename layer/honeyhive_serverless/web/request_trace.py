@@ -8,7 +8,6 @@ invocation's one request; otherwise the request is a scope of its own, sent as i
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from typing import Any, Generic, TypeVar
@@ -27,7 +26,7 @@ from ..propagation import incoming
 from ..scope import OPEN_AT_RETURN, SessionScope, current_scope
 from ..sessions import choose_session
 from ..tracer import HoneyHiveTracer, get_tracer
-from ..wire import SESSION_KEY, SUPERSEDED_KEY
+from ..wire import AUTO_CREATE_KEY, SESSION_KEY, SUPERSEDED_KEY
 from .request import WebRequest, span_name, status_is_error
 
 NO_LINKS: tuple[Link, ...] = ()
@@ -94,7 +93,6 @@ class RequestTrace:
         #: Inside an invocation this tracer traces: its session, and its export.
         self._nested = False
         self._linked = False
-        self._started = time.perf_counter()
         self._status: int | None = None
         self._ended = False
         self._method = ""
@@ -171,18 +169,21 @@ class RequestTrace:
                 quote_prefix(rejected.candidate.value),
                 "new session" if choice.chosen is None else f"using the session from {choice.chosen.where}",
             )
-        if choice.session_id is not None:
-            self._linked = True
-            return tracer.create_session(session_id=choice.session_id, skip_api_call=True)
         summary = request.summary()
         name = self._session_name
         if callable(name):
             name = name(summary)
-        return tracer.create_session_in_scope(
+        session_name = str(name or self._options.session_name or f"{request.method} {request.path}")
+        if choice.session_id is not None:
+            self._linked = True  # joined without a start: its spans ask HoneyHive to create it, so named
+            return tracer.sessions.activate(choice.session_id, session_name, False)
+        return tracer.sessions.start_in_scope(
             scope,
-            session_name=str(name or self._options.session_name or f"{request.method} {request.path}"),
-            inputs=summary if self._options.capture_event else None,
-            metadata={"invocation_id": request.invocation.request_id} if request.invocation.request_id else None,
+            {
+                "session_name": session_name,
+                "inputs": summary if self._options.capture_event else None,
+                "metadata": {"invocation_id": request.invocation.request_id} if request.invocation.request_id else None,
+            },
         )
 
     def session_header(self) -> str | None:
@@ -262,7 +263,8 @@ class RequestTrace:
     def _record(self, error: BaseException | None) -> None:
         span = self.span
         try:
-            enrichment: dict[str, Any] = {"duration": (time.perf_counter() - self._started) * 1000}
+            # The session's duration is the lifecycle's: from its start_time to the end of its scope.
+            enrichment: dict[str, Any] = {}
             if error is not None:
                 enrichment["metadata"] = {"error": record_error(span, error)}
             elif self._status is not None and self._options.capture_response:
@@ -273,10 +275,12 @@ class RequestTrace:
             if session_id != self.session_id and session_id and span is not None and span.is_recording():
                 # The app made its own session for the request: the request's span is in it, and the
                 # session started for it is left with nothing but its start.
-                span.set_attributes(session_attributes({SESSION_KEY: session_id}, self.tracer))
+                unconfirmed = self._scope is not None and session_id in self._scope.unconfirmed()
+                entries = {SESSION_KEY: session_id, AUTO_CREATE_KEY: "true" if unconfirmed else "false"}
+                span.set_attributes(session_attributes(entries, self.tracer))
                 return
             if self.session_id:
-                self.tracer.enrich_session_outcome(self.session_id, enrichment, linked=self._linked)
+                self.tracer.sessions.enrich_outcome(self.session_id, enrichment, linked=self._linked)
         finally:
             if self._scope is not None:
                 self._scope.end_open_spans({OPEN_AT_RETURN: True}, keep=span)
