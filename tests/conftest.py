@@ -282,6 +282,18 @@ def honeyhive_sdk(tmp_path_factory: pytest.TempPathFactory) -> Venv:
 
 
 @pytest.fixture(scope="session")
+def honeyhive_sdk_client(tmp_path_factory: pytest.TempPathFactory, distributions: Distributions) -> Venv:
+    """HoneyHive's SDK with this project's wheel and boto3, as a user's experiment script has them: the
+    SDK's ``evaluate()`` runs a function that invokes a deployed function (``invoke_function``). A sibling
+    of ``honeyhive_sdk``, which holds nothing of this project."""
+    from installed import make_venv
+    from sdk_harness import SDK_REQUIREMENT
+
+    root = tmp_path_factory.mktemp("honeyhive-sdk-client") / "venv"
+    return make_venv(root, SDK_REQUIREMENT, str(distributions.wheel), "boto3", installer="uv")
+
+
+@pytest.fixture(scope="session")
 def sdk_workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Where the SDK's scripts run: outside the checkout."""
     return tmp_path_factory.mktemp("sdk-cwd")

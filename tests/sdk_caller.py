@@ -1,5 +1,6 @@
 """HoneyHive's own SDK (``honeyhive==1.7.0``) as a peer service, run by the SDK venv's python (the
-``honeyhive_sdk`` fixture), never imported by the tests: it needs only the SDK and the standard library.
+``honeyhive_sdk`` fixture), never imported by the tests: it needs only the SDK and the standard library
+(the ``evaluate`` mode also this project and boto3, in the ``honeyhive_sdk_client`` fixture's venv).
 
 Written as HoneyHive's distributed-tracing guide ("Context Propagation (Full)") has it: the tracer is
 initialised once, each request gets ``create_session()``, and the outgoing call is made inside a span with
@@ -11,6 +12,13 @@ initialised once, each request gets ``create_session()``, and the outgoing call 
 * ``callee URL CARRIER`` (the carrier as a JSON object): the other direction, the guide's server side
   (``with_distributed_trace_context(carrier, tracer)`` around a span): ``{"trace_id", "span_id",
   "parent_span_id", "session_id"}`` of that span;
+* ``evaluate URL INVOKE_URL N`` (in a venv that also has this project and boto3): the SDK's
+  ``evaluate()`` over N datapoints (``{"inputs": {"n": i}, "ground_truth": {"answer": 2 * i}}``), sending
+  to the HoneyHive API at URL, whose function invokes the Lambda function :data:`EVALUATED_FUNCTION`
+  through the Invoke API at INVOKE_URL with ``honeyhive_serverless.invoke_function``, as a client of a
+  deployed function would: ``{"sdk_version", "run_id", "status", "success", "passed", "failed",
+  "calls": [{"baggage", "status_code", "function_error", "answer"}]}`` (``baggage``: the context's when
+  the function invoked, in the order the datapoints ran);
 * ``init-fields``: the SDK's init keywords, the fields of its three config models (``TracerConfig``,
   ``SessionConfig``, ``EvaluationConfig``): ``{"models": {model: {field: {"annotation", "default",
   "required"}}}}`` (a default that is not JSON is null).
@@ -26,6 +34,10 @@ from typing import Any
 API_KEY = "hh-sdk-caller-key"
 PROJECT = "sdk-caller-project"
 SOURCE = "sdk-caller"
+#: The Lambda function ``evaluate`` invokes, and the experiment's name.
+EVALUATED_FUNCTION = "evaluated-function"
+EXPERIMENT = "sdk-caller-experiment"
+REGION = "us-east-1"
 
 
 def _tracer(url: str, session_name: str) -> Any:
@@ -92,6 +104,59 @@ def callee(url: str, carrier: dict[str, str]) -> dict[str, Any]:
     return found
 
 
+def evaluate_through_lambda(url: str, invoke_url: str, count: int) -> dict[str, Any]:
+    import boto3
+    from honeyhive.experiments import evaluate
+    from opentelemetry import baggage
+
+    from honeyhive_serverless import invoke_function
+
+    # Credentials only to sign with: the Invoke API on loopback checks none.
+    lambda_client = boto3.client(
+        "lambda",
+        endpoint_url=invoke_url,
+        region_name=REGION,
+        aws_access_key_id="sdk-caller",
+        aws_secret_access_key="sdk-caller-not-a-secret",
+    )
+    calls: list[dict[str, Any]] = []  # appended to from evaluate()'s worker threads
+
+    def call_the_function(datapoint: dict[str, Any]) -> Any:
+        # evaluate() runs this in the datapoint's chain span, its session and run in baggage.
+        response = invoke_function(
+            lambda_client, FunctionName=EVALUATED_FUNCTION, Payload=json.dumps(datapoint["inputs"])
+        )
+        answer = json.loads(response["Payload"].read())
+        calls.append(
+            {
+                "baggage": {key: str(value) for key, value in baggage.get_all().items()},
+                "status_code": response["StatusCode"],
+                "function_error": response.get("FunctionError"),
+                "answer": answer,
+            }
+        )
+        return answer
+
+    dataset = [{"inputs": {"n": index}, "ground_truth": {"answer": 2 * index}} for index in range(count)]
+    result = evaluate(
+        function=call_the_function,
+        dataset=dataset,
+        api_key=API_KEY,
+        server_url=url,
+        name=EXPERIMENT,
+        print_results=False,
+    )
+    return {
+        "sdk_version": version("honeyhive"),
+        "run_id": result.run_id,
+        "status": result.status,
+        "success": result.success,
+        "passed": result.passed,
+        "failed": result.failed,
+        "calls": calls,
+    }
+
+
 def _json_or_none(value: Any) -> Any:
     try:
         json.dumps(value)
@@ -124,6 +189,9 @@ def main(argv: list[str]) -> int:
     elif mode == "callee":
         url, carrier = args
         document = callee(url, json.loads(carrier))
+    elif mode == "evaluate":
+        url, invoke_url, count = args
+        document = evaluate_through_lambda(url, invoke_url, int(count))
     elif mode == "init-fields":
         document = init_fields()
     else:

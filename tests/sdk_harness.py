@@ -13,8 +13,10 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from conftest import TESTS
+from conftest import REPO, SANDBOX_HANDLERS, TESTS
+from honeyhive_serverless_dev.emulator import InvokeApi, LambdaEmulator
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
+from honeyhive_serverless_dev.receiver.experiments import Run
 from installed import Venv
 
 #: The SDK version the compatibility tests run against (HoneyHive's reference docs describe it).
@@ -24,6 +26,9 @@ CALLER = TESTS / "sdk_caller.py"
 #: What the caller script authenticates with (the receiver refuses any other key).
 SDK_API_KEY = "hh-sdk-caller-key"
 SDK_TIMEOUT_S = 120
+#: The Lambda function the caller's ``evaluate`` mode invokes, and its handler.
+EVALUATED_FUNCTION = "evaluated-function"
+EVALUATED_HANDLER = "evaluated.handler"
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,18 @@ class SdkCalls:
     record: SdkRecord
 
 
+@dataclass(frozen=True)
+class SdkEvaluation:
+    """A run of ``sdk_caller.py evaluate``: what the caller printed, what the SDK and the Lambda function
+    sent their receiver, the receiver's record of the runs and session updates, and the function's logs."""
+
+    document: dict[str, Any]
+    record: SdkRecord
+    runs: list[Run]
+    event_updates: list[dict[str, Any]]
+    function_logs: str
+
+
 def run_sdk(venv: Venv, *args: str, cwd: Path) -> dict[str, Any]:
     """``sdk_caller.py ARGS`` with the SDK venv's python; the JSON document it printed."""
     result = venv.run("python", CALLER, *args, cwd=cwd, timeout=SDK_TIMEOUT_S)
@@ -90,6 +107,31 @@ def sdk_calls(venv: Venv, count: int, cwd: Path) -> SdkCalls:
         receiver.stop()
     calls = [SdkCall(**call) for call in document["calls"]]
     return SdkCalls(sdk_version=str(document["sdk_version"]), calls=calls, record=record)
+
+
+def sdk_evaluate(venv: Venv, count: int, cwd: Path) -> SdkEvaluation:
+    """The SDK's ``evaluate()`` over ``count`` datapoints, its function invoking :data:`EVALUATED_FUNCTION`
+    (the emulator, behind its Invoke API) with ``invoke_function``; the SDK and the function send to one
+    receiver."""
+    receiver = DevReceiver(api_keys={SDK_API_KEY}).start()
+    # PYTHONPATH: the sandbox imports this checkout's runtime.
+    env = {"HH_API_URL": receiver.url, "HH_API_KEY": SDK_API_KEY, "PYTHONPATH": str(REPO / "layer")}
+    emulator = LambdaEmulator(EVALUATED_HANDLER, task_root=SANDBOX_HANDLERS, env=env, function_name=EVALUATED_FUNCTION)
+    try:
+        with emulator, InvokeApi(emulator) as front:
+            document = run_sdk(venv, "evaluate", receiver.url, front.url, str(count), cwd=cwd)
+            # The function may send its spans after it answered: wait for every invocation's span.
+            receiver.wait_for(lambda rx: len(_invocation_spans(rx)) >= count, timeout=10)
+        record = _record(receiver)
+        runs = receiver.runs.all()
+        event_updates = list(receiver.event_updates)
+    finally:
+        receiver.stop()
+    return SdkEvaluation(document, record, runs, event_updates, emulator.logs)
+
+
+def _invocation_spans(receiver: DevReceiver) -> list[ReceivedSpan]:
+    return [span for span in receiver.spans if span.name == EVALUATED_FUNCTION and span.span_kind == "SERVER"]
 
 
 def sdk_callee(venv: Venv, carrier: dict[str, str], cwd: Path) -> tuple[dict[str, Any], SdkRecord]:

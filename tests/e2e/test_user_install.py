@@ -41,6 +41,7 @@ def test_the_wheel_holds_the_three_packages_and_the_layer_files_but_no_repositor
         "honeyhive_serverless_cdk/instrumentation.py",
         "honeyhive_serverless_dev/layer_files/honeyhive-wrapper",
         "honeyhive_serverless_dev/layer_files/layer-requirements.txt",
+        "honeyhive_serverless_dev/receiver/spec/dataplane-experiments.json",
     } <= names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     # The demo and the benchmarks read the checkout: they stay in tools/, out of the distribution.

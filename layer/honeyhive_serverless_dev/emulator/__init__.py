@@ -24,15 +24,17 @@ many workers, which take events at once, are never frozen and whose timeouts are
 Modules, each importing only those before it: ``runtime`` (the ``/var/runtime`` directory of a base
 interpreter), ``layers`` (``/opt``), ``sandbox`` (the runtime's process and its lifecycle), ``server`` (the
 HTTP server: Runtime and Extensions APIs), ``log_socket`` (the Unix socket Managed Instances' workers write
-their output to), ``lambda_emulator`` (:class:`LambdaEmulator`). Beside them, importing none:
+their output to), ``lambda_emulator`` (:class:`LambdaEmulator`), ``invoke_api`` (:class:`InvokeApi`,
+Lambda's Invoke API in front of emulators, for boto3 clients in other processes). Beside them, importing none:
 ``web_adapter``, a stand-in for the AWS Lambda Web Adapter's layer, for web-app tests.
 """
 
 from __future__ import annotations
 
 from ..interpreters import resolve_python
+from .invoke_api import InvokeApi
 from .lambda_emulator import INIT_TYPES, LambdaEmulator
 from .runtime import ensure_runtime
 from .sandbox import InvocationResult
 
-__all__ = ["INIT_TYPES", "InvocationResult", "LambdaEmulator", "ensure_runtime", "resolve_python"]
+__all__ = ["INIT_TYPES", "InvocationResult", "InvokeApi", "LambdaEmulator", "ensure_runtime", "resolve_python"]

@@ -41,12 +41,13 @@ KILL_WAIT_S = 5.0
 class InvocationResult:
     """The outcome of one invocation.
 
-    ``payload`` is the response parsed as JSON (raw text when it is not JSON; None on error). ``error``
-    is the error document (``errorType``, ``errorMessage``...) posted to ``/error`` or ``/init/error``,
-    or one the emulator made: ``Sandbox.Timedout``, ``Runtime.ExitError``, ``Runtime.InvalidEntrypoint``.
-    ``duration_ms`` runs from the event handed to the runtime to the response posted (for a timeout, from
-    the invocation's start, when its deadline starts running, to the kill); ``init_ms`` (cold
-    starts only) from the process start to the runtime and every extension asking for the first event.
+    ``payload`` is the response parsed as JSON (raw text when it is not JSON; None on error), ``response``
+    its bytes as the runtime posted them (empty on error). ``error`` is the error document (``errorType``,
+    ``errorMessage``...) posted to ``/error`` or ``/init/error``, or one the emulator made:
+    ``Sandbox.Timedout``, ``Runtime.ExitError``, ``Runtime.InvalidEntrypoint``. ``duration_ms`` runs from
+    the event handed to the runtime to the response posted (for a timeout, from the invocation's start,
+    when its deadline starts running, to the kill); ``init_ms`` (cold starts only) from the process start
+    to the runtime and every extension asking for the first event.
     ``response_at`` and ``frozen_at`` are ``time.monotonic()`` values (the same clock in every process
     of this machine); ``frozen_at`` is set later, when the sandbox is frozen after this invocation.
     ``extensions_next_at``: for each extension (by name) that took this invocation's INVOKE event, when
@@ -64,6 +65,7 @@ class InvocationResult:
     frozen_at: float | None = None
     sandbox_pid: int | None = None
     extensions_next_at: dict[str, float] = field(default_factory=dict)
+    response: bytes = b""
 
     @property
     def ok(self) -> bool:

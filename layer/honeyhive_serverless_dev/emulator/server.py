@@ -252,6 +252,7 @@ class ApiServer(ThreadingHTTPServer):
                 now,
                 sandbox_pid=sandbox.pid,
                 extensions_next_at=pending.extensions_next_at,
+                response=b"" if is_error else body,
             )
             self.slot.cond.notify_all()
         return _ACCEPTED

@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from honeyhive_serverless.wire import OTLP_PATH
 
 from ..serving import AcceptThread
+from .experiments import Runs
 from .otlp import ReceivedSpan
 from .render import json_default, render
 from .server import FAULT_KINDS, Fault, FaultKind, Faults, Outcome, ReceivedRequest, Server
@@ -32,9 +33,9 @@ class DevReceiver:
     """A local HoneyHive-compatible HTTP receiver that records what it gets.
 
     Use as ``with DevReceiver() as rx: ...`` or ``rx = DevReceiver().start(); ...; rx.stop()``.
-    Everything recorded lives in ``requests``, ``spans``, ``session_starts`` and ``event_updates``;
-    read them under ``wait_for`` or after the client has its answer (requests are recorded before
-    they are answered).
+    Everything recorded lives in ``requests``, ``spans``, ``session_starts`` and ``event_updates``, and
+    the experiment runs HoneyHive's ``evaluate()`` creates in ``runs``; read them under ``wait_for`` or
+    after the client has its answer (requests are recorded before they are answered).
 
     ``delay_ms`` delays every answer (the request's round trip); ``connect_delay_ms`` every new connection
     (its TCP and TLS round trips). ``tls``: serve HTTPS with a certificate from a throwaway CA, whose PEM
@@ -77,6 +78,7 @@ class DevReceiver:
         self.spans: list[ReceivedSpan] = []
         self.session_starts: list[dict[str, Any]] = []
         self.event_updates: list[dict[str, Any]] = []
+        self.runs = Runs(self._datapoint_of)
         self._log: list[tuple[str, Any]] = []
         self._otlp_count = 0
         self._idle_closes = 0
@@ -314,6 +316,16 @@ class DevReceiver:
         with self._cond:
             return [span for span in self.spans if span.session_id == session_id]
 
+    def _datapoint_of(self, session_id: str) -> str | None:
+        """The datapoint the session ``session_id`` ran, as its session start's metadata names it."""
+        with self._cond:
+            for start in self.session_starts:
+                metadata = start.get("metadata")
+                if start["session_id"] == session_id and isinstance(metadata, dict):
+                    datapoint = metadata.get("datapoint_id")
+                    return datapoint if isinstance(datapoint, str) else None
+        return None
+
     def otlp_requests(self) -> list[ReceivedRequest]:
         """Requests to the OTLP traces path (faulted and rejected ones included)."""
         with self._cond:
@@ -326,6 +338,7 @@ class DevReceiver:
             self.spans.clear()
             self.session_starts.clear()
             self.event_updates.clear()
+            self.runs.clear()
             self._log.clear()
             self._otlp_count = 0
             self._session_seen_ns.clear()

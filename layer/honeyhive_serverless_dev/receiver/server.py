@@ -31,6 +31,7 @@ from urllib.parse import urlsplit
 from honeyhive_serverless.wire import EVENTS_PATH, OTLP_PATH, SESSION_START_PATH
 
 from ..serving import ChunkedBodyError, read_chunked, shut_down
+from .experiments import Runs
 from .otlp import JSON_TYPES, PROTOBUF_TYPES, ReceivedSpan, decode_trace_request, export_response, media_type
 
 FaultKind = Literal["refuse", "hang", "500", "429", "slow", "401_once"]
@@ -100,6 +101,7 @@ class Settings(Protocol):
     delay_ms: float
     connect_delay_ms: float
     session_response_override: dict[str, Any] | None
+    runs: Runs
 
 
 # ---- faults
@@ -170,6 +172,9 @@ def _respond(request: ReceivedRequest, route: str, settings: Settings) -> Outcom
             return _traces(request)
     except _HttpError as exc:
         return Outcome.error(exc.status, exc.message)
+    answer = settings.runs.answer(request.method, request.path, request.body)
+    if answer is not None:
+        return Outcome.json(*answer)
     return Outcome.error(404, f"no route for {request.method} {route}")
 
 
