@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import tomllib
 
+import receiver_contract
 from honeyhive_serverless import HoneyHiveTracer
 from honeyhive_serverless._log import logger as package_logger
 from honeyhive_serverless.tracer import reset_tracer
@@ -59,6 +60,12 @@ _PLATFORM_VARIABLES = (
     "K_SERVICE",
     "_HANDLER",
 )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every dev receiver made from here on is strict, and a test fails if its receivers saw traffic that
+    breaks HoneyHive's contract (``receiver_contract``)."""
+    config.pluginmanager.register(receiver_contract, "receiver_contract")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -42,6 +42,9 @@ def test_the_wheel_holds_the_three_packages_and_the_layer_files_but_no_repositor
         "honeyhive_serverless_dev/layer_files/honeyhive-wrapper",
         "honeyhive_serverless_dev/layer_files/layer-requirements.txt",
         "honeyhive_serverless_dev/receiver/spec/dataplane-experiments.json",
+        "honeyhive_serverless_dev/receiver/spec/python-sdk-dataplane.json",
+        "honeyhive_serverless_dev/receiver/spec/otlp-session-protocol.json",
+        "honeyhive_serverless_dev/receiver/spec/semconv.json",
     } <= names
     assert any(name.endswith(".dist-info/licenses/LICENSE") for name in names)
     # The demo and the benchmarks read the checkout: they stay in tools/, out of the distribution.
@@ -73,6 +76,25 @@ def test_the_cli_without_its_extra_names_what_to_install_in_one_line(runtime_ven
     [line] = result.stderr.splitlines()
     assert line.startswith("hh-serverless: the command line needs boto3")
     assert line.endswith("pip install 'honeyhive-serverless[cli]'")
+
+
+# A session start whose start_time is a string, sent to a DevReceiver of the installed package.
+BREAK_THE_CONTRACT = """
+import json, urllib.request
+from honeyhive_serverless_dev.receiver import DevReceiver
+with DevReceiver() as rx:
+    body = json.dumps({"session": {"start_time": "now"}}).encode()
+    request = urllib.request.Request(rx.url + "/session/start", body, {"Content-Type": "application/json"})
+    assert urllib.request.urlopen(request).status == 200
+    print(*[finding.kind for finding in rx.contract_report().findings])
+"""
+
+
+def test_the_dev_receiver_holds_traffic_to_the_contract_the_wheel_ships(user_venv: Venv, tmp_path: Path) -> None:
+    result = user_venv.run("python", "-c", BREAK_THE_CONTRACT, cwd=tmp_path)
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["request-schema"]
 
 
 def test_every_command_answers_help_with_the_extra(user_venv: Venv, tmp_path: Path) -> None:

@@ -7,7 +7,7 @@ import pytest
 from conftest import make_tracer
 from honeyhive_serverless.export import transport as transport_module
 from honeyhive_serverless.export.transport import HttpTransport
-from honeyhive_serverless.wire import EVENTS_PATH
+from honeyhive_serverless.wire import SESSION_START_PATH
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 
@@ -42,13 +42,14 @@ def test_a_connection_closed_by_the_server_is_replaced_transparently(receiver: D
 
 # -- the connection lifecycle: a dead idle connection is found as the invocation starts, not at export
 
-EVENT = b'{"event_id": "6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10"}'
+# A request HoneyHive takes at any time: a session start (again, it merges).
+SESSION_START = b'{"session": {"session_id": "6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10"}}'
 HEADERS = {"Authorization": "Bearer k", "Content-Type": "application/json"}
 
 
 def _transport(receiver: DevReceiver) -> HttpTransport:
     transport = HttpTransport(receiver.url)
-    assert transport.request("PUT", EVENTS_PATH, EVENT, HEADERS, 1.0).status == 200
+    assert transport.request("POST", SESSION_START_PATH, SESSION_START, HEADERS, 1.0).status == 200
     assert (receiver.connection_count, transport.idle_count) == (1, 1)
     return transport
 
@@ -56,7 +57,7 @@ def _transport(receiver: DevReceiver) -> HttpTransport:
 def _request_then_connections(receiver: DevReceiver, transport: HttpTransport) -> int:
     """Connections accepted once one more request is answered (the receiver counts an accept when its
     thread takes it, which a request on that connection waits for)."""
-    assert transport.request("PUT", EVENTS_PATH, EVENT, HEADERS, 1.0).status == 200
+    assert transport.request("POST", SESSION_START_PATH, SESSION_START, HEADERS, 1.0).status == 200
     return receiver.connection_count
 
 

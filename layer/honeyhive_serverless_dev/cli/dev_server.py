@@ -1,4 +1,5 @@
-"""``hh-serverless dev-server``: a local HoneyHive-compatible receiver that prints session trees as spans arrive."""
+"""``hh-serverless dev-server``: a local HoneyHive-compatible receiver that prints session trees as spans arrive,
+and every request that breaks HoneyHive's published contract as it arrives."""
 
 from __future__ import annotations
 
@@ -11,7 +12,10 @@ from types import FrameType
 
 from honeyhive_serverless import variables
 from honeyhive_serverless_dev.cli import common
-from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
+from honeyhive_serverless_dev.receiver import TRACES_PATH, DevReceiver, Finding, ReceivedSpan
+
+#: What the printer is handed: the spans of one OTLP request, or the contract findings of one request.
+Printable = list[ReceivedSpan] | list[Finding]
 
 
 def add_dev_server(subparsers: common.SubParsers) -> None:
@@ -34,11 +38,17 @@ def add_dev_server(subparsers: common.SubParsers) -> None:
     parser.add_argument(
         "--delay-ms", type=float, default=0.0, help="delay every answer by N ms (simulated network RTT)"
     )
+    parser.add_argument(
+        "--strict",
+        action="store_true",
+        help="answer as HoneyHive does where its contract refuses: PUT /events for an unknown session gets "
+        "404 (what breaks the contract is printed either way)",
+    )
     parser.set_defaults(func=_run_dev_server)
 
 
 def _run_dev_server(args: argparse.Namespace) -> int:
-    batches: queue.Queue[list[ReceivedSpan] | None] = queue.Queue()
+    batches: queue.Queue[Printable | None] = queue.Queue()
     receiver = DevReceiver(
         args.host,
         args.port,
@@ -47,6 +57,8 @@ def _run_dev_server(args: argparse.Namespace) -> int:
         jsonl_path=args.jsonl,
         # Called on handler threads: only enqueue, so printing never delays an answer.
         on_spans=batches.put,
+        on_findings=batches.put,
+        strict=args.strict,
     )
     stop = threading.Event()
     restore = _install_stop_handlers(stop)
@@ -56,6 +68,8 @@ def _run_dev_server(args: argparse.Namespace) -> int:
         common.stdout_line(f"export {variables.API_URL}={receiver.url}")
         if receiver.api_keys:
             common.stdout_line(f"requiring one of {len(receiver.api_keys)} API key(s) (not shown)")
+        mode = "strict: PUT /events for an unknown session is refused" if args.strict else "lenient"
+        common.stdout_line(f"holding traffic to HoneyHive's published contract ({mode})")
         printer = threading.Thread(target=_print_batches, args=(receiver, batches), name="hh-dev-printer", daemon=True)
         printer.start()
         try:
@@ -67,20 +81,32 @@ def _run_dev_server(args: argparse.Namespace) -> int:
         receiver.stop()
         batches.put(None)
         printer.join(timeout=5.0)
-        common.stdout_line("HoneyHive dev receiver stopped")
+        counts = receiver.contract_report().counts()
+        common.stdout_line(
+            "HoneyHive dev receiver stopped; contract: "
+            + ", ".join(f"{count} {what.replace('_', ' ')}" for what, count in counts.items())
+        )
     finally:
         receiver.stop()
         restore()
     return 0
 
 
-def _print_batches(receiver: DevReceiver, batches: queue.Queue[list[ReceivedSpan] | None]) -> None:
-    """After each OTLP request, print the trees of the sessions that request touched."""
+def _print_batches(receiver: DevReceiver, batches: queue.Queue[Printable | None]) -> None:
+    """After each OTLP request, print the trees of the sessions that request touched (with what HoneyHive's
+    contract found in them); after any request that broke the contract, one line per finding."""
     while (batch := batches.get()) is not None:
-        session_ids = {span.session_id for span in batch if span.session_id is not None}
-        unsessioned = any(span.session_id is None for span in batch)
+        spans = [item for item in batch if isinstance(item, ReceivedSpan)]
+        if not spans:
+            for finding in batch:
+                # An OTLP request's findings are in the trees printed for its spans.
+                if isinstance(finding, Finding) and finding.request.path != TRACES_PATH:
+                    common.stdout_line(f"! contract {finding}")
+            continue
+        session_ids = {span.session_id for span in spans if span.session_id is not None}
+        unsessioned = any(span.session_id is None for span in spans)
         text = receiver.render_sessions(session_ids, include_unsessioned=unsessioned)
-        common.stdout_line(f"--- {len(batch)} span(s) received (request #{batch[0].request_index}) ---\n{text}")
+        common.stdout_line(f"--- {len(spans)} span(s) received (request #{spans[0].request_index}) ---\n{text}")
 
 
 def _install_stop_handlers(stop: threading.Event) -> Callable[[], None]:

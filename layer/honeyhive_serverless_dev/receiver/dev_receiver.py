@@ -1,13 +1,12 @@
 """The receiver itself: its lifecycle, its faults, the record of what it received, and queries over it.
 
-The server (``server.py``) answers requests; this module keeps what they brought, wakes whoever waits
-for it, and writes it out as JSON lines or session trees.
+The server (``server.py``) answers requests; this module keeps what they brought, holds it to
+HoneyHive's contract (``contract.py``), wakes whoever waits for it, and writes it out as JSON lines or
+session trees.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import shutil
 import ssl
 import sys
@@ -20,12 +19,14 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
 
-from honeyhive_serverless.wire import OTLP_PATH
+from honeyhive_serverless.wire import EVENTS_PATH, OTLP_PATH
 
 from ..serving import AcceptThread
+from .contract import Contract, ContractReport, Finding, RequestRef
 from .experiments import Runs
+from .jsonl import jsonl_line, redact_headers
 from .otlp import ReceivedSpan
-from .render import json_default, render
+from .render import render
 from .server import FAULT_KINDS, Fault, FaultKind, Faults, Outcome, ReceivedRequest, Server
 
 
@@ -42,6 +43,13 @@ class DevReceiver:
     is at ``ca_path`` while the receiver runs (a client trusts it through ``SSL_CERT_FILE``).
     ``idle_timeout_s``: close a keep-alive connection on which no request has started for that long, as
     a load balancer does; each close counts in ``idle_closes`` and wakes ``wait_for``.
+
+    Every request that reaches a HoneyHive route is held to HoneyHive's contract: what breaks it is in
+    ``contract_report()`` (and passed to ``on_findings`` as it arrives), whatever the receiver answered.
+    ``strict``: also answer as HoneyHive does where the contract refuses, i.e. ``PUT /events`` for an event
+    that is no session it has (started, or auto-created by a span already received) gets a 404. Lenient by
+    default, so that a dev server shows what breaks the contract without changing what the client sees;
+    the test suite runs every receiver strict.
     """
 
     def __init__(
@@ -56,6 +64,8 @@ class DevReceiver:
         on_spans: Callable[[list[ReceivedSpan]], None] | None = None,
         tls: bool = False,
         idle_timeout_s: float | None = None,
+        strict: bool = False,
+        on_findings: Callable[[list[Finding]], None] | None = None,
     ) -> None:
         if idle_timeout_s is not None and idle_timeout_s <= 0:
             raise ValueError(f"idle_timeout_s must be positive, not {idle_timeout_s!r}")
@@ -69,6 +79,8 @@ class DevReceiver:
         self.connect_delay_ms: float = connect_delay_ms
         self.jsonl_path: Path | None = Path(jsonl_path) if jsonl_path is not None else None
         self.on_spans = on_spans
+        self.strict = strict
+        self.on_findings = on_findings
         # When set, POST /session/start answers 200 with exactly this JSON body (the session is still
         # recorded): lets tests exercise clients against malformed or partial answers.
         self.session_response_override: dict[str, Any] | None = None
@@ -85,6 +97,8 @@ class DevReceiver:
         self._session_seen_ns: dict[str, int] = {}
         self._jsonl_warned = False
         self._faults = Faults()
+        self._contract = Contract()
+        self._request_count = 0
 
         # Serialises start/stop/fault changes; never taken by handler threads.
         self._lifecycle = threading.Lock()
@@ -245,11 +259,19 @@ class DevReceiver:
 
     # ---- recording (called from handler threads)
 
+    def admits_update(self, event_id: str) -> bool:
+        """Whether ``PUT /events`` for ``event_id`` is answered: always, unless strict and it is unknown."""
+        with self._cond:
+            return not self.strict or self._contract.knows(event_id)
+
     def _record(self, request: ReceivedRequest, outcome: Outcome | None) -> None:
-        """Record a request and, when it was answered 200, its payload; wake every waiter."""
+        """Record a request and, when it was answered 200, its payload; judge it by the contract when it
+        reached a HoneyHive route; wake every waiter."""
         new_spans: list[ReceivedSpan] = []
+        findings: list[Finding] = []
         with self._cond:
             self.requests.append(request)
+            self._request_count += 1
             items: list[tuple[str, Any]] = [("request", request)]
             if urlsplit(request.path).path == OTLP_PATH:
                 request_index = self._otlp_count
@@ -269,6 +291,9 @@ class DevReceiver:
                     self.spans.append(span)
                     items.append(("span", span))
                 new_spans = outcome.spans
+            if outcome is not None and outcome.routed:
+                findings = self._judge(request, outcome)
+                items.extend(("contract", finding) for finding in findings)
             self._log.extend(items)
             if self.jsonl_path is not None:
                 self._append_jsonl(self.jsonl_path, items)
@@ -278,6 +303,24 @@ class DevReceiver:
                 self.on_spans(list(new_spans))
             except Exception as exc:  # a listener bug must not break the receiver
                 print(f"hh dev receiver: on_spans failed: {exc!r}", file=sys.stderr)
+        if findings and self.on_findings is not None:
+            try:
+                self.on_findings(list(findings))
+            except Exception as exc:
+                print(f"hh dev receiver: on_findings failed: {exc!r}", file=sys.stderr)
+
+    def _judge(self, request: ReceivedRequest, outcome: Outcome) -> list[Finding]:
+        """Hand a routed request to the contract (under the lock); the findings it brought."""
+        route = urlsplit(request.path).path
+        ref = RequestRef(self._request_count, request.method, route)
+        if route == OTLP_PATH:
+            return self._contract.spans(ref, outcome.spans) if outcome.status == 200 else []
+        if route == EVENTS_PATH:
+            return self._contract.event_update(ref, request.body, outcome.status)
+        started = outcome.session_start["session_id"] if outcome.session_start and outcome.status == 200 else None
+        # HoneyHive dates a start without start_time when it arrives, not when it is answered.
+        arrival_ms = (time.time() - (time.monotonic() - request.received_at)) * 1000
+        return self._contract.session_start(ref, request.body, started, arrival_ms)
 
     def _idle_closed(self) -> None:
         with self._cond:
@@ -288,7 +331,7 @@ class DevReceiver:
         try:
             with path.open("a", encoding="utf-8") as out:
                 for kind, item in items:
-                    out.write(self._jsonl_line(kind, item))
+                    out.write(jsonl_line(kind, item, self.api_keys))
         except OSError as exc:
             if not self._jsonl_warned:
                 self._jsonl_warned = True
@@ -331,8 +374,15 @@ class DevReceiver:
         with self._cond:
             return [r for r in self.requests if urlsplit(r.path).path == OTLP_PATH]
 
+    def contract_report(self) -> ContractReport:
+        """What HoneyHive's contract found in the traffic so far: violations, orphaned spans, refused
+        updates (each with the request it came from), and the sessions HoneyHive would have."""
+        with self._cond:
+            return self._contract.report()
+
     def clear(self) -> None:
-        """Forget everything recorded (the connection count is kept)."""
+        """Forget everything recorded. The connection count is kept, and so is the contract's state: the
+        sessions HoneyHive has and what broke the contract are not forgotten with the record."""
         with self._cond:
             self.requests.clear()
             self.spans.clear()
@@ -348,45 +398,16 @@ class DevReceiver:
 
     def redact_headers(self, headers: Mapping[str, str]) -> dict[str, str]:
         """Headers fit for printing: the Authorization credential (and any API key) become ``***``."""
-        redacted: dict[str, str] = {}
-        for name, value in headers.items():
-            shown = value
-            if name.lower() == "authorization":
-                scheme, sep, _ = value.strip().partition(" ")
-                shown = f"{scheme} ***" if sep else "***"
-            elif self.api_keys and any(key and key in value for key in self.api_keys):
-                shown = "***"
-            redacted[name] = shown
-        return redacted
-
-    def _jsonl_line(self, kind: str, item: Any) -> str:
-        record: dict[str, Any] = {"kind": kind}
-        if isinstance(item, ReceivedRequest):
-            record.update(
-                method=item.method,
-                path=item.path,
-                headers=self.redact_headers(item.headers),
-                status=item.status,
-                received_at=item.received_at,
-                connection_id=item.connection_id,
-                new_connection=item.new_connection,
-                tls_resumed=item.tls_resumed,
-                body_bytes=len(item.body),
-            )
-        elif isinstance(item, ReceivedSpan):
-            record.update(dataclasses.asdict(item))
-            record["session_id"] = item.session_id
-        else:
-            record.update({key: value for key, value in item.items() if key != "kind"})
-        return json.dumps(record, default=json_default) + "\n"
+        return redact_headers(headers, self.api_keys)
 
     def dump_jsonl(self, path: str | Path) -> int:
-        """Write every recorded item (requests, session starts, event updates, spans) as JSON lines.
+        """Write every recorded item (requests, session starts, event updates, spans, contract findings) as
+        JSON lines.
 
         Returns the number of lines. Bytes become hex; Authorization headers are redacted.
         """
         with self._cond:
-            lines = [self._jsonl_line(kind, item) for kind, item in self._log]
+            lines = [jsonl_line(kind, item, self.api_keys) for kind, item in self._log]
         Path(path).write_text("".join(lines), encoding="utf-8")
         return len(lines)
 
@@ -400,6 +421,7 @@ class DevReceiver:
             starts = list(self.session_starts)
             updates = list(self.event_updates)
             seen = dict(self._session_seen_ns)
+            report = self._contract.report()
         return render(
             spans,
             starts,
@@ -407,4 +429,5 @@ class DevReceiver:
             seen,
             None if session_ids is None else set(session_ids),
             include_unsessioned=include_unsessioned,
+            report=report,
         )

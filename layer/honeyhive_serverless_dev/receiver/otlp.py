@@ -26,6 +26,10 @@ _STATUS_NAMES = {0: "UNSET", 1: "OK", 2: "ERROR"}
 _KIND_NAMES = {0: "UNSPECIFIED", 1: "INTERNAL", 2: "SERVER", 3: "CLIENT", 4: "PRODUCER", 5: "CONSUMER"}
 _ID_KEYS = frozenset({"traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id"})
 _HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+#: Where HoneyHive finds a span's session, first found wins (its OTLP protocol table, spec/
+#: otlp-session-protocol.json: ``honeyhive.session_id`` "falls back to
+#: ``traceloop.association.properties.session_id`` -> ``session.id``").
+SESSION_ID_ATTRIBUTES = ("honeyhive.session_id", "traceloop.association.properties.session_id", "session.id")
 
 
 @dataclass
@@ -51,8 +55,9 @@ class ReceivedSpan:
 
     @property
     def session_id(self) -> str | None:
-        """The HoneyHive session this span belongs to, if it carries one."""
-        for key in ("honeyhive.session_id", "traceloop.association.properties.session_id"):
+        """The HoneyHive session this span belongs to, if it carries one (by HoneyHive's chain: the first of
+        ``SESSION_ID_ATTRIBUTES`` that is a non-empty string)."""
+        for key in SESSION_ID_ATTRIBUTES:
             value = self.attributes.get(key)
             if isinstance(value, str) and value:
                 return value

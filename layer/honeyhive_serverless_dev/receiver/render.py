@@ -1,7 +1,10 @@
 """Rendering: the received sessions as text trees of their spans, for a terminal.
 
 A session's line carries its start (name, project, source) and its enrichment; beneath it, its spans
-nest by parent, earliest first, each with its type, duration, status and key attributes.
+nest by parent, earliest first, each with its type, duration, status and key attributes. Given the
+receiver's contract report, it also shows what HoneyHive would make of them: a session that HoneyHive
+never created (its spans ORPHANED), one a span auto-created, and each finding (``!``) under the session
+or span it concerns; findings about nothing shown come last.
 """
 
 from __future__ import annotations
@@ -10,6 +13,9 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from honeyhive_serverless.wire import AUTO_CREATE_KEY
+
+from .contract import AUTO_CREATED, ORPHANED_SPAN, SPAN_ATTRIBUTE, SPAN_WITHOUT_SESSION, ContractReport, Finding
 from .otlp import ReceivedSpan
 
 # Width of one attribute value.
@@ -69,6 +75,44 @@ def _key_attributes(attributes: Mapping[str, Any]) -> list[str]:
     return keys
 
 
+#: Findings shown on their span's line (an orphan's tag) or beneath it, rather than under the session.
+_SPAN_KINDS = frozenset({ORPHANED_SPAN, SPAN_ATTRIBUTE, SPAN_WITHOUT_SESSION})
+
+
+class _Notes:
+    """A contract report, arranged for the tree: by span, by session, and the rest."""
+
+    def __init__(self, report: ContractReport | None) -> None:
+        self.report = report
+        self.orphaned: set[str | None] = set()
+        self.by_span: dict[str | None, list[Finding]] = {}
+        self.by_session: dict[str | None, list[Finding]] = {}
+        for finding in report.findings if report is not None else ():
+            if finding.kind == ORPHANED_SPAN:
+                self.orphaned.add(finding.span_id)
+            elif finding.kind in _SPAN_KINDS:
+                self.by_span.setdefault(finding.span_id, []).append(finding)
+            else:
+                self.by_session.setdefault(finding.session_id, []).append(finding)
+
+    def origin(self, session_id: str) -> str:
+        """What HoneyHive made of the session, for its header ("" when it was started)."""
+        if self.report is None:
+            return ""
+        origin = self.report.sessions.get(session_id)
+        if origin is None:
+            return f"ORPHANED: no such session (never started, and no span asked {AUTO_CREATE_KEY})"
+        return "(auto-created by its spans)" if origin == AUTO_CREATED else ""
+
+    def outside(self, shown: set[str]) -> list[Finding]:
+        """The session-level findings about no session in ``shown``."""
+        return [f for sid, found in self.by_session.items() if sid not in shown for f in found]
+
+
+def _finding_line(finding: Finding, depth: int) -> str:
+    return f"{'  ' * depth}! {finding.kind}: {finding.message} ({finding.request})"
+
+
 def _span_line(span: ReceivedSpan, depth: int) -> str:
     event_type = span.attributes.get("honeyhive_event_type", "span")
     duration = span.duration_ms
@@ -86,7 +130,7 @@ def _span_line(span: ReceivedSpan, depth: int) -> str:
     return "  ".join(parts)
 
 
-def _span_tree(spans: list[ReceivedSpan], depth: int) -> list[str]:
+def _span_tree(spans: list[ReceivedSpan], depth: int, notes: _Notes) -> list[str]:
     def order(span: ReceivedSpan) -> tuple[int, str]:
         return (span.start_ns, span.span_id)
 
@@ -106,7 +150,9 @@ def _span_tree(spans: list[ReceivedSpan], depth: int) -> list[str]:
         if id(span) in printed:  # duplicate span ids or parent cycles must not loop forever
             return
         printed.add(id(span))
-        lines.append(_span_line(span, level))
+        line = _span_line(span, level)
+        lines.append(f"{line}  ORPHANED" if span.span_id in notes.orphaned else line)
+        lines.extend(_finding_line(finding, level + 1) for finding in notes.by_span.get(span.span_id, []))
         for child in children.get(span.span_id, []):
             walk(child, level + 1)
 
@@ -130,6 +176,7 @@ def _session_header(
     start: Mapping[str, Any] | None,
     enrichment: Mapping[str, Any] | None,
     spans: list[ReceivedSpan],
+    origin: str,
 ) -> str:
     start = start or {}
     name = start.get("session_name") or _first_attribute(spans, "honeyhive.session_name")
@@ -145,7 +192,9 @@ def _session_header(
     errors = sum(1 for span in spans if span.status_code == "ERROR")
     if errors:
         parts.append(f"errors={errors}")
-    if not start:
+    if origin:
+        parts.append(origin)
+    elif not start:
         parts.append("(no session start seen)")
     if enrichment:
         flat = _flatten(enrichment)
@@ -164,10 +213,13 @@ def render(
     wanted: set[str] | None,
     *,
     include_unsessioned: bool,
+    report: ContractReport | None = None,
 ) -> str:
     """Every session among ``spans`` and ``starts`` (only those in ``wanted``, when it is not None), first
     seen first (``seen_ns``: when each session start arrived), then the spans without a session id when
-    ``include_unsessioned``. ``updates`` are the event updates that enrich the sessions."""
+    ``include_unsessioned``. ``updates`` are the event updates that enrich the sessions. ``report``: the
+    contract's findings to show, those about no session shown coming last when ``wanted`` is None."""
+    notes = _Notes(report)
     by_session: dict[str, list[ReceivedSpan]] = {}
     unsessioned: list[ReceivedSpan] = []
     for span in spans:
@@ -197,11 +249,20 @@ def render(
     blocks: list[str] = []
     for session_id in sorted(session_ids, key=order):
         session_spans = by_session.get(session_id, [])
-        lines = [_session_header(session_id, start_by_id.get(session_id), enrichment.get(session_id), session_spans)]
-        lines.extend(_span_tree(session_spans, 1))
+        header = _session_header(
+            session_id, start_by_id.get(session_id), enrichment.get(session_id), session_spans, notes.origin(session_id)
+        )
+        lines = [header]
+        lines.extend(_finding_line(finding, 1) for finding in notes.by_session.get(session_id, []))
+        lines.extend(_span_tree(session_spans, 1, notes))
         blocks.append("\n".join(lines))
     if include_unsessioned and unsessioned:
         lines = [f"spans without a session id  spans={len(unsessioned)}"]
-        lines.extend(_span_tree(unsessioned, 1))
+        lines.extend(_span_tree(unsessioned, 1, notes))
+        blocks.append("\n".join(lines))
+    outside = notes.outside(session_ids) if wanted is None else []
+    if outside:
+        lines = [f"contract findings outside the sessions above  findings={len(outside)}"]
+        lines.extend(_finding_line(finding, 1) for finding in outside)
         blocks.append("\n".join(lines))
     return "".join(block + "\n" for block in blocks)

@@ -75,7 +75,10 @@ class _HttpError(Exception):
 
 @dataclass
 class Outcome:
-    """What a request is answered with, and what it adds to the record (only when status is 200)."""
+    """What a request is answered with, and what it adds to the record (only when status is 200).
+
+    ``routed``: the request reached one of HoneyHive's routes (past the API key and any fault), so the
+    receiver holds it to HoneyHive's contract, whatever it was answered."""
 
     status: int
     body: bytes
@@ -84,6 +87,7 @@ class Outcome:
     spans: list[ReceivedSpan] = field(default_factory=list)
     session_start: dict[str, Any] | None = None
     event_update: dict[str, Any] | None = None
+    routed: bool = False
 
     @classmethod
     def json(cls, status: int, document: Any, **kwargs: Any) -> Outcome:
@@ -102,6 +106,10 @@ class Settings(Protocol):
     connect_delay_ms: float
     session_response_override: dict[str, Any] | None
     runs: Runs
+
+    def admits_update(self, event_id: str) -> bool:
+        """Whether ``PUT /events`` for ``event_id`` is answered (a strict receiver refuses unknown events)."""
+        ...
 
 
 # ---- faults
@@ -152,10 +160,20 @@ class Faults:
 # ---- routes
 
 
+#: HoneyHive's routes, by method and path.
+ROUTES = frozenset({("POST", SESSION_START_PATH), ("PUT", EVENTS_PATH), ("POST", OTLP_PATH)})
+
+
 def _respond(request: ReceivedRequest, route: str, settings: Settings) -> Outcome:
     """What HoneyHive's API answers ``request`` (its path is ``route``)."""
     if not _authorized(request.headers.get("authorization"), settings.api_keys):
         return Outcome.error(401, "missing or invalid API key")
+    outcome = _route(request, route, settings)
+    outcome.routed = (request.method, route) in ROUTES
+    return outcome
+
+
+def _route(request: ReceivedRequest, route: str, settings: Settings) -> Outcome:
     try:
         if route == SESSION_START_PATH and request.method == "POST":
             outcome = _session_start(request.body)
@@ -165,8 +183,11 @@ def _respond(request: ReceivedRequest, route: str, settings: Settings) -> Outcom
             return outcome
         if route == EVENTS_PATH and request.method == "PUT":
             body = _json_object(request.body)
-            if not isinstance(body.get("event_id"), str):
+            event_id = body.get("event_id")
+            if not isinstance(event_id, str):
                 raise _HttpError(400, "event_id (string) is required")
+            if not settings.admits_update(event_id):
+                raise _HttpError(404, f"no event {event_id!r}: no session was started or auto-created with that id")
             return Outcome.json(200, {"success": True}, event_update=body)
         if route == OTLP_PATH and request.method == "POST":
             return _traces(request)

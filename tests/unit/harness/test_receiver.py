@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
 
+from honeyhive_serverless.wire import AUTO_CREATE_KEY
 from honeyhive_serverless_dev.cli import main
 from honeyhive_serverless_dev.receiver import TRACES_PATH, DevReceiver, decode_trace_request
 
@@ -106,12 +107,22 @@ def tracing(rx: DevReceiver) -> Iterator[tuple[TracerProvider, PostingExporter]]
         provider.shutdown()
 
 
-def encoded_span(name: str = "s", session_id: str | None = None, **attributes: Any) -> bytes:
-    """One finished span as a serialized ExportTraceServiceRequest."""
+def encoded_span(
+    name: str = "s",
+    session_id: str | None = None,
+    *,
+    auto_create: bool = True,
+    sessioned: bool = True,
+    **attributes: Any,
+) -> bytes:
+    """One finished span as a serialized ExportTraceServiceRequest, in session ``session_id`` (a new one when
+    None), which it asks HoneyHive to create unless not ``auto_create``; in no session unless ``sessioned``."""
     provider = TracerProvider()
     tracer = provider.get_tracer("test")
-    if session_id is not None:
-        attributes["honeyhive.session_id"] = session_id
+    if sessioned:
+        attributes["honeyhive.session_id"] = session_id or str(uuid.uuid4())
+        if auto_create:
+            attributes[AUTO_CREATE_KEY] = True
     span = tracer.start_span(name, attributes=attributes)
     span.end()
     assert isinstance(span, ReadableSpan)
@@ -129,13 +140,16 @@ def test_protobuf_spans_are_decoded_with_types_parents_and_status(
     provider, exporter = tracing
     tracer = provider.get_tracer("unit")
     session_id = str(uuid.uuid4())
-    with tracer.start_as_current_span("handler", attributes={"honeyhive.session_id": session_id}) as parent:
+    with tracer.start_as_current_span(
+        "handler", attributes={"honeyhive.session_id": session_id, AUTO_CREATE_KEY: True}
+    ) as parent:
         parent.set_attribute("honeyhive_event_type", "chain")
         parent.set_attribute("faas.coldstart", True)
         with tracer.start_as_current_span("llm_call") as child:
             child.set_attributes(
                 {
                     "honeyhive.session_id": session_id,
+                    AUTO_CREATE_KEY: True,  # it is exported first, before its parent
                     "honeyhive_event_type": "model",
                     "honeyhive_inputs.prompt": "hi",
                     "honeyhive_metadata.nested.a": 1,
@@ -208,6 +222,8 @@ def test_otlp_json_with_hex_ids_is_accepted(rx: DevReceiver) -> None:
                                 "startTimeUnixNano": "1544712660000000000",
                                 "endTimeUnixNano": "1544712661000000000",
                                 "attributes": [
+                                    {"key": "honeyhive.session_id", "value": {"stringValue": "json-session"}},
+                                    {"key": AUTO_CREATE_KEY, "value": {"boolValue": True}},
                                     {"key": "i", "value": {"intValue": "7"}},
                                     {"key": "d", "value": {"doubleValue": 1.5}},
                                     {"key": "b", "value": {"boolValue": True}},
@@ -245,6 +261,8 @@ def test_otlp_json_with_hex_ids_is_accepted(rx: DevReceiver) -> None:
     assert span.duration_ms == 1000.0
     assert span.status_code == "ERROR"
     assert span.attributes == {
+        "honeyhive.session_id": "json-session",
+        AUTO_CREATE_KEY: True,
         "i": 7,
         "d": 1.5,
         "b": True,
@@ -265,11 +283,8 @@ def test_otlp_json_from_protobuf_json_mapping_matches_protobuf(rx: DevReceiver) 
     status, _, _ = call(rx, "POST", TRACES_PATH, json_format.MessageToJson(message).encode(), JSON)
     assert status == 200
     (got,) = rx.spans
-    assert (got.trace_id, got.span_id, got.attributes) == (
-        expected.trace_id,
-        expected.span_id,
-        {"answer": 42},
-    )
+    assert (got.trace_id, got.span_id, got.attributes) == (expected.trace_id, expected.span_id, expected.attributes)
+    assert got.attributes["answer"] == 42
 
 
 @pytest.mark.parametrize(
@@ -338,13 +353,16 @@ def test_session_response_override_replaces_the_answer(rx: DevReceiver) -> None:
     assert len(rx.session_starts) == 1
 
 
+@pytest.mark.breaks_contract("request-schema", reason="a start with no session object, and one that is no JSON")
 def test_session_start_needs_a_session_object(rx: DevReceiver) -> None:
     assert call(rx, "POST", "/session/start", {"project": "p"})[0] == 400
     assert call(rx, "POST", "/session/start", b"nope", JSON)[0] == 400
     assert rx.session_starts == []
 
 
+@pytest.mark.breaks_contract("request-schema", reason="an update without event_id")
 def test_put_events_is_recorded(rx: DevReceiver) -> None:
+    assert call(rx, "POST", "/session/start", {"session": {"session_id": "sess-1"}})[0] == 200
     update = {"event_id": "sess-1", "metadata": {"k": "v"}, "outputs": {"answer": 42}}
     status, _, data = call(rx, "PUT", "/events", update)
     assert (status, json.loads(data)) == (200, {"success": True})
@@ -354,6 +372,7 @@ def test_put_events_is_recorded(rx: DevReceiver) -> None:
 
 
 def test_a_chunked_body_is_read_to_its_last_chunk_and_a_bad_one_refused(rx: DevReceiver) -> None:
+    assert call(rx, "POST", "/session/start", {"session": {"session_id": "sess-2"}})[0] == 200
     update = {"event_id": "sess-2", "metadata": {"chunked": True}}
     text = json.dumps(update).encode()
     conn = connect(rx)
@@ -379,11 +398,11 @@ def test_unknown_routes_are_404(rx: DevReceiver, method: str, path: str) -> None
 
 def test_requests_are_recorded_with_lowercase_headers(rx: DevReceiver) -> None:
     before = time.monotonic()
-    call(rx, "PUT", "/events", {"event_id": "e"}, {"X-Source": "dev"})
+    call(rx, "POST", "/session/start", {"session": {"session_id": "e"}}, {"X-Source": "dev"})
     (request,) = rx.requests
-    assert (request.method, request.path, request.status) == ("PUT", "/events", 200)
+    assert (request.method, request.path, request.status) == ("POST", "/session/start", 200)
     assert request.headers["x-source"] == "dev"
-    assert json.loads(request.body) == {"event_id": "e"}
+    assert json.loads(request.body) == {"session": {"session_id": "e"}}
     assert request.received_at >= before
     assert request.connection_id == 1
 
@@ -412,20 +431,21 @@ def test_api_keys_are_enforced() -> None:
 def test_refuse_closes_the_listener_and_clear_listens_again_on_the_same_port(rx: DevReceiver) -> None:
     port = rx.port
     kept = connect(rx)
-    assert call(rx, "PUT", "/events", {"event_id": "e"}, conn=kept)[0] == 200
+    start = {"session": {"session_id": "e"}}
+    assert call(rx, "POST", "/session/start", start, conn=kept)[0] == 200
 
     rx.set_fault("refuse")
     with pytest.raises(ConnectionRefusedError):
-        call(rx, "PUT", "/events", {"event_id": "e"})
+        call(rx, "POST", "/session/start", start)
     # The open keep-alive connection was closed too.
     with pytest.raises((ConnectionError, http.client.HTTPException)):
-        call(rx, "PUT", "/events", {"event_id": "e"}, conn=kept)
+        call(rx, "POST", "/session/start", start, conn=kept)
     kept.close()
 
     rx.clear_fault()
     assert rx.port == port
-    assert call(rx, "PUT", "/events", {"event_id": "e"})[0] == 200
-    assert len(rx.event_updates) == 2
+    assert call(rx, "POST", "/session/start", start)[0] == 200
+    assert len(rx.session_starts) == 2
 
 
 def test_hang_times_out_the_client_and_stop_returns_promptly() -> None:
@@ -523,7 +543,7 @@ def test_keep_alive_reuses_one_connection(rx: DevReceiver) -> None:
     conn = connect(rx)
     try:
         for i in range(5):
-            assert call(rx, "PUT", "/events", {"event_id": f"e{i}"}, conn=conn)[0] == 200
+            assert call(rx, "POST", "/session/start", {"session": {"session_id": f"e{i}"}}, conn=conn)[0] == 200
     finally:
         conn.close()
     assert rx.connection_count == 1
@@ -555,6 +575,7 @@ def test_wait_for_wakes_on_a_span_from_another_thread(rx: DevReceiver) -> None:
 # output
 
 
+@pytest.mark.breaks_contract("span-without-session", reason="a span in no session, rendered apart")
 def test_render_sessions_and_dump_jsonl(tmp_path: Path) -> None:
     key = "hh-secret-key-123"
     auth = {"Authorization": f"Bearer {key}"}
@@ -590,7 +611,7 @@ def test_render_sessions_and_dump_jsonl(tmp_path: Path) -> None:
             span.set_status(Status(StatusCode.ERROR, "nope"))
         provider.shutdown()
         assert rx.wait_for_spans(2)
-        call(rx, "POST", TRACES_PATH, encoded_span("orphan"), {**PROTOBUF, **auth})
+        call(rx, "POST", TRACES_PATH, encoded_span("orphan", sessioned=False), {**PROTOBUF, **auth})
 
         text = rx.render_sessions()
         out = tmp_path / "dump.jsonl"

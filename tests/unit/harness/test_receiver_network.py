@@ -15,7 +15,8 @@ from honeyhive_serverless_dev.receiver import DevReceiver
 
 pytestmark = pytest.mark.timeout(30)
 
-EVENT = b'{"event_id": "e"}'
+# A request with a body that HoneyHive takes at any time: a session start (again: it merges).
+SESSION_START = b'{"session": {"session_id": "s"}}'
 IDLE_S = 0.2
 # What a client's request on a connection the server closed raises: the read sees end-of-file
 # (RemoteDisconnected) or, when the close's reset beats the second send, the write fails.
@@ -42,8 +43,8 @@ class ResumingConnection(http.client.HTTPSConnection):
         self.sock = self.tls_context.wrap_socket(raw, server_hostname=self.host, session=self.session)
 
 
-def put_event(conn: http.client.HTTPConnection) -> int:
-    conn.request("PUT", "/events", body=EVENT, headers={"Content-Type": "application/json"})
+def start_session(conn: http.client.HTTPConnection) -> int:
+    conn.request("POST", "/session/start", body=SESSION_START, headers={"Content-Type": "application/json"})
     response = conn.getresponse()
     response.read()
     return response.status
@@ -54,14 +55,14 @@ def test_https_works_with_the_receivers_ca_trusted_through_ssl_cert_file_and_fai
 ) -> None:
     assert tls_rx.url == f"https://127.0.0.1:{tls_rx.port}"
     with pytest.raises(ssl.SSLCertVerificationError):
-        put_event(http.client.HTTPSConnection("127.0.0.1", tls_rx.port, timeout=5))
+        start_session(http.client.HTTPSConnection("127.0.0.1", tls_rx.port, timeout=5))
 
     # What the runtime's transport builds: the default context, which reads SSL_CERT_FILE.
     monkeypatch.setenv("SSL_CERT_FILE", str(tls_rx.ca_path))
     conn = http.client.HTTPSConnection("127.0.0.1", tls_rx.port, context=ssl.create_default_context(), timeout=5)
     try:
-        assert put_event(conn) == 200
-        assert put_event(conn) == 200
+        assert start_session(conn) == 200
+        assert start_session(conn) == 200
     finally:
         conn.close()
 
@@ -71,7 +72,7 @@ def test_https_works_with_the_receivers_ca_trusted_through_ssl_cert_file_and_fai
         (2, True, False),
         (2, False, False),
     ]
-    assert len(tls_rx.event_updates) == 2
+    assert len(tls_rx.session_starts) == 2
 
 
 def test_the_ca_lives_from_start_to_stop_and_a_plain_receiver_has_none() -> None:
@@ -96,13 +97,13 @@ def test_an_idle_keep_alive_connection_is_closed_and_the_next_request_comes_on_a
         else:
             conn = http.client.HTTPConnection("127.0.0.1", rx.port, timeout=5)
         try:
-            assert put_event(conn) == 200
-            assert put_event(conn) == 200  # back to back: well within the idle timeout
+            assert start_session(conn) == 200
+            assert start_session(conn) == 200  # back to back: well within the idle timeout
             assert rx.wait_for(lambda r: r.idle_closes == 1)
             with pytest.raises(CLOSED_ERRORS):
-                put_event(conn)
+                start_session(conn)
             conn.close()
-            assert put_event(conn) == 200  # http.client opens a new connection
+            assert start_session(conn) == 200  # http.client opens a new connection
         finally:
             conn.close()
         answered = [(r.connection_id, r.new_connection) for r in rx.requests if r.status == 200]
@@ -128,9 +129,9 @@ def test_a_request_answered_later_than_the_idle_timeout_is_not_cut_off(tls_rx: D
     context = ssl.create_default_context(cafile=str(tls_rx.ca_path))
     conn = http.client.HTTPSConnection("127.0.0.1", tls_rx.port, context=context, timeout=5)
     try:
-        assert put_event(conn) == 200
+        assert start_session(conn) == 200
         assert tls_rx.idle_closes == 0
-        assert put_event(conn) == 200  # and the connection stays open for the next one
+        assert start_session(conn) == 200  # and the connection stays open for the next one
     finally:
         conn.close()
     assert [r.new_connection for r in tls_rx.requests] == [True, False]
@@ -140,14 +141,14 @@ def test_a_tls_session_offered_from_an_earlier_connection_is_resumed_and_recorde
     context = ssl.create_default_context(cafile=str(tls_rx.ca_path))
     first = ResumingConnection(tls_rx.port, context, None)
     try:
-        assert put_event(first) == 200  # TLS 1.3 tickets arrive after the handshake: read an answer first
+        assert start_session(first) == 200  # TLS 1.3 tickets arrive after the handshake: read an answer first
         assert first.sock is not None
         session = first.sock.session
     finally:
         first.close()
     second = ResumingConnection(tls_rx.port, context, session)
     try:
-        assert put_event(second) == 200
+        assert start_session(second) == 200
         assert second.sock is not None and second.sock.session_reused
     finally:
         second.close()
@@ -165,7 +166,7 @@ def test_connect_delay_ms_is_paid_once_per_connection_in_the_tls_handshake(tls_r
         started = time.monotonic()
         conn.connect()
         connected = time.monotonic()
-        assert put_event(conn) == 200
+        assert start_session(conn) == 200
         answered = time.monotonic()
     finally:
         conn.close()
