@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Protocol
 
-from opentelemetry import baggage
+from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
 
 from . import budget
@@ -57,6 +57,15 @@ UNKNOWN_EVENT_RETRY_S = (0.05, 0.25, 1.0)
 def now_ms() -> int:
     """Unix time in whole milliseconds, floored: a start dated so is never after what follows it."""
     return time.time_ns() // 1_000_000
+
+
+def beginning_ms() -> int:
+    """When a session made now begins: now, or when the current span began if one is recording (a web
+    request's span, say, which moves into the session its app makes for the request)."""
+    span = trace.get_current_span()
+    started = getattr(span, "start_time", None)
+    now = now_ms()
+    return min(now, started // 1_000_000) if isinstance(started, int) and span.is_recording() else now
 
 
 @dataclass

@@ -34,7 +34,7 @@ from .export.credentials import ApiKeyProvider
 from .export.extension import AfterResponseExtension
 from .export.pipeline import build_pipeline
 from .instrumentors import apply_instrumentors, remove_instrumentors
-from .lifecycle import SessionBlock, SessionLifecycle, script_name, session_fields, session_update
+from .lifecycle import SessionBlock, SessionLifecycle, beginning_ms, script_name, session_fields, session_update
 from .scope import ScopeLimits, SessionScope, current_scope, enter_scope
 from .sdk_init import resolve_init
 from .tracer_methods import TracerMethods
@@ -238,6 +238,7 @@ class HoneyHiveTracer(TracerMethods):
         """
         try:
             fields = session_fields(session_name, inputs, session_id, metadata, user_properties)
+            fields["start_time"] = beginning_ms()  # here, in the caller's context: its span may be the session's
             return self.sessions.obtain(fields, skip_api_call)
         except Exception:  # tracing never breaks the caller
             logger.exception("honeyhive: create_session failed")
@@ -255,6 +256,7 @@ class HoneyHiveTracer(TracerMethods):
         """:meth:`create_session` without blocking the event loop; the session is current in this task."""
         try:
             fields = session_fields(session_name, inputs, session_id, metadata, user_properties)
+            fields["start_time"] = beginning_ms()  # here, in the caller's context: its span may be the session's
             prepare = functools.partial(self.sessions.prepare, fields, skip_api_call, self.sessions.own_scope())
             # Only the request leaves the event loop; the session is activated in this task's context.
             if skip_api_call:

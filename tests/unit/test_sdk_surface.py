@@ -504,6 +504,10 @@ def test_verbose_prints_debug_lines_where_no_handler_would() -> None:
 # -- limits, timeouts, OTLP switches ---------------------------------------------------------------------
 
 
+@pytest.mark.breaks_contract(
+    "span-without-session",
+    reason="known gap: OpenTelemetry's attribute limit evicts the oldest attributes, the session's among them",
+)
 def test_span_limits_apply(receiver: DevReceiver) -> None:
     tracer = make_tracer(receiver, max_attributes=12, max_events=2, max_links=1)
     links = [Link(SpanContext(n + 1, n + 1, True)) for n in range(3)]
@@ -517,6 +521,10 @@ def test_span_limits_apply(receiver: DevReceiver) -> None:
     assert len(received.links) == 1
 
 
+@pytest.mark.breaks_contract(
+    "span-without-session",
+    reason="known gap: OpenTelemetry's attribute limit evicts the oldest attributes, the session's among them",
+)
 def test_span_limits_from_the_environment(hh_env: DevReceiver, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HH_MAX_ATTRIBUTES", "15")
     monkeypatch.setenv("HH_MAX_EVENTS", "1")
