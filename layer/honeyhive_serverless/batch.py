@@ -14,7 +14,6 @@ from opentelemetry import context as otel_context
 from opentelemetry.trace import Link
 
 from ._log import logger, quote_prefix
-from .attributes import capture
 from .carriers import record_carrier
 from .propagation import extract
 from .tracer import HoneyHiveTracer, current_tracer
@@ -64,10 +63,12 @@ def process_records(
             if session_id is not None:
                 active.create_session(session_id=session_id, skip_api_call=True)
             else:
-                limit = active.config.max_payload_bytes
+                config = active.config
                 active.create_session(
                     session_name=session_name or f"{trigger}-record",
-                    inputs={"record": capture(record, limit)} if capture_record else None,
+                    inputs={"record": config.redaction.captured(record, config.max_payload_bytes)}
+                    if capture_record
+                    else None,
                 )
             sender = sent_from.span_context
             with active.otel_tracer.start_as_current_span(

@@ -2,7 +2,9 @@
 
 An explicit bad argument is the caller's bug and raises ``ValueError`` naming the parameter. A bad
 environment variable is an operator's mistake in a deployed function: it logs one warning naming the
-variable and tracing degrades to no export, so the user's function keeps running.
+variable and tracing degrades to no export, so the user's function keeps running. The wrapper's
+options, and the redaction settings, warn the same way and keep their default instead (for redaction:
+never less of it, and never a reason to stop exporting).
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from . import variables as var
-from ._log import logger
+from ._log import logger, quote_prefix
 from .instrumentors import NO_INSTRUMENTORS, InstrumentorSelection, parse_instrumentors
+from .redaction import DEFAULT_REDACTION, NO_REDACTION, Redaction, compile_patterns, normalized_name, split_patterns
 
 ExportMode = Literal["immediate", "invocation", "after_response", "batch"]
 EXPORT_MODES: tuple[ExportMode, ...] = ("immediate", "invocation", "after_response", "batch")
@@ -103,6 +106,8 @@ class Config:
     propagate_aws_sdk: bool = False
     #: The instrumentors applied with the tracer's provider (``HH_INSTRUMENTORS``).
     instrumentors: InstrumentorSelection = NO_INSTRUMENTORS
+    #: What is removed from everything sent (``HH_REDACT``, ``HH_REDACT_KEYS``, ``HH_REDACT_PATTERNS``).
+    redaction: Redaction = DEFAULT_REDACTION
 
     @property
     def has_key_source(self) -> bool:
@@ -238,6 +243,24 @@ def _ingestion_key(explicit: str | None, env: Mapping[str, str], problems: _EnvP
         problems.warn(var.INGESTION_API_KEY, "not an ingestion API key (hh_ingst_<id>_<secret>)")
         return None
     return key
+
+
+def _redaction(env: Mapping[str, str]) -> Redaction:
+    """The redaction rules: on unless ``HH_REDACT`` is false, with ``HH_REDACT_KEYS`` and the
+    ``HH_REDACT_PATTERNS`` that compile. A bad value warns and redaction stays as it would be without
+    it: never less redaction, and never a reason to stop exporting."""
+    if not _bool_setting(None, env, var.REDACT, True, _EnvProblems("redaction stays on")):
+        logger.debug("honeyhive: %s is false: nothing sent is redacted", var.REDACT)
+        return NO_REDACTION
+    names = frozenset(normalized_name(name.strip()) for name in env.get(var.REDACT_KEYS, "").split(",") if name.strip())
+    patterns, bad = compile_patterns(split_patterns(env.get(var.REDACT_PATTERNS, "")))
+    for text, problem in bad:
+        _EnvProblems("the other patterns apply").warn(
+            var.REDACT_PATTERNS, f"{quote_prefix(text)} is not a regular expression ({problem})"
+        )
+    if not names and not patterns:
+        return DEFAULT_REDACTION
+    return Redaction(names=names, patterns=patterns)
 
 
 def _field(item: object, name: str) -> object:
@@ -406,6 +429,7 @@ def resolve_config(
         propagate_aws_sdk=_bool_setting(propagate_aws_sdk, env, var.PROPAGATE_AWS_SDK, False, problems)
         or selection.wants_aws_sdk,
         instrumentors=selection,
+        redaction=_redaction(env),
     )
     protocol = env.get(var.OTLP_PROTOCOL, "").strip().lower()
     if protocol and protocol != OTLP_PROTOCOL:
@@ -426,6 +450,8 @@ class WrapperOptions:
     session_key_path: str | None = None
     #: The conversations Bedrock Agents, Lex V2 and Connect name are sessions.
     conversation_sessions: bool = True
+    #: Who the caller is (``redaction.IDENTITY_PATHS``) is captured with the event; off, it is dropped.
+    capture_identity: bool = False
 
 
 def resolve_wrapper_options(
@@ -436,6 +462,7 @@ def resolve_wrapper_options(
     event_type: str | None = None,
     session_name: str | None = None,
     conversation_sessions: bool | None = None,
+    capture_identity: bool | None = None,
     env: Mapping[str, str] | None = None,
 ) -> WrapperOptions:
     """Resolve the wrapper's options; a bad variable warns once and its default applies."""
@@ -449,4 +476,5 @@ def resolve_wrapper_options(
         session_name=session_name or env.get(var.SESSION_NAME, "").strip() or None,
         session_key_path=env.get(var.SESSION_KEY, "").strip() or None,
         conversation_sessions=_bool_setting(conversation_sessions, env, var.CONVERSATION_SESSIONS, True, problems),
+        capture_identity=_bool_setting(capture_identity, env, var.CAPTURE_IDENTITY, False, problems),
     )

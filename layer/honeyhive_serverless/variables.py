@@ -64,10 +64,21 @@ PROPAGATE_AWS_SDK = "HH_PROPAGATE_AWS_SDK"
 #: one out). See ``instrumentors``.
 INSTRUMENTORS = "HH_INSTRUMENTORS"
 
+# -- redaction of what leaves (see ``redaction``) ---------------------------------------------------
+
+#: ``false``: nothing is redacted (secret names, secret values, the settings below).
+REDACT = "HH_REDACT"
+#: More secret names, comma-separated (compared as the built-in ones: any case, ``-`` and ``_`` ignored).
+REDACT_KEYS = "HH_REDACT_KEYS"
+#: More secret values: regular expressions, comma-separated (a comma inside brackets or braces stays).
+REDACT_PATTERNS = "HH_REDACT_PATTERNS"
+
 # -- the handler wrapper ---------------------------------------------------------------------------
 
 CAPTURE_EVENT = "HH_CAPTURE_EVENT"
 CAPTURE_RESPONSE = "HH_CAPTURE_RESPONSE"
+#: Opt-in: who the caller is (an authorizer's claims, the identity block) is captured with the event.
+CAPTURE_IDENTITY = "HH_CAPTURE_IDENTITY"
 RETURN_SESSION_ID = "HH_RETURN_SESSION_ID"
 EVENT_TYPE = "HH_EVENT_TYPE"
 #: A dotted path into the event whose value is the conversation key of the session (see ``sessions``).

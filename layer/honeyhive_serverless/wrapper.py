@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import ExitStack
 from typing import Any, TypeVar, cast, overload
 
@@ -27,11 +27,12 @@ from opentelemetry.trace import Span, Status, StatusCode
 
 from . import variables as var
 from ._log import logger, quote_prefix
-from .attributes import capture, flatten, record_error
+from .attributes import flatten, record_error
 from .budget import deadline_scope, flush_deadline
 from .config import WrapperOptions, detect_platform, resolve_wrapper_options
 from .faas.calls import describe_call, streamed_response, streams_after_return, with_session_header
 from .faas.facts import InvocationFacts
+from .faas.http_event import http_request
 from .faas.snapstart import register_restore_hook
 from .faas.starts import starts
 from .faas.watchdog import watchdog
@@ -87,7 +88,7 @@ class InvocationTrace:
         self.tracer.prepare_connection(scope)
         caller = self._continue_caller(info)
         # Each computed once: the event's JSON form can be large, and both the session and the span use them.
-        captured = self._captured(info.event) if self.options.capture_event else None
+        captured = self._captured(self._event_as_captured(info)) if self.options.capture_event else None
         metadata = info.metadata()
         self.session_id = self._open_session(info, args, scope, captured, metadata, caller.session)
         if self._log is not None and hasattr(self._log, "append_keys"):
@@ -220,8 +221,24 @@ class InvocationTrace:
             first = Candidate(lookup.candidate if usable else None, lookup.where or "event", lookup.conversation)
         return [first, Candidate(baggage_session, "baggage")]
 
+    def _event_as_captured(self, info: InvocationFacts) -> Any:
+        """An HTTP event as the request it carries (``faas.http_event`` on Lambda; a Cloud Functions
+        request is described as its request already), its query's credentials replaced by name (a
+        bare ``token`` there is one); any other event as it is."""
+        event = info.event
+        if not info.is_http or not isinstance(event, Mapping):
+            return event
+        request = http_request(event) if info.platform == "lambda" else dict(event)
+        if request is None:
+            return event
+        query = request.get("query")
+        if isinstance(query, Mapping):
+            request["query"] = self.tracer.config.redaction.parameters(query)
+        return request
+
     def _captured(self, value: Any) -> Any:
-        return capture(value, self.tracer.config.max_payload_bytes)
+        config = self.tracer.config
+        return config.redaction.captured(value, config.max_payload_bytes, identity=self.options.capture_identity)
 
     def _record_outcome(self, result: Any, error: BaseException | None, respond: bool) -> Any:
         try:
@@ -289,6 +306,7 @@ def with_honeyhive_session(
     conversation_sessions: bool | None = None,
     capture_event: bool | None = None,
     capture_response: bool | None = None,
+    capture_identity: bool | None = None,
     event_type: str | None = None,
     tracer: HoneyHiveTracer | None = None,
     return_session_id: bool | None = None,
@@ -306,6 +324,7 @@ def with_honeyhive_session(
     conversation_sessions: bool | None = None,
     capture_event: bool | None = None,
     capture_response: bool | None = None,
+    capture_identity: bool | None = None,
     event_type: str | None = None,
     tracer: HoneyHiveTracer | None = None,
     return_session_id: bool | None = None,
@@ -319,7 +338,9 @@ def with_honeyhive_session(
     key: any string, made a session id per conversation; or ``HH_SESSION_KEY``, a dotted path into the
     event), ``conversation_sessions`` (``HH_CONVERSATION_SESSIONS``, on: Bedrock Agents, Lex V2 and
     Connect conversations are sessions), ``capture_event`` / ``capture_response``
-    (``HH_CAPTURE_EVENT`` / ``HH_CAPTURE_RESPONSE``, on; capped by ``HH_MAX_PAYLOAD_BYTES``),
+    (``HH_CAPTURE_EVENT`` / ``HH_CAPTURE_RESPONSE``, on; redacted, see ``redaction``; capped by
+    ``HH_MAX_PAYLOAD_BYTES``; an HTTP event is captured as its request), ``capture_identity``
+    (``HH_CAPTURE_IDENTITY``, off: an authorizer's claims and the identity block are left out),
     ``event_type`` of the invocation span (``chain``), ``tracer`` (``get_tracer()``),
     ``return_session_id`` (``X-Session-ID`` on HTTP responses, on), ``logger`` (a Powertools Logger
     that gets ``session_id`` as a key per invocation).
@@ -331,6 +352,7 @@ def with_honeyhive_session(
         event_type=event_type,
         session_name=session_name if isinstance(session_name, str) else None,
         conversation_sessions=conversation_sessions,
+        capture_identity=capture_identity,
     )
     if session_id_from is not None and session_key_from is not None:
         raise ValueError("with_honeyhive_session: give session_id_from or session_key_from, not both")

@@ -7,7 +7,7 @@ import logging
 import pytest
 
 from honeyhive_serverless import HoneyHiveTracer, get_tracer
-from honeyhive_serverless.config import DEFAULT_SERVER_URL, resolve_config
+from honeyhive_serverless.config import DEFAULT_SERVER_URL, resolve_config, resolve_wrapper_options
 
 
 def test_explicit_beats_environment_beats_default() -> None:
@@ -70,6 +70,19 @@ def test_bad_environment_variable_warns_once_and_disables_export(
     assert "\n" not in lines[0]
     # Still usable: sessions get ids, nothing raises.
     assert tracer.create_session(session_name="x")
+
+
+def test_identity_capture_is_opt_in_argument_before_variable(caplog: pytest.LogCaptureFixture) -> None:
+    assert resolve_wrapper_options(env={}).capture_identity is False
+    assert resolve_wrapper_options(env={"HH_CAPTURE_IDENTITY": "true"}).capture_identity is True
+    assert (
+        resolve_wrapper_options(capture_identity=False, env={"HH_CAPTURE_IDENTITY": "true"}).capture_identity is False
+    )
+    with caplog.at_level(logging.WARNING, logger="honeyhive_serverless"):
+        assert resolve_wrapper_options(env={"HH_CAPTURE_IDENTITY": "perhaps"}).capture_identity is False
+    assert [record.getMessage() for record in caplog.records] == [
+        "honeyhive: ignoring HH_CAPTURE_IDENTITY: expected true or false; using its default"
+    ]
 
 
 def test_get_tracer_is_cached_and_thread_safe(monkeypatch: pytest.MonkeyPatch) -> None:

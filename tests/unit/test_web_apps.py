@@ -67,6 +67,16 @@ def test_a_request_gets_its_own_session_and_says_which(serve: Serve, web_env: De
     assert [start["session_id"] for start in web_env.session_starts] == [session_id]
 
 
+def test_a_credential_in_the_query_never_leaves(serve: Serve, web_env: DevReceiver) -> None:
+    with serve() as port:
+        reply = get(port, "/chat/5?api_key=opaque-credential-42&q=paris")
+    session_id = reply.headers["x-session-id"]
+    assert not any(b"opaque-credential-42" in request.body for request in web_env.requests)
+    [start] = web_env.session_starts
+    assert start["inputs"]["query"] == "api_key=[redacted: api_key]&q=paris"
+    assert server_span(web_env, session_id).attributes["url.query"] == "api_key=[redacted: api_key]&q=paris"
+
+
 @pytest.mark.parametrize("path", ["/stream/{n}", "/stream-sync/{n}"])
 def test_spans_made_while_the_body_streams_arrive_before_its_end(serve: Serve, web_env: DevReceiver, path: str) -> None:
     with serve() as port:

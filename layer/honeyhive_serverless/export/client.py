@@ -1,8 +1,9 @@
 """HoneyHive's HTTP API as the SDK speaks it: session start, event update, OTLP span export.
 
 Adds to the transport what every call shares: the SDK's headers, the API key (re-fetched once on
-401/403), the time budget, and a breaker so a backend that is down costs one bounded wait every
-``cooldown_s`` rather than the whole export budget on every invocation.
+401/403), the redaction of every JSON body (``config.redaction``: what a user enriched a session with
+as much as what the wrapper captured), the time budget, and a breaker so a backend that is down costs
+one bounded wait every ``cooldown_s`` rather than the whole export budget on every invocation.
 """
 
 from __future__ import annotations
@@ -105,7 +106,7 @@ class HoneyHiveClient:
 
     def start_session(self, session: dict[str, Any], deadline: float | None = None) -> str | None:
         """POST /session/start; the new session's id, or None when HoneyHive gave none."""
-        body = json_body(session, wrap_in="session")
+        body = json_body(self._config.redaction.value(session), wrap_in="session")
         response = self._call("POST", SESSION_START_PATH, body, "application/json", deadline)
         if response is None:
             return None
@@ -120,7 +121,7 @@ class HoneyHiveClient:
 
     def update_event(self, body: dict[str, Any], deadline: float | None = None) -> EventUpdate:
         """PUT /events: enrich a session (``event_id`` is the session id) or an event."""
-        data = json_body(body)
+        data = json_body(self._config.redaction.value(body))
         response = self._call("PUT", EVENTS_PATH, data, "application/json", deadline, answered=(404,))
         if response is None:
             return EventUpdate.FAILED

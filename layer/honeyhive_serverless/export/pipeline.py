@@ -83,12 +83,12 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
     if config.export_mode in ("invocation", "after_response"):
         # The processor caps each span's size as it holds it; the exporter need not again.
         export_processor = invocation_processor = InvocationSpanProcessor(
-            HoneyHiveSpanExporter(client), owner, config.max_span_size
+            HoneyHiveSpanExporter(client, redaction=config.redaction), owner, config.max_span_size
         )
     elif config.export_mode == "immediate":
-        export_processor = SimpleSpanProcessor(HoneyHiveSpanExporter(client, config.max_span_size))
+        export_processor = SimpleSpanProcessor(HoneyHiveSpanExporter(client, config.max_span_size, config.redaction))
     else:
-        export_processor = BatchSpanProcessor(HoneyHiveSpanExporter(client, config.max_span_size))
+        export_processor = BatchSpanProcessor(HoneyHiveSpanExporter(client, config.max_span_size, config.redaction))
     provider.add_span_processor(export_processor)
     return Pipeline(provider, config, invocation_processor, extension)
 

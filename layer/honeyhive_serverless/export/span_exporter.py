@@ -1,4 +1,9 @@
-"""An OpenTelemetry ``SpanExporter`` that sends OTLP protobuf to HoneyHive over the pooled client."""
+"""An OpenTelemetry ``SpanExporter`` that sends OTLP protobuf to HoneyHive over the pooled client.
+
+Every span leaves through :meth:`HoneyHiveSpanExporter.export`, whatever the export mode: the one place
+where the attributes anything set (this package, an instrumentor, the user's ``enrich_span``) are
+redacted before they leave.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +11,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+from opentelemetry.trace import Status
 
 from .._log import logger
 from ..attributes import truncate
+from ..redaction import DEFAULT_REDACTION, Redaction
 from ..wire import EVENT_TYPE_ATTRIBUTE, SUPERSEDED_KEY
 from .client import HoneyHiveClient
 from .event_types import event_type_of
@@ -21,18 +28,24 @@ class HoneyHiveSpanExporter(SpanExporter):
 
     Given ``max_span_size``, a span estimated above it leaves as a copy whose largest string attributes
     are cut to fit (the SDK only stores its ``max_span_size``). The invocation processor caps the spans
-    it holds itself, with the size it estimates anyway, so its exporter is given none.
+    it holds itself, with the size it estimates anyway, so its exporter is given none. A span holding
+    a secret (``redaction``) leaves as a copy without it (:func:`redacted`).
     """
 
-    def __init__(self, client: HoneyHiveClient, max_span_size: int | None = None) -> None:
+    def __init__(
+        self, client: HoneyHiveClient, max_span_size: int | None = None, redaction: Redaction = DEFAULT_REDACTION
+    ) -> None:
         self._client = client
         self._max_span_size = max_span_size
+        self._redaction = redaction
 
     def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> SpanExportResult:
         spans = [span for span in spans if not (span.attributes or {}).get(SUPERSEDED_KEY)]
         if not spans:
             return SpanExportResult.SUCCESS
         spans = with_event_types(spans)
+        if self._redaction.enabled:
+            spans = [redacted(span, self._redaction) for span in spans]
         if self._max_span_size is not None:
             limit = self._max_span_size
             spans = [capped(span, limit, estimated_size(span)) for span in spans]
@@ -74,6 +87,28 @@ def with_event_types(spans: Sequence[ReadableSpan]) -> Sequence[ReadableSpan]:
     return spans if typed is None else typed
 
 
+def redacted(span: ReadableSpan, redaction: Redaction) -> ReadableSpan:
+    """``span`` itself when nothing it carries is secret (the common case, and cheap: one lookup per
+    attribute name, a few substring searches per text), else a copy with every secret replaced: in its
+    attributes, its events' (an exception's message) and its status description."""
+    attributes = redaction.attributes(span.attributes or {})
+    events = None
+    for index, event in enumerate(span.events):
+        event_attributes = redaction.attributes(event.attributes or {})
+        if event_attributes is not None:
+            events = events or list(span.events)
+            events[index] = Event(event.name, event_attributes, event.timestamp)
+    status = span.status
+    description = status.description
+    if description:
+        clean = redaction.text(description)
+        if clean is not description:
+            status = Status(status.status_code, clean)
+    if attributes is None and events is None and status is span.status:
+        return span
+    return with_attributes(span, (span.attributes or {}) if attributes is None else attributes, events, status)
+
+
 def estimated_size(span: ReadableSpan) -> int:
     """A cheap upper-bound guess of a span's encoded size, for the held-bytes and span-size caps."""
     return _estimate(span.name, span.attributes or {}, len(span.events))
@@ -102,18 +137,24 @@ def capped(span: ReadableSpan, max_size: int, size: int) -> ReadableSpan:
     return with_attributes(span, attributes)
 
 
-def with_attributes(span: ReadableSpan, attributes: Mapping[str, Any]) -> ReadableSpan:
-    """A copy of an ended span with other attributes (ended spans are immutable)."""
+def with_attributes(
+    span: ReadableSpan,
+    attributes: Mapping[str, Any],
+    events: Sequence[Event] | None = None,
+    status: Status | None = None,
+) -> ReadableSpan:
+    """A copy of an ended span with other attributes (and events, status, when given): ended spans are
+    immutable."""
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
         attributes=attributes,
-        events=span.events,
+        events=span.events if events is None else events,
         links=span.links,
         kind=span.kind,
-        status=span.status,
+        status=span.status if status is None else status,
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Any, Generic, TypeVar
 
 from opentelemetry import baggage
@@ -104,6 +105,8 @@ class RequestTrace:
         this middleware ran (FastAPI's own): the request's span stands for it, in its place in the trace,
         and it is not sent (it would end only after the response, and leave after it, on its own)."""
         tracer = self.tracer
+        # The query is the one part of the request captured that may hold a credential (?api_key=...).
+        request = replace(request, query=tracer.config.redaction.query(request.query))
         self._method = request.method
         outer = current_scope()
         self._nested = outer is not None and outer.owner is tracer
