@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import uuid
 from typing import Any
 from urllib.parse import urlsplit
@@ -255,3 +256,32 @@ def test_the_api_key_never_reaches_a_start_body(lambda_env: DevReceiver) -> None
 
     handler({}, ctx())
     assert all(API_KEY not in json.dumps(start) for start in lambda_env.session_starts)
+
+
+def test_a_linked_invocation_still_sends_one_request(lambda_env: DevReceiver) -> None:
+    """W2 of ``make bench``: an invocation in a session the event names, with nothing to add to it, sends
+    its spans and nothing else; the request to create the session rides on them."""
+
+    @with_honeyhive_session
+    def handler(event: Any, context: Any) -> int:
+        return step(8)
+
+    assert handler({"session_id": str(uuid.uuid4())}, ctx()) == 16
+    assert request_order(lambda_env) == [OTLP_PATH]
+
+
+@pytest.mark.breaks_contract("refused-update", reason="an update of a session no span ever asked for, on purpose")
+def test_an_update_of_an_unknown_session_is_tried_again_then_dropped_with_one_warning(
+    receiver: DevReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    tracer = make_tracer(receiver)
+    nowhere = str(uuid.uuid4())
+    tracer.enrich_session(session_id=nowhere, metadata={"lost": True})
+    assert receiver.requests == []  # held: nothing says the session exists
+    with caplog.at_level(logging.WARNING, logger="honeyhive_serverless"):
+        assert tracer.force_flush() is False
+    puts = [r for r in receiver.requests if urlsplit(r.path).path == EVENTS_PATH]
+    assert [r.status for r in puts] == [404, 404, 404, 404]  # the first try and three more
+    assert [r.getMessage() for r in caplog.records if "does not know session" in r.getMessage()] == [
+        f"honeyhive: HoneyHive does not know session {nowhere}; its enrichment was not applied"
+    ]
