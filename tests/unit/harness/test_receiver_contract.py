@@ -21,8 +21,6 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
 from honeyhive_serverless.wire import AUTO_CREATE_KEY
 from honeyhive_serverless_dev.receiver import TRACES_PATH, DevReceiver
-
-pytestmark = pytest.mark.unit  # the tier the plugin fails tests in
 from honeyhive_serverless_dev.receiver import contract_spec as spec
 
 pytestmark = pytest.mark.timeout(60)
