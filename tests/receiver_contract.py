@@ -100,10 +100,6 @@ def _new_findings() -> list[tuple[str, Finding]]:
     return found
 
 
-#: Tiers whose findings are reported in the summary line rather than failing their tests.
-REPORTED_TIERS = ("integration", "e2e")
-
-
 def judge(item: pytest.Item) -> str | None:
     """Charge the findings since the last test to ``item``: the failure message, or None if it kept the
     contract (every finding of a kind its marker declares, and each declared kind seen)."""
@@ -150,7 +146,7 @@ def summary() -> str:
     return (
         f"HoneyHive contract: {TOTALS.receivers} dev receivers checked (strict); "
         f"{violations} violations, {unexpected[ORPHANED_SPAN]} orphaned spans, "
-        f"{unexpected[REFUSED_UPDATE]} refused updates, in {len(TOTALS.failed_tests)} tests "
+        f"{unexpected[REFUSED_UPDATE]} refused updates, failing {len(TOTALS.failed_tests)} tests "
         f"(by kind: {listed(unexpected)}); declared by @pytest.mark.{MARKER}: {listed(TOTALS.declared)}"
     )
 
@@ -173,9 +169,7 @@ def pytest_runtest_teardown(item: pytest.Item) -> Iterator[None]:
         judge(item)  # charged to this test all the same
         raise
     failure = judge(item)
-    # The unit tier is held to it; the integration and e2e tiers (whose receivers serve several tests and
-    # HoneyHive's own SDK) are counted in the summary, not yet failed: their findings are still open work.
-    if failure is not None and not any(item.get_closest_marker(tier) for tier in REPORTED_TIERS):
+    if failure is not None:
         pytest.fail(failure, pytrace=False)
 
 

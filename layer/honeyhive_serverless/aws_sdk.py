@@ -34,6 +34,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._log import logger
+from .scope import note_handed_on
 from .wire import BAGGAGE, TRACEPARENT
 
 if TYPE_CHECKING:
@@ -170,6 +171,7 @@ def _current_carrier() -> dict[str, str]:
 
     carrier: dict[str, str] = {}
     propagate.inject(carrier)
+    note_handed_on()
     return carrier
 
 

@@ -40,6 +40,7 @@ from opentelemetry.context import Context
 from . import propagation
 from ._log import logger
 from .carriers import MAX_CLIENT_CONTEXT, Carrier, as_client_context, as_message_attributes, with_carrier
+from .scope import note_handed_on
 from .tracer import HoneyHiveTracer, built_tracer, current_tracer
 from .wire import SESSION_KEY
 
@@ -180,4 +181,5 @@ def _current_carrier(tracer_instance: HoneyHiveTracer | None, session_id: str | 
     carrier: Carrier = {}
     tracer = tracer_instance or built_tracer()
     propagation.inject(carrier, session_id=session_id or (tracer.session_id if tracer is not None else None))
+    note_handed_on()
     return carrier

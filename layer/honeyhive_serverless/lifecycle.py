@@ -141,8 +141,9 @@ class SessionLifecycle:
     def start_in_scope(self, scope: SessionScope, fields: dict[str, Any]) -> str:
         """Make a new session current now without waiting for HoneyHive: the id is made here (HoneyHive
         takes a caller's id) and the start runs beside the handler's own work, or, when the scope is
-        handed off, leaves with the rest of it after the response. Either way it is done before anything
-        naming the session is sent."""
+        handed off, leaves with the rest of it after the response. A scope's held spans leave after its
+        starts; where spans leave as they end or on the batch processor's thread (``immediate`` and
+        ``batch`` modes) they may overtake the start, so they also ask HoneyHive to create the session."""
         session_id = new_session_id()
         body = self._start_body({**fields, "session_id": session_id})
         scope.session_began(session_id, body["start_time"])
@@ -150,13 +151,18 @@ class SessionLifecycle:
             scope.defer_session_start(body)
         else:
             scope.session_started(body, self._beside.submit(self.client.start_session, body, scope.deadline))
-        return self.activate(session_id, body["session_name"], True)
+        spans_held = self.config.export_mode in ("invocation", "after_response")
+        return self.activate(session_id, body["session_name"], True, spans_ask=not spans_held)
 
-    def activate(self, session_id: str, session_name: str | None, started: bool) -> str:
+    def activate(
+        self, session_id: str, session_name: str | None, started: bool, *, spans_ask: bool | None = None
+    ) -> str:
         """Make ``session_id`` current in this context. Unless its start was sent here (``started``), its
-        spans ask HoneyHive to create it, under ``session_name``."""
+        spans ask HoneyHive to create it, under ``session_name``; ``spans_ask`` makes them ask all the same
+        (a start under way that they may overtake)."""
+        asks = not started if spans_ask is None else spans_ask
         ctx = baggage.set_baggage(SESSION_KEY, session_id)
-        ctx = baggage.set_baggage(AUTO_CREATE_KEY, "false" if started else "true", ctx)
+        ctx = baggage.set_baggage(AUTO_CREATE_KEY, "true" if asks else "false", ctx)
         ctx = baggage.set_baggage(SESSION_NAME_KEY, session_name or self.default_name, ctx)
         otel_context.attach(ctx)
         if not started:

@@ -18,12 +18,14 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry.sdk.trace import ReadableSpan, Span
 from opentelemetry.trace import Status
 
 from .background import Pending
 from .budget import deadline_scope
+from .wire import SESSION_KEY
 
 #: Marks a span left open when its scope's work returned (a stream returned unread, say), ended then.
 OPEN_AT_RETURN = "honeyhive.open_at_return"
@@ -168,6 +170,12 @@ class SessionScope:
         with self._lock:
             self._begun.setdefault(session_id, start_ms)
 
+    def session_handed_on(self, session_id: str) -> None:
+        """``session_id`` went into a carrier: others may join it after this scope, so it is given no
+        duration here (one measured to this scope's end would end it before their spans)."""
+        with self._lock:
+            self._begun.pop(session_id, None)
+
     def end_sessions_begun(self, end_ms: float) -> None:
         """The scope's work is done: each session begun in it lasted until ``end_ms``, unless it was
         given a duration."""
@@ -253,6 +261,15 @@ def current_scope() -> SessionScope | None:
     """The innermost open scope in this context (thread or asyncio task), if any."""
     scope = _current.get()
     return scope if scope is not None and not scope.closed else None
+
+
+def note_handed_on() -> None:
+    """A carrier was just filled from the current context: the current session is handed on."""
+    scope = current_scope()
+    if scope is not None:
+        session_id = baggage.get_baggage(SESSION_KEY)
+        if session_id:
+            scope.session_handed_on(str(session_id))
 
 
 @contextmanager

@@ -20,6 +20,7 @@ from . import propagation
 from ._log import logger
 from .attributes import NAMESPACES, enrichment_attributes, to_json
 from .carriers import header_carrier
+from .scope import note_handed_on
 
 
 class TracerMethods:
@@ -73,6 +74,7 @@ class TracerMethods:
         ``baggage`` with the current session as ``session_id``), for a call to another service."""
         try:
             propagation.inject(carrier, session_id=self.session_id)
+            note_handed_on()
         except Exception:
             logger.exception("honeyhive: inject_context failed")
 

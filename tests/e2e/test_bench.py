@@ -13,6 +13,13 @@ from honeyhive_serverless import variables
 from repo_tools import bench
 
 
+@pytest.mark.breaks_contract(
+    "orphaned-span",
+    "refused-update",
+    "span-without-session",
+    reason="the bench's baselines: honeyhive 1.7.0 joins sessions without asking for them, plain OpenTelemetry "
+    "sends no session, and the round-trip probe updates an event that does not exist",
+)
 def test_the_benchmark_harness_runs_end_to_end(
     tmp_path: Path, layer_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

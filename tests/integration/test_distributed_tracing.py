@@ -680,6 +680,11 @@ def test_step_functions_input_carries_as_context_to_b(lambda_env: DevReceiver) -
     assert started_sessions(lambda_env) == [sent.session_id]
 
 
+@pytest.mark.breaks_contract(
+    "orphaned-span",
+    reason="honeyhive 1.7.0 as a callee, on a receiver of its own where the caller's session was never "
+    "started: it joins the session without asking HoneyHive to create it (what this project no longer does)",
+)
 def test_inject_context_into_carrier_nests_the_sdk_as_callee_under_a(
     lambda_env: DevReceiver, honeyhive_sdk: Venv, sdk_workdir: Path
 ) -> None:

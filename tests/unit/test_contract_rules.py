@@ -285,3 +285,21 @@ def test_an_update_of_an_unknown_session_is_tried_again_then_dropped_with_one_wa
     assert [r.getMessage() for r in caplog.records if "does not know session" in r.getMessage()] == [
         f"honeyhive: HoneyHive does not know session {nowhere}; its enrichment was not applied"
     ]
+
+
+def test_a_session_handed_on_gets_no_duration_that_would_end_it_before_the_next_function(
+    lambda_env: DevReceiver,
+) -> None:
+    """A session whose context went into a message: the function that reads it joins later, so a
+    duration measured to this invocation's end would end the session before that function's spans."""
+    from honeyhive_serverless import sqs_message_attributes
+
+    @with_honeyhive_session
+    def handler(event: Any, context: Any) -> dict[str, Any]:
+        return sqs_message_attributes()
+
+    attributes = handler({}, ctx())
+    assert "baggage" in attributes
+    [start] = lambda_env.session_starts
+    updates = [u for u in lambda_env.event_updates if u["event_id"] == start["session_id"]]
+    assert all("duration" not in update for update in updates)

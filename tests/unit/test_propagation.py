@@ -395,11 +395,6 @@ def run_in_session(make: Any) -> tuple[Any, str]:
     ],
     ids=["sqs", "eventbridge", "step-functions"],
 )
-@pytest.mark.breaks_contract(
-    "session-ends-before-child",
-    reason="a session spanning invocations: its duration is its first invocation's; the next one's spans fall "
-    "after it, and extending it would cost every linked invocation a PUT /events (W2's one round trip)",
-)
 def test_what_a_function_sends_on_the_next_one_continues(lambda_env: DevReceiver, make: Any, to_event: Any) -> None:
     made, session = run_in_session(make)
     lambda_env.clear()

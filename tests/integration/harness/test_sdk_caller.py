@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 import tomllib
 
 from conftest import REPO
@@ -84,6 +85,11 @@ def test_the_dev_receiver_answers_everything_the_sdk_sends(sdk_calls: SdkCalls) 
         assert span.parent_span_id is None
 
 
+@pytest.mark.breaks_contract(
+    "orphaned-span",
+    reason="honeyhive 1.7.0 as a callee, on a receiver of its own where the caller's session was never "
+    "started: it joins the session without asking HoneyHive to create it (what this project no longer does)",
+)
 def test_the_sdk_as_callee_continues_a_carrier(honeyhive_sdk: Venv, sdk_calls: SdkCalls, sdk_workdir: Path) -> None:
     call = sdk_calls.calls[0]
     found, record = sdk_callee(honeyhive_sdk, call.headers, sdk_workdir)

@@ -387,5 +387,5 @@ def test_the_suite_fails_a_test_whose_receivers_broke_the_contract_unless_it_dec
     assert re.search(r"3 passed, 2 errors", out)
     assert (
         "HoneyHive contract: 3 dev receivers checked (strict); 0 violations, 1 orphaned spans, 0 refused updates, "
-        "in 2 tests (by kind: orphaned-span 1); declared by @pytest.mark.breaks_contract: orphaned-span 1"
+        "failing 2 tests (by kind: orphaned-span 1); declared by @pytest.mark.breaks_contract: orphaned-span 1"
     ) in out
