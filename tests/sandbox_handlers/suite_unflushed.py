@@ -29,7 +29,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     count = int(event.get("spans", 1))
     # In a session of the invocation's that its spans ask HoneyHive to create (its OTLP contract), so what
     # arrives is placed; what is lost is the point.
-    session = {
+    session: dict[str, str | bool] = {
         "honeyhive.session_id": str(uuid.uuid5(uuid.NAMESPACE_URL, context.aws_request_id)),
         "honeyhive.session_auto_create": True,
         "honeyhive.session_name": "unflushed",
