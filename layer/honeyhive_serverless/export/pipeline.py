@@ -70,7 +70,9 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
     )
     if config.disable_tracing:
         return Pipeline(provider, config, None, None)
-    provider.add_span_processor(SessionAttributesProcessor(owner))
+    attributes_processor = SessionAttributesProcessor(owner)
+    provider.add_span_processor(attributes_processor)
+    kept = attributes_processor.with_session_kept
     extension = None
     if config.export_mode == "after_response":
         extension = AfterResponseExtension.register(flush, config.flush_timeout_ms)
@@ -83,12 +85,16 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
     if config.export_mode in ("invocation", "after_response"):
         # The processor caps each span's size as it holds it; the exporter need not again.
         export_processor = invocation_processor = InvocationSpanProcessor(
-            HoneyHiveSpanExporter(client, redaction=config.redaction), owner, config.max_span_size
+            HoneyHiveSpanExporter(client, redaction=config.redaction, restore=kept), owner, config.max_span_size
         )
     elif config.export_mode == "immediate":
-        export_processor = SimpleSpanProcessor(HoneyHiveSpanExporter(client, config.max_span_size, config.redaction))
+        export_processor = SimpleSpanProcessor(
+            HoneyHiveSpanExporter(client, config.max_span_size, config.redaction, kept)
+        )
     else:
-        export_processor = BatchSpanProcessor(HoneyHiveSpanExporter(client, config.max_span_size, config.redaction))
+        export_processor = BatchSpanProcessor(
+            HoneyHiveSpanExporter(client, config.max_span_size, config.redaction, kept)
+        )
     provider.add_span_processor(export_processor)
     return Pipeline(provider, config, invocation_processor, extension)
 

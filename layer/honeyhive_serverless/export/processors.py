@@ -44,22 +44,49 @@ class SessionDefaults(Protocol):
     def startup_auto_create(self) -> bool: ...
 
 
+#: Most spans open at once whose session attributes are kept for their end (a bound against spans that
+#: never end); past it, the oldest are forgotten.
+MAX_KEPT = 10_000
+
+
 class SessionAttributesProcessor(SpanProcessor):
-    """Sets the session, project, source and baggage attributes HoneyHive's SDK sets on every span."""
+    """Sets the session, project, source and baggage attributes HoneyHive's SDK sets on every span, and
+    keeps them: OpenTelemetry's attribute limit evicts a span's oldest attributes first, these among them,
+    and a span without its session is orphaned at HoneyHive. Evicted ones go back on at export
+    (:meth:`with_session_kept`), as the SDK's ``preserve_core_attributes`` does."""
 
     def __init__(self, defaults: SessionDefaults) -> None:
         self._defaults = defaults
+        self._open: dict[int, dict[str, str | bool]] = {}
+        self._evicted: dict[int, dict[str, str | bool]] = {}
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        span.set_attributes(session_attributes(baggage.get_all(parent_context), self._defaults))
+        attributes = session_attributes(baggage.get_all(parent_context), self._defaults)
+        span.set_attributes(attributes)
+        if len(self._open) >= MAX_KEPT:
+            self._open.pop(next(iter(self._open)), None)
+        self._open[span.context.span_id] = attributes
         scope = current_scope()
         if scope is not None and scope.owner is self._defaults:
             scope.track_open(span)
 
     def on_end(self, span: ReadableSpan) -> None:
+        span_id = span.context.span_id if span.context is not None else 0
+        attributes = self._open.pop(span_id, None)
+        if attributes and any(key not in (span.attributes or {}) for key in attributes):
+            if len(self._evicted) >= MAX_KEPT:
+                self._evicted.pop(next(iter(self._evicted)), None)
+            self._evicted[span_id] = attributes
         scope = current_scope()
         if scope is not None:
             scope.forget_open(span)
+
+    def with_session_kept(self, span: ReadableSpan) -> ReadableSpan:
+        """The span, or a copy with the session attributes the attribute limit evicted put back."""
+        if not self._evicted or span.context is None:
+            return span
+        evicted = self._evicted.pop(span.context.span_id, None)
+        return with_attributes(span, {**(span.attributes or {}), **evicted}) if evicted else span
 
 
 def session_attributes(entries: Mapping[str, object], defaults: SessionDefaults) -> dict[str, str | bool]:

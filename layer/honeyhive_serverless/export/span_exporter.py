@@ -7,7 +7,7 @@ redacted before they leave.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -33,16 +33,24 @@ class HoneyHiveSpanExporter(SpanExporter):
     """
 
     def __init__(
-        self, client: HoneyHiveClient, max_span_size: int | None = None, redaction: Redaction = DEFAULT_REDACTION
+        self,
+        client: HoneyHiveClient,
+        max_span_size: int | None = None,
+        redaction: Redaction = DEFAULT_REDACTION,
+        restore: Callable[[ReadableSpan], ReadableSpan] | None = None,
     ) -> None:
         self._client = client
         self._max_span_size = max_span_size
         self._redaction = redaction
+        #: Puts back what OpenTelemetry's attribute limit evicted of a span's session attributes.
+        self._restore = restore
 
     def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> SpanExportResult:
         spans = [span for span in spans if not (span.attributes or {}).get(SUPERSEDED_KEY)]
         if not spans:
             return SpanExportResult.SUCCESS
+        if self._restore is not None:
+            spans = [self._restore(span) for span in spans]
         spans = with_event_types(spans)
         if self._redaction.enabled:
             spans = [redacted(span, self._redaction) for span in spans]
