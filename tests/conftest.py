@@ -23,7 +23,7 @@ from honeyhive_serverless import HoneyHiveTracer
 from honeyhive_serverless._log import logger as package_logger
 from honeyhive_serverless.tracer import reset_tracer
 from honeyhive_serverless_dev.emulator import LambdaEmulator
-from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, buildable
+from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, LayerInfo, buildable
 from honeyhive_serverless_dev.receiver import DevReceiver
 
 if TYPE_CHECKING:
@@ -179,6 +179,17 @@ def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
     build_all(out, LAYER_PYTHONS, LAYER_ARCHS)
     return out
+
+
+@pytest.fixture(scope="session")
+def one_layer(tmp_path_factory: pytest.TempPathFactory) -> LayerInfo:
+    """The layer of one target, the newest Python this machine builds on x86_64, built once per session
+    as ``hh-serverless build-layer`` builds it: for tests that load a layer, not every target's build."""
+    from honeyhive_serverless_dev.layer_build import build_layer
+
+    if not LAYER_PYTHONS:
+        pytest.skip("no Python this machine can build a layer for")
+    return build_layer(LAYER_PYTHONS[-1], "x86_64", tmp_path_factory.mktemp("one-layer"))
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,7 @@ from honeyhive_serverless import variables
 from honeyhive_serverless.config import EXPORT_MODES, checked_server_url
 from honeyhive_serverless.instrumentors import instrumentors_variable
 from honeyhive_serverless_dev.layer_build import MAX_LAYERS, WRAPPER_NAME
+from honeyhive_serverless_dev.planning import PACKAGES_RULE
 
 from .api_key import ApiKey
 from .sources import LayerSource
@@ -251,6 +252,11 @@ class HoneyHiveInstrumentation:
         layer = self.layer.layer(function_stack, runtime, function.architecture)
         if layer is not None:
             function.add_layers(layer)
+            if layer_count:
+                # What those layers hold is not known at synth (an ARN, or an asset built later): the rule is.
+                Annotations.of(function).add_info(
+                    f"{self.label}: it has {layer_count} other layer{'s' if layer_count > 1 else ''}: {PACKAGES_RULE}"
+                )
         wanted = {**self.variables, **self.api_key.variables(function_stack)}
         if wrapping is HandlerWrapping.REDIRECT and handler not in (None, variables.REDIRECT_HANDLER):
             wanted[variables.LAMBDA_HANDLER] = str(handler)

@@ -105,7 +105,9 @@ class LayerBundling:
 class HoneyHiveLayer(lambda_.LayerVersion):
     """The honeyhive-serverless layer for one Python runtime and architecture.
 
-    It holds the runtime package under ``python/`` and the exec wrapper at ``/opt/honeyhive-wrapper``.
+    It holds the runtime package under ``python/``, its third-party packages under ``hh-serverless/`` (used
+    only where the function brings none of its own: ``honeyhive_serverless.vendored``) and the exec wrapper
+    at ``/opt/honeyhive-wrapper``.
 
     Example::
 

@@ -14,7 +14,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from .vendored import activate as _activate_vendored
 from .version import __version__
+
+# Before anything imports a third-party package: from the layer, its own go on sys.path after the
+# function's (vendored.py has the rule). Installed by pip, this finds no layer and does nothing.
+_activate_vendored(__path__[0])
 
 if TYPE_CHECKING:
     from .api import enrich_session, enrich_span, flush

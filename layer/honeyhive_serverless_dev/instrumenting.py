@@ -2,11 +2,13 @@
 
 The plans are ``planning``'s, pure; this module reads what they are made from (the function's
 configuration, the layer version, the SSM parameter naming the published layer, the role's inline
-policies) and applies them. A plan is applied in one ``UpdateFunctionConfiguration`` call carrying
-the configuration's ``RevisionId``: an edit made by someone else in between makes the call fail
-instead of being silently overwritten. The role policy is put before that call and deleted again if
-it fails, and uninstrument deletes it only after its call: the role can read the secret whenever
-the configuration names it, and a failure leaves the function as it was.
+policies, and what the function's other layers and the HoneyHive layer hold, from their zips where
+``get_layer_version`` says they are) and applies them. A plan is applied in one
+``UpdateFunctionConfiguration`` call carrying the configuration's ``RevisionId``: an edit made by
+someone else in between makes the call fail instead of being silently overwritten. The role policy is
+put before that call and deleted again if it fails, and uninstrument deletes it only after its call: the
+role can read the secret whenever the configuration names it, and a failure leaves the function as it
+was.
 
 A command works through its functions one by one: one refused or failed is reported and the others
 are still done.
@@ -14,7 +16,9 @@ are still done.
 
 from __future__ import annotations
 
+import json
 import re
+import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -22,11 +26,13 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from honeyhive_serverless.vendored import MANIFEST_NAME, PROJECT_NAME, VENDOR_DIR
 from honeyhive_serverless_dev.aws_api import AwsToolError, Client, error_code
 from honeyhive_serverless_dev.planning import (
     RECORD_VARIABLE,
     InstrumentError,
     InstrumentOptions,
+    LayerPackages,
     Plan,
     function_arch,
     function_python,
@@ -38,6 +44,7 @@ from honeyhive_serverless_dev.planning import (
     split_layer_arn,
 )
 from honeyhive_serverless_dev.published import DEFAULT_PARAMETER_PREFIX, LATEST, PublishedNameError, parameter_name
+from honeyhive_serverless_dev.zip_contents import layer_distributions, remote_zip
 
 # The failures of one function that leave the others to do: reported, then the run goes on.
 FUNCTION_ERRORS = (AwsToolError, BotoCoreError, ClientError)
@@ -94,14 +101,20 @@ class Outcome:
     skipped: str | None = None
 
 
+#: Where the HoneyHive layer's zip describes its own distributions (an older build has none).
+_VENDOR_MANIFEST = f"{VENDOR_DIR}/{MANIFEST_NAME}"
+
+
 class LayerLookup:
-    """The published layer for a runtime and architecture, from its SSM parameter; each read once per run."""
+    """The published layer for a runtime and architecture, from its SSM parameter, and what layer versions
+    hold; each read once per run."""
 
     def __init__(self, clients: AwsClients, prefix: str = DEFAULT_PARAMETER_PREFIX) -> None:
         self._clients = clients
         self._prefix = prefix
         self._arns: dict[tuple[str, str], str] = {}
         self._versions: dict[str, dict[str, Any] | None] = {}
+        self._zips: dict[str, tuple[list[str], dict[str, Any] | None] | None] = {}
 
     def arn(self, python: str, arch: str) -> str:
         """The layer version ARN the ``latest`` parameter for ``python`` on ``arch`` holds."""
@@ -139,6 +152,38 @@ class LayerLookup:
                 self._versions[arn] = None
         return self._versions[arn]
 
+    def packages(self, layer_arn: str, others: Iterable[str], python: str) -> LayerPackages:
+        """What the HoneyHive layer ``layer_arn`` and the function's ``others`` layers hold, as far as their
+        zips can be read from ``get_layer_version``'s ``Content.Location`` (moto's, ``s3://``, cannot)."""
+        theirs = {}
+        for arn in others:
+            read = self._zip(arn)
+            theirs[arn] = None if read is None else layer_distributions(read[0], python)
+        ours = self._zip(layer_arn)
+        if ours is None or ours[1] is not None:
+            return LayerPackages(theirs, None if ours is None else ours[1])
+        in_python = layer_distributions(ours[0], python)
+        in_python.pop(PROJECT_NAME, None)
+        return LayerPackages(theirs, None, in_python)
+
+    def _zip(self, arn: str) -> tuple[list[str], dict[str, Any] | None] | None:
+        """The layer version's entry names and its HoneyHive manifest if it has one; None when unreadable."""
+        if arn not in self._zips:
+            self._zips[arn] = None
+            try:
+                answer = self.version(arn)
+            except InstrumentError:  # deleted since it was attached
+                answer = None
+            location = str(((answer or {}).get("Content") or {}).get("Location") or "")
+            try:
+                with remote_zip(location) as archive:
+                    names = archive.namelist()
+                    manifest = json.loads(archive.read(_VENDOR_MANIFEST)) if _VENDOR_MANIFEST in names else None
+                self._zips[arn] = (names, manifest)
+            except (OSError, zipfile.BadZipFile, ValueError):
+                pass  # said as "could not read" by the plan
+        return self._zips[arn]
+
 
 # --------------------------------------------------------------------------------------------
 # one function
@@ -159,15 +204,19 @@ def instrument(
     config = read_function(clients.lambda_, function_name)
     python = function_python(config, options)  # before any lookup: the clearer error comes first
     layer = None
+    packages = None
     if options.layer and python is not None:
         lookup = layers or LayerLookup(clients)
         arn = options.layer_arn or lookup.arn(python, function_arch(config))
         options = replace(options, layer_arn=arn)
         layer = lookup.version(arn)
+        others = [entry["Arn"] for entry in config.get("Layers", []) if entry["Arn"] != arn]
+        if others:  # their packages and the layer's can only meet when there are some
+            packages = lookup.packages(arn, others, python)
     role_policies: list[str] = []
     if options.grant_secret_read:
         role_policies = _role_policy_names(clients.iam, role_name(config["Role"]))
-    plan = plan_instrument(config, options, layer, role_policies)
+    plan = plan_instrument(config, options, layer, role_policies, packages)
     if not dry_run:
         apply_plan(clients, plan)
     return plan

@@ -1,10 +1,17 @@
 """Build the Lambda layer zips: ``honeyhive-serverless-layer-py<X.Y>-<arch>.zip`` plus ``layers.json``.
 
-A layer holds the runtime package and its runtime dependencies under ``python/`` (Lambda puts
-``/opt/python`` on ``sys.path``) and the exec wrapper at its root (``/opt/honeyhive-wrapper``).
-Dependencies are installed by pip as platform wheels for the target, never built here, so nothing
-compiled on the build machine can end up in the zip. What the Lambda runtime already ships (boto3
-and its dependencies) is removed: a second copy costs size and would shadow the runtime's own.
+A layer holds the runtime package under ``python/`` (Lambda puts ``/opt/python`` on ``sys.path``) and
+the exec wrapper at its root (``/opt/honeyhive-wrapper``). Its third-party dependencies are not beside
+it: Lambda extracts all of a function's layers into one ``/opt``, so a package in ``/opt/python`` would
+replace, file by file, the same package of a layer attached before this one, and the function's own
+copy in ``/var/task`` would shadow it while the rest of the layer was built against it. Each distribution
+goes instead to a numbered directory of its own under ``hh-serverless/`` (``/opt/hh-serverless/<n>/``,
+never on ``sys.path`` by itself), by its RECORD, with ``hh-serverless/distributions.json`` describing
+them (directories, versions, import roots, what requires what, for the target Python);
+``honeyhive_serverless.vendored`` puts on ``sys.path``, after everything, only those the function does
+not bring itself. Dependencies are installed by pip as platform wheels for the target, never built
+here, so nothing compiled on the build machine can end up in the zip. What the Lambda runtime already
+ships (boto3 and its dependencies) is removed: a second copy costs size.
 
 ``/opt`` is read-only in Lambda, so a layer without ``.pyc`` files for the runtime's exact Python
 recompiles every module on every cold start. The bytecode is therefore compiled here with an
@@ -41,16 +48,26 @@ import zipfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from email.parser import HeaderParser
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import Any
 
 import honeyhive_serverless
 from honeyhive_serverless import variables
+from honeyhive_serverless.vendored import MANIFEST_NAME as VENDOR_MANIFEST_NAME
+from honeyhive_serverless.vendored import VENDOR_DIR, normalize
 
 from .deterministic_zip import write_zip
 from .elf import foreign_binaries
 from .interpreters import find_interpreter
 from .unimported import unimported_modules
+from .vendoring import (
+    RECORD,
+    dist_info_name,
+    marker_environment,
+    unconditional_names,
+    vendor_distributions,
+    vendor_manifest,
+)
 
 log = logging.getLogger(__name__)
 
@@ -77,9 +94,11 @@ RUNTIME_PROVIDED = frozenset({"boto3", "botocore", "s3transfer", "jmespath", "py
 # library's copy, in the function's package, comes first on sys.path. Left out, they are 0.45 MB of
 # the zipped layer.
 SUPPLIED_BY_INSTRUMENTED_LIBRARIES = frozenset({"anyio", "idna", "sniffio", "exceptiongroup"})
-# pip's bookkeeping: describes the build machine's install, not the package, and RECORD would list
-# files that were pruned and miss the compiled ones.
-INSTALL_RECORDS = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
+# pip's bookkeeping: describes the build machine's install, not the package. RECORD goes last, once it
+# has said which distribution owns which file: it would list files that were pruned and miss the compiled ones.
+INSTALL_RECORDS = frozenset({"INSTALLER", "REQUESTED", "direct_url.json"})
+# The extras whose dependencies the lock (and so the layer) holds besides the runtime's own: `make lock`'s.
+LAYER_EXTRAS = ("aws", "llm")
 # What some wheels carry for type checkers and compilers, never read at run time (wrapt's C source and
 # stubs, the .pyi beside opentelemetry-proto's generated modules): left out, they keep the layer in budget.
 NOT_RUN_SUFFIXES = frozenset({".pyi", ".c", ".h"})
@@ -109,13 +128,16 @@ PRUNED_TO_IMPORTED = (
     "packaging.metadata",
 )
 
+# Where a layer zip's distributions declare themselves: python/, or one of this layer's vendored directories.
+_DIST_INFO_METADATA = re.compile(rf"(?:python|{VENDOR_DIR}/\d+)/[^/]+\.dist-info/METADATA")
+
 # Lambda's limit of layers on one function.
 MAX_LAYERS = 5
 MAX_ZIPPED_BYTES = 5_000_000
 MAX_UNZIPPED_BYTES = 25_000_000
 
-# Where the layer's python/ directory is in Lambda: compiled into the pycs for tracebacks.
-RUNTIME_SITE = "/opt/python"
+# Where Lambda extracts the layer: compiled into the pycs (as /opt/python/..., /opt/hh-serverless/...) for tracebacks.
+LAYER_ROOT = "/opt"
 TEMP_PREFIX = "hh-layer-build-"
 # The only executable in a layer: Lambda runs it as AWS_LAMBDA_EXEC_WRAPPER.
 EXECUTABLES = frozenset({WRAPPER_NAME})
@@ -243,14 +265,29 @@ def build_layer(python: str, arch: str, out_dir: Path, *, cache_dir: Path | None
     _check_target(python, arch)
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
+        installed = Path(tmp) / "installed"
         stage = Path(tmp) / "layer"
         site = stage / "python"
         _install_dependencies(
-            site, python, arch, lock_requirements(), cache_dir, RUNTIME_PROVIDED | SUPPLIED_BY_INSTRUMENTED_LIBRARIES
+            installed,
+            python,
+            arch,
+            lock_requirements(),
+            cache_dir,
+            RUNTIME_PROVIDED | SUPPLIED_BY_INSTRUMENTED_LIBRARIES,
         )
+        vendor = stage / VENDOR_DIR
+        own = importlib.metadata.requires(PROJECT_NAME) or []
+        try:
+            distributions = vendor_distributions(installed, vendor, first=unconditional_names(own))
+        except ValueError as exc:
+            raise LayerBuildError(str(exc)) from exc
+        target = marker_environment(python, ELF_MACHINES[arch])
+        manifest = vendor_manifest(distributions, importlib.metadata.version(PROJECT_NAME), own, target, LAYER_EXTRAS)
+        (vendor / VENDOR_MANIFEST_NAME).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
         _copy_package(site)
-        _check_machines(site, arch)
-        _compile(site, python)
+        _check_machines(stage, arch)
+        _compile(stage, python)
         shutil.copyfile(WRAPPER_PATH, stage / WRAPPER_NAME)
         zip_path = out_dir / layer_zip_name(python, arch)
         write_zip(stage, zip_path, executables=EXECUTABLES)
@@ -296,6 +333,8 @@ def _inputs_digest(python: str, arch: str) -> str:
     digest = hashlib.sha256(f"{python} {arch} {_interpreter(python)}\n".encode())
     builder = Path(__file__).resolve().parent
     inputs = {f"runtime/{name}": data for name, data in runtime_files().items()}
+    # The package's own ranges go into the zip's distributions.json, from the installed metadata.
+    inputs["requires"] = json.dumps(importlib.metadata.requires(PROJECT_NAME) or []).encode()
     inputs |= {f"builder/{path.name}": path.read_bytes() for path in sorted(builder.glob("*.py"))}
     inputs |= {"wrapper": WRAPPER_PATH.read_bytes(), "lock": LOCK_PATH.read_bytes()}
     for name, data in sorted(inputs.items()):
@@ -314,8 +353,9 @@ def build_dependency_layer(
         stage = Path(tmp) / "layer"
         site = stage / "python"
         _install_dependencies(site, python, arch, requirements, cache_dir)
+        _remove_records(site)
         _check_machines(site, arch)
-        _compile(site, python)
+        _compile(stage, python)
         zip_path.parent.mkdir(parents=True, exist_ok=True)
         write_zip(stage, zip_path, executables=EXECUTABLES)
     return layer_info(zip_path, python, arch)
@@ -348,16 +388,16 @@ def build_all(
 
 
 def layer_info(path: Path, python: str, arch: str) -> LayerInfo:
-    """Describe a layer zip: its hash, sizes and the distribution versions its ``*.dist-info`` declare."""
+    """Describe a layer zip: its hash, sizes and the distribution versions its ``*.dist-info`` declare
+    (in ``python/``, and in this project's layer under ``hh-serverless/<n>/``)."""
     data = path.read_bytes()
     versions: dict[str, str] = {}
     with zipfile.ZipFile(path) as archive:
         unzipped = sum(entry.file_size for entry in archive.infolist())
         for name in archive.namelist():
-            parts = PurePosixPath(name).parts
-            if len(parts) == 3 and parts[0] == "python" and parts[1].endswith(".dist-info") and parts[2] == "METADATA":
+            if _DIST_INFO_METADATA.fullmatch(name):
                 headers = HeaderParser().parsestr(archive.read(name).decode("utf-8"))
-                versions[_normalize(headers["Name"])] = headers["Version"]
+                versions[normalize(headers["Name"])] = headers["Version"]
     return LayerInfo(
         path=path,
         python=python,
@@ -477,10 +517,10 @@ def _remove_provided_elsewhere(site: Path, provided: frozenset[str]) -> None:
     """Delete the files of the ``provided`` distributions (the Lambda runtime's, an instrumented
     library's), as listed by their RECORD."""
     for dist_info in sorted(site.glob("*.dist-info")):
-        name = _dist_info_name(dist_info)
+        name = dist_info_name(dist_info)
         if name not in provided:
             continue
-        with (dist_info / "RECORD").open(newline="") as record:
+        with (dist_info / RECORD).open(newline="") as record:
             for row in csv.reader(record):
                 target = (site / row[0]).resolve()
                 # Entries such as ../../bin/jp.py point outside site/; bin/ goes as a whole later.
@@ -492,8 +532,8 @@ def _remove_provided_elsewhere(site: Path, provided: frozenset[str]) -> None:
 
 
 def _remove_build_leftovers(site: Path) -> None:
-    """Delete console scripts, bytecode, pip's install records, sources of compiled code, type stubs
-    and the assets nothing here serves: none of them is what the packages run."""
+    """Delete console scripts, bytecode, pip's install records (but RECORD), sources of compiled code,
+    type stubs and the assets nothing here serves: none of them is what the packages run."""
     shutil.rmtree(site / "bin", ignore_errors=True)
     for asset in UNUSED_ASSETS:
         (site / asset).unlink(missing_ok=True)
@@ -505,6 +545,12 @@ def _remove_build_leftovers(site: Path) -> None:
         ):
             path.unlink()
     _remove_empty_dirs(site)
+
+
+def _remove_records(site: Path) -> None:
+    """Delete pip's RECORDs, once nothing needs to know which distribution owns which file."""
+    for record in site.glob(f"*.dist-info/{RECORD}"):
+        record.unlink()
 
 
 def _copy_package(site: Path) -> None:
@@ -529,8 +575,9 @@ def _copy_package(site: Path) -> None:
     )
 
 
-def _compile(site: Path, python: str) -> None:
-    """Precompile with the target interpreter (the target check made sure there is one).
+def _compile(root: Path, python: str) -> None:
+    """Precompile everything under ``root`` (what becomes ``/opt``) with the target interpreter (the
+    target check made sure there is one).
 
     Serial on purpose, with a fixed hash seed: marshal's output depends on set ordering and on which
     objects are shared in the compiling process, so parallel workers could make the bytes vary.
@@ -547,10 +594,10 @@ def _compile(site: Path, python: str) -> None:
         "compileall",
         "-q",
         "-d",
-        RUNTIME_SITE,
+        LAYER_ROOT,
         "--invalidation-mode",
         "unchecked-hash",
-        str(site),
+        str(root),
     ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
     if result.returncode != 0:
@@ -565,16 +612,6 @@ def _remove_empty_dirs(root: Path) -> None:
     for path in sorted(root.rglob("*"), reverse=True):
         if path.is_dir() and not any(path.iterdir()):
             path.rmdir()
-
-
-def _dist_info_name(dist_info: Path) -> str:
-    headers = HeaderParser().parsestr((dist_info / "METADATA").read_text(encoding="utf-8"))
-    return _normalize(headers["Name"])
-
-
-def _normalize(name: str) -> str:
-    """PEP 503 normalisation, so ``aws_lambda_powertools`` and ``aws-lambda-powertools`` compare equal."""
-    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _version_key(python: str) -> tuple[int, ...]:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from honeyhive_serverless import variables
+from honeyhive_serverless.vendored import unmet_requirements
 from honeyhive_serverless_dev.aws_api import AwsToolError
 from honeyhive_serverless_dev.layer_build import MAX_LAYERS, PYTHON_VERSIONS
 from honeyhive_serverless_dev.published import layer_version_parts, target_hints
@@ -89,13 +90,38 @@ class SecretGrant(RolePolicy):
 
 
 @dataclass(frozen=True)
+class LayerPackages:
+    """The Python distributions of a function's layers, as far as ``instrument`` could read them.
+
+    ``theirs`` maps each of the function's other layers to its distributions (normalised name ->
+    version), None for one that could not be read. ``ours`` is the HoneyHive layer's
+    ``distributions.json``: None when it could not be read, or when the layer is an older build that
+    has its packages in ``python/`` itself, which ``ours_in_python`` then lists.
+    """
+
+    theirs: Mapping[str, Mapping[str, str] | None]
+    ours: Mapping[str, Any] | None = None
+    ours_in_python: Mapping[str, str] = field(default_factory=dict)
+
+
+#: The HoneyHive layer's rule for the function's own packages (README: "The function's packages"), said
+#: where what a function's layers hold is not known: by instrument for those it could not read, and by
+#: the CDK construct, which cannot see into any at synth.
+PACKAGES_RULE = (
+    "the function keeps every Python package it brings (its own or its layers'); the HoneyHive layer's are used "
+    "only where it brings none, and a version the layer's code does not support is named in one warning line "
+    "at cold start"
+)
+
+
+@dataclass(frozen=True)
 class Plan:
     """The configuration a function gets, and a readable list of what differs from its current one.
 
     ``handler`` and ``layers`` are None for a container image, whose handler is its CMD and which
     takes no layers: the update leaves both alone. ``put_policy`` is put on the role before the
     update, ``delete_policy`` deleted after it, so the role can read the secret whenever the
-    configuration names it.
+    configuration names it. ``notes`` say what the function keeps (its layers' packages).
     """
 
     function_name: str
@@ -105,6 +131,7 @@ class Plan:
     variables: dict[str, str]
     changes: tuple[str, ...]
     warnings: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = field(default=())
     put_policy: SecretGrant | None = None
     delete_policy: RolePolicy | None = None
 
@@ -112,6 +139,7 @@ class Plan:
         """The plan as shown by the CLI (and by ``--dry-run`` instead of applying it)."""
         lines = [f"{self.function_name}:"]
         lines += [f"  {change}" for change in self.changes]
+        lines += [f"  note: {note}" for note in self.notes]
         lines += [f"  warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
 
@@ -173,13 +201,14 @@ def plan_instrument(
     options: InstrumentOptions,
     layer: Mapping[str, Any] | None = None,
     role_policies: Collection[str] = (),
+    packages: LayerPackages | None = None,
 ) -> Plan:
     """Plan adding the layer, the ``HH_*`` variables, the handler redirect and the secret grant to a function.
 
     ``config`` is ``get_function_configuration``'s answer; ``layer`` is ``get_layer_version``'s for
     ``options.layer_arn`` (None when it could not be read: its compatibility is then not checked);
     ``role_policies`` are the names of the inline policies on the function's role (read only for
-    ``grant_secret_read``).
+    ``grant_secret_read``); ``packages``, what its layers hold (None: not read, nothing said).
     """
     name = config["FunctionName"]
     python = function_python(config, options)
@@ -188,6 +217,7 @@ def plan_instrument(
         raise InstrumentError(f"already instrumented ({RECORD_VARIABLE} is set): run uninstrument first")
     changes: list[str] = []
     warnings: list[str] = []
+    notes: list[str] = []
 
     handler: str | None = None
     layers: list[str] | None = None
@@ -218,6 +248,8 @@ def plan_instrument(
         if options.layer:
             arch = function_arch(config)
             added_layer = _plan_layer(layers, changes, warnings, options.layer_arn, layer, python, arch)
+            if packages is not None:
+                _plan_packages(packages, str(options.layer_arn), notes, warnings)
         else:
             warnings.append("--no-layer: the deployment package must contain honeyhive-serverless")
 
@@ -296,6 +328,7 @@ def plan_instrument(
         variables=env,
         changes=tuple(changes),
         warnings=tuple(warnings),
+        notes=tuple(notes),
         put_policy=grant,
     )
 
@@ -344,6 +377,68 @@ def _plan_layer(
     layers.append(layer_arn)
     changes.append(f"layers: + {layer_arn} ({len(layers)} of {MAX_LAYERS})")
     return layer_arn
+
+
+def _plan_packages(packages: LayerPackages, layer_arn: str, notes: list[str], warnings: list[str]) -> None:
+    """What the function keeps of its other layers' Python packages, and what the HoneyHive layer will
+    say of their versions at cold start: honeyhive_serverless.vendored's rule, applied to what was read."""
+    readable = {arn: found for arn, found in packages.theirs.items() if found is not None}
+    unreadable = [arn for arn, found in packages.theirs.items() if found is None]
+    if packages.ours_in_python:
+        _older_layer(packages.ours_in_python, readable, bool(unreadable), layer_arn, warnings)
+        return
+    ours = packages.ours
+    shipped: Mapping[str, Mapping[str, Any]] = ours["distributions"] if ours is not None else {}
+    brought = {name for found in readable.values() for name in found}
+    used = [name for name in shipped if name not in brought]
+    for arn, found in readable.items():
+        if ours is None:  # which of them the layer has too is not known: name them all
+            if found:
+                listed = ", ".join(f"{name} {version}" for name, version in sorted(found.items())[:5])
+                more = f" and {len(found) - 5} more" if len(found) > 5 else ""
+                notes.append(f"{arn} brings {listed}{more}: the function keeps them")
+            continue
+        kept = {name: version for name, version in sorted(found.items()) if name in shipped}
+        if kept:
+            listed = ", ".join(
+                f"{name} {version} (the layer's: {shipped[name]['version']})" for name, version in kept.items()
+            )
+            notes.append(
+                f"{arn} brings {listed}: the function keeps them; the layer's are used only where it brings none"
+            )
+        for name, version in kept.items():
+            unmet = unmet_requirements(ours, used, name, version)
+            if unmet:
+                asked = " and ".join(f"{requirer} {at} requires {spec}" for requirer, at, spec in unmet)
+                warnings.append(
+                    f"{arn}'s {name} {version} is kept, though {asked}: what needs it may fail, and each cold start "
+                    "says so in one warning line"
+                )
+    if unreadable:
+        notes.append(f"could not read {', '.join(unreadable)}: {PACKAGES_RULE}")
+
+
+def _older_layer(
+    in_python: Mapping[str, str],
+    readable: Mapping[str, Mapping[str, str]],
+    unreadable: bool,
+    layer_arn: str,
+    warnings: list[str],
+) -> None:
+    """An older HoneyHive layer, with its packages in ``/opt/python``: attached last, its files replace
+    those of the same packages in the layers before it."""
+    for name, version in sorted(in_python.items()):
+        replaced = [f"{arn}'s {found[name]}" for arn, found in readable.items() if name in found]
+        if replaced:
+            warnings.append(
+                f"{layer_arn} is an older HoneyHive layer with {name} {version} in /opt/python: attached last, "
+                f"it replaces {', '.join(replaced)}; publish a current one (hh-serverless publish-layer)"
+            )
+    if unreadable:
+        warnings.append(
+            f"{layer_arn} is an older HoneyHive layer with its packages in /opt/python, where they replace the "
+            "same packages of the layers before it: publish a current one (hh-serverless publish-layer)"
+        )
 
 
 def plan_uninstrument(config: Mapping[str, Any]) -> Plan:

@@ -21,6 +21,7 @@ import jmespath
 import pytest
 
 from conftest import LAYER_ARCHS, LAYER_PYTHONS, REPO
+from honeyhive_serverless.vendored import MANIFEST_NAME, VENDOR_DIR
 from honeyhive_serverless.version import __version__
 from honeyhive_serverless_dev.cli import main
 from honeyhive_serverless_dev.elf import elf_machine
@@ -66,6 +67,17 @@ def files_of(archive: zipfile.ZipFile) -> list[str]:
     return [name for name in archive.namelist() if not name.endswith("/")]
 
 
+def installed_paths(names: set[str]) -> set[str]:
+    """The zip's files as an install of every distribution in one site would have them: the runtime
+    package's from ``python/``, each third-party distribution's from its ``hh-serverless/<n>/``."""
+    paths = set()
+    for name in names:
+        match = re.fullmatch(rf"(?:python|{VENDOR_DIR}/\d+)/(.+)", name)
+        if match is not None:
+            paths.add(match.group(1))
+    return paths
+
+
 def extract_like_lambda(archive: zipfile.ZipFile, target: Path) -> None:
     """Unpack with the modes the zip records (zipfile.extractall drops them; Lambda keeps them)."""
     archive.extractall(target)
@@ -92,20 +104,34 @@ def test_zip_holds_the_runtime_and_its_dependencies_only(dist: Path, python: str
         names = set(archive.namelist())
         wrapper = archive.getinfo("honeyhive-wrapper")
         wrapper_text = archive.read(wrapper)
+        manifest = json.loads(archive.read(f"{VENDOR_DIR}/{MANIFEST_NAME}"))
+    installed = installed_paths(names)
 
-    assert "python/honeyhive_serverless/__init__.py" in names
-    assert "python/honeyhive_serverless/handler.py" in names
-    assert "python/opentelemetry/sdk/trace/__init__.py" in names
-    assert "python/opentelemetry/exporter/otlp/proto/common/trace_encoder.py" in names
-    assert "python/google/protobuf/__init__.py" in names
-    assert "python/aws_lambda_powertools/__init__.py" in names
+    assert "honeyhive_serverless/__init__.py" in installed
+    assert "honeyhive_serverless/handler.py" in installed
+    assert "opentelemetry/sdk/trace/__init__.py" in installed
+    assert "opentelemetry/exporter/otlp/proto/common/trace_encoder.py" in installed
+    assert "google/protobuf/__init__.py" in installed
+    assert "aws_lambda_powertools/__init__.py" in installed
     assert wrapper_text == WRAPPER_PATH.read_bytes()
     assert stat.S_IMODE(wrapper.external_attr >> 16) == 0o755
 
     tops = {PurePosixPath(name).parts[0] for name in names}
-    assert tops == {"honeyhive-wrapper", "python"}
-    # Top-level names under python/: packages, modules (six.py) and dist-info (jmespath-1.1.0.dist-info).
-    top_level = {re.split(r"[-.]", name.split("/")[1])[0] for name in names if name.startswith("python/")}
+    assert tops == {"honeyhive-wrapper", "python", VENDOR_DIR}
+    # Only the runtime package where Lambda's path and every other layer's files are (issue 28); each
+    # third-party distribution in a directory of its own, as its manifest entry says.
+    assert {PurePosixPath(name).parts[1] for name in names if name.startswith("python/") and name != "python/"} == {
+        "honeyhive_serverless",
+        f"honeyhive_serverless-{__version__}.dist-info",
+    }
+    for name, entry in manifest["distributions"].items():
+        [dist_info] = {
+            n.split("/")[2] for n in names if n.startswith(f"{VENDOR_DIR}/{entry['dir']}/") and ".dist-info/" in n
+        }
+        assert dist_info.lower() == f"{name.replace('-', '_')}-{entry['version']}.dist-info"
+        assert entry["roots"]
+    # Top-level names of the install: packages, modules (six.py) and dist-info (jmespath-1.1.0.dist-info).
+    top_level = {re.split(r"[-.]", path.split("/")[0])[0] for path in installed}
     assert not top_level & FORBIDDEN_TOP_LEVEL
     leaked = [name for name in names if set(PurePosixPath(name).parts) & FORBIDDEN_ANYWHERE]
     assert leaked == []
@@ -113,18 +139,18 @@ def test_zip_holds_the_runtime_and_its_dependencies_only(dist: Path, python: str
     assert not [name for name in names if PurePosixPath(name).name in {"RECORD", "INSTALLER", "direct_url.json"}]
     # Nothing that is never run: type stubs, C sources, assets no code of the layer serves.
     assert not [name for name in names if PurePosixPath(name).suffix in NOT_RUN_SUFFIXES or "-stubs/" in name]
-    assert not {f"python/{asset}" for asset in UNUSED_ASSETS} & names
-    assert "python/opentelemetry/instrumentation/botocore/__init__.py" in names  # HH_PROPAGATE_AWS_SDK's
+    assert not set(UNUSED_ASSETS) & installed
+    assert "opentelemetry/instrumentation/botocore/__init__.py" in installed  # HH_PROPAGATE_AWS_SDK's
     # HH_INSTRUMENTORS': the layer's OpenInference instrumentors, with the entry points they are found by.
     for name in ("openai", "anthropic", "bedrock", "langchain"):
-        assert f"python/openinference/instrumentation/{name}/__init__.py" in names
-    assert any(re.fullmatch(r"python/openinference_instrumentation_openai-[^/]+/entry_points\.txt", n) for n in names)
+        assert f"openinference/instrumentation/{name}/__init__.py" in installed
+    assert any(re.fullmatch(r"openinference_instrumentation_openai-[^/]+/entry_points\.txt", n) for n in installed)
     # What an instrumented library brings itself, and what nothing in the layer imports, is left out.
     assert not top_level & {"anyio", "idna", "sniffio", "exceptiongroup"}
-    assert not [name for name in names if name.startswith("python/opentelemetry/sdk/metrics/")]
-    assert not [name for name in names if name.startswith("python/packaging/licenses/")]
-    incubating = {n for n in names if n.startswith("python/opentelemetry/semconv/_incubating/") and n.endswith(".py")}
-    assert "python/opentelemetry/semconv/_incubating/attributes/gen_ai_attributes.py" in incubating  # imported
+    assert not [path for path in installed if path.startswith("opentelemetry/sdk/metrics/")]
+    assert not [path for path in installed if path.startswith("packaging/licenses/")]
+    incubating = {p for p in installed if p.startswith("opentelemetry/semconv/_incubating/") and p.endswith(".py")}
+    assert "opentelemetry/semconv/_incubating/attributes/gen_ai_attributes.py" in incubating  # imported
     assert 5 < len(incubating) < 40  # of some 100
 
 
@@ -169,7 +195,7 @@ def test_native_code_is_for_the_target_architecture(dist: Path, python: str, arc
     with open_zip(dist, python, arch) as archive:
         machines = {name: elf_machine(archive.read(name)[:64]) for name in files_of(archive)}
     native = {name: machine for name, machine in machines.items() if machine is not None}
-    assert "python/google/_upb/_message.abi3.so" in native  # protobuf's extension: the check is not vacuous
+    assert "google/_upb/_message.abi3.so" in installed_paths(set(native))  # protobuf's: the check is not vacuous
     assert set(native.values()) == {MACHINE[arch]}
     assert all(name.endswith(".so") or ".so." in name for name in native)
 
@@ -180,7 +206,12 @@ def test_layers_json_describes_every_zip(dist: Path, manifest: dict[tuple[str, s
         path = dist / layer_zip_name(python, arch)
         data = path.read_bytes()
         with open_zip(dist, python, arch) as archive:
-            dist_infos = {PurePosixPath(name).parts[1] for name in archive.namelist() if ".dist-info/" in name}
+            dist_infos = {
+                part
+                for name in archive.namelist()
+                for part in PurePosixPath(name).parts[:-1]
+                if part.endswith(".dist-info")
+            }
             unzipped = sum(info.file_size for info in archive.infolist())
         assert entry["file"] == path.name
         assert entry["runtime"] == f"python{python}"

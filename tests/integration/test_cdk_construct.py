@@ -37,6 +37,8 @@ PARAMETER_NAME = "/honeyhive/api-key"
 PLAINTEXT_KEY = "hh-plaintext-canary-5d1e"
 THIS_HANDLER = "honeyhive_serverless.handler.handler"
 LAYER_ARN = "arn:aws:lambda:us-east-1:123456789012:layer:honeyhive-serverless-py312-x86_64:7"
+# The app's own layer, attached before instrumenting (AWS publishes Powertools as such a layer).
+POWERTOOLS_LAYER_ARN = "arn:aws:lambda:us-east-1:017000801446:layer:AWSLambdaPowertoolsPythonV3-python312-x86_64:7"
 NO_BUNDLING: dict[str, list[str]] = {"aws:cdk:bundling-stacks": []}
 # The flag cdk.json sets: error annotations fail an in-process synth as they fail `cdk synth`.
 ANNOTATIONS_FAIL_SYNTH = {"@aws-cdk/core:annotationsInValidationReport": True}
@@ -298,7 +300,8 @@ def test_a_web_adapter_function_gets_the_layer_and_keeps_its_handler_and_wrapper
     assert "HH_LAMBDA_HANDLER" not in found
     assert found["HH_PROJECT"] == "test-project"
     assert messages(stack, "error") == {}
-    [note] = messages(stack, "info")["/Test/WebApp"]
+    # Beside the one line on its other layer's packages (the adapter's), whatever they are.
+    [note] = [message for message in messages(stack, "info")["/Test/WebApp"] if "other layer" not in message]
     assert "/opt/bootstrap is the Lambda Web Adapter's" in note
     assert "HoneyHiveASGIMiddleware" in note
 
@@ -426,6 +429,28 @@ def test_a_layer_arn_is_attached_as_given(new_stack: Callable[..., Any]) -> None
     assert function_properties(template, stack, function)["Layers"] == [LAYER_ARN]
     assert function_properties(template, stack, function)["Handler"] == THIS_HANDLER
     assert not template.find_resources("AWS::Lambda::LayerVersion")
+
+
+def test_a_function_with_other_layers_is_told_that_it_keeps_their_packages(new_stack: Callable[..., Any]) -> None:
+    """What another layer holds is not known at synth: the layer's rule for its packages is said, in one line."""
+    from aws_cdk import aws_lambda as lambda_
+
+    from honeyhive_serverless_cdk import LayerSource
+    from honeyhive_serverless_dev.planning import PACKAGES_RULE
+
+    stack = new_stack()
+    powertools = lambda_.LayerVersion.from_layer_version_arn(stack, "Powertools", POWERTOOLS_LAYER_ARN)
+    with_layer, without = python_function(stack, "WithLayer", layers=[powertools]), python_function(stack, "Without")
+    instrumentation(layer=LayerSource.from_layer_arn(LAYER_ARN)).add_functions(with_layer, without)
+
+    template = template_of(stack)
+
+    assert function_properties(template, stack, with_layer)["Layers"] == [POWERTOOLS_LAYER_ARN, LAYER_ARN]
+    infos = messages(stack, "info")
+    assert [message for message in infos.get("/Test/WithLayer", []) if PACKAGES_RULE in message] == [
+        f"HoneyHive: it has 1 other layer: {PACKAGES_RULE}"
+    ]
+    assert not [message for message in infos.get("/Test/Without", []) if PACKAGES_RULE in message]
 
 
 def test_a_layer_arn_for_another_python_or_architecture_is_a_synthesis_error(new_stack: Callable[..., Any]) -> None:

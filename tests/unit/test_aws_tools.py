@@ -30,6 +30,7 @@ from honeyhive_serverless_dev.cli.uninstrument import add_uninstrument
 from honeyhive_serverless_dev.instrumenting import AwsClients, apply_plan, instrument, uninstrument
 from honeyhive_serverless_dev.layer_build import LayerInfo, layer_info, write_manifest
 from honeyhive_serverless_dev.planning import (
+    PACKAGES_RULE,
     RECORD_VARIABLE,
     InstrumentError,
     InstrumentOptions,
@@ -256,6 +257,32 @@ def test_instrument_adds_layer_env_and_redirect_then_uninstrument_restores_exact
     uninstrument(clients, "fn")
 
     assert settings(client, "fn") == before
+
+
+def test_instrument_says_what_the_function_keeps_when_its_other_layers_cannot_be_read(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    """moto's get_layer_version gives no readable Content.Location: the plan names the layers it could
+    not read and the layer's rule for their packages, in one line, before anything is changed."""
+    theirs = other_layers(client, 2)
+    create_function(client, role, "fn", layers=theirs)
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+
+    plan = instrument(clients, "fn", InstrumentOptions(layer_arn=ours), dry_run=True)
+
+    [note] = plan.notes
+    assert note == f"could not read {', '.join(theirs)}: {PACKAGES_RULE}"
+    assert f"  note: {note}" in plan.describe().splitlines()
+    assert layer_arns(client, "fn") == theirs  # a dry run
+
+
+def test_a_function_without_other_layers_gets_no_note_about_packages(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    create_function(client, role, "fn")
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+
+    assert instrument(clients, "fn", InstrumentOptions(layer_arn=ours), dry_run=True).notes == ()
 
 
 def test_a_web_app_under_the_lambda_web_adapter_keeps_its_handler(

@@ -72,7 +72,7 @@ def test_the_construct_takes_cdk_by_ranges_below_3() -> None:
     for text in PYPROJECT["optional-dependencies"]["cdk"]:
         requirement = Requirement(text)
         assert not any(spec.operator == "==" for spec in requirement.specifier), text
-        if requirement.name != "pip":
+        if requirement.name not in ("pip", "packaging"):  # the layer builder's tools: any version since
             assert {spec.operator for spec in requirement.specifier} == {">=", "<"}, text
 
 
