@@ -282,9 +282,11 @@ def test_layer_imports_in_the_target_python_from_its_bytecode(dist: Path, tmp_pa
     var_runtime = tmp_path / "var-runtime"
     shutil.copytree(Path(jmespath.__file__).parent, var_runtime / "jmespath")
 
-    # -v reports where each module's code object came from: a .pyc, or a .py compiled on the spot.
+    # -v reports where each module's code object came from: a .pyc, or a .py compiled on the spot. -S: no
+    # site-packages of this machine's interpreter, which Lambda's has not either (the layer's packages go
+    # on sys.path only where nothing earlier brings them, so a machine's own copies would win here).
     probe = subprocess.run(
-        [interpreter, "-I", "-v", "-c", PROBE, str(opt / "python"), str(var_runtime)],
+        [interpreter, "-I", "-S", "-v", "-c", PROBE, str(opt / "python"), str(var_runtime)],
         capture_output=True,
         text=True,
         check=False,
