@@ -26,14 +26,12 @@ under it, load only when :func:`propagate_aws_sdk` runs.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._log import logger
+from .carriers import MAX_CLIENT_CONTEXT, as_client_context, decoded_client_context
 from .scope import note_handed_on
 from .wire import BAGGAGE, TRACEPARENT
 
@@ -42,8 +40,6 @@ if TYPE_CHECKING:
 
 #: SQS takes at most 10 message attributes per message.
 SQS_MAX_MESSAGE_ATTRIBUTES = 10
-#: Lambda takes at most 3,583 bytes of base64-encoded ClientContext.
-LAMBDA_MAX_CLIENT_CONTEXT = 3583
 INSTRUMENTATION_DISTRIBUTION = "opentelemetry-instrumentation-botocore"
 _LAMBDA_INVOKES = ("Invoke", "InvokeWithResponseStream")
 
@@ -198,27 +194,22 @@ def _with_message_attributes(message: Any) -> Any:
 
 def _with_client_context(encoded: Any) -> str | None:
     """The Invoke ``ClientContext`` with the context in ``custom``; None to leave it as it is."""
-    document: Any = {}
-    if encoded:
-        if not isinstance(encoded, (str, bytes)):
-            return None
-        try:
-            document = json.loads(base64.b64decode(encoded, validate=True))
-        except (binascii.Error, ValueError):
-            return None  # not ours to interpret
-    custom = document.get("custom", {}) if isinstance(document, dict) else None
+    try:
+        document = decoded_client_context(encoded)
+    except ValueError:
+        return None  # not ours to interpret
+    custom = document.get("custom", {})
     if not isinstance(custom, dict):
         return None
     carrier = _current_carrier()
     if not carrier or any(key in custom for key in carrier):
         return None
-    text = json.dumps({**document, "custom": {**custom, **carrier}}, separators=(",", ":"))
-    result = base64.b64encode(text.encode("utf-8")).decode("ascii")
-    if len(result) > LAMBDA_MAX_CLIENT_CONTEXT:
+    result = as_client_context(carrier, custom, document)
+    if len(result) > MAX_CLIENT_CONTEXT:
         _warn_once(
             "lambda-client-context",
             "honeyhive: a Lambda ClientContext is too large to carry the trace context "
-            f"(at most {LAMBDA_MAX_CLIENT_CONTEXT} bytes); the function is invoked without",
+            f"(at most {MAX_CLIENT_CONTEXT} bytes); the function is invoked without",
         )
         return None
     return result

@@ -20,6 +20,7 @@ CarrierLookup(carrier={'traceparent': '00-0af7651916cd43dd8448eb211c80319c-b7ad6
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -167,6 +168,22 @@ def as_message_attributes(
 def with_carrier(payload: Mapping[str, Any] | None, carrier: Mapping[str, str]) -> dict[str, Any]:
     """A copy of a JSON payload (EventBridge ``detail``, a Step Functions input) with the carrier's keys."""
     return {**(payload or {}), **carrier}
+
+
+def decoded_client_context(encoded: object) -> dict[str, Any]:
+    """A caller's own ``ClientContext`` (base64 of a JSON object) as that object, to keep beside ours; {}
+    when there is none. Raises ``ValueError`` naming the problem when it is no such thing."""
+    if not encoded:
+        return {}
+    if not isinstance(encoded, str | bytes):
+        raise ValueError("the ClientContext given is not text")
+    try:
+        document = json.loads(base64.b64decode(encoded, validate=True))
+    except (binascii.Error, ValueError):
+        raise ValueError("the ClientContext given is not base64 of JSON") from None
+    if not isinstance(document, dict):
+        raise ValueError("the ClientContext given is not base64 of a JSON object")
+    return document
 
 
 def as_client_context(

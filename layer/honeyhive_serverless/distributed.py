@@ -25,10 +25,7 @@ current context only.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import inspect
-import json
 from collections.abc import Iterator, Mapping, MutableMapping
 from contextlib import contextmanager
 from typing import Any
@@ -39,7 +36,14 @@ from opentelemetry.context import Context
 
 from . import propagation
 from ._log import logger
-from .carriers import MAX_CLIENT_CONTEXT, Carrier, as_client_context, as_message_attributes, with_carrier
+from .carriers import (
+    MAX_CLIENT_CONTEXT,
+    Carrier,
+    as_client_context,
+    as_message_attributes,
+    decoded_client_context,
+    with_carrier,
+)
 from .scope import note_handed_on
 from .tracer import HoneyHiveTracer, built_tracer, current_tracer
 from .wire import SESSION_KEY
@@ -142,7 +146,7 @@ async def ainvoke_function(client: Any, *, session_id: str | None = None, **invo
 def _with_client_context(invoke_kwargs: dict[str, Any], session_id: str | None) -> dict[str, Any]:
     """``invoke_kwargs`` whose ``ClientContext`` carries the current context; as given if that fails."""
     try:
-        given = _decoded_client_context(invoke_kwargs.get("ClientContext"))
+        given = decoded_client_context(invoke_kwargs.get("ClientContext"))
     except ValueError as error:
         logger.warning("honeyhive: invoked without trace context: %s", error)
         return invoke_kwargs
@@ -160,19 +164,6 @@ def _with_client_context(invoke_kwargs: dict[str, Any], session_id: str | None) 
         )
         return invoke_kwargs
     return {**invoke_kwargs, "ClientContext": encoded}
-
-
-def _decoded_client_context(client_context: object) -> dict[str, Any]:
-    """A caller's own ``ClientContext`` (base64 of a JSON object), to keep beside ours; {} when none."""
-    if not client_context:
-        return {}
-    try:
-        document = json.loads(base64.b64decode(str(client_context), validate=True))
-    except (binascii.Error, ValueError):
-        raise ValueError("the ClientContext given is not base64 of JSON") from None
-    if not isinstance(document, dict):
-        raise ValueError("the ClientContext given is not base64 of a JSON object")
-    return document
 
 
 def _current_carrier(tracer_instance: HoneyHiveTracer | None, session_id: str | None = None) -> Carrier:
