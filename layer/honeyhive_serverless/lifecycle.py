@@ -181,14 +181,7 @@ class SessionLifecycle:
             self._warned_local_session = False
             logger.debug("honeyhive: session %s started", session_id)
             return session_id, False
-        self._warn_local_session()
-        if scope is not None:
-            scope.mark_auto_created(session_id, str(body["session_name"]))
-        kept = _refused_start_enrichment(body)
-        if kept and scope is not None:
-            scope.merge_enrichment(session_id, kept)
-        elif kept:
-            self._hold(session_id, kept)
+        self._keep_refused(session_id, body, scope)
         return session_id, True
 
     def _start_body(self, fields: dict[str, Any]) -> dict[str, Any]:
@@ -209,11 +202,19 @@ class SessionLifecycle:
         if started or self.config.offline:
             self._warned_local_session = False
             return
-        scope.mark_auto_created(session_id, str(body.get("session_name") or self.default_name))
-        kept = _refused_start_enrichment(body)
-        if kept:
-            scope.merge_enrichment(session_id, kept)
+        self._keep_refused(session_id, body, scope)
+
+    def _keep_refused(self, session_id: str, body: dict[str, Any], scope: SessionScope | None) -> None:
+        """A refused start: its spans ask for the session under its name (marked at export, in a scope),
+        and the rest of the start follows them as an enrichment (held until a flush, outside one)."""
         self._warn_local_session()
+        if scope is not None:
+            scope.mark_auto_created(session_id, str(body["session_name"]))
+        kept = _refused_start_enrichment(body)
+        if kept and scope is not None:
+            scope.merge_enrichment(session_id, kept)
+        elif kept:
+            self._hold(session_id, kept)
 
     def _warn_local_session(self) -> None:
         if not self._warned_local_session and self.config.has_key_source and not self.config.export_disabled:
@@ -224,19 +225,15 @@ class SessionLifecycle:
 
     # -- enrichment ---------------------------------------------------------------------------------
 
-    def enrich(self, session_id: str, body: dict[str, Any], *, unconfirmed: bool | None = None) -> None:
+    def enrich(self, session_id: str, body: dict[str, Any]) -> None:
         """Add ``body`` to the session: inside a scope of this tracer, merged and sent when it closes.
-        Outside one, now; or, when the session may exist only through its spans (``unconfirmed``, judged
-        from the context when not given), held and sent after them by the next :meth:`flush_held`."""
+        Outside one, now; or, when the session may exist only through its spans (judged from the
+        context), held and sent after them by the next :meth:`flush_held`."""
         scope = self.own_scope()
         if scope is not None:
             scope.merge_enrichment(session_id, body)
-            if unconfirmed:
-                scope.note_session(session_id, confirmed=False)
             return
-        if unconfirmed is None:
-            unconfirmed = self._may_be_unconfirmed(session_id)
-        if unconfirmed:
+        if self._may_be_unconfirmed(session_id):
             self._hold(session_id, body)
         else:
             self.client.update_event({"event_id": session_id, **body})

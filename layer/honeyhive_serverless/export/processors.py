@@ -73,7 +73,8 @@ class SessionAttributesProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         span_id = span.context.span_id if span.context is not None else 0
         attributes = self._open.pop(span_id, None)
-        if attributes and any(key not in (span.attributes or {}) for key in attributes):
+        # Only a span the limit dropped attributes of can have lost these (the oldest go first).
+        if attributes and span.dropped_attributes and any(key not in (span.attributes or {}) for key in attributes):
             if len(self._evicted) >= MAX_KEPT:
                 self._evicted.pop(next(iter(self._evicted)), None)
             self._evicted[span_id] = attributes
