@@ -9,10 +9,10 @@ Every request that reaches a HoneyHive route is held to HoneyHive's published co
 ``spec/``): what breaks it, orphaned spans and refused updates are in ``DevReceiver.contract_report()``
 and in the rendered trees.
 
-Modules, each importing only those before it: ``otlp`` (decoding span exports), ``experiments`` (the
-runs routes `evaluate()` calls), ``contract_spec`` (the
-published contract as JSON Schema validators), ``contract`` (HoneyHive's rules over the traffic:
-findings and sessions), ``server`` (HTTP request handling: the handler, the faults, the routes, the
+Modules, each importing only those before it: ``otlp`` (decoding span exports), ``contract_spec`` (the
+published contract as JSON Schema validators, and the one reader of ``spec/``), ``experiments`` (the
+runs routes ``evaluate()`` calls), ``contract`` (HoneyHive's rules over the traffic: findings and
+sessions), ``server`` (HTTP request handling: the handler, the faults, the routes, the
 server), ``render`` (session trees), ``jsonl`` (the record as JSON lines), ``dev_receiver``
 (:class:`DevReceiver`).
 """

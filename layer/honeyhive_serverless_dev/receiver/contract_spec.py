@@ -21,6 +21,8 @@ from jsonschema import Draft202012Validator
 DATAPLANE = "python-sdk-dataplane.json"
 OTLP_PROTOCOL = "otlp-session-protocol.json"
 SEMCONV = "semconv.json"
+#: The runs routes HoneyHive's ``evaluate()`` calls (``experiments``).
+EXPERIMENTS = "dataplane-experiments.json"
 
 START_SESSION = "POST /session/start"
 UPDATE_EVENT = "PUT /events"

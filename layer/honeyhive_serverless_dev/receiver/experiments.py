@@ -27,15 +27,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-if TYPE_CHECKING:
-    from jsonschema.protocols import Validator
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
+
+from .contract_spec import EXPERIMENTS, spec_document
 
 RUNS_PATH = "/v1/runs"
 #: The excerpt of HoneyHive's dataplane spec these routes follow (package data beside this module).
-SPEC_PATH = Path(__file__).resolve().parent / "spec" / "dataplane-experiments.json"
+SPEC_PATH = Path(__file__).resolve().parent / "spec" / EXPERIMENTS
 CREATE_RUN = "POST /v1/runs"
 UPDATE_RUN = "PUT /v1/runs/{run_id}"
 RUN_RESULT = "GET /v1/runs/{run_id}/result"
@@ -214,16 +216,13 @@ def _now() -> str:
 @functools.cache
 def operations() -> dict[str, Any]:
     """The spec excerpt's operations, by ``METHOD /path``."""
-    found: dict[str, Any] = json.loads(SPEC_PATH.read_text(encoding="utf-8"))["operations"]
+    found: dict[str, Any] = spec_document(EXPERIMENTS)["operations"]
     return found
 
 
 @functools.cache
-def _validator(operation: str, parameter: str | None = None) -> Validator:
+def _validator(operation: str, parameter: str | None = None) -> Draft202012Validator:
     """A strict validator of ``operation``'s request body, or of its ``parameter``."""
-    # Imported on the first runs request: most receivers never see one, and jsonschema costs ~100 ms.
-    from jsonschema import Draft202012Validator
-
     spec = operations()[operation]
     if parameter is None:
         schema = spec["requestBody"]
@@ -245,8 +244,6 @@ def closed(schema: Any) -> Any:
 
 
 def _check(operation: str, instance: Any, parameter: str | None = None) -> None:
-    from jsonschema.exceptions import best_match
-
     error = best_match(_validator(operation, parameter).iter_errors(instance))
     if error is not None:
         where = parameter if parameter is not None else "body"
