@@ -8,8 +8,6 @@ import json
 import queue
 import re
 import socket
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -26,6 +24,7 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
 from opentelemetry.trace import Status, StatusCode
 
+from dev_server_process import DevServerProcess
 from honeyhive_serverless.wire import AUTO_CREATE_KEY
 from honeyhive_serverless_dev.cli import main
 from honeyhive_serverless_dev.receiver import TRACES_PATH, DevReceiver, decode_trace_request
@@ -653,55 +652,21 @@ def test_main_without_a_command_prints_help(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_dev_server_cli_prints_session_trees() -> None:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "honeyhive_serverless_dev.cli",
-            "dev-server",
-            "--port",
-            "0",
-            "--api-key",
-            "k-123",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    try:
-        first = lines.get(timeout=10)
-        match = re.fullmatch(r"HoneyHive dev receiver on (http://127\.0\.0\.1:(\d+))", first)
-        assert match, first
-        assert lines.get(timeout=5) == f"export HH_API_URL={match.group(1)}"
-
-        conn = http.client.HTTPConnection("127.0.0.1", int(match.group(2)), timeout=5)
-        body = encoded_span("cli-span", session_id="cli-session", honeyhive_event_type="tool")
-        conn.request("POST", TRACES_PATH, body=body, headers={**PROTOBUF, "Authorization": "Bearer k-123"})
-        assert conn.getresponse().status == 200
-        conn.close()
-
-        seen: list[str] = []
-        while not any("tool cli-span" in line for line in seen):
-            seen.append(lines.get(timeout=5))
-        assert any(line.startswith("session cli-session") for line in seen)
-        assert not any("k-123" in line for line in seen)
-    finally:
-        process.terminate()
+    with DevServerProcess("--api-key", "k-123") as server:
         try:
-            assert process.wait(timeout=5) == 0
+            first = server.line()
+            match = re.fullmatch(r"HoneyHive dev receiver on (http://127\.0\.0\.1:(\d+))", first)
+            assert match, first
+            assert server.line(timeout=5) == f"export HH_API_URL={match.group(1)}"
+
+            conn = http.client.HTTPConnection("127.0.0.1", int(match.group(2)), timeout=5)
+            body = encoded_span("cli-span", session_id="cli-session", honeyhive_event_type="tool")
+            conn.request("POST", TRACES_PATH, body=body, headers={**PROTOBUF, "Authorization": "Bearer k-123"})
+            assert conn.getresponse().status == 200
+            conn.close()
+
+            seen = server.until("tool cli-span", timeout=5)
+            assert any(line.startswith("session cli-session") for line in seen)
+            assert not any("k-123" in line for line in seen)
         finally:
-            process.kill()
-            reader.join(5)
-            assert process.stderr is not None
-            process.stderr.close()
-            if process.stdout is not None:
-                process.stdout.close()
+            assert server.terminate(timeout=5) == 0

@@ -6,11 +6,9 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import queue
 import re
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import pytest
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 
+from dev_server_process import DevServerProcess
 from honeyhive_serverless.wire import AUTO_CREATE_KEY
 from honeyhive_serverless_dev.receiver import TRACES_PATH, DevReceiver
 from honeyhive_serverless_dev.receiver import contract_spec as spec
@@ -265,62 +264,36 @@ def test_the_session_tree_shows_orphans_auto_created_sessions_and_findings(tmp_p
 
 
 def test_dev_server_shows_orphans_and_what_breaks_the_contract() -> None:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "honeyhive_serverless_dev.cli", "dev-server", "--port", "0", "--strict"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        assert process.stdout is not None
-        for line in process.stdout:
-            lines.put(line.rstrip("\n"))
-
-    def until(pattern: str) -> list[str]:
-        seen = [lines.get(timeout=10)]
-        while not re.search(pattern, seen[-1]):
-            seen.append(lines.get(timeout=10))
-        return seen
-
-    reader = threading.Thread(target=pump, daemon=True)
-    reader.start()
-    try:
-        match = re.fullmatch(r"HoneyHive dev receiver on http://127\.0\.0\.1:(\d+)", lines.get(timeout=10))
-        assert match
-        assert "contract (strict" in until("published contract")[-1]
-        rx_port = int(match.group(1))
-
-        def post(method: str, path: str, body: bytes, content_type: str) -> int:
-            conn = http.client.HTTPConnection("127.0.0.1", rx_port, timeout=5)
-            try:
-                conn.request(method, path, body=body, headers={"Content-Type": content_type})
-                return conn.getresponse().status
-            finally:
-                conn.close()
-
-        lost = encode_spans([span("lost", "nobody", {"honeyhive_event_type": "tool"})]).SerializeToString()
-        assert post("POST", TRACES_PATH, lost, "application/x-protobuf") == 200
-        tree = until(r"tool lost")
-        assert any(line.startswith("session nobody") and "ORPHANED" in line for line in tree)
-        assert tree[-1].endswith("ORPHANED")
-
-        assert post("PUT", "/events", b'{"event_id": "ghost"}', "application/json") == 404
-        assert until("refused-update")[-1].startswith("! contract refused-update: event ghost: no session was")
-    finally:
-        process.terminate()
+    with DevServerProcess("--strict") as server:
         try:
-            assert process.wait(timeout=10) == 0
-            assert until("stopped")[-1] == (
-                "HoneyHive dev receiver stopped; contract: 0 violations, 1 orphaned spans, 1 refused updates"
+            match = re.fullmatch(r"HoneyHive dev receiver on http://127\.0\.0\.1:(\d+)", server.line())
+            assert match
+            assert "contract (strict" in server.until("published contract")[-1]
+            rx_port = int(match.group(1))
+
+            def post(method: str, path: str, body: bytes, content_type: str) -> int:
+                conn = http.client.HTTPConnection("127.0.0.1", rx_port, timeout=5)
+                try:
+                    conn.request(method, path, body=body, headers={"Content-Type": content_type})
+                    return conn.getresponse().status
+                finally:
+                    conn.close()
+
+            lost = encode_spans([span("lost", "nobody", {"honeyhive_event_type": "tool"})]).SerializeToString()
+            assert post("POST", TRACES_PATH, lost, "application/x-protobuf") == 200
+            tree = server.until(r"tool lost")
+            assert any(line.startswith("session nobody") and "ORPHANED" in line for line in tree)
+            assert tree[-1].endswith("ORPHANED")
+
+            assert post("PUT", "/events", b'{"event_id": "ghost"}', "application/json") == 404
+            assert server.until("refused-update")[-1].startswith(
+                "! contract refused-update: event ghost: no session was"
             )
         finally:
-            process.kill()
-            reader.join(5)
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
+            assert server.terminate(timeout=10) == 0
+            assert server.until("stopped")[-1] == (
+                "HoneyHive dev receiver stopped; contract: 0 violations, 1 orphaned spans, 1 refused updates"
+            )
 
 
 # ---------------------------------------------------------------------------------------------
