@@ -210,6 +210,15 @@ def layer_cache(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
+def running() -> Iterator[list[LambdaEmulator]]:
+    """Emulators a test started itself (it appends them); each is stopped at the end of the test."""
+    started: list[LambdaEmulator] = []
+    yield started
+    for emulator in started:
+        emulator.stop()
+
+
+@pytest.fixture
 def emulators() -> Iterator[MakeEmulator]:
     """Start emulators (task root: tests/sandbox_handlers unless given); every one is stopped, its
     sandbox killed, at the end of the test."""

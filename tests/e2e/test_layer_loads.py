@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,14 +49,6 @@ def emulate(
         function_name="layer-test",
         **options,  # type: ignore[arg-type]
     )
-
-
-@pytest.fixture
-def running() -> Iterator[list[LambdaEmulator]]:
-    started: list[LambdaEmulator] = []
-    yield started
-    for emulator in started:
-        emulator.stop()
 
 
 @pytest.mark.parametrize("python", LAYER_PYTHONS)

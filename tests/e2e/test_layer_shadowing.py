@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import shutil
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -73,14 +72,6 @@ def own_opentelemetry_root(one_layer: LayerInfo, tmp_path_factory: pytest.TempPa
                 target.write_bytes(archive.read(entry))
     shutil.copyfile(SANDBOX_HANDLERS / "own_opentelemetry.py", root / "own_opentelemetry.py")
     return root
-
-
-@pytest.fixture
-def running() -> Iterator[list[LambdaEmulator]]:
-    started: list[LambdaEmulator] = []
-    yield started
-    for emulator in started:
-        emulator.stop()
 
 
 def start(
