@@ -83,6 +83,8 @@ class SessionScope:
         self._unconfirmed: set[str] = set()
         #: Sessions begun in this scope: their ``start_time`` (Unix ms), for their duration at its end.
         self._begun: dict[str, int] = {}
+        #: Sessions whose context went into a carrier in this scope (or one it absorbed): given no duration.
+        self._handed_on: set[str] = set()
         #: Spans started in this scope and not yet ended, for the timeout last gasp.
         self._open_spans: dict[int, Span] = {}
         #: The sessions made current in this scope, in order (a web app's own follow the request's).
@@ -174,7 +176,7 @@ class SessionScope:
         """``session_id`` went into a carrier: others may join it after this scope, so it is given no
         duration here (one measured to this scope's end would end it before their spans)."""
         with self._lock:
-            self._begun.pop(session_id, None)
+            self._handed_on.add(session_id)
 
     def end_sessions_begun(self, end_ms: float) -> None:
         """The scope's work is done: each session begun in it lasted until ``end_ms``, unless it was
@@ -182,6 +184,8 @@ class SessionScope:
         with self._lock:
             begun, self._begun = self._begun, {}
             for session_id, start_ms in begun.items():
+                if session_id in self._handed_on:
+                    continue
                 enrichment = self._enrichments.setdefault(session_id, {})
                 enrichment.setdefault("duration", end_ms - start_ms)
 
@@ -233,13 +237,13 @@ class SessionScope:
             self.session_started(body, request)
         for session_id, update in inner.take_enrichments().items():
             self.merge_enrichment(session_id, update)
+        # Its own sessions' durations were set as it closed; what it handed on may be one begun out here.
         with inner._lock:
-            auto_created, unconfirmed, begun = dict(inner._auto_created), set(inner._unconfirmed), dict(inner._begun)
+            auto_created, unconfirmed, handed_on = dict(inner._auto_created), set(inner._unconfirmed), inner._handed_on
         with self._lock:
             self._auto_created.update(auto_created)
             self._unconfirmed |= unconfirmed
-            for session_id, start_ms in begun.items():
-                self._begun.setdefault(session_id, start_ms)
+            self._handed_on |= handed_on
 
     def _close(self) -> None:
         with self._lock:

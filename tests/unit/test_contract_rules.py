@@ -303,3 +303,19 @@ def test_a_session_handed_on_gets_no_duration_that_would_end_it_before_the_next_
     [start] = lambda_env.session_starts
     updates = [u for u in lambda_env.event_updates if u["event_id"] == start["session_id"]]
     assert all("duration" not in update for update in updates)
+
+
+def test_a_session_handed_on_from_a_nested_scope_gets_no_duration_either(lambda_env: DevReceiver) -> None:
+    """The invocation's session handed on inside a scope of its own (a block, a web request under the
+    wrapper): the invocation's scope, which began the session, still gives it no duration."""
+    from honeyhive_serverless import get_tracer, sqs_message_attributes
+
+    @with_honeyhive_session
+    def handler(event: Any, context: Any) -> dict[str, Any]:
+        with get_tracer().session_scope():
+            return sqs_message_attributes()
+
+    assert "baggage" in handler({}, ctx())
+    [start] = lambda_env.session_starts
+    updates = [u for u in lambda_env.event_updates if u["event_id"] == start["session_id"]]
+    assert all("duration" not in update for update in updates)
