@@ -7,6 +7,9 @@ register (``openinference_instrumentor`` first, as HoneyHive recommends OpenInfe
 ``opentelemetry_instrumentor``), compared without case with ``-`` and ``_`` alike: ``google-genai``
 is ``google_genai``.
 
+With the Bedrock instrumentor come the hooks of ``genai.bedrock``, for the Bedrock calls it records
+without what they carry (embeddings, streams it does not follow, the requested model id).
+
 Each chosen instrumentor is applied with the tracer's provider, so its spans join the invocation's
 session and its single request like any other. ``botocore`` (and ``aiobotocore``) are not among
 ``all``: AWS SDK calls are ``HH_PROPAGATE_AWS_SDK``'s, which instruments them with the context
@@ -38,6 +41,8 @@ ALL = "all"
 AWS_SDK = "botocore"
 #: Left out of ``all``: the AWS SDK's (aiobotocore's instrumentor loads the botocore one, some 60 ms).
 NOT_IN_ALL = frozenset({AWS_SDK, "aiobotocore"})
+#: The instrumentor ``genai.bedrock`` completes.
+BEDROCK = "bedrock"
 
 
 def normalise(name: str) -> str:
@@ -165,6 +170,10 @@ def installed_instrumentors() -> dict[str, Any]:
 
 
 def _apply(selection: InstrumentorSelection, provider: TracerProvider) -> list[str]:
+    from .genai import bedrock
+
+    # Off first, on last: the Bedrock instrumentor unwraps (and wraps again) only from beneath these hooks.
+    bedrock.uninstrument()
     installed = installed_instrumentors()
     if selection.everything:
         left_out = {*selection.excluded, *NOT_IN_ALL}
@@ -184,6 +193,8 @@ def _apply(selection: InstrumentorSelection, provider: TracerProvider) -> list[s
             continue
         if _apply_one(name, entry_point, provider, explicit=not selection.everything):
             applied.append(name)
+    if BEDROCK in applied:
+        bedrock.instrument(provider)
     if applied:
         logger.debug("honeyhive: instrumented %s", ", ".join(applied))
     return applied
@@ -232,8 +243,11 @@ def _apply_one(name: str, entry_point: Any, provider: TracerProvider, *, explici
 
 def remove_instrumentors() -> None:
     """Undo what :func:`apply_instrumentors` applied (``reset_tracer()``: the next tracer starts clean)."""
+    from .genai import bedrock
+
     with _applied.lock:
         applied, _applied.by_class = _applied.by_class, {}
+        bedrock.uninstrument()
     for instrumentor, _provider in applied.values():
         try:
             instrumentor.uninstrument()

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-GEN_AI_OPERATION = "gen_ai.operation.name"
-OPENINFERENCE_SPAN_KIND = "openinference.span.kind"
+from ..genai.names import OPERATION as GEN_AI_OPERATION
+from ..genai.names import SPAN_KIND as OPENINFERENCE_SPAN_KIND
 
 #: OpenTelemetry GenAI operations (semantic conventions 1.37) -> event type. Unknown operations are
 #: left to HoneyHive.

@@ -31,6 +31,7 @@ from ..ids import UrandomIdGenerator
 from ..version import __version__
 from .client import HoneyHiveClient
 from .extension import AfterResponseExtension, FlushScope
+from .model_calls import FrameworkParents
 from .processors import InvocationSpanProcessor, SessionAttributesProcessor, SessionDefaults
 from .span_exporter import HoneyHiveSpanExporter
 
@@ -73,6 +74,8 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
     attributes_processor = SessionAttributesProcessor(owner)
     provider.add_span_processor(attributes_processor)
     kept = attributes_processor.with_session_kept
+    framework_parents = FrameworkParents()
+    provider.add_span_processor(framework_parents)
     extension = None
     if config.export_mode == "after_response":
         extension = AfterResponseExtension.register(flush, config.flush_timeout_ms)
@@ -85,15 +88,19 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
     if config.export_mode in ("invocation", "after_response"):
         # The processor caps each span's size as it holds it; the exporter need not again.
         export_processor = invocation_processor = InvocationSpanProcessor(
-            HoneyHiveSpanExporter(client, redaction=config.redaction, restore=kept), owner, config.max_span_size
+            HoneyHiveSpanExporter(
+                client, redaction=config.redaction, restore=kept, framework_parents=framework_parents
+            ),
+            owner,
+            config.max_span_size,
         )
     elif config.export_mode == "immediate":
         export_processor = SimpleSpanProcessor(
-            HoneyHiveSpanExporter(client, config.max_span_size, config.redaction, kept)
+            HoneyHiveSpanExporter(client, config.max_span_size, config.redaction, kept, framework_parents)
         )
     else:
         export_processor = BatchSpanProcessor(
-            HoneyHiveSpanExporter(client, config.max_span_size, config.redaction, kept)
+            HoneyHiveSpanExporter(client, config.max_span_size, config.redaction, kept, framework_parents)
         )
     provider.add_span_processor(export_processor)
     return Pipeline(provider, config, invocation_processor, extension)

@@ -25,7 +25,8 @@ from ..wire import (
     SESSION_KEY,
     SESSION_NAME_KEY,
 )
-from .span_exporter import HoneyHiveSpanExporter, capped, estimated_size, with_attributes
+from .span_copies import with_attributes
+from .span_exporter import HoneyHiveSpanExporter, capped, estimated_size
 
 
 class SessionDefaults(Protocol):

@@ -21,6 +21,8 @@ from ..redaction import DEFAULT_REDACTION, Redaction
 from ..wire import EVENT_TYPE_ATTRIBUTE, SUPERSEDED_KEY
 from .client import HoneyHiveClient
 from .event_types import event_type_of
+from .model_calls import FrameworkParents, one_event_per_call
+from .span_copies import with_attributes
 
 
 class HoneyHiveSpanExporter(SpanExporter):
@@ -38,12 +40,15 @@ class HoneyHiveSpanExporter(SpanExporter):
         max_span_size: int | None = None,
         redaction: Redaction = DEFAULT_REDACTION,
         restore: Callable[[ReadableSpan], ReadableSpan] | None = None,
+        framework_parents: FrameworkParents | None = None,
     ) -> None:
         self._client = client
         self._max_span_size = max_span_size
         self._redaction = redaction
         #: Puts back what OpenTelemetry's attribute limit evicted of a span's session attributes.
         self._restore = restore
+        #: Where spans started inside a LangChain run recorded that run's span (see ``model_calls``).
+        self._framework_parents = framework_parents
 
     def export(self, spans: Sequence[ReadableSpan], deadline: float | None = None) -> SpanExportResult:
         spans = [span for span in spans if not (span.attributes or {}).get(SUPERSEDED_KEY)]
@@ -51,7 +56,8 @@ class HoneyHiveSpanExporter(SpanExporter):
             return SpanExportResult.SUCCESS
         if self._restore is not None:
             spans = [self._restore(span) for span in spans]
-        spans = with_event_types(spans)
+        adopted = self._framework_parents.take(spans) if self._framework_parents is not None else {}
+        spans = with_event_types(one_event_per_call(spans, adopted))
         if self._redaction.enabled:
             spans = [redacted(span, self._redaction) for span in spans]
         if self._max_span_size is not None:
@@ -143,30 +149,6 @@ def capped(span: ReadableSpan, max_size: int, size: int) -> ReadableSpan:
             break
         attributes[key] = truncate(value, max(0, len(value) - excess))
     return with_attributes(span, attributes)
-
-
-def with_attributes(
-    span: ReadableSpan,
-    attributes: Mapping[str, Any],
-    events: Sequence[Event] | None = None,
-    status: Status | None = None,
-) -> ReadableSpan:
-    """A copy of an ended span with other attributes (and events, status, when given): ended spans are
-    immutable."""
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes=attributes,
-        events=span.events if events is None else events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status if status is None else status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )
 
 
 def _encodes(span: ReadableSpan) -> bool:
