@@ -4,11 +4,11 @@ such as ``langchain-aws``): ``InvokeModel``, ``InvokeModelWithResponseStream``, 
 event-stream framing.
 
 A function reaches it with no code change: botocore reads ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME``
-(:attr:`FakeBedrock.endpoint_variables`). The bodies follow the model family the model id names:
-Anthropic's Messages API (``anthropic.claude-3...``, a body with ``messages``), Anthropic's older text
-completions (``anthropic.claude-v2``, a body with ``prompt``), and Titan text embeddings
-(``amazon.titan-embed...``). Only the provider is fake: the client, its HTTP stack, its event-stream
-parser and the instrumentors under test are the real ones.
+(:attr:`FakeBedrock.endpoint_variables`; any region and credentials do). The bodies follow the model
+family the model id names: Anthropic's Messages API (``anthropic.claude-3...``, a body with
+``messages``), Anthropic's older text completions (``anthropic.claude-v2``, a body with ``prompt``),
+and Titan text embeddings (``amazon.titan-embed...``). Only the provider is fake: the client, its
+HTTP stack, its event-stream parser and the instrumentors under test are the real ones.
 
 >>> with FakeBedrock() as api:
 ...     api.endpoint_url.startswith("http://127.0.0.1:")
@@ -71,13 +71,9 @@ class FakeBedrock:
 
     @property
     def endpoint_variables(self) -> dict[str, str]:
-        """The environment that points an unmodified function's boto3 (and LangChain) here."""
-        return {
-            "AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.endpoint_url,
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-        }
+        """The environment that points an unmodified function's boto3 (and LangChain) here; the region
+        and credentials are the runtime's (any will do)."""
+        return {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.endpoint_url}
 
     def record(self, operation: str, model_id: str, body: dict[str, Any]) -> None:
         with self._lock:

@@ -7,12 +7,13 @@ during a LangChain LLM call (the Bedrock or OpenAI instrumentor's) is parented t
 before the chain began, the invocation's span, rather than to the model call that made it.
 
 LangChain keeps the runnable being run in a context variable (``var_child_runnable_config``: its
-callbacks name the parent run of what runs now); a chat model's own run is not in it, so the run a
-provider call belongs to is the one LLM run open under that parent (the outermost run when there is
-none). The instrumentor's tracer keeps the runs it has open (``run_map``, LangChain's tracer interface)
-and their spans (``get_span``). Two LLM runs open under one parent (concurrent calls) cannot be told
-apart: then the parent run's span is the answer, which is right if less precise. Nothing is imported
-here: the lookup runs only where the instrumentor is already loaded.
+callbacks name the parent run of what runs now). A chat model's or a retriever's own run is not in it:
+they call their provider inside a run they started themselves. So the run a provider call belongs to
+is the one run open under that parent (a model call, a retrieval), else the parent run itself. The
+instrumentor's tracer keeps the runs it has open (``run_map``, LangChain's tracer interface) and their
+spans (``get_span``). Two runs open under one parent (branches run concurrently) cannot be told apart:
+then the parent run's span is the answer, which is right if less precise. Nothing is imported here:
+the lookup runs only where the instrumentor is already loaded.
 """
 
 from __future__ import annotations
@@ -22,8 +23,6 @@ from typing import Any
 
 LANGCHAIN_INSTRUMENTATION = "openinference.instrumentation.langchain"
 LANGCHAIN_CONFIG = "langchain_core.runnables.config"
-#: LangChain's run types of a model call.
-MODEL_RUNS = ("llm", "chat_model")
 
 
 def framework_span() -> Any | None:
@@ -41,13 +40,11 @@ def framework_span() -> Any | None:
         config = config_module.var_child_runnable_config.get()
         manager = config.get("callbacks") if isinstance(config, dict) else None
         parent_run_id = getattr(manager, "parent_run_id", None)
-        calls = [
-            run
-            for run in list(tracer.run_map.values())
-            if run.run_type in MODEL_RUNS and run.parent_run_id == parent_run_id and run.end_time is None
+        inside = [
+            run for run in list(tracer.run_map.values()) if run.parent_run_id == parent_run_id and run.end_time is None
         ]
-        if len(calls) == 1:
-            return tracer.get_span(calls[0].id)
+        if len(inside) == 1:
+            return tracer.get_span(inside[0].id)
         return tracer.get_span(parent_run_id) if parent_run_id is not None else None
     except Exception:  # an instrumentor or LangChain whose internals changed: no parent is moved
         return None

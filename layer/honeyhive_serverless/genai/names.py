@@ -53,6 +53,9 @@ EMBEDDINGS = "embeddings"
 MODEL_OPERATIONS = frozenset({CHAT, TEXT_COMPLETION, "generate_content", EMBEDDINGS})
 #: Older GenAI conventions named the provider ``gen_ai.system``.
 OLD_PROVIDER_NAME = "gen_ai.system"
+#: OpenInference's API family (``openai`` for any OpenAI-compatible endpoint): the provider when no
+#: instrumentor named one (OpenInference's OpenAI instrumentor names one only for OpenAI's and Azure's URLs).
+LLM_SYSTEM = "llm.system"
 
 BEDROCK = "aws.bedrock"
 #: Provider names as instrumentors write them -> the GenAI convention's name.
@@ -136,7 +139,7 @@ def normalised(attributes: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def _provider(attributes: Mapping[str, Any]) -> str | None:
-    for key in (PROVIDER_NAME, PROVIDER, OLD_PROVIDER_NAME):
+    for key in (PROVIDER_NAME, PROVIDER, OLD_PROVIDER_NAME, LLM_SYSTEM):
         value = attributes.get(key)
         if isinstance(value, str) and value:
             return PROVIDERS.get(value.lower(), value.lower())
