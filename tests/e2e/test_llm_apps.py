@@ -28,6 +28,7 @@ import pytest
 
 from conftest import API_KEY, RUNTIME_CACHE, SANDBOX_HANDLERS
 from honeyhive_serverless import variables
+from honeyhive_serverless.scope import OPEN_AT_RETURN
 from honeyhive_serverless.wire import SESSION_HEADER
 from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime
 from honeyhive_serverless_dev.fake_bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
@@ -164,6 +165,15 @@ def test_every_bedrock_call_shape_is_one_counted_model_event_and_answers_as_with
         if call == "completion_stream":  # the older model's stream: its span holds what was streamed
             assert attributes["output.value"].strip() == payload["reply"]
             assert attributes["gen_ai.request.model"] == "anthropic.claude-v2"
+    # A stream read in part (its iteration let go of): the span ends with what was read, in that invocation.
+    payload, spans = invoke_both(alone, layered, receiver, {"call": "completion_stream", "read": 2})
+    [model] = models(spans)
+    assert model.attributes["output.value"].strip() == payload["reply"] == "Hello from"
+    assert model.status_code != "ERROR"
+    # One never read by the return: its span ends there, as every span left open does.
+    payload, spans = invoke_both(alone, layered, receiver, {"call": "completion_stream", "read": 0})
+    [model] = models(spans)
+    assert model.attributes[OPEN_AT_RETURN] is True
 
 
 def test_a_langchain_rag_chat_counts_each_call_once_under_its_run_and_sends_no_credentials(

@@ -1,11 +1,13 @@
 """A function that calls Amazon Bedrock with boto3's ``bedrock-runtime`` client, with no tracing code: the
 event names the call (``invoke_model``, ``converse``, ``converse_stream``, the two model-stream shapes,
-``embed``), and the handler returns the model's text. botocore reads the endpoint from
+``embed``), and the handler returns the model's text; ``"read": n`` reads only n chunks of the older
+model's stream and leaves the rest unread at return. botocore reads the endpoint from
 ``AWS_ENDPOINT_URL_BEDROCK_RUNTIME`` (a fake Bedrock runtime on loopback in the tests).
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 from typing import Any
 
@@ -51,7 +53,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     elif call == "completion_stream":
         request = json.dumps({"prompt": f"\n\nHuman: {prompt}\n\nAssistant:", "max_tokens_to_sample": 200})
         body = client.invoke_model_with_response_stream(modelId=CLAUDE_2, body=request)["body"]
-        reply = "".join(json.loads(event["chunk"]["bytes"])["completion"] for event in body).strip()
+        chunks = [
+            json.loads(event["chunk"]["bytes"])["completion"] for event in itertools.islice(body, event.get("read"))
+        ]
+        reply = "".join(chunks).strip()
     elif call == "embed":
         document = json.loads(
             client.invoke_model(modelId=TITAN_EMBED, body=json.dumps({"inputText": prompt}))["body"].read()

@@ -237,6 +237,20 @@ def test_an_older_model_stream_closed_early_ends_at_close_with_what_was_read(
     assert "gen_ai.usage.output_tokens" not in model.attributes  # Bedrock counts in the last chunk only
 
 
+def test_an_older_model_stream_let_go_of_ends_with_what_was_read_and_no_error(
+    tracer: HoneyHiveTracer, receiver: DevReceiver
+) -> None:
+    client = boto3.client("bedrock-runtime")
+    stream = client.invoke_model_with_response_stream(modelId=CLAUDE_2, body=json.dumps(COMPLETION_BODY))["body"]
+    iteration = iter(stream)
+    first = json.loads(next(iteration)["chunk"]["bytes"])["completion"]
+    del iteration  # the generator is closed: the reader let go
+    tracer.flush()
+    [model] = _models(receiver)
+    assert model.attributes["output.value"] == first
+    assert model.status_code == "UNSET"
+
+
 def test_the_hooks_come_off_with_the_instrumentors(tracer: HoneyHiveTracer, receiver: DevReceiver) -> None:
     import botocore.client
 

@@ -13,9 +13,9 @@ Applied with that instrumentor (``HH_INSTRUMENTORS`` naming ``bedrock``, or ``al
 - **Streams it does not follow** (``InvokeModelWithResponseStream`` of every model but Anthropic's
   Messages API, Nova and OpenAI's: Anthropic's older text completions, Titan, Llama, Mistral,
   Cohere): the instrumentor ends its span when the call returns, before the stream is read. Here the
-  span ends with its stream (read to the end, closed, or failed), holding the streamed text, the finish
-  reason and the token counts Bedrock appends to the last chunk. A stream left unread at the handler's
-  return is ended there, as every span left open is.
+  span ends with its stream (read to the end, closed, its iteration let go of, or failed), holding the
+  streamed text, the finish reason and the token counts Bedrock appends to the last chunk. A stream
+  never iterated by the handler's return is ended there, as every span left open is.
 
 For the last two the instrumentor is suppressed for that one call (OpenTelemetry's own
 ``suppress_instrumentation``, which it honours) and the span is this module's, in its names: written by
@@ -220,8 +220,8 @@ class _current:
 
 
 class FollowedStream:
-    """A response's event stream that ends ``span`` with it: read to its end, closed, or failed. Every
-    other attribute is the stream's own."""
+    """A response's event stream that ends ``span`` with it: read to its end, closed, let go of (an
+    iteration dropped before its end), or failed. Every other attribute is the stream's own."""
 
     def __init__(self, stream: Any, span: Span) -> None:
         self._stream = stream
@@ -235,6 +235,9 @@ class FollowedStream:
             for event in self._stream:
                 self._read(event)
                 yield event
+        except GeneratorExit:  # the reader let go of the iteration: the call ends with what was read
+            self._end()
+            raise
         except BaseException as error:
             _fail(self._span, error)
             self._end()
