@@ -40,6 +40,8 @@ from honeyhive_serverless_dev.fake_openai import FakeOpenAI
 from honeyhive_serverless_dev.layer_build import build_cached, build_dependency_layer, cache_path, layer_info
 from honeyhive_serverless_dev.receiver import DevReceiver
 from repo_tools.bench_import import measure_imports
+from repo_tools.bench_llm_apps import llm_app_runs
+from repo_tools.bench_llm_apps import report_lines as llm_app_report_lines
 from repo_tools.bench_web import report_lines as web_report_lines
 from repo_tools.bench_web import web_runs
 
@@ -606,6 +608,7 @@ def report(results: dict[str, Any]) -> str:
         f" {after['nothing handed off']['median_ms']:.0f} ms when handed nothing.",
     ]
     lines += web_report_lines(results["web"], RTTS_MS)
+    lines += llm_app_report_lines(results["llm_apps"])
     lines += ["", "## Size", "", "| layer | zipped MB | unzipped MB |", "|---|---|---|"]
     for name, size in results["sizes"]["project"].items():
         lines.append(f"| honeyhive-serverless {name} | {size['zipped'] / 1e6:.2f} | {size['unzipped'] / 1e6:.2f} |")
@@ -660,6 +663,15 @@ def run(runs: int, warm_runs_count: int, out_dir: Path, cache: Path) -> dict[str
             "scaling": scaling_runs(setup, receiver, max(1, warm_runs_count // 3)),
             "memory": peak_rss(setup, receiver),
             "web": web_runs(receiver, RTTS_MS, warm_runs_count),
+            "llm_apps": llm_app_runs(
+                setup.project_layer,
+                PYTHON,
+                setup.variants["bare"].runtime,
+                receiver,
+                cache,
+                max(1, runs // 2),
+                max(1, warm_runs_count // 3),
+            ),
         }
     results["network"] = network_runs(setup, max(1, warm_runs_count // 3))
     results["sizes"] = sizes(setup, cache)

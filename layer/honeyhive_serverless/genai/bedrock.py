@@ -97,9 +97,11 @@ def instrument(provider: TracerProvider) -> bool:
         original = creator.create_client
         _hooks.wrapped = original
 
-        def create_client(self: Any, service_name: str, *args: Any, **kwargs: Any) -> Any:
-            client = original(self, service_name, *args, **kwargs)
-            if service_name == SERVICE:
+        def create_client(self: Any, *args: Any, **kwargs: Any) -> Any:
+            # Called as the method it replaces, arguments as given (botocore passes them by keyword; the
+            # instrumentor's wrapper binds them to the method's signature).
+            client = original.__get__(self, type(self))(*args, **kwargs)
+            if (args[0] if args else kwargs.get("service_name")) == SERVICE:
                 _hook_client(client)
             return client
 

@@ -1,0 +1,118 @@
+"""`make bench`'s LLM apps: the cold start and warm latency of real LLM apps, without and with the layer.
+
+The apps are the ones ``tests/e2e/test_llm_apps.py`` judges (``tests/sandbox_handlers``: boto3's
+``bedrock-runtime`` Converse call, a LangChain retrieval chat over Bedrock, an ``openai`` chat), their
+libraries in a layer of their own, against the fake Bedrock and OpenAI servers on loopback. "alone" is
+the app as its author deploys it; "with layer" adds the HoneyHive layer after the app's own, behind the
+zero-code redirect with ``HH_INSTRUMENTORS=all``, as ``hh-serverless instrument`` sets it up. Cold is
+spawn to first response (a new sandbox each time, the two interleaved); warm is the median invocation
+after two.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import statistics
+from pathlib import Path
+from typing import Any
+
+from honeyhive_serverless import variables
+from honeyhive_serverless_dev.emulator import LambdaEmulator
+from honeyhive_serverless_dev.fake_bedrock import FakeBedrock
+from honeyhive_serverless_dev.fake_openai import FakeOpenAI
+from honeyhive_serverless_dev.layer_build import build_dependency_layer
+from honeyhive_serverless_dev.receiver import DevReceiver
+
+ROOT = Path(__file__).resolve().parents[2]
+#: The apps the tests judge, measured as they are (no copy for the bench).
+APPS_ROOT = ROOT / "tests" / "sandbox_handlers"
+APP_REQUIREMENTS = [f"{name}=={importlib.metadata.version(name)}" for name in ("langchain-aws", "openai")]
+#: App -> (handler, event).
+APPS: dict[str, tuple[str, dict[str, Any]]] = {
+    "boto3 Bedrock Converse": ("bedrock_app.handler", {"call": "converse", "prompt": "hi"}),
+    "LangChain RAG over Bedrock": ("langchain_rag.handler", {"body": '{"question": "What is a llama?"}'}),
+    "openai chat": ("llm.handler", {"prompt": "hi"}),
+}
+FORMS = ("alone", "with layer")
+
+
+def llm_app_runs(
+    project_layer: Path, python: str, runtime: Path, receiver: DevReceiver, cache: Path, runs: int, warm_runs: int
+) -> dict[str, Any]:
+    """Per app and form: cold samples and warm samples, in ms."""
+    app_layer = cache / "bench-llm-apps-layer" / f"py{python}-{'-'.join(APP_REQUIREMENTS)}.zip"
+    if not app_layer.exists():
+        build_dependency_layer(APP_REQUIREMENTS, python, "x86_64", app_layer, cache_dir=cache / "pip")
+    out: dict[str, Any] = {}
+    with FakeBedrock() as bedrock, FakeOpenAI() as openai:
+        providers = {**bedrock.endpoint_variables, "OPENAI_BASE_URL": openai.base_url, "OPENAI_API_KEY": "sk-bench"}
+        for app, (handler, event) in APPS.items():
+
+            def emulator(form: str, handler: str = handler) -> LambdaEmulator:
+                layers, name, env = [app_layer], handler, dict(providers)
+                if form == "with layer":
+                    layers.append(project_layer)
+                    name = variables.REDIRECT_HANDLER
+                    env.update(
+                        {
+                            variables.LAMBDA_HANDLER: handler,
+                            variables.API_URL: receiver.url,
+                            variables.API_KEY: "bench-key",
+                            variables.PROJECT: "bench",
+                            "HH_INSTRUMENTORS": "all",
+                        }
+                    )
+                return LambdaEmulator(
+                    name, task_root=APPS_ROOT, layers=layers, python=python, runtime_path=[runtime], env=env
+                )
+
+            cold: dict[str, list[float]] = {form: [] for form in FORMS}
+            for _ in range(runs):
+                for form in FORMS:
+                    running = emulator(form).start()
+                    try:
+                        result = running.invoke(event)
+                    finally:
+                        running.stop()
+                    if not result.ok:
+                        raise RuntimeError(f"{app} ({form}) failed its cold start: {result.error}")
+                    cold[form].append((result.init_ms or 0.0) + result.duration_ms)
+            warm: dict[str, list[float]] = {}
+            for form in FORMS:
+                running = emulator(form).start()
+                try:
+                    for _ in range(2):
+                        running.invoke(event)
+                        running.wait_frozen()
+                    warm[form] = []
+                    for _ in range(warm_runs):
+                        result = running.invoke(event)
+                        running.wait_frozen()
+                        warm[form].append(result.duration_ms)
+                finally:
+                    running.stop()
+            out[app] = {"cold": cold, "warm": warm}
+    return out
+
+
+def report_lines(results: dict[str, Any]) -> list[str]:
+    """BENCHMARKS.md's section."""
+    lines = [
+        "",
+        "## Real LLM apps, alone and with the layer (`HH_INSTRUMENTORS=all`, zero-code redirect, RTT 0)",
+        "",
+        "The apps of `tests/e2e/test_llm_apps.py`, their libraries in a layer of their own, against fake Bedrock",
+        "and OpenAI servers on loopback. Cold: spawn to first response (the RAG app builds its index then).",
+        "",
+        "| app | cold alone | cold with layer | added | warm alone | warm with layer | added |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for app, run in results.items():
+        cold = {form: statistics.median(values) for form, values in run["cold"].items()}
+        warm = {form: statistics.median(values) for form, values in run["warm"].items()}
+        alone, layered = FORMS
+        lines.append(
+            f"| {app} | {cold[alone]:.0f} ms | {cold[layered]:.0f} ms | {cold[layered] - cold[alone]:.0f} ms"
+            f" | {warm[alone]:.1f} ms | {warm[layered]:.1f} ms | {warm[layered] - warm[alone]:.1f} ms |"
+        )
+    return lines
