@@ -45,18 +45,16 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         reply = response["output"]["message"]["content"][0]["text"]
     elif call == "converse_stream":
         stream = client.converse_stream(modelId=CLAUDE_3, messages=_converse_messages(prompt))["stream"]
-        reply = "".join(event["contentBlockDelta"]["delta"]["text"] for event in stream if "contentBlockDelta" in event)
+        reply = "".join(part["contentBlockDelta"]["delta"]["text"] for part in stream if "contentBlockDelta" in part)
     elif call == "messages_stream":
         body = client.invoke_model_with_response_stream(modelId=CLAUDE_3, body=_messages(prompt))["body"]
-        chunks = (json.loads(event["chunk"]["bytes"]) for event in body)
+        chunks = (json.loads(message["chunk"]["bytes"]) for message in body)
         reply = "".join(chunk.get("delta", {}).get("text", "") for chunk in chunks)
     elif call == "completion_stream":
         request = json.dumps({"prompt": f"\n\nHuman: {prompt}\n\nAssistant:", "max_tokens_to_sample": 200})
         body = client.invoke_model_with_response_stream(modelId=CLAUDE_2, body=request)["body"]
-        chunks = [
-            json.loads(event["chunk"]["bytes"])["completion"] for event in itertools.islice(body, event.get("read"))
-        ]
-        reply = "".join(chunks).strip()
+        read = itertools.islice(body, event.get("read"))
+        reply = "".join(json.loads(message["chunk"]["bytes"])["completion"] for message in read).strip()
     elif call == "embed":
         document = json.loads(
             client.invoke_model(modelId=TITAN_EMBED, body=json.dumps({"inputText": prompt}))["body"].read()

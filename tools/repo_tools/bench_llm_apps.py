@@ -1,8 +1,10 @@
 """`make bench`'s LLM apps: the cold start and warm latency of real LLM apps, without and with the layer.
 
 The apps are the ones ``tests/e2e/test_llm_apps.py`` judges (``tests/sandbox_handlers``: boto3's
-``bedrock-runtime`` Converse call, a LangChain retrieval chat over Bedrock, an ``openai`` chat), their
-libraries in a layer of their own, against the fake Bedrock and OpenAI servers on loopback. "alone" is
+``bedrock-runtime`` Converse call, a LangChain retrieval chat over Bedrock, an ``openai`` chat), each
+with only its own libraries in a layer of its own (boto3 is the runtime's), against the fake Bedrock and
+OpenAI servers on loopback: ``all`` applies the instrumentors of the libraries installed, and an
+instrumentor imports its library when applied. "alone" is
 the app as its author deploys it; "with layer" adds the HoneyHive layer after the app's own, behind the
 zero-code redirect with ``HH_INSTRUMENTORS=all``, as ``hh-serverless instrument`` sets it up. Cold is
 spawn to first response (a new sandbox each time, the two interleaved); warm is the median invocation
@@ -26,12 +28,15 @@ from honeyhive_serverless_dev.receiver import DevReceiver
 ROOT = Path(__file__).resolve().parents[2]
 #: The apps the tests judge, measured as they are (no copy for the bench).
 APPS_ROOT = ROOT / "tests" / "sandbox_handlers"
-APP_REQUIREMENTS = [f"{name}=={importlib.metadata.version(name)}" for name in ("langchain-aws", "openai")]
-#: App -> (handler, event).
-APPS: dict[str, tuple[str, dict[str, Any]]] = {
-    "boto3 Bedrock Converse": ("bedrock_app.handler", {"call": "converse", "prompt": "hi"}),
-    "LangChain RAG over Bedrock": ("langchain_rag.handler", {"body": '{"question": "What is a llama?"}'}),
-    "openai chat": ("llm.handler", {"prompt": "hi"}),
+#: App -> (handler, event, the distributions it brings).
+APPS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
+    "boto3 Bedrock Converse": ("bedrock_app.handler", {"call": "converse", "prompt": "hi"}, ()),
+    "LangChain RAG over Bedrock": (
+        "langchain_rag.handler",
+        {"body": '{"question": "What is a llama?"}'},
+        ("langchain-aws",),
+    ),
+    "openai chat": ("llm.handler", {"prompt": "hi"}, ("openai",)),
 }
 FORMS = ("alone", "with layer")
 
@@ -40,16 +45,14 @@ def llm_app_runs(
     project_layer: Path, python: str, runtime: Path, receiver: DevReceiver, cache: Path, runs: int, warm_runs: int
 ) -> dict[str, Any]:
     """Per app and form: cold samples and warm samples, in ms."""
-    app_layer = cache / "bench-llm-apps-layer" / f"py{python}-{'-'.join(APP_REQUIREMENTS)}.zip"
-    if not app_layer.exists():
-        build_dependency_layer(APP_REQUIREMENTS, python, "x86_64", app_layer, cache_dir=cache / "pip")
     out: dict[str, Any] = {}
     with FakeBedrock() as bedrock, FakeOpenAI() as openai:
         providers = {**bedrock.endpoint_variables, "OPENAI_BASE_URL": openai.base_url, "OPENAI_API_KEY": "sk-bench"}
-        for app, (handler, event) in APPS.items():
+        for app, (handler, event, distributions) in APPS.items():
+            app_layers = [_app_layer(distributions, python, cache)] if distributions else []
 
-            def emulator(form: str, handler: str = handler) -> LambdaEmulator:
-                layers, name, env = [app_layer], handler, dict(providers)
+            def emulator(form: str, handler: str = handler, app_layers: list[Path] = app_layers) -> LambdaEmulator:
+                layers, name, env = list(app_layers), handler, dict(providers)
                 if form == "with layer":
                     layers.append(project_layer)
                     name = variables.REDIRECT_HANDLER
@@ -95,14 +98,24 @@ def llm_app_runs(
     return out
 
 
+def _app_layer(distributions: tuple[str, ...], python: str, cache: Path) -> Path:
+    """A layer of ``distributions`` at the versions this environment tests with, built once."""
+    requirements = [f"{name}=={importlib.metadata.version(name)}" for name in distributions]
+    path = cache / "bench-llm-apps-layer" / f"py{python}-{'-'.join(requirements)}.zip"
+    if not path.exists():
+        build_dependency_layer(requirements, python, "x86_64", path, cache_dir=cache / "pip")
+    return path
+
+
 def report_lines(results: dict[str, Any]) -> list[str]:
     """BENCHMARKS.md's section."""
     lines = [
         "",
         "## Real LLM apps, alone and with the layer (`HH_INSTRUMENTORS=all`, zero-code redirect, RTT 0)",
         "",
-        "The apps of `tests/e2e/test_llm_apps.py`, their libraries in a layer of their own, against fake Bedrock",
-        "and OpenAI servers on loopback. Cold: spawn to first response (the RAG app builds its index then).",
+        "The apps of `tests/e2e/test_llm_apps.py`, each with only its own libraries in a layer of its own, against",
+        "fake Bedrock and OpenAI servers on loopback. Cold: spawn to first response (the RAG app builds its index",
+        "then).",
         "",
         "| app | cold alone | cold with layer | added | warm alone | warm with layer | added |",
         "|---|---|---|---|---|---|---|",
