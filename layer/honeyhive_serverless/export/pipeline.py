@@ -1,6 +1,7 @@
 """The export pipeline, composed from the configuration: client, exporter, processors, provider.
 
-One attribute processor, then exactly one export processor chosen by the export mode:
+One attribute processor and the recorder of the LangChain runs spans start in (``model_calls``), then
+exactly one export processor chosen by the export mode:
 ``invocation`` and ``after_response`` hold each scope's spans for one request, ``immediate`` sends
 each span as it ends, ``batch`` is OpenTelemetry's batch processor. ``after_response`` also registers
 the in-process extension, and falls back to ``invocation`` where it cannot. With ``HH_OTLP_ENABLED``
