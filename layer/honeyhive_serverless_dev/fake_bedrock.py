@@ -19,16 +19,13 @@ from __future__ import annotations
 
 import base64
 import json
-import socketserver
 import struct
-import threading
 import zlib
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import unquote
 
-from .serving import AcceptThread
+from .serving import FakeProvider, FakeProviderServer
 
 #: What every model says; streamed, one word per chunk.
 REPLY = "Hello from the fake Bedrock runtime"
@@ -38,36 +35,15 @@ OUTPUT_TOKENS = len(REPLY.split())
 EMBEDDING_SIZE = 8
 
 
-class FakeBedrock:
+class FakeBedrock(FakeProvider[tuple[str, str, dict[str, Any]]]):
     """Serves from ``start()`` (or ``with``) to ``stop()``; ``requests`` holds (operation, model id, body)."""
 
     def __init__(self) -> None:
-        self.requests: list[tuple[str, str, dict[str, Any]]] = []
-        self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self)
-        self._accept: AcceptThread | None = None
-
-    def start(self) -> FakeBedrock:
-        self._accept = AcceptThread(self._server, "fake-bedrock-accept").start()
-        return self
-
-    def stop(self) -> None:
-        if self._accept is not None:
-            self._accept.stop()
-            self._accept = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeBedrock:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        super().__init__(_Handler, "fake-bedrock")
 
     @property
     def endpoint_url(self) -> str:
-        return f"http://127.0.0.1:{self._server.server_address[1]}"
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def endpoint_variables(self) -> dict[str, str]:
@@ -75,27 +51,10 @@ class FakeBedrock:
         and credentials are the runtime's (any will do)."""
         return {"AWS_ENDPOINT_URL_BEDROCK_RUNTIME": self.endpoint_url}
 
-    def record(self, operation: str, model_id: str, body: dict[str, Any]) -> None:
-        with self._lock:
-            self.requests.append((operation, model_id, body))
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], api: FakeBedrock) -> None:
-        self.api = api
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host name up (socket.getfqdn), which can take seconds.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", int(self.server_address[1])
-
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: FakeProviderServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the tests' output stays the tests'
@@ -107,7 +66,7 @@ class _Handler(BaseHTTPRequestHandler):
             self._json(404, {"message": f"no route {self.path}"})
             return
         model_id, operation = unquote(parts[2]), parts[3]
-        self.server.api.record(operation, model_id, body)
+        self.server.provider.record((operation, model_id, body))
         if operation == "invoke":
             self._invoke(model_id, body)
         elif operation == "invoke-with-response-stream":

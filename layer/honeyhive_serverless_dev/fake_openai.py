@@ -12,14 +12,11 @@ True
 from __future__ import annotations
 
 import json
-import socketserver
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from .serving import AcceptThread
+from .serving import FakeProvider, FakeProviderServer
 
 #: What every completion says; streamed, one word per chunk.
 REPLY = "Hello from the fake OpenAI server"
@@ -27,59 +24,21 @@ PROMPT_TOKENS = 7
 COMPLETION_TOKENS = len(REPLY.split())
 
 
-class FakeOpenAI:
+class FakeOpenAI(FakeProvider[dict[str, Any]]):
     """Serves from ``start()`` (or ``with``) to ``stop()``; ``requests`` holds each request body."""
 
     def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        self._server = _Server(("127.0.0.1", 0), self)
-        self._accept: AcceptThread | None = None
-
-    def start(self) -> FakeOpenAI:
-        self._accept = AcceptThread(self._server, "fake-openai-accept").start()
-        return self
-
-    def stop(self) -> None:
-        if self._accept is not None:
-            self._accept.stop()
-            self._accept = None
-        self._server.server_close()
-
-    def __enter__(self) -> FakeOpenAI:
-        return self.start()
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self.stop()
+        super().__init__(_Handler, "fake-openai")
 
     @property
     def base_url(self) -> str:
         """What ``OPENAI_BASE_URL`` (or ``OpenAI(base_url=...)``) should be."""
-        return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
-
-    def record(self, body: dict[str, Any]) -> None:
-        with self._lock:
-            self.requests.append(body)
-
-
-class _Server(ThreadingHTTPServer):
-    daemon_threads = True
-
-    def __init__(self, address: tuple[str, int], api: FakeOpenAI) -> None:
-        self.api = api
-        super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks the host name up (socket.getfqdn), which can take seconds.
-        socketserver.TCPServer.server_bind(self)
-        self.server_name, self.server_port = "127.0.0.1", int(self.server_address[1])
+        return f"http://127.0.0.1:{self.port}/v1"
 
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    server: _Server
+    server: FakeProviderServer
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the tests' output stays the tests'
@@ -89,7 +48,7 @@ class _Handler(BaseHTTPRequestHandler):
         if self.path != "/v1/chat/completions":
             self._json(404, {"error": {"message": f"no route {self.path}", "type": "invalid_request_error"}})
             return
-        self.server.api.record(body)
+        self.server.provider.record(body)
         model = str(body.get("model", "gpt-4o-mini"))
         if body.get("stream"):
             self._stream(model, bool((body.get("stream_options") or {}).get("include_usage")))

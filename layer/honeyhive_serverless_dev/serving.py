@@ -1,5 +1,6 @@
-"""What the dev receiver and the Lambda emulator share: a serving thread that stops the moment it is
-told, the shutting of the connections it accepted, and the reading of a chunked request body.
+"""What the dev receiver, the Lambda emulator and the fake providers share: a serving thread that stops
+the moment it is told, the shutting of the connections it accepted, the reading of a chunked request
+body, an HTTP server that binds without a DNS lookup, and a fake provider's serving and recording.
 
 Not ``serve_forever()``: it polls for shutdown every 0.5 s. Here a wake-up socket makes ``stop()`` (and
 the receiver's "refuse" fault) immediate.
@@ -13,7 +14,13 @@ import socket
 import socketserver
 import threading
 from collections.abc import Iterable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from io import BufferedIOBase
+from types import TracebackType
+from typing import Any, Generic, TypeVar
+
+RecordT = TypeVar("RecordT")
+ProviderT = TypeVar("ProviderT", bound="FakeProvider[Any]")
 
 
 class AcceptThread:
@@ -104,3 +111,63 @@ def read_chunked(rfile: BufferedIOBase, max_bytes: int) -> bytes:
             raise ChunkedBodyError(400, "connection closed inside a chunk")
         parts.append(chunk)
         rfile.readline(1024)  # the CRLF after the chunk's data
+
+
+class QuickBindHTTPServer(ThreadingHTTPServer):
+    """A threading HTTP server whose bind skips ``HTTPServer.server_bind``'s host name lookup
+    (``socket.getfqdn()``, a DNS query that can take seconds)."""
+
+    daemon_threads = True
+
+    def server_bind(self) -> None:
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.server_address[:2]
+        self.server_name = str(host)
+        self.server_port = int(port)
+
+
+class FakeProviderServer(QuickBindHTTPServer):
+    """The HTTP server of a fake provider: its handlers reach the provider as ``self.server.provider``."""
+
+    def __init__(self, provider: FakeProvider[Any], handler: type[BaseHTTPRequestHandler]) -> None:
+        self.provider = provider
+        super().__init__(("127.0.0.1", 0), handler)
+
+
+class FakeProvider(Generic[RecordT]):
+    """A provider's stand-in on an ephemeral port of 127.0.0.1 (the tests', the bench's and the demo's):
+    serves from ``start()`` (or ``with``) to ``stop()`` with ``handler``; ``requests`` holds what each
+    request's handler recorded."""
+
+    def __init__(self, handler: type[BaseHTTPRequestHandler], name: str) -> None:
+        self.requests: list[RecordT] = []
+        self._lock = threading.Lock()
+        self._server = FakeProviderServer(self, handler)
+        self._name = name
+        self._accept: AcceptThread | None = None
+
+    def start(self: ProviderT) -> ProviderT:
+        self._accept = AcceptThread(self._server, f"{self._name}-accept").start()
+        return self
+
+    def stop(self) -> None:
+        if self._accept is not None:
+            self._accept.stop()
+            self._accept = None
+        self._server.server_close()
+
+    def __enter__(self: ProviderT) -> ProviderT:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def record(self, request: RecordT) -> None:
+        with self._lock:
+            self.requests.append(request)

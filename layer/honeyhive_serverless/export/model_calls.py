@@ -92,10 +92,10 @@ def one_event_per_call(spans: Sequence[ReadableSpan], adopted: Mapping[int, Span
     """``spans`` with their ``adopted`` parents, each inner model span folded into the model span it is
     the only model child of, and every model span's names normalised. ``spans`` itself when nothing
     changes."""
-    parents = {_id(span): adopted.get(_id(span), span.parent) for span in spans}
     models = {_id(span) for span in spans if _is_model(span)}
     if not models and not adopted:
         return spans
+    parents = {_id(span): adopted.get(_id(span), span.parent) for span in spans}
     children: dict[int, list[int]] = {}
     for span_id in models:
         parent = parents[span_id]

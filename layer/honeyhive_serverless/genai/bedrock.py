@@ -65,7 +65,9 @@ def follows_stream(model_id: str, body: Mapping[str, Any]) -> bool:
 
 
 def is_embedding(model_id: str) -> bool:
-    """>>> is_embedding("amazon.titan-embed-text-v2:0"), is_embedding("anthropic.claude-v2")
+    """True for a model that embeds (Titan's, Cohere's, Nova's embedding models all say so in their id).
+
+    >>> is_embedding("amazon.titan-embed-text-v2:0"), is_embedding("anthropic.claude-v2")
     (True, False)
     """
     return "embed" in model_id

@@ -15,7 +15,6 @@ import gzip
 import hmac
 import json
 import socket
-import socketserver
 import ssl
 import sys
 import threading
@@ -24,13 +23,13 @@ import uuid
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Literal, Protocol, cast
 from urllib.parse import urlsplit
 
 from honeyhive_serverless.wire import EVENTS_PATH, OTLP_PATH, SESSION_START_PATH
 
-from ..serving import ChunkedBodyError, read_chunked, shut_down
+from ..serving import ChunkedBodyError, QuickBindHTTPServer, read_chunked, shut_down
 from .experiments import Runs
 from .otlp import JSON_TYPES, PROTOBUF_TYPES, ReceivedSpan, decode_trace_request, export_response, media_type
 
@@ -424,14 +423,13 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.write(outcome.body)
 
 
-class Server(ThreadingHTTPServer):
+class Server(QuickBindHTTPServer):
     """A thread per connection, each numbered in the order it was accepted.
 
     ``tls``: serve HTTPS with this server-side context. ``idle_timeout_s``: close a connection on which no
     request has started for that long, calling ``idle_closed`` for each.
     """
 
-    daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128
 
@@ -460,13 +458,6 @@ class Server(ThreadingHTTPServer):
         self._handler_threads: set[threading.Thread] = set()
         self.accepted = 0
         super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind calls socket.getfqdn(), a DNS lookup that can take seconds.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.server_address[:2]
-        self.server_name = str(host)
-        self.server_port = int(port)
 
     def listen_again(self) -> None:
         """Listen again on the same port, after the listening socket was closed (a "refuse" fault)."""
