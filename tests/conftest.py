@@ -13,7 +13,7 @@ import shutil
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import pytest
 import tomllib
@@ -22,7 +22,7 @@ import receiver_contract
 from honeyhive_serverless import HoneyHiveTracer
 from honeyhive_serverless._log import logger as package_logger
 from honeyhive_serverless.tracer import reset_tracer
-from honeyhive_serverless_dev.emulator import LambdaEmulator
+from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime
 from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, LayerInfo, buildable
 from honeyhive_serverless_dev.receiver import DevReceiver
 
@@ -193,6 +193,12 @@ def one_layer(tmp_path_factory: pytest.TempPathFactory) -> LayerInfo:
 
 
 @pytest.fixture(scope="session")
+def one_layer_runtime(one_layer: LayerInfo) -> Path:
+    """``/var/runtime`` (the runtime client and boto3) for ``one_layer``'s Python."""
+    return ensure_runtime(one_layer.python, RUNTIME_CACHE)
+
+
+@pytest.fixture(scope="session")
 def layer_cache(dist: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A layer cache (``HH_LAYER_CACHE_DIR``) holding this run's build of every target, so a synth that
     builds its layer locally reuses the zips the ``dist`` fixture built instead of building them again."""
@@ -216,6 +222,36 @@ def running() -> Iterator[list[LambdaEmulator]]:
     yield started
     for emulator in started:
         emulator.stop()
+
+
+class StartLayered(Protocol):
+    def __call__(
+        self, handler: str, layers: list[Path], *, env: dict[str, str] | None = None, task_root: Path = ...
+    ) -> LambdaEmulator: ...
+
+
+@pytest.fixture
+def start_layered(running: list[LambdaEmulator], one_layer: LayerInfo, one_layer_runtime: Path) -> StartLayered:
+    """Starts a function on ``one_layer``'s Python and runtime, with ``layers`` (the handler from the
+    sandbox handlers unless ``task_root`` says otherwise); each is stopped at the end of the test."""
+
+    def start(
+        handler: str, layers: list[Path], *, env: dict[str, str] | None = None, task_root: Path = SANDBOX_HANDLERS
+    ) -> LambdaEmulator:
+        emulator = LambdaEmulator(
+            handler,
+            task_root=task_root,
+            layers=layers,
+            python=one_layer.python,
+            runtime_path=[one_layer_runtime],
+            env=env or {},
+            function_name="layered",
+            timeout_s=60,
+        )
+        running.append(emulator)
+        return emulator.start()
+
+    return start
 
 
 @pytest.fixture

@@ -19,10 +19,9 @@ from typing import Any
 
 import pytest
 
-from conftest import API_KEY, RUNTIME_CACHE, SANDBOX_HANDLERS
+from conftest import API_KEY, RUNTIME_CACHE, SANDBOX_HANDLERS, StartLayered
 from honeyhive_serverless import variables
 from honeyhive_serverless.vendored import MANIFEST_NAME, VENDOR_DIR
-from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime
 from honeyhive_serverless_dev.layer_build import LayerInfo, build_dependency_layer
 from honeyhive_serverless_dev.receiver import DevReceiver
 
@@ -40,11 +39,6 @@ OWN_DISTRIBUTIONS = ("opentelemetry-api", "opentelemetry-sdk", "opentelemetry-se
 SHADOW_WARNING = "is used, not the layer's"
 #: Powertools' JSON log keys that differ from one run to the next whatever the versions.
 VOLATILE_LOG_KEYS = ("timestamp", "xray_trace_id")
-
-
-@pytest.fixture(scope="module")
-def runtime(one_layer: LayerInfo) -> Path:
-    return ensure_runtime(one_layer.python, RUNTIME_CACHE)
 
 
 @pytest.fixture(scope="module")
@@ -74,29 +68,6 @@ def own_opentelemetry_root(one_layer: LayerInfo, tmp_path_factory: pytest.TempPa
     return root
 
 
-def start(
-    running: list[LambdaEmulator],
-    handler: str,
-    layers: list[Path],
-    runtime: Path,
-    python: str,
-    *,
-    task_root: Path = SANDBOX_HANDLERS,
-    env: dict[str, str] | None = None,
-) -> LambdaEmulator:
-    emulator = LambdaEmulator(
-        handler,
-        task_root=task_root,
-        layers=layers,
-        python=python,
-        runtime_path=[runtime],
-        env=env or {},
-        function_name="shadowing",
-    )
-    running.append(emulator)
-    return emulator.start()
-
-
 def traced(handler: str, receiver: DevReceiver) -> dict[str, str]:
     """The zero-code redirect ``instrument`` sets up, exporting to ``receiver``."""
     return {
@@ -118,20 +89,13 @@ def invocation_spans(receiver: DevReceiver) -> list[Any]:
 
 
 def test_an_earlier_layers_powertools_is_kept_and_logs_as_without_the_honeyhive_layer(
-    one_layer: LayerInfo,
-    powertools_layer: Path,
-    runtime: Path,
-    receiver: DevReceiver,
-    running: list[LambdaEmulator],
+    one_layer: LayerInfo, powertools_layer: Path, receiver: DevReceiver, start_layered: StartLayered
 ) -> None:
     assert one_layer.versions["aws-lambda-powertools"] != APP_POWERTOOLS  # the layer does ship another
-    alone = start(running, "own_powertools.handler", [powertools_layer], runtime, one_layer.python)
-    instrumented = start(
-        running,
+    alone = start_layered("own_powertools.handler", [powertools_layer])
+    instrumented = start_layered(
         variables.REDIRECT_HANDLER,
         [powertools_layer, one_layer.path],
-        runtime,
-        one_layer.python,
         env=traced("own_powertools.handler", receiver),
     )
 
@@ -150,18 +114,11 @@ def test_an_earlier_layers_powertools_is_kept_and_logs_as_without_the_honeyhive_
 
 
 def test_a_function_bundling_its_own_opentelemetry_runs_it_and_is_still_traced(
-    one_layer: LayerInfo,
-    own_opentelemetry_root: Path,
-    runtime: Path,
-    receiver: DevReceiver,
-    running: list[LambdaEmulator],
+    one_layer: LayerInfo, own_opentelemetry_root: Path, receiver: DevReceiver, start_layered: StartLayered
 ) -> None:
-    emulator = start(
-        running,
+    emulator = start_layered(
         variables.REDIRECT_HANDLER,
         [one_layer.path],
-        runtime,
-        one_layer.python,
         task_root=own_opentelemetry_root,
         env=traced("own_opentelemetry.handler", receiver),
     )

@@ -20,17 +20,17 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from conftest import API_KEY, RUNTIME_CACHE, SANDBOX_HANDLERS
+from conftest import API_KEY, RUNTIME_CACHE, StartLayered
 from honeyhive_serverless import variables
 from honeyhive_serverless.scope import OPEN_AT_RETURN
 from honeyhive_serverless.wire import SESSION_HEADER
-from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime
+from honeyhive_serverless_dev.emulator import LambdaEmulator
 from honeyhive_serverless_dev.fake_bedrock import INPUT_TOKENS, OUTPUT_TOKENS, FakeBedrock
 from honeyhive_serverless_dev.fake_openai import FakeOpenAI
 from honeyhive_serverless_dev.layer_build import LayerInfo, build_dependency_layer
@@ -47,11 +47,6 @@ COOKIE = "session=s3cr3t-cookie-value"
 
 
 @pytest.fixture(scope="module")
-def runtime(one_layer: LayerInfo) -> Path:
-    return ensure_runtime(one_layer.python, RUNTIME_CACHE)
-
-
-@pytest.fixture(scope="module")
 def app_layer(one_layer: LayerInfo, tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("app-layer") / "llm-libraries.zip"
     build_dependency_layer(APP_REQUIREMENTS, one_layer.python, "x86_64", path, cache_dir=RUNTIME_CACHE / "pip")
@@ -65,49 +60,33 @@ def providers() -> Iterator[dict[str, str]]:
         yield {**bedrock.endpoint_variables, "OPENAI_BASE_URL": openai.base_url, "OPENAI_API_KEY": "sk-fake"}
 
 
-def start(
-    running: list[LambdaEmulator],
-    handler: str,
-    layers: list[Path],
-    runtime: Path,
-    python: str,
-    env: dict[str, str],
-) -> LambdaEmulator:
-    emulator = LambdaEmulator(
-        handler,
-        task_root=SANDBOX_HANDLERS,
-        layers=layers,
-        python=python,
-        runtime_path=[runtime],
-        env=env,
-        function_name="llm-app",
-        timeout_s=60,
-    )
-    running.append(emulator)
-    return emulator.start()
+Deploy = Callable[[str], tuple[LambdaEmulator, LambdaEmulator]]
 
 
-def pair(
-    running: list[LambdaEmulator],
-    handler: str,
+@pytest.fixture
+def deploy(
     one_layer: LayerInfo,
     app_layer: Path,
-    runtime: Path,
     receiver: DevReceiver,
     providers: dict[str, str],
-) -> tuple[LambdaEmulator, LambdaEmulator]:
-    """The app alone, and the app with the HoneyHive layer attached after its own."""
-    alone = start(running, handler, [app_layer], runtime, one_layer.python, providers)
-    traced = {
-        **providers,
-        variables.LAMBDA_HANDLER: handler,
-        variables.API_URL: receiver.url,
-        variables.API_KEY: API_KEY,
-        variables.PROJECT: "llm-apps",
-        "HH_INSTRUMENTORS": "all",
-    }
-    layered = start(running, variables.REDIRECT_HANDLER, [app_layer, one_layer.path], runtime, one_layer.python, traced)
-    return alone, layered
+    start_layered: StartLayered,
+) -> Deploy:
+    """A handler deployed twice: the app alone, and with the HoneyHive layer attached after its own."""
+
+    def deployed(handler: str) -> tuple[LambdaEmulator, LambdaEmulator]:
+        alone = start_layered(handler, [app_layer], env=providers)
+        traced = {
+            **providers,
+            variables.LAMBDA_HANDLER: handler,
+            variables.API_URL: receiver.url,
+            variables.API_KEY: API_KEY,
+            variables.PROJECT: "llm-apps",
+            "HH_INSTRUMENTORS": "all",
+        }
+        layered = start_layered(variables.REDIRECT_HANDLER, [app_layer, one_layer.path], env=traced)
+        return alone, layered
+
+    return deployed
 
 
 def invoke_both(
@@ -137,14 +116,9 @@ def models(spans: list[ReceivedSpan]) -> list[ReceivedSpan]:
 
 
 def test_every_bedrock_call_shape_is_one_counted_model_event_and_answers_as_without_the_layer(
-    one_layer: LayerInfo,
-    app_layer: Path,
-    runtime: Path,
-    receiver: DevReceiver,
-    providers: dict[str, str],
-    running: list[LambdaEmulator],
+    deploy: Deploy, receiver: DevReceiver
 ) -> None:
-    alone, layered = pair(running, "bedrock_app.handler", one_layer, app_layer, runtime, receiver, providers)
+    alone, layered = deploy("bedrock_app.handler")
     for call in BEDROCK_CALLS:
         payload, spans = invoke_both(alone, layered, receiver, {"call": call, "prompt": "hi"})
         [model] = models(spans)
@@ -177,14 +151,9 @@ def test_every_bedrock_call_shape_is_one_counted_model_event_and_answers_as_with
 
 
 def test_a_langchain_rag_chat_counts_each_call_once_under_its_run_and_sends_no_credentials(
-    one_layer: LayerInfo,
-    app_layer: Path,
-    runtime: Path,
-    receiver: DevReceiver,
-    providers: dict[str, str],
-    running: list[LambdaEmulator],
+    deploy: Deploy, receiver: DevReceiver
 ) -> None:
-    alone, layered = pair(running, "langchain_rag.handler", one_layer, app_layer, runtime, receiver, providers)
+    alone, layered = deploy("langchain_rag.handler")
     event = json.loads((Path(__file__).parents[1] / "events" / "apigw_rest_v1.json").read_text())
     event["headers"] = {**event.get("headers", {}), "Authorization": BEARER, "Cookie": COOKIE}
     event["body"] = json.dumps({"question": "What is a llama?"})
@@ -211,15 +180,8 @@ def test_a_langchain_rag_chat_counts_each_call_once_under_its_run_and_sends_no_c
         assert secret.encode() not in sent
 
 
-def test_an_openai_app_gives_one_model_event_in_the_common_names(
-    one_layer: LayerInfo,
-    app_layer: Path,
-    runtime: Path,
-    receiver: DevReceiver,
-    providers: dict[str, str],
-    running: list[LambdaEmulator],
-) -> None:
-    alone, layered = pair(running, "llm.handler", one_layer, app_layer, runtime, receiver, providers)
+def test_an_openai_app_gives_one_model_event_in_the_common_names(deploy: Deploy, receiver: DevReceiver) -> None:
+    alone, layered = deploy("llm.handler")
     for event in ({"prompt": "hi"}, {"prompt": "hi", "stream": True}):
         _payload, spans = invoke_both(alone, layered, receiver, event)
         [model] = models(spans)
