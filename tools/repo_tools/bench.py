@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import importlib.metadata
 import json
 import os
 import platform
@@ -40,7 +39,7 @@ from honeyhive_serverless_dev.fake_openai import FakeOpenAI
 from honeyhive_serverless_dev.layer_build import build_cached, build_dependency_layer, cache_path, layer_info
 from honeyhive_serverless_dev.receiver import DevReceiver
 from repo_tools.bench_import import measure_imports
-from repo_tools.bench_llm_apps import llm_app_runs
+from repo_tools.bench_llm_apps import QUICK_APPS, library_layer, llm_app_runs
 from repo_tools.bench_llm_apps import report_lines as llm_app_report_lines
 from repo_tools.bench_web import report_lines as web_report_lines
 from repo_tools.bench_web import web_runs
@@ -55,8 +54,6 @@ API_KEY = "bench-key"
 RTTS_MS = (0, 20)
 SPAN_COUNTS = (1, 10, 100, 1000)
 PROJECT_MODES = ("invocation", "after_response", "immediate")
-# The function's own openai (a layer of its own here, as a function's package would hold it).
-OPENAI_REQUIREMENT = f"openai=={importlib.metadata.version('openai')}"
 LLM_VARIANTS = ("llm:instrumentor off", "llm:HH_INSTRUMENTORS=openai")
 #: Peak RSS is read after this many warm invocations.
 MEMORY_INVOCATIONS = 20
@@ -132,9 +129,8 @@ def prepare(cache: Path) -> Setup:
         variants[f"project:{mode}"] = Variant(
             f"project:{mode}", "project.handler", python, runtime, [zip_path], {variables.EXPORT_MODE: mode}
         )
-    openai_zip = cache / "bench-openai-layer" / f"openai-py{PYTHON}-x86_64-{OPENAI_REQUIREMENT}.zip"
-    if not openai_zip.exists():
-        build_dependency_layer([OPENAI_REQUIREMENT], PYTHON, "x86_64", openai_zip, cache_dir=cache / "pip")
+    # The function's own openai (a layer of its own here, as a function's package would hold it).
+    openai_zip = library_layer(("openai",), PYTHON, cache)
     off, on = LLM_VARIANTS
     variants[off] = Variant(off, "llm_call.handler", python, runtime, [zip_path, openai_zip])
     variants[on] = Variant(
@@ -648,7 +644,7 @@ def chart(results: dict[str, Any], path: Path) -> None:
     plt.close(figure)
 
 
-def run(runs: int, warm_runs_count: int, out_dir: Path, cache: Path) -> dict[str, Any]:
+def run(runs: int, warm_runs_count: int, out_dir: Path, cache: Path, *, quick: bool = False) -> dict[str, Any]:
     started = time.monotonic()
     setup = prepare(cache)
     with DevReceiver() as receiver:
@@ -671,6 +667,7 @@ def run(runs: int, warm_runs_count: int, out_dir: Path, cache: Path) -> dict[str
                 cache,
                 max(1, runs // 2),
                 max(1, warm_runs_count // 3),
+                QUICK_APPS if quick else None,
             ),
         }
     results["network"] = network_runs(setup, max(1, warm_runs_count // 3))
@@ -690,7 +687,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=ROOT / ".cache")
     args = parser.parse_args(argv)
     runs, warm_count = (1, 1) if args.quick else (10, 30)
-    results = run(runs, warm_count, args.out, args.cache)
+    results = run(runs, warm_count, args.out, args.cache, quick=args.quick)
     text = report(results)
     args.report.write_text(text)
     print(text)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import statistics
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -38,18 +39,28 @@ APPS: dict[str, tuple[str, dict[str, Any], tuple[str, ...]]] = {
     ),
     "openai chat": ("llm.handler", {"prompt": "hi"}, ("openai",)),
 }
+#: The smoke test's (``--quick``): the LangChain app's layer (numpy and all) takes minutes to build.
+QUICK_APPS = ("boto3 Bedrock Converse", "openai chat")
 FORMS = ("alone", "with layer")
 
 
 def llm_app_runs(
-    project_layer: Path, python: str, runtime: Path, receiver: DevReceiver, cache: Path, runs: int, warm_runs: int
+    project_layer: Path,
+    python: str,
+    runtime: Path,
+    receiver: DevReceiver,
+    cache: Path,
+    runs: int,
+    warm_runs: int,
+    apps: Iterable[str] | None = None,
 ) -> dict[str, Any]:
-    """Per app and form: cold samples and warm samples, in ms."""
+    """Per app (of ``apps``, else all) and form: cold samples and warm samples, in ms."""
     out: dict[str, Any] = {}
     with FakeBedrock() as bedrock, FakeOpenAI() as openai:
         providers = {**bedrock.endpoint_variables, "OPENAI_BASE_URL": openai.base_url, "OPENAI_API_KEY": "sk-bench"}
-        for app, (handler, event, distributions) in APPS.items():
-            app_layers = [_app_layer(distributions, python, cache)] if distributions else []
+        for app in APPS if apps is None else apps:
+            handler, event, distributions = APPS[app]
+            app_layers = [library_layer(distributions, python, cache)] if distributions else []
 
             def emulator(form: str, handler: str = handler, app_layers: list[Path] = app_layers) -> LambdaEmulator:
                 layers, name, env = list(app_layers), handler, dict(providers)
@@ -98,10 +109,11 @@ def llm_app_runs(
     return out
 
 
-def _app_layer(distributions: tuple[str, ...], python: str, cache: Path) -> Path:
-    """A layer of ``distributions`` at the versions this environment tests with, built once."""
+def library_layer(distributions: tuple[str, ...], python: str, cache: Path) -> Path:
+    """A layer of ``distributions`` at the versions this environment tests with, built once (as a
+    function's package, or its own layer, would hold them)."""
     requirements = [f"{name}=={importlib.metadata.version(name)}" for name in distributions]
-    path = cache / "bench-llm-apps-layer" / f"py{python}-{'-'.join(requirements)}.zip"
+    path = cache / "bench-library-layers" / f"py{python}-x86_64-{'-'.join(requirements)}.zip"
     if not path.exists():
         build_dependency_layer(requirements, python, "x86_64", path, cache_dir=cache / "pip")
     return path
