@@ -13,7 +13,8 @@ from honeyhive_serverless import variables
 from repo_tools import bench, bench_llm_apps
 
 
-@pytest.mark.timeout(600)  # every layer the bench compares built from scratch on a fresh machine, then each section once
+# Every layer the bench compares, built from scratch on a fresh machine, then each section once.
+@pytest.mark.timeout(600)
 @pytest.mark.breaks_contract(
     "orphaned-span",
     "refused-update",
