@@ -109,13 +109,19 @@ def record_carrier(trigger: str, record: object) -> CarrierLookup:
     return NO_CARRIER
 
 
-def client_context_carrier(context: object) -> CarrierLookup:
-    """The context a direct invoke's ``ClientContext.custom`` carries (awslambdaric's object or a dict)."""
+def client_context_custom(context: object) -> Mapping[str, Any] | None:
+    """A direct invoke's ``ClientContext.custom`` (from awslambdaric's object, or a dict), if a mapping."""
     client_context = getattr(context, "client_context", None)
     custom = getattr(client_context, "custom", None)
     if custom is None and isinstance(client_context, Mapping):
         custom = client_context.get("custom")
-    return _found(_exact_pairs(custom), "ClientContext.custom") if isinstance(custom, Mapping) else NO_CARRIER
+    return custom if isinstance(custom, Mapping) else None
+
+
+def client_context_carrier(context: object) -> CarrierLookup:
+    """The context a direct invoke's ``ClientContext.custom`` carries."""
+    custom = client_context_custom(context)
+    return _found(_exact_pairs(custom), "ClientContext.custom") if custom is not None else NO_CARRIER
 
 
 def header_carrier(pairs: Iterable[tuple[str, object]], where: str = "headers") -> CarrierLookup:

@@ -3,7 +3,9 @@ and what a function passes on.
 
 The propagator is the one HoneyHive's SDK uses, W3C Trace Context composed with W3C Baggage, rather
 than the global one: an application may set ``OTEL_PROPAGATORS`` to X-Ray alone, and HoneyHive's
-callers send W3C. The session travels in baggage under the SDK's keys (``session_id`` first).
+callers send W3C. The session travels in baggage under the SDK's keys (``session_id`` first); a
+conversation may be named there as OpenTelemetry's conventions name it (``session.id``,
+``gen_ai.conversation.id``), which ``sessions`` turns into a session when no session is named.
 
 >>> carrier = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
 ...            "baggage": "honeyhive_tracer_id=1407,session_id=f9cec314-4d62-476c-94d4-5f5ac76affa4"}
@@ -34,6 +36,7 @@ from .wire import (
     AUTO_CREATE_KEY,
     BAGGAGE,
     CALLER_ONLY_BAGGAGE_KEYS,
+    CONVERSATION_BAGGAGE_KEYS,
     SESSION_BAGGAGE_KEYS,
     SESSION_KEY,
     SESSION_NAME_KEY,
@@ -49,6 +52,8 @@ _LOCAL_BAGGAGE_KEYS = (AUTO_CREATE_KEY, SESSION_NAME_KEY)
 # A caller's baggage this package does not carry on: its own tracer's object id, the session under
 # the SDK's other keys (it is set under ``session_id``), and another process's local keys.
 _NOT_PASSED_ON = frozenset({*CALLER_ONLY_BAGGAGE_KEYS, *SESSION_BAGGAGE_KEYS, *_LOCAL_BAGGAGE_KEYS})
+#: ``(baggage key, conversation key)``: the conversation a caller's baggage names, and under which key.
+Conversation = tuple[str, str]
 
 
 @dataclass(frozen=True)
@@ -61,6 +66,8 @@ class Remote:
     #: The session its baggage names, unvalidated; None when it names none.
     session: str | None = None
     problems: tuple[str, ...] = ()
+    #: The conversation its baggage names (OpenTelemetry's keys), unvalidated; None when it names none.
+    conversation: Conversation | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class Incoming:
     session: str | None = None
     where: str | None = None
     problems: tuple[str, ...] = field(default=())
+    conversation: Conversation | None = None
 
 
 NOTHING_INCOMING = Incoming()
@@ -100,6 +108,7 @@ def extract(carrier: Mapping[str, str], context: Context | None = None) -> Remot
         problems.append(f"baggage has {len(dropped)} malformed or excess members (left out)")
     entries = dict(baggage.get_all(extracted))
     session = next((str(entries[key]) for key in SESSION_BAGGAGE_KEYS if entries.get(key)), None)
+    conversation = next(((key, str(entries[key])) for key in CONVERSATION_BAGGAGE_KEYS if entries.get(key)), None)
     result = context if context is not None else Context()
     if span_context is not None:
         result = trace.set_span_in_context(trace.NonRecordingSpan(span_context), result)
@@ -108,13 +117,13 @@ def extract(carrier: Mapping[str, str], context: Context | None = None) -> Remot
             result = baggage.set_baggage(key, value, result)
     if session is not None:  # under the SDK's first key, whichever the caller used
         result = baggage.set_baggage(SESSION_KEY, session, result)
-    return Remote(result, span_context, session, tuple(problems))
+    return Remote(result, span_context, session, tuple(problems), conversation)
 
 
 def incoming(lookups: Sequence[CarrierLookup], *, batch: bool, base: Context | None = None) -> Incoming:
     """What an invocation continues, on top of ``base``. One event: its carrier's context. A batch:
     each record's span is a link, and when every record carries the same one, it is the context as
-    well (with the session, when they agree on one)."""
+    well (with the session and the conversation, each when they agree on one)."""
     found = [(lookup, extract(lookup.carrier, base)) for lookup in lookups if lookup]
     if not found:
         return NOTHING_INCOMING
@@ -122,14 +131,17 @@ def incoming(lookups: Sequence[CarrierLookup], *, batch: bool, base: Context | N
     where = found[0][0].where
     if not batch:
         lookup, remote = found[0]
-        return Incoming(remote.context, (), remote.session, lookup.where, problems)
+        return Incoming(remote.context, (), remote.session, lookup.where, problems, remote.conversation)
     spans = [remote.span_context for _, remote in found if remote.span_context is not None]
     links = tuple(Link(span) for span in spans)
     distinct = {(span.trace_id, span.span_id) for span in spans}
     sessions = {remote.session for _, remote in found if remote.session is not None}
+    conversations = {remote.conversation for _, remote in found if remote.conversation is not None}
     if len(distinct) == 1 and len(found) == len(lookups):
         remote = found[0][1]
-        return Incoming(remote.context, links, remote.session if len(sessions) == 1 else None, where, problems)
+        session = remote.session if len(sessions) == 1 else None
+        conversation = remote.conversation if len(conversations) == 1 else None
+        return Incoming(remote.context, links, session, where, problems, conversation)
     return Incoming(None, links, None, where, problems)
 
 
@@ -145,6 +157,28 @@ def inject(
         ctx = baggage.remove_baggage(key, ctx)
     PROPAGATOR.inject(carrier, context=ctx)
     return carrier
+
+
+def in_process_headers(context: Context) -> tuple[dict[str, str], frozenset[str]]:
+    """``context`` as request headers for code in this process that reads a request's context from its
+    headers again (a web framework's own telemetry, OpenTelemetry's ASGI middleware), and the names of
+    the headers these replace.
+
+    All of its baggage goes, this package's own keys too (the session's state here, which a span started
+    from these headers needs as much as any other), in W3C form and in the global propagator's, which
+    is what such code reads; the headers of both that ``context`` leaves empty are replaced as well, so
+    nothing of the caller's is read beside it.
+    """
+    from opentelemetry import propagate  # only where an app is served: its import reads OTEL_PROPAGATORS
+
+    carrier: dict[str, str] = {}
+    PROPAGATOR.inject(carrier, context=context)
+    names = set(PROPAGATOR.fields)
+    reader = propagate.get_global_textmap()
+    if not names.issuperset(reader.fields):
+        reader.inject(carrier, context=context)
+        names.update(reader.fields)
+    return carrier, frozenset(name.lower() for name in names)
 
 
 class _CaughtLines(logging.Filter):

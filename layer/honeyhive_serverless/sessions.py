@@ -8,7 +8,11 @@ The wrapper lists the candidates in order of precedence, and the first usable on
    (``X-Session-ID``, a payload's ``session_id``, Bedrock's or Lex's ``sessionAttributes``), or the
    conversation the platform names (Bedrock Agents' and Lex V2's ``sessionId``, Amazon Connect's
    contact), unless ``HH_CONVERSATION_SESSIONS=false``;
-3. then the caller's session, in the trace context's baggage;
+3. then what the caller's baggage (in the trace context) names: HoneyHive's ``session_id``, a session
+   id; else a conversation as OpenTelemetry's conventions name it, ``session.id`` (as Bedrock AgentCore
+   sends it), else ``gen_ai.conversation.id``: a conversation key (unless
+   ``HH_CONVERSATION_SESSIONS=false``), below an explicit id so that a caller naming both is in the
+   session it names;
 4. else a new session.
 
 A session id must be a UUID. A conversation key is any string naming a conversation: it becomes a
@@ -92,6 +96,19 @@ def choose_session(candidates: Sequence[Candidate], project: str | None) -> Sess
             return SessionChoice(session_id, candidate, tuple(rejected))
         rejected.append(Rejected(candidate, reason or "unusable"))
     return SessionChoice(rejected=tuple(rejected))
+
+
+def baggage_candidates(
+    session: object, conversation: tuple[str, str] | None, *, conversations: bool
+) -> list[Candidate]:
+    """What the caller's baggage may name the session by, in order (step 3 above): its ``session_id``,
+    then the conversation it names as ``(baggage key, conversation key)``, when ``conversations`` are on.
+
+    >>> [c.where for c in baggage_candidates(None, ("session.id", "c-1"), conversations=True)]
+    ['baggage', 'baggage session.id']
+    """
+    key, value = conversation if conversation is not None and conversations else ("", None)
+    return [Candidate(session, "baggage"), Candidate(value, f"baggage {key}", conversation=True)]
 
 
 def value_at(event: object, path: str) -> object:

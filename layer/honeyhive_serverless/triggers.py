@@ -80,6 +80,7 @@ TRIGGERS: dict[str, tuple[str, str]] = {
     "appsync-batch": ("other", "aws:appsync"),
     "appsync-authorizer": ("other", "aws:appsync"),
     "bedrock-agent": ("other", "aws:bedrock"),
+    "agentcore-gateway": ("other", "aws:bedrock-agentcore"),  # a tool call; told by its client context
     "lex": ("other", "aws:lex"),
     "connect": ("other", "aws:connect"),
     "durable-execution": ("other", "aws:lambda"),

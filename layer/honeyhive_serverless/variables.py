@@ -116,6 +116,9 @@ LAMBDA_MAX_CONCURRENCY = "AWS_LAMBDA_MAX_CONCURRENCY"
 LAMBDA_EXEC_WRAPPER = "AWS_LAMBDA_EXEC_WRAPPER"
 #: The function's handler setting, as the runtime reads it.
 LAMBDA_HANDLER_SETTING = "_HANDLER"
+#: The invocation's X-Ray trace header (``Root=1-...;Parent=...;Sampled=...``): the runtime client sets it
+#: before each invocation, from the Runtime API's ``Lambda-Runtime-Trace-Id``.
+XRAY_TRACE_HEADER = "_X_AMZN_TRACE_ID"
 #: The Lambda Web Adapter's readiness check path (default ``/``): its probes are not invocations.
 LWA_READINESS_CHECK_PATH = "AWS_LWA_READINESS_CHECK_PATH"
 AWS_REGION = "AWS_REGION"

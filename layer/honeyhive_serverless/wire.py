@@ -39,6 +39,10 @@ BAGGAGE = "baggage"
 CONTEXT_KEYS = (TRACEPARENT, TRACESTATE, BAGGAGE)
 #: Baggage keys HoneyHive's SDK writes or reads a session under, first found wins.
 SESSION_BAGGAGE_KEYS = (SESSION_KEY, "honeyhive_session_id", "honeyhive.session_id")
+#: Baggage keys OpenTelemetry's conventions name a conversation by, first found wins: ``session.id`` (its
+#: session convention, by which Bedrock AgentCore groups a session's traces) and ``gen_ai.conversation.id``
+#: (its GenAI conventions). A conversation key, not a HoneyHive session id: see ``sessions``.
+CONVERSATION_BAGGAGE_KEYS = ("session.id", "gen_ai.conversation.id")
 #: An experiment's context, which HoneyHive's ``evaluate()`` puts in baggage: each becomes the span attribute
 #: ``honeyhive_metadata.<key>`` (as the SDK's span processor records them), so a span is attributed to the run.
 EXPERIMENT_BAGGAGE_KEYS = ("run_id", "dataset_id", "datapoint_id")

@@ -38,7 +38,7 @@ from .faas.starts import starts
 from .faas.watchdog import watchdog
 from .propagation import Incoming, incoming
 from .scope import OPEN_AT_RETURN, SessionScope
-from .sessions import Candidate, choose_session, value_at
+from .sessions import Candidate, baggage_candidates, choose_session, value_at
 from .tracer import HoneyHiveTracer, get_tracer
 from .web.body import BodyEnd
 
@@ -90,20 +90,20 @@ class InvocationTrace:
         # Each computed once: the event's JSON form can be large, and both the session and the span use them.
         captured = self._captured(self._event_as_captured(info)) if self.options.capture_event else None
         metadata = info.metadata()
-        self.session_id = self._open_session(info, args, scope, captured, metadata, caller.session)
+        self.session_id = self._open_session(info, args, scope, captured, metadata, caller)
         if self._log is not None and hasattr(self._log, "append_keys"):
             self._log.append_keys(session_id=self.session_id)
             self._stack.callback(self._log.remove_keys, ["session_id"])
         attributes: dict[str, Any] = {
             **info.attributes(),
             "honeyhive_event_type": self.options.event_type,
-            "honeyhive_event_name": info.function_name or "handler",
+            "honeyhive_event_name": info.span_name,
             **flatten("honeyhive_metadata", metadata),
         }
         if self.options.capture_event:
             attributes.update(flatten("honeyhive_inputs.event", captured))
         self.span = self.tracer.otel_tracer.start_span(
-            info.function_name or "handler", kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=caller.links
+            info.span_name, kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=caller.links
         )
         token = otel_context.attach(otel_trace.set_span_in_context(self.span))
         scope.work_context = otel_context.get_current()
@@ -170,10 +170,10 @@ class InvocationTrace:
         scope: SessionScope,
         captured_event: Any,
         metadata: dict[str, Any],
-        baggage_session: str | None,
+        caller: Incoming,
     ) -> str | None:
         """The session ``sessions.choose_session`` picks (see there for the precedence), or a new one."""
-        choice = choose_session(self._session_candidates(info, baggage_session), self.tracer.config.project)
+        choice = choose_session(self._session_candidates(info, caller), self.tracer.config.project)
         for rejected in choice.rejected:
             candidate = rejected.candidate
             logger.warning(
@@ -204,9 +204,9 @@ class InvocationTrace:
             },
         )
 
-    def _session_candidates(self, info: InvocationFacts, baggage_session: str | None) -> list[Candidate]:
+    def _session_candidates(self, info: InvocationFacts, caller: Incoming) -> list[Candidate]:
         """What may name the session, in order: the user's lookup (replacing the built-in one), else the
-        event's, then the caller's baggage."""
+        event's, then the caller's baggage (its session, then its conversation)."""
         event = info.event
         path = self.options.session_key_path
         if self._session_id_from is not None:
@@ -219,7 +219,8 @@ class InvocationTrace:
             lookup = info.lookup
             usable = not lookup.conversation or self.options.conversation_sessions
             first = Candidate(lookup.candidate if usable else None, lookup.where or "event", lookup.conversation)
-        return [first, Candidate(baggage_session, "baggage")]
+        conversations = self.options.conversation_sessions
+        return [first, *baggage_candidates(caller.session, caller.conversation, conversations=conversations)]
 
     def _event_as_captured(self, info: InvocationFacts) -> Any:
         """An HTTP event as the request it carries (``faas.http_event`` on Lambda; a Cloud Functions

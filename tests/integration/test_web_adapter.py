@@ -109,10 +109,17 @@ def test_each_request_is_a_session_exported_before_its_buffered_response(
         assert invocation.ok, (invocation.error, emulator.logs)
         assert invocation.payload["statusCode"] == 200
         answer = json.loads(invocation.payload["body"])
-        assert answer == {"answer": question.upper(), "request_id": invocation.request_id}
+        assert {key: answer[key] for key in ("answer", "request_id")} == {
+            "answer": question.upper(),
+            "request_id": invocation.request_id,
+        }
         session_id = session_header(invocation.payload["headers"])
         spans = session_spans(receiver, session_id)
         assert "answer" in {span.name for span in spans}
+        # The invocation's X-Ray trace id (the Root of the trace header the adapter passed on) on its request span.
+        [request_span] = [span for span in spans if span.span_kind == "SERVER"]
+        xray_root = answer["xray_trace_id"].split(";")[0].removeprefix("Root=")
+        assert xray_root.startswith("1-") and request_span.attributes["aws.xray.trace_id"] == xray_root
         assert_exported_before_the_response(receiver, spans, invocation)
         sessions.append(session_id)
     assert len(set(sessions)) == 2

@@ -21,8 +21,12 @@ tracer = trace.get_tracer("lwa_app")
 def chat(question: str, x_amzn_lambda_context: str = Header("{}")) -> dict[str, str]:
     with tracer.start_as_current_span("answer"):
         # What the adapter told of the invocation, so the test sees the app got it.
-        request_id = json.loads(x_amzn_lambda_context).get("request_id", "")
-        return {"answer": question.upper(), "request_id": request_id}
+        invocation = json.loads(x_amzn_lambda_context)
+        return {
+            "answer": question.upper(),
+            "request_id": invocation.get("request_id", ""),
+            "xray_trace_id": invocation.get("xray_trace_id", ""),
+        }
 
 
 @app.get("/stream")

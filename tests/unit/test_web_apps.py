@@ -6,6 +6,7 @@ reached the receiver by the time the client has read the response's last byte.""
 from __future__ import annotations
 
 import http.client
+import secrets
 import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -218,3 +219,37 @@ def test_a_client_gone_mid_stream_still_gets_its_request_sent(web_env: DevReceiv
     chunks = [span for span in spans_of(web_env, 11) if span.name == "achunk"]
     assert 1 <= len(chunks) < 100
     assert {span.session_id for span in chunks} == {session_id}
+
+
+@pytest.mark.parametrize("path", ["/stream/{n}", "/chat/{n}"])
+@pytest.mark.parametrize("form", ["add_middleware", "wrapped"])
+def test_every_span_of_a_request_is_in_its_session_under_its_span_however_the_middleware_is_applied(
+    web_env: DevReceiver, form: str, path: str
+) -> None:
+    """``app.add_middleware(HoneyHiveASGIMiddleware)`` or ``app = HoneyHiveASGIMiddleware(app)``: FastAPI's own
+    telemetry, inside the wrapped app, starts its spans from the request's headers, which name the
+    middleware's span and session; nothing of a request leaves its session or its trace."""
+    callers = {n: (secrets.token_hex(16), secrets.token_hex(8)) for n in range(8)}
+    app = web_apps.fastapi_app(middleware="add" if form == "add_middleware" else "wrap")
+    with served_asgi(app) as port, ThreadPoolExecutor(8) as pool:
+
+        def request(n: int) -> Reply:
+            trace_id, span_id = callers[n]
+            return get(port, path.format(n=n), {"traceparent": f"00-{trace_id}-{span_id}-01"})
+
+        replies = dict(zip(callers, pool.map(request, callers), strict=True))
+
+    def complete(receiver: DevReceiver) -> bool:  # wrapped, FastAPI's request span leaves after the body
+        received = {span.span_id for span in receiver.spans}
+        return all(span.parent_span_id in received for span in receiver.spans if span.scope_name == "fastapi")
+
+    assert web_env.wait_for(complete)
+    for n, reply in replies.items():
+        session_id, (caller_trace, caller_span) = reply.headers["x-session-id"], callers[n]
+        in_trace = [span for span in web_env.spans if span.trace_id == caller_trace]
+        assert {span.session_id for span in in_trace} == {session_id}, n
+        assert {span.span_id for span in spans_of(web_env, n)} <= {span.span_id for span in in_trace}
+        assert {span.scope_name for span in in_trace} >= {"honeyhive_serverless", "fastapi"}
+        span_ids = {span.span_id for span in in_trace}
+        [root] = [span for span in in_trace if span.parent_span_id not in span_ids]
+        assert (root.parent_span_id, root.span_id) == (caller_span, server_span(web_env, session_id).span_id)

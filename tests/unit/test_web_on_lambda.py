@@ -74,9 +74,13 @@ def test_under_the_wrapper_a_session_the_event_names_is_joined(lambda_env: DevRe
     assert lambda_env.session_starts == []
 
 
-def test_the_middleware_alone_under_mangum_makes_a_session_per_invocation(lambda_env: DevReceiver) -> None:
+def test_the_middleware_alone_under_mangum_makes_a_session_per_invocation(
+    lambda_env: DevReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
     handler = Mangum(web_apps.fastapi_app(), lifespan="off")
     context = lambda_context()
+    # What the runtime client sets before the invocation, in this (its) process.
+    monkeypatch.setenv("_X_AMZN_TRACE_ID", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0")
     first = handler(api_event("/stream/1"), context)
     second = handler(api_event("/stream/2"), lambda_context())
     sessions = [session_header(first), session_header(second)]
@@ -85,5 +89,6 @@ def test_the_middleware_alone_under_mangum_makes_a_session_per_invocation(lambda
         spans = lambda_env.spans_for_session(session_id)
         assert sorted(s.attributes["honeyhive_inputs.n"] for s in spans if s.name.endswith("chunk")) == [n] * 3
     (request,) = [s for s in lambda_env.spans_for_session(sessions[0]) if s.span_kind == "SERVER"]
-    # Mangum's Lambda context names the invocation.
+    # Mangum's Lambda context names the invocation; the runtime's trace header its X-Ray trace.
     assert request.attributes["faas.invocation_id"] == context.aws_request_id
+    assert request.attributes["aws.xray.trace_id"] == "1-5759e988-bd862e3fe1be46a994272793"

@@ -1,5 +1,9 @@
 """AWS Lambda through the wrapper: the facts of an ``(event, context)`` call, and the ``X-Session-ID``
-header on a proxy-shaped response."""
+header on a proxy-shaped response.
+
+Most triggers are told by the event; an AgentCore Gateway's tool call only by its client context (its
+event is the tool's arguments), so that is looked at first: one attribute read for any other call.
+"""
 
 from __future__ import annotations
 
@@ -8,16 +12,33 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .. import variables as var
-from ..carriers import RECORD_CARRIER_TRIGGERS, CarrierLookup, client_context_carrier, event_carrier, record_carrier
+from ..carriers import (
+    RECORD_CARRIER_TRIGGERS,
+    CarrierLookup,
+    client_context_carrier,
+    client_context_custom,
+    event_carrier,
+    record_carrier,
+)
 from ..triggers import find_session_id, record_list
 from ..wire import SESSION_HEADER
+from .agentcore_gateway import gateway_call
 from .facts import InvocationFacts
+
+#: An X-Ray trace id's length: ``1-``, 8 hex digits (its epoch seconds), ``-``, 24 hex digits.
+XRAY_TRACE_ID_LENGTH = 35
 
 
 def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> InvocationFacts:
     """The facts of one Lambda invocation; ``context`` may be anything (a test's stand-in, None)."""
-    lookup = find_session_id(event)
-    carriers, batch = _carriers(lookup.trigger, event, context)
+    tool_call = gateway_call(client_context_custom(context))
+    if tool_call is not None:
+        lookup = tool_call.lookup
+        carriers: tuple[CarrierLookup, ...] = (tool_call.carrier or client_context_carrier(context),)
+        batch = False
+    else:
+        lookup = find_session_id(event)
+        carriers, batch = _carriers(lookup.trigger, event, context)
     return InvocationFacts(
         platform="lambda",
         event=event,
@@ -35,7 +56,23 @@ def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> In
         extra={"init_type": env.get(var.LAMBDA_INITIALIZATION_TYPE)},
         carriers=carriers,
         batch=batch,
+        xray_trace_id=xray_trace_id(env.get(var.XRAY_TRACE_HEADER)),
+        operation=tool_call.tool if tool_call is not None else None,
+        operation_attributes=tool_call.span_attributes() if tool_call is not None else {},
     )
+
+
+def xray_trace_id(header: str | None) -> str | None:
+    """The trace id (``Root``) of an X-Ray trace header, or None.
+
+    >>> xray_trace_id("Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1")
+    '1-5759e988-bd862e3fe1be46a994272793'
+    """
+    for part in header.split(";") if header else ():
+        name, _, value = part.strip().partition("=")
+        if name == "Root":
+            return value if value.startswith("1-") and len(value) == XRAY_TRACE_ID_LENGTH else None
+    return None
 
 
 def deadline_of(context: Any) -> float | None:

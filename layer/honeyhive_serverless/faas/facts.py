@@ -33,6 +33,12 @@ class InvocationFacts:
     carriers: tuple[CarrierLookup, ...] = ()
     #: The event is a batch of records, each with its own context.
     batch: bool = False
+    #: The invocation's X-Ray trace id (``1-5759e988-bd862e3fe1be46a994272793``), on Lambda.
+    xray_trace_id: str | None = None
+    #: What the call does, when the caller says it better than the function's name (an AgentCore
+    #: Gateway's tool): the invocation span's name, and attributes of it.
+    operation: str | None = None
+    operation_attributes: dict[str, str] = field(default_factory=dict)
 
     @property
     def cold_start(self) -> bool:
@@ -41,6 +47,11 @@ class InvocationFacts:
     @property
     def is_http(self) -> bool:
         return FAAS_TRIGGER.get(self.lookup.trigger) == "http"
+
+    @property
+    def span_name(self) -> str:
+        """The invocation span's (and HoneyHive event's) name: the operation, else the function's name."""
+        return self.operation or self.function_name or "handler"
 
     def default_session_name(self) -> str:
         prefix = "cloud-function" if self.platform == "cloud-function" else "lambda"
@@ -59,6 +70,10 @@ class InvocationFacts:
             "cloud.resource_id": self.resource_id,
             "cloud.region": self.region,
             "aws.lambda.tenant_id": self.tenant_id,
+            # Not an OpenTelemetry convention (none names it); under ``aws.`` as its AWS attributes are, and
+            # in X-Ray's own form, the one X-Ray and CloudWatch search by. The trace stays the W3C caller's.
+            "aws.xray.trace_id": self.xray_trace_id,
+            **self.operation_attributes,
         }
         return {key: value for key, value in values.items() if value is not None}
 

@@ -4,13 +4,18 @@
 >>> app = FastAPI()  # doctest: +SKIP
 >>> app.add_middleware(HoneyHiveASGIMiddleware)  # doctest: +SKIP
 
-Any other ASGI app can be wrapped, ``app = HoneyHiveASGIMiddleware(app)``; a FastAPI app should not be:
-FastAPI's own telemetry (on whenever a tracer provider is set, as ``get_tracer()`` sets one) replaces
-the context with the request headers' alone, so the spans inside would lose the session. Added with
-``add_middleware``, the middleware runs inside FastAPI's request span, which ends only after the
-response is out: the middleware's request span stands for it (same place in the trace, same
-attributes), and FastAPI's is not sent. FastAPI's spans of the endpoint, its dependencies and its
-serialization are children of the middleware's, in the session.
+A FastAPI app can also be wrapped, ``app = HoneyHiveASGIMiddleware(app)``, as any ASGI app. Inside, FastAPI's
+own telemetry (on whenever a tracer provider is set, as ``get_tracer()`` sets one; OpenTelemetry's ASGI
+middleware does the same) replaces the context with what the request's headers say: so the app is
+handed the request with its ``traceparent``, ``tracestate`` and ``baggage`` headers replaced by the
+middleware's span and session (``RequestTrace.context_headers``), and what it starts from them is in
+the request's session. Wrapped, FastAPI's request span is a child of the middleware's, and leaves just
+after the body's end (it ends after the last message is out), with what else ended after it.
+
+Added with ``add_middleware`` (best), the middleware runs inside FastAPI's request span: the
+middleware's request span stands for it (same place in the trace, same attributes), and FastAPI's,
+which would end only after the response is out, is not sent. FastAPI's spans of the endpoint, its
+dependencies and its serialization are children of the middleware's, in the session, either way.
 
 The request's telemetry is sent when the app sends the body's last message, before that message goes
 on to the server: a ``StreamingResponse``'s spans, made as it streams, are in it. The export runs on a
@@ -25,8 +30,9 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from functools import partial
 from typing import Any
 
+from .. import variables as var
 from .._log import logger
-from ..faas.aws_lambda import deadline_of
+from ..faas.aws_lambda import deadline_of, xray_trace_id
 from ..wire import SESSION_HEADER
 from .request import LambdaFacts, WebRequest, lambda_facts
 from .request_trace import RequestMiddleware, RequestTrace
@@ -58,17 +64,18 @@ class HoneyHiveASGIMiddleware(RequestMiddleware[ASGIApp]):
         if request is None:
             await self.app(scope, receive, send)
             return
+        inner = _with_context_headers(scope, request)
 
         async def traced_send(message: Message) -> None:
             kind = message.get("type")
             if kind == "http.response.start":
-                _response_started(request, scope, message)
+                _response_started(request, inner, message)
             elif kind == "http.response.body" and not message.get("more_body", False):
                 await _off_the_loop(request.body_ended)
             await send(message)
 
         try:
-            await self.app(scope, receive, traced_send)
+            await self.app(inner, receive, traced_send)
         except BaseException as error:
             await _off_the_loop(partial(request.body_ended, error))
             raise
@@ -80,6 +87,22 @@ class HoneyHiveASGIMiddleware(RequestMiddleware[ASGIApp]):
 def _fastapi_request_span(scope: Scope) -> Any:
     """The request span FastAPI's own telemetry started before this middleware ran, if it did."""
     return getattr(scope.get("fastapi.telemetry"), "span", None)
+
+
+def _with_context_headers(scope: Scope, request: RequestTrace) -> Scope:
+    """The scope the app is handed: a copy whose context headers name the request's span and session
+    (the scope itself when there are none, or they could not be made)."""
+    try:
+        headers, replaced = request.context_headers()
+        if not headers:
+            return scope
+        pairs = scope.get("headers", ())
+        kept = [(name, value) for name, value in pairs if bytes(name).decode("latin-1").lower() not in replaced]
+        added = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+    except Exception:
+        logger.exception("honeyhive: could not hand the app the request's context (its own telemetry may not see it)")
+        return scope
+    return {**scope, "headers": [*kept, *added]}
 
 
 def _web_request(scope: Scope) -> WebRequest:
@@ -96,12 +119,17 @@ def _web_request(scope: Scope) -> WebRequest:
 
 
 def _lambda_facts(scope: Scope, headers: list[tuple[str, str]]) -> LambdaFacts:
-    """The invocation's deadline and request id, on Lambda: from Mangum's ``aws.context``, else from the
-    Lambda Web Adapter's header."""
+    """The invocation's deadline, request id and X-Ray trace id, on Lambda: from Mangum's ``aws.context``
+    (in the runtime's process, whose environment has the trace header), else from the Lambda Web
+    Adapter's header."""
     context = scope.get("aws.context")
     if context is not None:
         request_id = getattr(context, "aws_request_id", None)
-        return LambdaFacts(deadline_of(context), request_id if isinstance(request_id, str) else None)
+        return LambdaFacts(
+            deadline_of(context),
+            request_id if isinstance(request_id, str) else None,
+            xray_trace_id=xray_trace_id(os.environ.get(var.XRAY_TRACE_HEADER)),
+        )
     return lambda_facts(headers, str(scope.get("path", "/")), os.environ)
 
 

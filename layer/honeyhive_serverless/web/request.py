@@ -14,7 +14,8 @@ from typing import Any
 
 from .. import variables as var
 from ..carriers import CarrierLookup, header_carrier
-from ..sessions import Candidate
+from ..faas.aws_lambda import xray_trace_id
+from ..sessions import Candidate, baggage_candidates
 from ..wire import SESSION_HEADER
 
 #: The Lambda Web Adapter passes the invocation's Lambda context to the app as this header (JSON).
@@ -30,6 +31,8 @@ class LambdaFacts:
     request_id: str | None = None
     #: The Lambda Web Adapter's readiness check, made before any invocation: not traced.
     readiness_check: bool = False
+    #: The invocation's X-Ray trace id (``1-...``).
+    xray_trace_id: str | None = None
 
 
 NOT_ON_LAMBDA = LambdaFacts()
@@ -54,11 +57,14 @@ class WebRequest:
     def carrier(self) -> CarrierLookup:
         return header_carrier(self.headers)
 
-    def session_candidates(self, baggage_session: str | None) -> list[Candidate]:
-        """What may name the request's session, in order: ``X-Session-ID``, then the caller's baggage."""
+    def session_candidates(
+        self, baggage_session: str | None, conversation: tuple[str, str] | None, *, conversations: bool
+    ) -> list[Candidate]:
+        """What may name the request's session, in order: ``X-Session-ID``, then the caller's baggage
+        (its session, then its conversation: see ``sessions``)."""
         return [
             Candidate(self.header(SESSION_HEADER), f"header {SESSION_HEADER}"),
-            Candidate(baggage_session, "baggage"),
+            *baggage_candidates(baggage_session, conversation, conversations=conversations),
         ]
 
     def deadline(self, margin_ms: int) -> float | None:
@@ -83,6 +89,8 @@ class WebRequest:
             attributes["user_agent.original"] = user_agent
         if self.invocation.request_id:
             attributes["faas.invocation_id"] = self.invocation.request_id
+        if self.invocation.xray_trace_id:
+            attributes["aws.xray.trace_id"] = self.invocation.xray_trace_id  # as the wrapper's (faas.facts)
         return attributes
 
 
@@ -106,10 +114,15 @@ def lambda_facts(headers: Sequence[tuple[str, str]], path: str, env: Mapping[str
         return NOT_ON_LAMBDA
     deadline_ms = fields.get("deadline")  # epoch milliseconds
     request_id = fields.get("request_id")
+    trace_header = fields.get("xray_trace_id")  # the whole X-Ray header, as the Runtime API gave it
     deadline = None
     if isinstance(deadline_ms, int | float) and deadline_ms > 0:
         deadline = time.monotonic() + deadline_ms / 1000 - time.time()
-    return LambdaFacts(deadline, request_id if isinstance(request_id, str) else None)
+    return LambdaFacts(
+        deadline,
+        request_id if isinstance(request_id, str) else None,
+        xray_trace_id=xray_trace_id(trace_header) if isinstance(trace_header, str) else None,
+    )
 
 
 def span_name(method: str, route: str | None) -> str:

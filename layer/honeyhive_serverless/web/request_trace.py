@@ -16,21 +16,20 @@ from typing import Any, Generic, TypeVar
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
 from opentelemetry import trace as otel_trace
-from opentelemetry.trace import Link, Span, Status, StatusCode
+from opentelemetry.trace import Span, Status, StatusCode
 
 from .._log import logger, quote_prefix
 from ..attributes import flatten, record_error
 from ..budget import flush_deadline
 from ..config import WrapperOptions, resolve_wrapper_options
 from ..export.processors import session_attributes
-from ..propagation import incoming
+from ..propagation import NOTHING_INCOMING, Incoming, in_process_headers, incoming
 from ..scope import OPEN_AT_RETURN, SessionScope, current_scope
 from ..sessions import choose_session
 from ..tracer import HoneyHiveTracer, get_tracer
 from ..wire import AUTO_CREATE_KEY, SESSION_KEY, SUPERSEDED_KEY
 from .request import WebRequest, span_name, status_is_error
 
-NO_LINKS: tuple[Link, ...] = ()
 #: A session name: text, or a callable of the request's summary (method, path, query).
 SessionName = str | Callable[[dict[str, Any]], str] | None
 
@@ -123,10 +122,10 @@ class RequestTrace:
         if self._nested and outer is not None:
             # The invocation's own context: its span is the request's parent, its session the request's.
             otel_context.attach(outer.work_context or otel_context.get_current())  # put back as the scope closes
-            caller_session, links = None, NO_LINKS
+            caller = NOTHING_INCOMING
         else:
-            caller_session, links = self._continue_caller(request, supersedes)
-        self.session_id = self._open_session(request, scope, caller_session)
+            caller = self._continue_caller(request, supersedes)
+        self.session_id = self._open_session(request, scope, caller)
         attributes: dict[str, Any] = {
             **request.attributes(),
             "honeyhive_event_type": self._options.event_type,
@@ -135,15 +134,14 @@ class RequestTrace:
         if self._options.capture_event:
             attributes.update(flatten("honeyhive_inputs", request.summary()))
         self.span = tracer.otel_tracer.start_span(
-            span_name(request.method, None), kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=links
+            span_name(request.method, None), kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=caller.links
         )
         otel_context.attach(otel_trace.set_span_in_context(self.span))
         scope.work_context = otel_context.get_current()
 
-    def _continue_caller(self, request: WebRequest, supersedes: Any) -> tuple[str | None, tuple[Link, ...]]:
+    def _continue_caller(self, request: WebRequest, supersedes: Any) -> Incoming:
         """Run in the caller's trace, from the request's headers (where FastAPI's own request span would
-        have been, when it stands for that span); returns the session the caller's baggage names and the
-        links."""
+        have been, when it stands for that span); returns what the caller's headers continue."""
         base = otel_context.get_current()
         if supersedes is not None:
             parent = getattr(supersedes, "parent", None)  # the SDK span's parent: the request's caller
@@ -154,16 +152,19 @@ class RequestTrace:
         if caller.problems:
             logger.warning("honeyhive: ignoring trace context in the request's headers: %s", "; ".join(caller.problems))
         otel_context.attach(caller.context or base)  # the scope puts the context back as it closes
-        return caller.session, caller.links
+        return caller
 
-    def _open_session(self, request: WebRequest, scope: SessionScope, baggage_session: str | None) -> str | None:
+    def _open_session(self, request: WebRequest, scope: SessionScope, caller: Incoming) -> str | None:
         tracer = self.tracer
         if self._nested:
             # The invocation's session (Mangum under the wrapper, which read the event): the request is part of it.
             self._linked = True
             joined = baggage.get_baggage(SESSION_KEY)
             return str(joined) if joined else None
-        choice = choose_session(request.session_candidates(baggage_session), tracer.config.project)
+        candidates = request.session_candidates(
+            caller.session, caller.conversation, conversations=self._options.conversation_sessions
+        )
+        choice = choose_session(candidates, tracer.config.project)
         for rejected in choice.rejected:
             logger.warning(
                 "honeyhive: ignoring the session id in the request (%s): %s, value %s; %s",
@@ -188,6 +189,13 @@ class RequestTrace:
                 "metadata": {"invocation_id": request.invocation.request_id} if request.invocation.request_id else None,
             },
         )
+
+    def context_headers(self) -> tuple[dict[str, str], frozenset[str]]:
+        """The request's context (its span, its session) as headers for the app, and the names of the
+        headers they replace (see ``propagation.in_process_headers``); none when tracing did not begin."""
+        scope = self._scope
+        context = scope.work_context if scope is not None and self.span is not None else None
+        return in_process_headers(context) if context is not None else ({}, frozenset())
 
     def session_header(self) -> str | None:
         """The ``X-Session-ID`` the response carries, if it should carry one (nested in an invocation,
