@@ -1,5 +1,6 @@
 """The trigger fixtures of ``tests/events/``: loading them, and what each one is; Powertools' corpus
-(``tests/events/powertools/``); and the invocation span a wrapped handler's call leaves at the receiver.
+(``tests/events/powertools/``) and AWS's own (``shared/events/`` beside the checkout); and the
+invocation span a wrapped handler's call leaves at the receiver.
 
 Two conventions keep the fixtures readable:
 
@@ -18,11 +19,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from conftest import TESTS
+from conftest import REPO, TESTS
 from honeyhive_serverless_dev.receiver import DevReceiver, ReceivedSpan
 
 EVENTS = TESTS / "events"
 CORPUS = EVENTS / "powertools"
+#: AWS's own corpora (the SAM CLI's event templates, aws-lambda-go's testdata), each a folder with a
+#: ``labels.json``; CI has ``shared/`` beside the checkout.
+AWS_CORPORA = REPO.parent / "shared" / "events"
 #: The function name the in-process tests give their ``LambdaContext``: the invocation span's name.
 FUNCTION = "fn"
 PLACEHOLDER = "{{SESSION_ID}}"
@@ -55,6 +59,33 @@ def load_event(name: str, session_id: str | None = None) -> dict[str, Any]:
 def load_corpus_event(name: str) -> Any:
     """Powertools' fixture ``tests/events/powertools/<name>.json``, as it is (an object, or a list)."""
     return json.loads((CORPUS / f"{name}.json").read_text(encoding="utf-8"))
+
+
+@dataclass(frozen=True)
+class LabelledEvent:
+    """One event of AWS's corpora, as its folder's ``labels.json`` names it."""
+
+    corpus: str
+    file: str
+    kind: str
+    #: False for a fixture too defective to judge a classifier by (it must still be served).
+    compare: bool
+
+    @property
+    def id(self) -> str:
+        return f"{self.corpus}/{self.file}"
+
+    def load(self) -> Any:
+        return json.loads((AWS_CORPORA / self.corpus / self.file).read_text(encoding="utf-8"))
+
+
+def labelled_events() -> list[LabelledEvent]:
+    """Every event of AWS's corpora ([] when ``shared/events/`` is not beside the checkout)."""
+    found: list[LabelledEvent] = []
+    for labels in sorted(AWS_CORPORA.glob("*/labels.json")):
+        for file, label in json.loads(labels.read_text(encoding="utf-8"))["events"].items():
+            found.append(LabelledEvent(labels.parent.name, file, label["kind"], label.get("compare", True)))
+    return found
 
 
 def invocation_span(receiver: DevReceiver) -> ReceivedSpan:
@@ -114,4 +145,14 @@ SHAPES = [
     # Written here from the durable functions envelope (API 2025-12-01): the user's input, with its
     # session id, is JSON text inside an operation's InputPayload.
     Shape("durable_execution", "durable-execution", "other", True),
+    # Written here from AWS's documentation, for shapes neither corpus has (README.md says whence each).
+    Shape("websocket_connect", "websocket-api", "http", True),
+    Shape("websocket_message_json_body", "websocket-api", "http", True),
+    Shape("websocket_authorizer", "websocket-api-authorizer", "http", True),
+    Shape("http_api_authorizer_v1", "api-gateway-authorizer", "http", True),
+    Shape("activemq_mq_source", "mq", "pubsub", True),
+    Shape("docdb", "docdb", "datasource", False),
+    Shape("appsync_no_arguments", "appsync", "other", True),
+    Shape("appsync_invoke_operation", "appsync", "other", False),
+    Shape("connect_another_name", "connect", "other", True),
 ]

@@ -1,10 +1,10 @@
 """Where each trigger carries W3C trace context, in and out: pure functions of events and payloads.
 
 A carrier is a plain ``{"traceparent": ..., "tracestate": ..., "baggage": ...}`` mapping, the form
-OpenTelemetry's propagators read and write. Coming in, it is found in HTTP headers (API Gateway v1
-and v2 and their request authorizers, function URLs, ALB single and multi-value, VPC Lattice),
-AppSync ``request.headers``, EventBridge ``detail``, a CloudEvent's extension attributes, a direct or
-Step Functions payload's top level, Lambda's ``ClientContext.custom``, and per record in SQS and SNS
+OpenTelemetry's propagators read and write. Coming in, it is found in HTTP headers (API Gateway v1,
+v2 and WebSocket and their request authorizers, function URLs, ALB single and multi-value, VPC
+Lattice), AppSync ``request.headers``, EventBridge ``detail``, a CloudEvent's extension attributes, a
+direct, Step Functions or unknown payload's top level, Lambda's ``ClientContext.custom``, and per record in SQS and SNS
 message attributes (SNS through SQS too), Kafka record headers, Amazon MQ message properties
 (ActiveMQ) and headers (RabbitMQ), and each call's ``request.headers`` in an AppSync batch. Going
 out, the same carrier is shaped for each of those.
@@ -42,8 +42,8 @@ MAX_MESSAGE_ATTRIBUTES = 10
 
 # Triggers whose event carries HTTP headers at its top level (a token authorizer's carries none).
 _HEADER_TRIGGERS = frozenset(
-    {"api-gateway-rest", "http-api", "function-url", "alb", "vpc-lattice"}
-    | {"api-gateway-authorizer", "http-api-authorizer"}
+    {"api-gateway-rest", "http-api", "websocket-api", "function-url", "alb", "vpc-lattice"}
+    | {"api-gateway-authorizer", "http-api-authorizer", "websocket-api-authorizer"}
 )
 #: Triggers whose records may each come from a different caller, so each carries its own context.
 RECORD_CARRIER_TRIGGERS = frozenset({"sqs", "sns", "kafka", "mq", "appsync-batch"})
@@ -76,7 +76,7 @@ def event_carrier(trigger: str, event: object) -> CarrierLookup:
         return _found(_exact_pairs(detail), "detail") if isinstance(detail, Mapping) else NO_CARRIER
     if trigger == "cloudevent":
         return _found(_exact_pairs(event), "extension attributes")
-    if trigger == "direct":  # a direct invoke's or a Step Functions task's input
+    if trigger in ("direct", "unknown"):  # a direct invoke's or a Step Functions task's input, or unclaimed
         return _found(_exact_pairs(event), "payload")
     return NO_CARRIER
 

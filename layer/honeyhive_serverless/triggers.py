@@ -1,17 +1,32 @@
 """Which trigger sent an event, and which HoneyHive session it names: pure functions of the event.
 
-A trigger is told by a few keys of its event, checked in an order that keeps the SQS/SNS records and
-HTTP paths shortest; :data:`TRIGGERS` gives each one's OpenTelemetry ``faas.trigger`` and source.
-Every event of Powertools' corpus has its own trigger (``tests/events/powertools/``).
+A trigger is told by a few keys of its event, checked in an order that keeps the SQS/SNS records,
+HTTP and direct-invoke paths shortest; :data:`TRIGGERS` gives each one's OpenTelemetry
+``faas.trigger`` and source. Every event of Powertools' corpus (``tests/events/powertools/``) and of
+AWS's own (the SAM CLI's and aws-lambda-go's, ``shared/events/``) has its own trigger.
 
-Where the session is: ``session_id`` at the top (direct invoke, Step Functions); ``X-Session-ID``,
-else a JSON body's ``session_id`` (base64 when ``isBase64Encoded``), for API Gateway REST and HTTP
-APIs and their request authorizers, function URLs, ALB and VPC Lattice; the one session all records
-agree on, each from an SQS or SNS message attribute (else its JSON body or message; SNS through SQS
-too), Kinesis JSON data, a Kafka record header, an ActiveMQ property or a RabbitMQ header;
-EventBridge's ``detail.session_id``; a CloudEvent's ``sessionid`` extension, else ``data.session_id``;
-AppSync's ``request.headers`` (per call in a batch); and the conversation-native Bedrock Agents, Lex
-V2 and Amazon Connect (``conversations``: a conversation key when the conversation sets no id).
+``direct`` and ``unknown``: Lambda does not say who invoked it, so the shape decides. ``direct`` is a
+payload a caller wrote and passed to Lambda's Invoke API (an SDK, the console, a Step Functions task
+with its state's input): any JSON value that is not an object, or an object none of whose top-level
+keys is one of :data:`SERVICE_KEYS`, the keys of AWS's own documents: the envelope of a service's
+event (``Records``/``records``, ``eventSource``, ``requestContext``, ``detail-type``, a schema's
+version such as ``messageVersion``, an ``invocationId``) or an answer a service defines for a function
+(a proxy response's ``statusCode``, an authorizer's ``policyDocument`` or ``isAuthorized``, a Lex
+``dialogAction``...). An object with such a key that no row of the table recognises is ``unknown``:
+``faas.trigger`` ``other`` and no source, for nothing says which service sent it. The rule errs toward
+``unknown``: a caller's own payload that uses such a key is named ``unknown`` (its ``session_id`` and
+trace context are read as a direct payload's), where erring the other way would call a service's
+event a direct invoke from ``aws:lambda``.
+
+Where the session is: ``session_id`` at the top (direct invoke, Step Functions, unknown);
+``X-Session-ID``, else a JSON body's ``session_id`` (base64 when ``isBase64Encoded``), for API Gateway
+REST, HTTP and WebSocket APIs and their request authorizers, function URLs, ALB and VPC Lattice; the
+one session all records agree on, each from an SQS or SNS message attribute (else its JSON body or
+message; SNS through SQS too), Kinesis JSON data, a Kafka record header, an ActiveMQ property or a
+RabbitMQ header; EventBridge's ``detail.session_id``; a CloudEvent's ``sessionid`` extension, else
+``data.session_id``; AppSync's ``request.headers`` (per call in a batch); and the conversation-native
+Bedrock Agents, Lex V2 and Amazon Connect (``conversations``: a conversation key when the
+conversation sets no id).
 
 Why not Powertools' event data classes: importing any of them imports them all (measured 33-42 ms
 after OpenTelemetry on this project's machines), paid on the cold start of every HTTP or queue
@@ -29,7 +44,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, KeysView, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -45,24 +60,33 @@ MAX_ID_LENGTH = 64
 #: Every trigger, the one place for the rule: name -> (OpenTelemetry ``faas.trigger``, its source).
 #: ``faas.trigger`` as OpenTelemetry's FaaS conventions define it: ``http`` answers an inbound HTTP
 #: request, and so do API Gateway's authorizers (API Gateway calls one for one HTTP request, and its
-#: answer decides that request's response); ``datasource`` reacts to a change in a store (S3
-#: notifications, DynamoDB and Kinesis streams, Firehose, CloudWatch Logs); ``pubsub`` to a message
-#: (SQS, SNS, Amazon MQ, Kafka, EventBridge, CloudEvents); ``timer`` to a schedule; ``other`` is the
-#: rest: a direct invoke or Step Functions task; AppSync, whose resolvers answer a field and not the
-#: request (its authorizer is other with it); the conversations; and the services that call a
-#: function as a step of their own work (Cognito, CloudFormation, CodePipeline, CodeDeploy, Config,
-#: Secrets Manager rotation, S3 Batch Operations, S3 Object Lambda, SES receipt rules, CloudWatch alarm
-#: actions and dashboard widgets). The source names the service as Lambda's ``eventSource`` does:
-#: ``aws:mq`` for both Amazon MQ engines (their events say ``aws:amq``, ``aws:rmq``), ``aws:kafka``
-#: for MSK and self-managed Kafka alike. ``http`` and ``cloudevent`` are Cloud Functions' triggers too.
-TRIGGERS: dict[str, tuple[str, str]] = {
+#: answer decides that request's response), a WebSocket API's routes (each a message on a connection
+#: an HTTP request opened) and Lambda@Edge (it answers, or rewrites, a CloudFront request);
+#: ``datasource`` reacts to a change in a store (S3 notifications, DynamoDB and Kinesis streams,
+#: DocumentDB change streams, Firehose, Kinesis Data Analytics, CloudWatch Logs, a CodeCommit push);
+#: ``pubsub`` to a message (SQS, SNS, Amazon MQ, Kafka, EventBridge, CloudEvents, an IoT device's);
+#: ``timer`` to a schedule; ``other`` is the rest: a direct invoke or Step Functions task; AppSync,
+#: whose resolvers answer a field and not the request (its authorizer is other with it); the
+#: conversations (Bedrock Agents, Lex, Connect, Alexa); and the services that call a function as a
+#: step of their own work (Cognito, CloudFormation, CodePipeline, CodeDeploy, Config, Secrets Manager
+#: rotation, S3 Batch Operations, S3 Object Lambda, SES receipt rules, CloudWatch alarm actions and
+#: dashboard widgets, IoT authorizers and provisioning hooks, SageMaker Ground Truth, WorkMail, Client
+#: VPN). The source names the service as Lambda's ``eventSource`` does, else by its IAM prefix:
+#: ``aws:mq`` for both Amazon MQ engines (their events say ``aws:amq``, ``aws:rmq``, or ``aws:mq``),
+#: ``aws:kafka`` for MSK and self-managed Kafka alike, ``aws:ec2`` for Client VPN (its endpoints are
+#: EC2's). ``unknown`` has none: see the module's docstring. ``http`` and ``cloudevent`` are Cloud
+#: Functions' triggers too.
+TRIGGERS: dict[str, tuple[str, str | None]] = {
     "api-gateway-rest": ("http", "aws:apigateway"),
     "http-api": ("http", "aws:apigateway"),
+    "websocket-api": ("http", "aws:apigateway"),
     "api-gateway-authorizer": ("http", "aws:apigateway"),
     "http-api-authorizer": ("http", "aws:apigateway"),
+    "websocket-api-authorizer": ("http", "aws:apigateway"),
     "function-url": ("http", "aws:lambda"),
     "alb": ("http", "aws:elasticloadbalancing"),
     "vpc-lattice": ("http", "aws:vpc-lattice"),
+    "cloudfront": ("http", "aws:cloudfront"),
     "http": ("http", "gcp:cloudfunctions"),
     "sqs": ("pubsub", "aws:sqs"),
     "sns": ("pubsub", "aws:sns"),
@@ -70,21 +94,30 @@ TRIGGERS: dict[str, tuple[str, str]] = {
     "kafka": ("pubsub", "aws:kafka"),
     "eventbridge": ("pubsub", "aws:events"),
     "cloudevent": ("pubsub", "cloudevents"),
+    "iot": ("pubsub", "aws:iot"),
+    "iot-1-click": ("pubsub", "aws:iot1click"),
     "schedule": ("timer", "aws:events"),
     "s3": ("datasource", "aws:s3"),
     "dynamodb": ("datasource", "aws:dynamodb"),
     "kinesis": ("datasource", "aws:kinesis"),
+    "docdb": ("datasource", "aws:docdb"),
     "firehose": ("datasource", "aws:firehose"),
+    "kinesis-analytics": ("datasource", "aws:kinesisanalytics"),
     "cloudwatch-logs": ("datasource", "aws:logs"),
+    "codecommit": ("datasource", "aws:codecommit"),
     "appsync": ("other", "aws:appsync"),
     "appsync-batch": ("other", "aws:appsync"),
     "appsync-authorizer": ("other", "aws:appsync"),
     "bedrock-agent": ("other", "aws:bedrock"),
     "agentcore-gateway": ("other", "aws:bedrock-agentcore"),  # a tool call; told by its client context
     "lex": ("other", "aws:lex"),
+    "lex-v1": ("other", "aws:lex"),
     "connect": ("other", "aws:connect"),
+    "alexa-skill": ("other", "aws:alexa"),
+    "alexa-smart-home": ("other", "aws:alexa"),
     "durable-execution": ("other", "aws:lambda"),
     "cognito": ("other", "aws:cognito-idp"),
+    "cognito-sync": ("other", "aws:cognito-sync"),
     "cloudformation": ("other", "aws:cloudformation"),
     "codepipeline": ("other", "aws:codepipeline"),
     "codedeploy": ("other", "aws:codedeploy"),
@@ -95,13 +128,20 @@ TRIGGERS: dict[str, tuple[str, str]] = {
     "ses": ("other", "aws:ses"),
     "cloudwatch-alarm": ("other", "aws:cloudwatch"),
     "cloudwatch-dashboard": ("other", "aws:cloudwatch"),
+    "iot-authorizer": ("other", "aws:iot"),
+    "iot-provisioning-hook": ("other", "aws:iot"),
+    "sagemaker-ground-truth": ("other", "aws:sagemaker"),
+    "workmail": ("other", "aws:workmail"),
+    "client-vpn": ("other", "aws:ec2"),
     "direct": ("other", "aws:lambda"),
+    "unknown": ("other", None),
 }
 #: Trigger name -> OpenTelemetry ``faas.trigger`` value.
 FAAS_TRIGGER = {name: kind for name, (kind, _source) in TRIGGERS.items()}
 HTTP_TRIGGERS = frozenset(name for name, kind in FAAS_TRIGGER.items() if kind == "http")
 
-# Lambda's eventSource in the first of an event's Records -> trigger (Kafka's and Amazon MQ's are at the top).
+# Lambda's eventSource in the first of an event's Records -> trigger (Kafka's, Amazon MQ's and
+# DocumentDB's are at the top). Lambda@Edge's records name none: each holds a "cf".
 _RECORD_SOURCES = {
     "aws:sqs": "sqs",
     "aws:sns": "sns",
@@ -109,35 +149,72 @@ _RECORD_SOURCES = {
     "aws:s3": "s3",
     "aws:dynamodb": "dynamodb",
     "aws:ses": "ses",
+    "aws:codecommit": "codecommit",
 }
 _KAFKA_SOURCES = ("aws:kafka", "SelfManagedKafka", "aws:SelfManagedKafka")
-_MQ_SOURCES = ("aws:amq", "aws:rmq")  # ActiveMQ, RabbitMQ
+_MQ_SOURCES = ("aws:amq", "aws:rmq", "aws:mq")  # ActiveMQ, RabbitMQ; and both as older events name them
+_DOCDB_SOURCE = "aws:docdb"
 # Triggers whose session is the one their records agree on.
 _RECORD_TRIGGERS = frozenset({"sqs", "sns", "kinesis", "kafka", "mq", "appsync-batch"})
-# Shapes told by their keys alone: every key of the set is in each event of that trigger.
+# The operations of AppSync's Lambda data source. A resolver with a request handler (a JavaScript
+# function, or a mapping template that adds its "version") sends the function that request whole:
+# {"operation": "Invoke", "payload": ...}. A caller's own {"operation": "create", ...} stays direct.
+_APPSYNC_OPERATIONS = ("Invoke", "BatchInvoke")
+# Shapes told by their keys alone: every key of the row is in each event of that trigger, and the
+# first is that row's alone (the event's keys find the few rows to check by it).
 _KEYED_SHAPES = (
-    ("cloudevent", frozenset({"specversion", "type", "source"})),
-    ("vpc-lattice", frozenset({"raw_path", "method", "headers"})),  # Lattice's version 1: no requestContext
-    ("bedrock-agent", frozenset({"agent", "actionGroup", "messageVersion"})),
-    ("lex", frozenset({"bot", "sessionId", "sessionState"})),
-    ("durable-execution", frozenset({"DurableExecutionArn", "CheckpointToken"})),
-    ("appsync", frozenset({"typeName", "fieldName", "arguments"})),  # Amplify's @function resolver
-    ("api-gateway-authorizer", frozenset({"type", "authorizationToken", "methodArn"})),  # a TOKEN one
-    ("firehose", frozenset({"deliveryStreamArn", "records"})),
-    ("cloudwatch-logs", frozenset({"awslogs"})),
-    ("cognito", frozenset({"triggerSource", "userPoolId"})),
-    ("cloudformation", frozenset({"RequestType", "ResponseURL"})),
-    ("codepipeline", frozenset({"CodePipeline.job"})),
-    ("codedeploy", frozenset({"DeploymentId", "LifecycleEventHookExecutionId"})),
-    ("config-rule", frozenset({"configRuleArn", "invokingEvent"})),
-    ("secrets-manager", frozenset({"SecretId", "ClientRequestToken", "Step"})),
-    ("s3-batch", frozenset({"invocationSchemaVersion", "tasks"})),
-    ("s3-object-lambda", frozenset({"xAmzRequestId", "userRequest"})),
-    ("cloudwatch-alarm", frozenset({"alarmArn", "alarmData"})),
-    ("cloudwatch-dashboard", frozenset({"widgetContext"})),
+    ("cloudevent", ("specversion", "type", "source")),
+    ("vpc-lattice", ("raw_path", "method", "headers")),  # Lattice's version 1: no requestContext
+    ("bedrock-agent", ("actionGroup", "agent", "messageVersion")),
+    ("lex", ("sessionState", "bot", "sessionId")),
+    ("lex-v1", ("currentIntent", "bot", "invocationSource")),
+    ("durable-execution", ("DurableExecutionArn", "CheckpointToken")),
+    ("appsync", ("typeName", "fieldName")),  # Amplify's @function resolver
+    ("api-gateway-authorizer", ("authorizationToken", "type", "methodArn")),  # a TOKEN one
+    ("firehose", ("deliveryStreamArn", "records")),
+    ("kinesis-analytics", ("applicationArn", "records")),
+    ("cloudwatch-logs", ("awslogs",)),
+    ("cognito", ("triggerSource", "userPoolId")),
+    ("cognito-sync", ("datasetRecords", "identityPoolId", "datasetName")),
+    ("cloudformation", ("ResponseURL", "RequestType")),
+    ("codepipeline", ("CodePipeline.job",)),
+    ("codedeploy", ("LifecycleEventHookExecutionId", "DeploymentId")),
+    ("config-rule", ("configRuleArn", "invokingEvent")),
+    ("secrets-manager", ("SecretId", "ClientRequestToken", "Step")),
+    ("s3-batch", ("invocationSchemaVersion", "tasks")),
+    ("s3-object-lambda", ("xAmzRequestId", "userRequest")),
+    ("cloudwatch-alarm", ("alarmData", "alarmArn")),
+    ("cloudwatch-dashboard", ("widgetContext",)),
+    ("iot", ("clickType", "serialNumber", "batteryVoltage")),  # an IoT button's, through an IoT rule
+    ("iot-1-click", ("placementInfo", "deviceEvent", "deviceInfo")),
+    ("iot-authorizer", ("protocolData", "protocols", "connectionMetadata")),
+    ("iot-provisioning-hook", ("claimCertificateId", "certificateId", "templateArn")),
+    ("sagemaker-ground-truth", ("labelingJobArn", "version")),
+    ("workmail", ("flowDirection", "summaryVersion", "envelope")),
+    ("client-vpn", ("connection-id", "endpoint-id", "schema-version")),
 )
-# Any of their keys: most direct invokes have none, and are told so in one pass over their keys.
-_SHAPE_KEYS = frozenset().union(*(required for _name, required in _KEYED_SHAPES))
+# A row's first key -> (its place in the table, its trigger, all its keys).
+_SHAPES_BY_KEY = {keys[0]: (place, name, frozenset(keys)) for place, (name, keys) in enumerate(_KEYED_SHAPES)}
+#: The keys of AWS's own documents, which a caller's own payload seldom uses (see the module's
+#: docstring): a service event's envelope, its schema's version and its invocation's id; the answers
+#: services define for a function (an HTTP proxy response, an authorizer's policy or verdict, a Lex
+#: dialog, an IoT provisioning hook's, an S3 Batch result); AppSync's identities.
+SERVICE_KEYS = frozenset(
+    {"Records", "records", "eventSource", "EventSource", "eventSourceArn", "requestContext", "detail-type"}
+    | {"messageVersion", "invocationSchemaVersion", "schema-version", "summaryVersion", "invocationId"}
+    | {"statusCode", "isBase64Encoded", "multiValueHeaders", "principalId", "policyDocument", "policyDocuments"}
+    | {"isAuthorized", "resolverContext", "isAuthenticated", "dialogAction", "sessionState", "allowProvisioning"}
+    | {"treatMissingKeysAs", "cognitoIdentityPoolId", "defaultAuthStrategy", "sourceIp"}
+)
+_ALEXA_KEYS = frozenset({"request", "header", "directive"})  # a skill's request, a smart home directive
+# Any of the keys that tell a shape from a direct invoke: most direct invokes have none, and are told
+# so in one pass over their keys.
+_TELLING_KEYS = frozenset().union(
+    *(keys for _name, keys in _KEYED_SHAPES),
+    SERVICE_KEYS,
+    _ALEXA_KEYS,
+    {"info", "operation", "Details"},  # AppSync's, Connect's
+)
 
 #: ASCII control characters: never in an id or a key (they would break a log line, or a header).
 CONTROL_CHARACTERS = re.compile(r"[\x00-\x1f\x7f]")
@@ -165,53 +242,49 @@ class SessionLookup:
 
 
 def trigger_source(name: str) -> str | None:
-    """The source of a trigger (``aws:s3``, ``aws:sqs``, ...; see :data:`TRIGGERS`), None if unknown."""
+    """The source of a trigger (``aws:s3``, ``aws:sqs``, ...; see :data:`TRIGGERS`), None if it has none."""
     entry = TRIGGERS.get(name)
     return entry[1] if entry is not None else None
 
 
 def detect_trigger(event: object) -> str:
-    """The trigger that produced a Lambda event, from its shape (``direct`` when nothing matches)."""
+    """The trigger that produced a Lambda event, from its shape (``direct`` or ``unknown`` when no
+    row matches: see the module's docstring)."""
     if not isinstance(event, Mapping):
         return "appsync-batch" if isinstance(event, list) and _is_appsync_batch(event) else "direct"
     records = event.get("Records")
     if isinstance(records, list) and records and isinstance(records[0], Mapping):
-        source = records[0].get("eventSource") or records[0].get("EventSource")
+        first = records[0]
+        source = first.get("eventSource") or first.get("EventSource")
         # Only text names a source: str() of anything else could be as deep as the event (RecursionError).
-        return _RECORD_SOURCES.get(source, "direct") if isinstance(source, str) else "direct"
+        if isinstance(source, str):
+            return _RECORD_SOURCES.get(source, "unknown")
+        return "cloudfront" if "cf" in first else "unknown"
     context = event.get("requestContext")
     if isinstance(context, Mapping):
         if "elb" in context:
             return "alb"
         if "serviceNetworkArn" in context:
             return "vpc-lattice"
+        if "connectionId" in context:  # a WebSocket API's: $connect, $disconnect, $default, a custom route
+            return "websocket-api-authorizer" if "methodArn" in event else "websocket-api"
+        if "routeArn" in event:
+            return "http-api-authorizer"
+        if "methodArn" in event:  # a REST API's REQUEST authorizer, or an HTTP API's in payload format 1.0
+            return "api-gateway-authorizer"
         if event.get("version") == "2.0" or isinstance(context.get("http"), Mapping):
-            if "routeArn" in event:
-                return "http-api-authorizer"
             domain = context.get("domainName")
             return "function-url" if isinstance(domain, str) and ".lambda-url." in domain else "http-api"
         if "httpMethod" in event:
-            return "api-gateway-authorizer" if "methodArn" in event else "api-gateway-rest"
+            return "api-gateway-rest"
         if "authorizationToken" in event and "apiId" in context:
             return "appsync-authorizer"
-    source = event.get("eventSource")
-    if source is not None:
-        if source in _KAFKA_SOURCES and isinstance(event.get("records"), Mapping):
-            return "kafka"
-        if source in _MQ_SOURCES:
-            return "mq"
     if "detail-type" in event and "detail" in event and "source" in event:
         return "schedule" if event.get("detail-type") == "Scheduled Event" else "eventbridge"
-    if _is_appsync(event):
-        return "appsync"
-    if event.get("Name") == "ContactFlowEvent" and isinstance(event.get("Details"), Mapping):
-        return "connect"
     keys = event.keys()
-    if not keys.isdisjoint(_SHAPE_KEYS):
-        for name, required in _KEYED_SHAPES:
-            if keys >= required:
-                return name
-    return "direct"
+    if keys.isdisjoint(_TELLING_KEYS):
+        return "direct"
+    return _shape_trigger(event, keys)
 
 
 def find_session_id(event: object) -> SessionLookup:
@@ -290,7 +363,8 @@ def validate_session_id(value: object) -> tuple[str | None, str | None]:
 
 def record_list(event: object) -> list[Any]:
     """The records of a batch event, or []: ``Records`` (SQS, SNS, Kinesis, S3, DynamoDB, SES), Kafka's
-    per partition, Amazon MQ's messages (RabbitMQ's per queue), or the calls of an AppSync batch."""
+    per partition, Amazon MQ's messages (RabbitMQ's per queue), DocumentDB's change events, or the
+    calls of an AppSync batch."""
     if isinstance(event, list):
         return event if _is_appsync_batch(event) else []
     if not isinstance(event, Mapping):
@@ -304,6 +378,9 @@ def record_list(event: object) -> list[Any]:
     if source in _MQ_SOURCES:
         messages = event.get("messages")  # ActiveMQ
         return messages if isinstance(messages, list) else _flatten(event.get("rmqMessagesByQueue"))
+    if source == _DOCDB_SOURCE:
+        changes = event.get("events")  # each {"event": <a change stream event>}
+        return changes if isinstance(changes, list) else []
     return []
 
 
@@ -321,9 +398,65 @@ def http_headers(event: Mapping[str, Any]) -> Iterator[tuple[str, object]]:
                 yield str(name).lower(), values[0]
 
 
+def _shape_trigger(event: Mapping[str, Any], keys: KeysView[Any]) -> str:
+    """The trigger of an event that is neither records, a request nor EventBridge's, told by its other keys."""
+    source = event.get("eventSource")
+    if isinstance(source, str):
+        if source in _KAFKA_SOURCES:
+            if isinstance(event.get("records"), Mapping):
+                return "kafka"
+        elif source in _MQ_SOURCES:
+            return "mq"
+        elif source == _DOCDB_SOURCE:
+            return "docdb"
+    # Each test only where its key is: a function call costs more than a look at the keys.
+    if ("info" in keys and _is_appsync(event)) or ("payload" in keys and event.get("operation") in _APPSYNC_OPERATIONS):
+        return "appsync"
+    if "Details" in keys and _is_connect(event):
+        return "connect"
+    # The first row (in the table's order) whose keys the event has all of: rarely more than one to check.
+    found: tuple[int, str] | None = None
+    for key in keys & _SHAPES_BY_KEY.keys():
+        place, name, required = _SHAPES_BY_KEY[key]
+        if keys >= required and (found is None or place < found[0]):
+            found = (place, name)
+    if found is not None:
+        return found[1]
+    # After the rows: a Cognito trigger's "request" is no Alexa request, and is told sooner by its keys.
+    if not keys.isdisjoint(_ALEXA_KEYS):
+        alexa = _alexa(event)
+        if alexa is not None:
+            return alexa
+    return "direct" if keys.isdisjoint(SERVICE_KEYS) else "unknown"
+
+
 def _is_appsync(event: Mapping[str, Any]) -> bool:
+    """A direct resolver's context: its ``info`` names the field and its parent type (``arguments``
+    may be absent)."""
     info = event.get("info")
-    return isinstance(info, Mapping) and "fieldName" in info and "arguments" in event
+    return isinstance(info, Mapping) and "fieldName" in info and ("parentTypeName" in info or "arguments" in event)
+
+
+def _is_connect(event: Mapping[str, Any]) -> bool:
+    """An Amazon Connect contact flow's call: ``Details`` with its ``ContactData``, whatever its ``Name``."""
+    details = event.get("Details")
+    if not isinstance(details, Mapping):
+        return False
+    return event.get("Name") == "ContactFlowEvent" or isinstance(details.get("ContactData"), Mapping)
+
+
+def _alexa(event: Mapping[str, Any]) -> str | None:
+    """``alexa-skill`` for an Alexa skill's request (its ``requestId`` is an Amazon ``amzn1.`` id),
+    ``alexa-smart-home`` for a smart home directive (payload version 2 or 3: an ``Alexa`` namespace)."""
+    request = event.get("request")
+    if isinstance(request, Mapping):
+        request_id = request.get("requestId")
+        if isinstance(request_id, str) and request_id.startswith("amzn1."):
+            return "alexa-skill"
+    directive = event.get("directive")
+    header = directive.get("header") if isinstance(directive, Mapping) else event.get("header")
+    namespace = header.get("namespace") if isinstance(header, Mapping) else None
+    return "alexa-smart-home" if isinstance(namespace, str) and namespace.startswith("Alexa") else None
 
 
 def _is_appsync_batch(event: list[Any]) -> bool:

@@ -825,8 +825,8 @@ def test_the_tracer_key_reaches_only_the_authorization_header(
 
 def test_a_record_source_nested_too_deep_for_str_is_no_source() -> None:
     # detect_trigger did str(eventSource): RecursionError for a list nested beyond the recursion limit.
-    assert detect_trigger({"Records": [{"eventSource": DEEP_LIST}]}) == "direct"
-    assert detect_trigger({"Records": [{"eventSource": ["aws:sqs"]}]}) == "direct"
+    assert detect_trigger({"Records": [{"eventSource": DEEP_LIST}]}) == "unknown"
+    assert detect_trigger({"Records": [{"eventSource": ["aws:sqs"]}]}) == "unknown"
 
 
 def test_records_naming_candidates_too_deep_to_compare_name_no_one_session() -> None:

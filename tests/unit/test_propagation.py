@@ -36,7 +36,7 @@ from honeyhive_serverless.carriers import MAX_CLIENT_CONTEXT, event_carrier, rec
 from honeyhive_serverless_dev.lambda_context import LambdaContext
 from honeyhive_serverless_dev.receiver import DevReceiver
 from honeyhive_serverless_dev.receiver.otlp import ReceivedSpan
-from trigger_shapes import load_corpus_event
+from trigger_shapes import load_corpus_event, load_event
 
 LOGGER = "honeyhive_serverless"
 
@@ -144,6 +144,26 @@ def http_api_authorizer(headers: dict[str, str]) -> dict[str, Any]:
     return event
 
 
+def websocket(fixture: str) -> Any:
+    """A WebSocket API event of this project's fixtures (its $connect route, its authorizer) with the
+    caller's headers in place of its session header, in both maps as API Gateway sends them."""
+
+    def make(headers: dict[str, str]) -> dict[str, Any]:
+        event = load_event(fixture, "unused")
+        for where in ("headers", "multiValueHeaders"):
+            del event[where]["X-Session-ID"]
+        event["headers"].update(headers)
+        event["multiValueHeaders"].update({name: [value] for name, value in headers.items()})
+        return event
+
+    return make
+
+
+def unclaimed(carrier: dict[str, str]) -> dict[str, Any]:
+    """A payload no trigger claims (a proxy response's keys): unknown, its top-level context read."""
+    return {"statusCode": 200, "body": "{}", **carrier}
+
+
 def eventbridge(carrier: dict[str, str]) -> dict[str, Any]:
     return {"detail-type": "order", "source": "shop", "detail": {"order": 7, **carrier}}
 
@@ -164,6 +184,8 @@ def cloudevent(carrier: dict[str, str]) -> dict[str, Any]:
         lambda headers: [appsync(headers)],
         authorizer_request,
         http_api_authorizer,
+        websocket("websocket_connect"),
+        websocket("websocket_authorizer"),
     ],
     ids=[
         "http-api",
@@ -175,6 +197,8 @@ def cloudevent(carrier: dict[str, str]) -> dict[str, Any]:
         "appsync-batch",
         "rest-authorizer",
         "http-api-authorizer",
+        "websocket-connect",
+        "websocket-authorizer",
     ],
 )
 def test_header_carriers_continue_the_callers_trace_and_session(lambda_env: DevReceiver, make_event: Any) -> None:
@@ -184,7 +208,9 @@ def test_header_carriers_continue_the_callers_trace_and_session(lambda_env: DevR
     assert_continues(lambda_env, caller)
 
 
-@pytest.mark.parametrize("make_event", [eventbridge, cloudevent, dict], ids=["eventbridge", "cloudevent", "payload"])
+@pytest.mark.parametrize(
+    "make_event", [eventbridge, cloudevent, dict, unclaimed], ids=["eventbridge", "cloudevent", "payload", "unknown"]
+)
 def test_payload_carriers_continue_the_callers_trace_and_session(lambda_env: DevReceiver, make_event: Any) -> None:
     caller = Caller()
     handler(make_event(caller.carrier), LambdaContext(function_name="fn"))

@@ -56,7 +56,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
     "apigatewayeSchemaMiddlwareInvalidEvent": ("api-gateway-rest", "http"),
     "apigatewayeSchemaMiddlwareValidEvent": ("api-gateway-rest", "http"),
     "appSyncAuthorizerEvent": ("appsync-authorizer", "other"),
-    "appSyncAuthorizerResponse": ("direct", "other"),
+    "appSyncAuthorizerResponse": ("unknown", "other"),
     "appSyncBatchEvent": ("appsync-batch", "other"),
     "appSyncDirectResolver": ("appsync", "other"),
     "appSyncResolverEvent": ("appsync", "other"),
@@ -137,7 +137,7 @@ EXPECTED: dict[str, tuple[str, str]] = {
 }
 #: The one file that is no event: the response an AppSync Lambda authorizer returns (``isAuthorized``,
 #: ``resolverContext``...), kept in the corpus to test Powertools' response builder. Served to a
-#: function, it is what any such payload is: a direct invoke.
+#: function, it is a document of AWS's (its keys say so) that no trigger sends: unknown, not direct.
 NOT_AN_EVENT = "appSyncAuthorizerResponse"
 SERVED = "served"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -148,8 +148,9 @@ def test_the_table_names_exactly_the_corpus_files() -> None:
     assert set(EXPECTED) == {path.stem for path in CORPUS.glob("*.json")}
 
 
-def test_only_the_response_document_is_direct() -> None:
-    assert [name for name, (trigger, _) in EXPECTED.items() if trigger == "direct"] == [NOT_AN_EVENT]
+def test_no_corpus_event_is_direct_and_only_the_response_document_is_unknown() -> None:
+    assert [name for name, (trigger, _) in EXPECTED.items() if trigger == "direct"] == []
+    assert [name for name, (trigger, _) in EXPECTED.items() if trigger == "unknown"] == [NOT_AN_EVENT]
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
