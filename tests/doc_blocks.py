@@ -125,7 +125,7 @@ def _with_comments(path: Path, line: int, info: str, code: str, comments: list[t
     return Block(
         path=path,
         line=line,
-        language=info.split("{")[0],
+        language=info.split("{", maxsplit=1)[0],
         code=code,
         not_run=options.get("not run"),
         setup=options.get("setup", ""),
