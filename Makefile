@@ -8,7 +8,7 @@ CDK_STAMP := cdk/node_modules/.installed
 CDK := cd cdk && CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=1 \
 	JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION=20 NODE_NO_WARNINGS=1 node_modules/.bin/cdk
 
-.PHONY: demo test check lint typecheck unit suite layer lock dist bench bench-import synth deploy-local clean
+.PHONY: demo test check lint typecheck unit suite layer lock dist bench bench-import synth deploy-local docs clean
 
 $(STAMP): pyproject.toml constraints/dev.txt
 	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
@@ -73,6 +73,11 @@ synth: $(STAMP) $(CDK_STAMP)
 # Bootstrap and deploy the example app to a moto server on loopback; prints what was deployed.
 deploy-local: $(STAMP) $(CDK_STAMP)
 	cd cdk && ../$(PY) deploy_local.py
+
+# docs/configuration.md, the configuration reference, written again from variables.py and config.py
+# (a unit test fails while the committed one differs).
+docs: $(STAMP)
+	$(PY) -m honeyhive_serverless_dev.config_reference docs/configuration.md
 
 # Cost of `import honeyhive_serverless` and of the first get_tracer(), medians over fresh processes.
 bench-import: $(STAMP)

@@ -20,6 +20,7 @@ import tomllib
 
 import receiver_contract
 from honeyhive_serverless import HoneyHiveTracer
+from honeyhive_serverless import config as config_module
 from honeyhive_serverless._log import logger as package_logger
 from honeyhive_serverless.tracer import reset_tracer
 from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime
@@ -88,6 +89,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     saved = otel_context.get_current()
     # ``verbose`` sets the package logger's level and handler for the process, as it would in a function.
     level, handlers = package_logger.level, list(package_logger.handlers)
+    # What is warned of once per process is warned of once per test.
+    monkeypatch.setattr(config_module, "_warned_once", set())
     reset_tracer()
     yield
     reset_tracer()

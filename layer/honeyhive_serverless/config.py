@@ -1,10 +1,16 @@
 """Configuration, resolved in one place: explicit argument > ``HH_*`` environment variable > default.
 
 An explicit bad argument is the caller's bug and raises ``ValueError`` naming the parameter. A bad
-environment variable is an operator's mistake in a deployed function: it logs one warning naming the
-variable and tracing degrades to no export, so the user's function keeps running. The wrapper's
-options, and the redaction settings, warn the same way and keep their default instead (for redaction:
-never less of it, and never a reason to stop exporting).
+environment variable is an operator's mistake in a deployed function, and every one follows one rule
+(``_log.warn_bad_value``): one warning line naming the variable, its value (a key's redacted), what was
+expected and what happens instead, which is the default, and the function keeps running. The one
+exception is the server URL: the default server would receive data meant for another, so nothing is
+exported instead.
+
+Once per process, an ``HH_*`` name that ``variables`` does not know is named with its likely meaning,
+and a missing project is named with where the spans go instead. The configuration reference
+(``docs/configuration.md``) is generated from ``variables``, the defaults here and the accepted values
+below (``honeyhive_serverless_dev.config_reference``).
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from dataclasses import dataclass, replace
 from typing import Literal
 
 from . import variables as var
-from ._log import logger, quote_prefix
+from ._log import logger, using_default, warn_bad_value
 from .instrumentors import NO_INSTRUMENTORS, InstrumentorSelection, parse_instrumentors
 from .redaction import DEFAULT_REDACTION, NO_REDACTION, Redaction, compile_patterns, normalized_name, split_patterns
 
@@ -38,6 +44,19 @@ DEFAULT_MAX_SPAN_SIZE = 10 * 1024 * 1024
 #: The one OTLP encoding spoken here (``HH_OTLP_PROTOCOL``).
 OTLP_PROTOCOL = "http/protobuf"
 
+
+#: What a value must be, as the warning about a bad one and the configuration reference both say it.
+BOOL_VALUES = "true or false"
+POSITIVE_WHOLE_NUMBER = "a positive whole number"
+POSITIVE_SECONDS = "a positive number of seconds"
+URL_VALUES = "an http:// or https:// URL"
+INGESTION_KEY_VALUES = "an ingestion API key (hh_ingst_<id>_<secret>)"
+REGULAR_EXPRESSION = "a regular expression"
+EXPORT_MODE_VALUES = f"one of {', '.join(EXPORT_MODES)}"
+#: What happens instead of a bad server URL (see the module's docstring).
+NOTHING_EXPORTED = "nothing is exported (the default server is not assumed for one meant to be another)"
+#: Where spans without a project go: HoneyHive files them under the project their key belongs to.
+NO_PROJECT_FILING = "HoneyHive files the spans under the project the API key belongs to"
 
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
@@ -88,7 +107,7 @@ class Config:
     max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES
     invocation_max_spans: int = DEFAULT_INVOCATION_MAX_SPANS
     invocation_max_bytes: int = DEFAULT_INVOCATION_MAX_BYTES
-    #: True when an environment variable was unusable: sessions still get ids, nothing is exported.
+    #: True when the server URL's variable was unusable: sessions still get ids, nothing is exported.
     export_disabled: bool = False
     #: The Bearer of every request when set (send-only), before ``api_key``.
     ingestion_api_key: str | None = None
@@ -108,6 +127,9 @@ class Config:
     instrumentors: InstrumentorSelection = NO_INSTRUMENTORS
     #: What is removed from everything sent (``HH_REDACT``, ``HH_REDACT_KEYS``, ``HH_REDACT_PATTERNS``).
     redaction: Redaction = DEFAULT_REDACTION
+    #: Where the key sent comes from (a variable's name, a secret's, an argument), for the hint when
+    #: HoneyHive refuses it: never the key.
+    key_origin: str = "none"
 
     @property
     def has_key_source(self) -> bool:
@@ -129,16 +151,37 @@ def detect_platform(env: Mapping[str, str] | None = None) -> str:
     return "dev"
 
 
-class _EnvProblems:
-    """Collects bad environment variables; each is named once in a warning."""
+def _warn(variable: str, value: str, expected: str, instead: str) -> None:
+    """``warn_bad_value``, a key-carrying variable's value redacted."""
+    warn_bad_value(variable, value, expected, instead, secret=variable in var.API_KEY_SOURCES)
 
-    def __init__(self, consequence: str) -> None:
-        self.bad = False
-        self._consequence = consequence
 
-    def warn(self, variable: str, problem: str) -> None:
-        self.bad = True
-        logger.warning("honeyhive: ignoring %s: %s; %s", variable, problem, self._consequence)
+#: What was warned of once per process (an unknown variable's name, the missing project): not again.
+_warned_once: set[str] = set()
+
+
+def _warn_unknown_names(env: Mapping[str, str]) -> None:
+    """Each ``HH_*`` name ``variables`` does not know, warned once per process with its likely meaning."""
+    unknown = sorted(
+        name for name in env if name.startswith("HH_") and name not in var.HH_NAMES and name not in _warned_once
+    )
+    if not unknown:
+        return
+    import difflib  # only with an unknown name: the cold path does not pay for it
+
+    for name in unknown:
+        _warned_once.add(name)
+        close = difflib.get_close_matches(name, var.HH_NAMES, n=1)
+        hint = f"did you mean {close[0]}?" if close else "see docs/configuration.md for the names"
+        logger.warning("honeyhive: %s is not a variable honeyhive-serverless reads; it is ignored (%s)", name, hint)
+
+
+def _warn_no_project(config: Config) -> None:
+    """No project while spans would be sent: once per process, with where they go instead."""
+    if config.project or config.offline or not config.has_key_source or "project" in _warned_once:
+        return
+    _warned_once.add("project")
+    logger.warning("honeyhive: no project set (%s or project=); %s", var.PROJECT, NO_PROJECT_FILING)
 
 
 def _first_env(env: Mapping[str, str], *names: str) -> tuple[str, str] | None:
@@ -173,9 +216,11 @@ def _parse_bool(text: str) -> bool | None:
     return None
 
 
-def _bool_setting(
-    explicit: bool | None, env: Mapping[str, str], name: str, default: bool, problems: _EnvProblems
-) -> bool:
+def _bool_text(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _bool_setting(explicit: bool | None, env: Mapping[str, str], name: str, default: bool) -> bool:
     if explicit is not None:
         return bool(explicit)
     raw = env.get(name)
@@ -183,7 +228,7 @@ def _bool_setting(
         return default
     parsed = _parse_bool(raw)
     if parsed is None:
-        problems.warn(name, "expected true or false")
+        _warn(name, raw, BOOL_VALUES, using_default(_bool_text(default)))
         return default
     return parsed
 
@@ -192,7 +237,6 @@ def _int_setting(
     env: Mapping[str, str],
     name: str,
     default: int,
-    problems: _EnvProblems,
     explicit: object = None,
     parameter: str = "",
 ) -> int:
@@ -208,39 +252,39 @@ def _int_setting(
     except ValueError:
         value = 0
     if value <= 0:
-        problems.warn(name, "expected a positive whole number")
+        _warn(name, raw, POSITIVE_WHOLE_NUMBER, using_default(default))
         return default
     return value
 
 
-def _export_timeout_ms(env: Mapping[str, str], problems: _EnvProblems) -> int:
+def _export_timeout_ms(env: Mapping[str, str]) -> int:
     """``HH_EXPORT_TIMEOUT_MS``, else the SDK's ``HH_API_TIMEOUT`` (seconds), else the default."""
     raw = env.get(var.API_TIMEOUT, "").strip()
     if env.get(var.EXPORT_TIMEOUT_MS, "").strip() or not raw:
-        return _int_setting(env, var.EXPORT_TIMEOUT_MS, DEFAULT_EXPORT_TIMEOUT_MS, problems)
+        return _int_setting(env, var.EXPORT_TIMEOUT_MS, DEFAULT_EXPORT_TIMEOUT_MS)
     try:
         seconds = float(raw)
     except ValueError:
         seconds = 0.0
     if not 0 < seconds < float("inf"):
-        problems.warn(var.API_TIMEOUT, "expected a positive number of seconds")
+        _warn(var.API_TIMEOUT, raw, POSITIVE_SECONDS, using_default(f"{DEFAULT_EXPORT_TIMEOUT_MS} ms"))
         return DEFAULT_EXPORT_TIMEOUT_MS
     return max(1, round(seconds * 1000))
 
 
-def _ingestion_key(explicit: str | None, env: Mapping[str, str], problems: _EnvProblems) -> str | None:
+def _ingestion_key(explicit: str | None, env: Mapping[str, str]) -> str | None:
     """The ingestion key, argument > variable; one of another shape is refused, as the SDK does, without
     ever echoing it."""
     if explicit is not None and str(explicit).strip():
         key = str(explicit).strip()
         if not _INGESTION_KEY.fullmatch(key):
-            raise ValueError("ingestion_api_key must be an ingestion API key (hh_ingst_<id>_<secret>)")
+            raise ValueError(f"ingestion_api_key must be {INGESTION_KEY_VALUES}")
         return key
     key = env.get(var.INGESTION_API_KEY, "").strip()
     if not key:
         return None
     if not _INGESTION_KEY.fullmatch(key):
-        problems.warn(var.INGESTION_API_KEY, "not an ingestion API key (hh_ingst_<id>_<secret>)")
+        _warn(var.INGESTION_API_KEY, key, INGESTION_KEY_VALUES, using_default("none: the API key is sent"))
         return None
     return key
 
@@ -249,15 +293,13 @@ def _redaction(env: Mapping[str, str]) -> Redaction:
     """The redaction rules: on unless ``HH_REDACT`` is false, with ``HH_REDACT_KEYS`` and the
     ``HH_REDACT_PATTERNS`` that compile. A bad value warns and redaction stays as it would be without
     it: never less redaction, and never a reason to stop exporting."""
-    if not _bool_setting(None, env, var.REDACT, True, _EnvProblems("redaction stays on")):
+    if not _bool_setting(None, env, var.REDACT, True):
         logger.debug("honeyhive: %s is false: nothing sent is redacted", var.REDACT)
         return NO_REDACTION
     names = frozenset(normalized_name(name.strip()) for name in env.get(var.REDACT_KEYS, "").split(",") if name.strip())
     patterns, bad = compile_patterns(split_patterns(env.get(var.REDACT_PATTERNS, "")))
     for text, problem in bad:
-        _EnvProblems("the other patterns apply").warn(
-            var.REDACT_PATTERNS, f"{quote_prefix(text)} is not a regular expression ({problem})"
-        )
+        _warn(var.REDACT_PATTERNS, text, f"{REGULAR_EXPRESSION} ({problem})", "leaving it out (the others apply)")
     if not names and not patterns:
         return DEFAULT_REDACTION
     return Redaction(names=names, patterns=patterns)
@@ -342,38 +384,41 @@ def resolve_config(
     'immediate'
     """
     env = os.environ if env is None else env
-    problems = _EnvProblems("spans will not be exported")
+    _warn_unknown_names(env)
     platform = detect_platform(env)
 
+    url_refused = False
     if server_url is not None:
         url = checked_server_url(server_url)
         if url is None:
-            raise ValueError("server_url must be an http:// or https:// URL")
+            raise ValueError(f"server_url must be {URL_VALUES}")
     else:
         url = DEFAULT_SERVER_URL
         found = _first_env(env, *var.SERVER_URLS)
         if found is not None:
             checked = checked_server_url(found[1])
             if checked is None:
-                problems.warn(found[0], "not an http:// or https:// URL")
+                url_refused = True
+                _warn(found[0], found[1], URL_VALUES, NOTHING_EXPORTED)
             else:
                 url = checked
 
     if export_mode is not None:
         if export_mode not in EXPORT_MODES:
-            raise ValueError(f"export_mode must be one of {', '.join(EXPORT_MODES)}")
+            raise ValueError(f"export_mode must be {EXPORT_MODE_VALUES}")
         mode = export_mode
     elif disable_batch is not None:
         mode = "immediate" if disable_batch else "batch"
     else:
-        mode = "batch" if platform == "dev" else "invocation"
-        raw_mode = env.get(var.EXPORT_MODE, "").strip().lower()
+        mode = default_export_mode(platform)
+        raw_mode = env.get(var.EXPORT_MODE, "").strip()
+        lowered = raw_mode.lower()
         if raw_mode:
-            if raw_mode in EXPORT_MODES:
-                mode = raw_mode
+            if lowered in EXPORT_MODES:
+                mode = lowered
             else:
-                problems.warn(var.EXPORT_MODE, f"expected one of {', '.join(EXPORT_MODES)}")
-        elif _bool_setting(None, env, var.DISABLE_BATCH, False, problems):
+                _warn(var.EXPORT_MODE, raw_mode, EXPORT_MODE_VALUES, using_default(mode))
+        elif _bool_setting(None, env, var.DISABLE_BATCH, False):
             mode = "immediate"
 
     filters = parse_span_name_filters(span_name_filters)
@@ -395,46 +440,61 @@ def resolve_config(
         session_name=session_name or env.get(var.SESSION_NAME, "").strip() or None,
         session_id=session_id or env.get(var.SESSION_ID, "").strip() or None,
         export_mode=mode,
-        test_mode=_bool_setting(test_mode, env, var.TEST_MODE, False, problems),
+        test_mode=_bool_setting(test_mode, env, var.TEST_MODE, False),
         # On a serverless platform the start-up session would be one request per cold start that no
         # invocation uses: each invocation gets its own session from the wrapper.
         skip_backend_session_creation=_bool_setting(
-            skip_backend_session_creation,
-            env,
-            var.SKIP_BACKEND_SESSION_CREATION,
-            platform != "dev",
-            problems,
+            skip_backend_session_creation, env, var.SKIP_BACKEND_SESSION_CREATION, platform != "dev"
         ),
-        export_timeout_ms=_export_timeout_ms(env, problems),
-        flush_timeout_ms=_int_setting(env, var.FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_TIMEOUT_MS, problems),
-        timeout_margin_ms=_int_setting(env, var.TIMEOUT_MARGIN_MS, DEFAULT_TIMEOUT_MARGIN_MS, problems),
-        max_payload_bytes=_int_setting(env, var.MAX_PAYLOAD_BYTES, DEFAULT_MAX_PAYLOAD_BYTES, problems),
-        invocation_max_spans=_int_setting(env, var.INVOCATION_MAX_SPANS, DEFAULT_INVOCATION_MAX_SPANS, problems),
-        invocation_max_bytes=_int_setting(env, var.INVOCATION_MAX_BYTES, DEFAULT_INVOCATION_MAX_BYTES, problems),
-        export_disabled=False,
-        ingestion_api_key=_ingestion_key(ingestion_api_key, env, problems),
-        disable_tracing=_bool_setting(disable_tracing, env, var.DISABLE_TRACING, False, problems),
-        verbose=_bool_setting(verbose, env, var.VERBOSE, False, problems),
+        export_timeout_ms=_export_timeout_ms(env),
+        flush_timeout_ms=_int_setting(env, var.FLUSH_TIMEOUT_MS, DEFAULT_FLUSH_TIMEOUT_MS),
+        timeout_margin_ms=_int_setting(env, var.TIMEOUT_MARGIN_MS, DEFAULT_TIMEOUT_MARGIN_MS),
+        max_payload_bytes=_int_setting(env, var.MAX_PAYLOAD_BYTES, DEFAULT_MAX_PAYLOAD_BYTES),
+        invocation_max_spans=_int_setting(env, var.INVOCATION_MAX_SPANS, DEFAULT_INVOCATION_MAX_SPANS),
+        invocation_max_bytes=_int_setting(env, var.INVOCATION_MAX_BYTES, DEFAULT_INVOCATION_MAX_BYTES),
+        export_disabled=url_refused,
+        ingestion_api_key=_ingestion_key(ingestion_api_key, env),
+        disable_tracing=_bool_setting(disable_tracing, env, var.DISABLE_TRACING, False),
+        verbose=_bool_setting(verbose, env, var.VERBOSE, False),
         span_name_filters=filters,
-        max_attributes=_int_setting(
-            env, var.MAX_ATTRIBUTES, DEFAULT_MAX_ATTRIBUTES, problems, max_attributes, "max_attributes"
-        ),
-        max_events=_int_setting(env, var.MAX_EVENTS, DEFAULT_MAX_EVENTS, problems, max_events, "max_events"),
-        max_links=_int_setting(env, var.MAX_LINKS, DEFAULT_MAX_LINKS, problems, max_links, "max_links"),
-        max_span_size=_int_setting(
-            env, var.MAX_SPAN_SIZE, DEFAULT_MAX_SPAN_SIZE, problems, max_span_size, "max_span_size"
-        ),
-        otlp_enabled=_bool_setting(None, env, var.OTLP_ENABLED, True, problems),
+        max_attributes=_int_setting(env, var.MAX_ATTRIBUTES, DEFAULT_MAX_ATTRIBUTES, max_attributes, "max_attributes"),
+        max_events=_int_setting(env, var.MAX_EVENTS, DEFAULT_MAX_EVENTS, max_events, "max_events"),
+        max_links=_int_setting(env, var.MAX_LINKS, DEFAULT_MAX_LINKS, max_links, "max_links"),
+        max_span_size=_int_setting(env, var.MAX_SPAN_SIZE, DEFAULT_MAX_SPAN_SIZE, max_span_size, "max_span_size"),
+        otlp_enabled=_bool_setting(None, env, var.OTLP_ENABLED, True),
         # Naming botocore among the instrumentors is asking for this.
-        propagate_aws_sdk=_bool_setting(propagate_aws_sdk, env, var.PROPAGATE_AWS_SDK, False, problems)
+        propagate_aws_sdk=_bool_setting(propagate_aws_sdk, env, var.PROPAGATE_AWS_SDK, False)
         or selection.wants_aws_sdk,
         instrumentors=selection,
         redaction=_redaction(env),
     )
-    protocol = env.get(var.OTLP_PROTOCOL, "").strip().lower()
-    if protocol and protocol != OTLP_PROTOCOL:
-        _EnvProblems(f"using {OTLP_PROTOCOL}").warn(var.OTLP_PROTOCOL, f"only {OTLP_PROTOCOL} is spoken here")
-    return replace(config, export_disabled=True) if problems.bad else config
+    config = replace(config, key_origin=_key_origin(config, api_key, ingestion_api_key, key_found))
+    protocol = env.get(var.OTLP_PROTOCOL, "").strip()
+    if protocol and protocol.lower() != OTLP_PROTOCOL:
+        _warn(var.OTLP_PROTOCOL, protocol, OTLP_PROTOCOL, using_default(OTLP_PROTOCOL))
+    _warn_no_project(config)
+    return config
+
+
+def default_export_mode(platform: str) -> ExportMode:
+    """``batch`` in a long-lived process, ``invocation`` on a serverless platform (a frozen sandbox
+    would strand a batch)."""
+    return "batch" if platform == "dev" else "invocation"
+
+
+def _key_origin(
+    config: Config, api_key: str | None, ingestion_api_key: str | None, key_found: tuple[str, str] | None
+) -> str:
+    """Where the key sent comes from, in the order ``ApiKeyProvider`` picks it: never the key."""
+    if config.ingestion_api_key:
+        return "the ingestion_api_key argument" if ingestion_api_key else var.INGESTION_API_KEY
+    if config.api_key:
+        return "the api_key argument" if api_key or key_found is None else key_found[0]
+    if config.api_key_secret_arn:
+        return f"the Secrets Manager secret named by {var.API_KEY_SECRET_ARN}"
+    if config.api_key_ssm_parameter:
+        return f"the SSM parameter named by {var.API_KEY_SSM_PARAMETER}"
+    return "none"
 
 
 @dataclass(frozen=True)
@@ -467,14 +527,13 @@ def resolve_wrapper_options(
 ) -> WrapperOptions:
     """Resolve the wrapper's options; a bad variable warns once and its default applies."""
     env = os.environ if env is None else env
-    problems = _EnvProblems("using its default")
     return WrapperOptions(
-        capture_event=_bool_setting(capture_event, env, var.CAPTURE_EVENT, True, problems),
-        capture_response=_bool_setting(capture_response, env, var.CAPTURE_RESPONSE, True, problems),
-        return_session_id=_bool_setting(return_session_id, env, var.RETURN_SESSION_ID, True, problems),
+        capture_event=_bool_setting(capture_event, env, var.CAPTURE_EVENT, True),
+        capture_response=_bool_setting(capture_response, env, var.CAPTURE_RESPONSE, True),
+        return_session_id=_bool_setting(return_session_id, env, var.RETURN_SESSION_ID, True),
         event_type=event_type or env.get(var.EVENT_TYPE, "").strip() or "chain",
         session_name=session_name or env.get(var.SESSION_NAME, "").strip() or None,
         session_key_path=env.get(var.SESSION_KEY, "").strip() or None,
-        conversation_sessions=_bool_setting(conversation_sessions, env, var.CONVERSATION_SESSIONS, True, problems),
-        capture_identity=_bool_setting(capture_identity, env, var.CAPTURE_IDENTITY, False, problems),
+        conversation_sessions=_bool_setting(conversation_sessions, env, var.CONVERSATION_SESSIONS, True),
+        capture_identity=_bool_setting(capture_identity, env, var.CAPTURE_IDENTITY, False),
     )

@@ -29,7 +29,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ._log import logger
+from . import variables as var
+from ._log import logger, warn_bad_value
 
 if TYPE_CHECKING:
     from opentelemetry.trace import TracerProvider
@@ -185,11 +186,7 @@ def _apply(selection: InstrumentorSelection, provider: TracerProvider) -> list[s
         entry_point = installed.get(name)
         if entry_point is None:
             known = ", ".join(sorted(set(installed) - NOT_IN_ALL)) or "none"
-            logger.warning(
-                "honeyhive: HH_INSTRUMENTORS names %r, which no installed package provides (installed: %s)",
-                name,
-                known,
-            )
+            warn_bad_value(var.INSTRUMENTORS, name, f"an installed instrumentor (installed: {known})", "leaving it out")
             continue
         if _apply_one(name, entry_point, provider, explicit=not selection.everything):
             applied.append(name)

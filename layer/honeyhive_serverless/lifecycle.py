@@ -217,6 +217,9 @@ class SessionLifecycle:
             self._hold(session_id, kept)
 
     def _warn_local_session(self) -> None:
+        # A refused key has been said already, with its hint: this would be a second line of the same.
+        if self.client.key_refused:
+            return
         if not self._warned_local_session and self.config.has_key_source and not self.config.export_disabled:
             self._warned_local_session = True
             logger.warning(

@@ -4,7 +4,9 @@ The runtime's config, the CDK construct and the AWS tools all spell a variable t
 constants, so a typo is a NameError at import instead of a setting that is silently ignored. A test
 holds the rest of the code to it: no ``HH_*`` string literal outside this module.
 
-The values a variable takes, and their defaults, live with the rule that reads them (``config``).
+The values a variable takes, and their defaults, live with the rule that reads them (``config``); what
+each one does is said once, in the configuration reference's entries
+(``honeyhive_serverless_dev.config_reference``), which write ``docs/configuration.md``.
 """
 
 from __future__ import annotations
@@ -130,3 +132,7 @@ CLOUD_RUN_REVISION = "K_REVISION"
 GOOGLE_CLOUD_REGION = "GOOGLE_CLOUD_REGION"
 #: OpenTelemetry's own list of instrumentations not to apply; honoured by ``HH_INSTRUMENTORS=all``.
 OTEL_DISABLED_INSTRUMENTATIONS = "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS"
+
+#: Every ``HH_*`` name above, the runtime's, the construct's and the tools' alike: a variable of this
+#: prefix outside it is a typo or a setting of another tool, and is warned of (see ``config``).
+HH_NAMES = frozenset(value for value in tuple(globals().values()) if isinstance(value, str) and value.startswith("HH_"))

@@ -52,3 +52,9 @@ def test_ids_do_not_repeat_when_random_is_seeded() -> None:
         for _ in range(2)
     }
     assert len(runs) == 2
+
+
+def test_difflib_is_imported_only_for_an_unknown_variable() -> None:
+    code = "from honeyhive_serverless import get_tracer\nget_tracer()"
+    assert "difflib" not in _loaded_after(code, {"HH_PROJECT": "p", "HH_API_KEY": "k"})
+    assert "difflib" in _loaded_after(code, {"HH_PROJET": "p", "HH_API_KEY": "k"})

@@ -250,7 +250,7 @@ def test_named_problems_get_one_warning_line_each(
     assert "needs_missing is not applied" in missing and "no-such-library-for-honeyhive" in missing
     assert "needs_newer is not applied" in newer and "pytest" in newer
     assert "broken failed (RuntimeError: this instrumentor is broken)" in broken
-    assert "'nonesuch', which no installed package provides" in unknown and "openai" in unknown
+    assert "HH_INSTRUMENTORS='nonesuch' is not an installed instrumentor" in unknown and "openai" in unknown
     # The rest still applies, and tracing works.
     assert _complete(openai_api) == REPLY
     tracer.flush()

@@ -283,12 +283,13 @@ def test_a_malformed_ingestion_key_is_refused_and_never_echoed(
         HoneyHiveTracer.init(test_mode=True, ingestion_api_key="hh_ingst_short-secret-canary")
     assert "short-secret-canary" not in str(raised.value)
     monkeypatch.setenv("HH_INGESTION_API_KEY", "hh_ingst_short-secret-canary")
+    monkeypatch.setenv("HH_TEST_MODE", "true")  # nothing sent: no other line
     with caplog.at_level(logging.WARNING, logger="honeyhive_serverless"):
         tracer = get_tracer()
     [line] = [record.getMessage() for record in caplog.records]
     assert "HH_INGESTION_API_KEY" in line
     assert "short-secret-canary" not in caplog.text
-    assert tracer.config.export_disabled
+    assert tracer.config.ingestion_api_key is None
 
 
 @pytest.mark.usefixtures("aws")
@@ -546,15 +547,17 @@ def test_a_bad_limit_argument_raises(keyword: str, value: object) -> None:
     ("variable", "value"),
     [("HH_MAX_SPAN_SIZE", "0"), ("HH_MAX_LINKS", "x"), ("HH_API_TIMEOUT", "-1"), ("HH_DISABLE_TRACING", "maybe")],
 )
-def test_a_bad_variable_warns_once_naming_it(
+def test_a_bad_variable_warns_once_naming_it_and_its_default_applies(
     variable: str, value: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("HH_TEST_MODE", "true")  # nothing sent: no other line
     with caplog.at_level(logging.WARNING, logger="honeyhive_serverless"):
         tracer = get_tracer()
     [line] = [record.getMessage() for record in caplog.records]
     assert variable in line
-    assert tracer.config.export_disabled
+    assert "using the default" in line
+    assert not tracer.config.export_disabled
 
 
 def test_an_over_size_span_leaves_with_its_largest_strings_cut(receiver: DevReceiver) -> None:

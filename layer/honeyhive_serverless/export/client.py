@@ -68,7 +68,8 @@ class Breaker:
             self._open_until = now + self.cooldown_s
             return True
 
-    def record(self, ok: bool, reason: str) -> None:
+    def record(self, ok: bool, reason: str, *, warned: bool = False) -> None:
+        """Count a request's outcome; ``warned``: the caller has said why it failed, in its own line."""
         with self._lock:
             if ok:
                 if self._failures >= self.threshold:
@@ -76,10 +77,14 @@ class Breaker:
                 self._failures = 0
                 return
             self._failures += 1
+            opened = self._failures == self.threshold
+            if opened:
+                self._open_until = time.monotonic() + self.cooldown_s
+            if warned:
+                return
             if self._failures == 1:
                 logger.warning("honeyhive: request to HoneyHive failed (%s)", reason)
-            elif self._failures == self.threshold:
-                self._open_until = time.monotonic() + self.cooldown_s
+            elif opened:
                 logger.warning(
                     "honeyhive: %d requests in a row failed (%s); not exporting for %.0f s",
                     self._failures,
@@ -98,6 +103,8 @@ class HoneyHiveClient:
         # One breaker per endpoint: a failing session API must not stop span export, and vice versa.
         self.breakers = {path: Breaker() for path in (OTLP_PATH, SESSION_START_PATH, EVENTS_PATH)}
         self._warned_no_key = False
+        #: HoneyHive refused the key: said once, in one line, and what fails from it says nothing more.
+        self.key_refused = False
         self._warned_status: set[int] = set()
 
     def post_spans(self, body: bytes, deadline: float | None = None) -> bool:
@@ -189,12 +196,30 @@ class HoneyHiveClient:
         if 200 <= response.status < 300 or response.status in answered:
             breaker.record(True, "")
             return response
-        if response.status in (401, 403, 429) or response.status >= 500:
+        if response.status in (401, 403):
+            self._warn_refused(response.status, method, path)
+            breaker.record(False, f"{method} {path}: HTTP {response.status}", warned=True)
+        elif response.status == 429 or response.status >= 500:
             breaker.record(False, f"{method} {path}: HTTP {response.status}")
         elif response.status not in self._warned_status:
             self._warned_status.add(response.status)
             logger.warning("honeyhive: HoneyHive rejected %s %s with HTTP %d", method, path, response.status)
         return None
+
+    def _warn_refused(self, status: int, method: str, path: str) -> None:
+        """A refused key, said once in one line with where the key came from (never the key)."""
+        if self.key_refused:
+            return
+        self.key_refused = True
+        logger.warning(
+            "honeyhive: HoneyHive refused the API key (HTTP %d to %s %s); it came from %s: check that it is a "
+            "valid key for %s",
+            status,
+            method,
+            path,
+            self._config.key_origin,
+            self._config.server_url,
+        )
 
     def _send(
         self, method: str, path: str, body: bytes, key: str, content_type: str, deadline: float | None

@@ -33,8 +33,8 @@ from ..serving import ChunkedBodyError, QuickBindHTTPServer, read_chunked, shut_
 from .experiments import Runs
 from .otlp import JSON_TYPES, PROTOBUF_TYPES, ReceivedSpan, decode_trace_request, export_response, media_type
 
-FaultKind = Literal["refuse", "hang", "500", "429", "slow", "401_once"]
-FAULT_KINDS: frozenset[str] = frozenset({"refuse", "hang", "500", "429", "slow", "401_once"})
+FaultKind = Literal["refuse", "hang", "500", "429", "slow", "401_once", "403"]
+FAULT_KINDS: frozenset[str] = frozenset({"refuse", "hang", "500", "429", "slow", "401_once", "403"})
 
 # A dev receiver has no business buffering more than this; a larger Content-Length is a client bug.
 MAX_BODY_BYTES = 64 * 1024 * 1024
@@ -388,6 +388,9 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 elif fault.kind == "401_once":
                     self._answer(request, Outcome.error(401, "injected fault: 401"))
+                    return
+                elif fault.kind == "403":  # a key HoneyHive knows but that may not do this
+                    self._answer(request, Outcome.error(403, "injected fault: 403"))
                     return
             self._answer(request, _respond(request, route, server.settings))
         except OSError:
