@@ -1069,3 +1069,102 @@ def test_options_that_contradict_are_refused_when_made() -> None:
         InstrumentOptions(layer_arn=LAYER, layer=False)
     with pytest.raises(InstrumentError, match="not a layer version ARN"):
         InstrumentOptions(layer_arn="hh-layer")
+
+
+# --------------------------------------------------------------------------------------------
+# What a newcomer gets wrong, said in one line before anything changes
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--api-key-secret-arn", "hh-key", "'hh-key' is not a secret ARN"),
+        (
+            "--api-key-secret-arn",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:hh-key",
+            "is a partial secret ARN",
+        ),
+        ("--api-key-ssm-parameter", "honeyhive key", "'honeyhive key' is not an SSM parameter name or ARN"),
+        ("--api-key-ssm-parameter", "/aws/reserved", "may not begin with aws or ssm"),
+        ("--layer-arn", "hh-layer", "'hh-layer' is not a layer version ARN"),
+        ("--function", "my function", "'my function' is not a Lambda function name"),
+        ("--function", "fn:live", "names a version or alias (live)"),
+    ],
+)
+def test_a_malformed_name_or_arn_is_refused_naming_it_before_any_call(
+    client: Any, role: str, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    create_function(client, role, "fn")
+    before = settings(client, "fn")
+    command = ["instrument", "--function", "fn", "--layer-arn", LAYER, "--api-key-ssm-parameter", "/hh/key"]
+    replaced = {"--function": 1, "--layer-arn": 3, "--api-key-ssm-parameter": 5}
+    if option in replaced:
+        command[replaced[option] + 1] = value
+    else:
+        command[5:7] = [option, value]
+    if option == "--api-key-secret-arn":
+        command.append("--grant-secret-read")
+
+    assert cli(command) == 1
+
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("hh-serverless: error: ") and message in line
+    assert settings(client, "fn") == before
+    assert role_policies(boto3.client("iam", region_name=REGION), role) == {}
+
+
+def test_a_function_without_a_key_source_is_refused_unless_no_key_says_so(
+    client: Any, role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_function(client, role, "fn")
+    create_function(client, role, "has-key", env={"HH_API_KEY_SSM_PARAMETER": "/hh/key"})
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+    before = settings(client, "fn")
+
+    assert cli(["instrument", "--function", "fn", "--function", "has-key", "--layer-arn", ours, "--project", "p"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err.startswith("hh-serverless: fn: has no key (")
+    assert "pass --api-key-secret-arn or --api-key-ssm-parameter, or --no-key" in captured.err
+    assert settings(client, "fn") == before
+    assert "instrumented has-key" in captured.out  # its own key source is enough
+    assert cli(["instrument", "--function", "fn", "--layer-arn", ours, "--project", "p", "--no-key"]) == 0
+    assert "warning: no key is configured" in capsys.readouterr().out
+    assert cli(["instrument", "--function", "fn", "--no-key", "--api-key-ssm-parameter", "/hh/key"]) == 1
+    assert "--no-key and a key source contradict each other" in capsys.readouterr().err
+
+
+def test_without_a_project_instrument_warns_that_spans_are_filed_under_none(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    create_function(client, role, "fn")
+    create_function(client, role, "own", env={"HH_PROJECT": "theirs"})
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+
+    plan = instrument(clients, "fn", InstrumentOptions(no_key=True, layer_arn=ours), dry_run=True)
+    own = instrument(clients, "own", InstrumentOptions(no_key=True, layer_arn=ours), dry_run=True)
+
+    assert "no HH_PROJECT: its spans are filed under no project (pass --project)" in plan.warnings
+    assert not any("HH_PROJECT" in warning for warning in own.warnings)
+
+
+def test_kms_is_named_only_for_a_secret_under_a_customer_managed_key(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    """DescribeSecret's KmsKeyId: AWS's own key needs nothing of the role, a customer managed one needs
+    kms:Decrypt (named, with the key); a secret that is not there is said too."""
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    kms_key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    plain = secrets.create_secret(Name="hh-plain", SecretString="k")["ARN"]
+    encrypted = secrets.create_secret(Name="hh-cmk", SecretString="k", KmsKeyId=kms_key)["ARN"]
+    create_function(client, role, "fn")
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+
+    def warnings(secret: str) -> str:
+        options = InstrumentOptions(layer_arn=ours, project="p", api_key_secret_arn=secret, grant_secret_read=True)
+        return "\n".join(instrument(clients, "fn", options, dry_run=True).warnings)
+
+    assert "kms" not in warnings(plain).lower()
+    assert f"{encrypted} is encrypted with the customer managed KMS key {kms_key}: " in warnings(encrypted)
+    assert "the role also needs kms:Decrypt on it" in warnings(encrypted)
+    assert f"{SECRET_ARN} does not exist in the function's region" in warnings(SECRET_ARN)
