@@ -210,7 +210,10 @@ class HoneyHiveInstrumentation:
         function_stack = Stack.of(function)
         cfn = function.node.default_child
         assert isinstance(cfn, lambda_.CfnFunction)
-        # Rendered as CloudFormation will see them: whatever the user set, however they set it.
+        # Rendered as CloudFormation will see them: whatever the user set, however they set it. Read through
+        # `cfnProperties`, a protected getter of CfnResource (jsii names it `_cfn_properties`): the public
+        # getters (cfn.environment) hand Python an L2 function's Lazy environment as an empty
+        # EnvironmentProperty struct, so the user's variables would be overwritten unseen.
         properties = function_stack.resolve(cfn._cfn_properties)
         current = dict((properties.get("environment") or {}).get("variables") or {})
         command = (properties.get("imageConfig") or {}).get("command")
