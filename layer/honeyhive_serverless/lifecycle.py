@@ -217,7 +217,13 @@ class SessionLifecycle:
             self._hold(session_id, kept)
 
     def _warn_local_session(self) -> None:
-        if not self._warned_local_session and self.config.has_key_source and not self.config.export_disabled:
+        # A refused key has its own line (the client's); this one would only repeat its consequence.
+        if (
+            not self._warned_local_session
+            and self.config.has_key_source
+            and not self.config.export_disabled
+            and not self.client.key_refused
+        ):
             self._warned_local_session = True
             logger.warning(
                 "honeyhive: could not start a session at HoneyHive; its spans ask HoneyHive to create it instead"

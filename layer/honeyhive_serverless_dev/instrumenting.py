@@ -219,7 +219,9 @@ class KeyEncryptionLookup:
                     found = self._parameter(name)
             except ClientError as exc:
                 missing = error_code(exc) in ("ResourceNotFoundException", "ParameterNotFound")
-                found = KeyEncryption(described=False, exists=not missing)  # another account's, or no permission to describe it
+                found = KeyEncryption(
+                    described=False, exists=not missing
+                )  # another account's, or no permission to describe it
             self._found[kind, name] = found
         return self._found[kind, name]
 

@@ -68,7 +68,8 @@ class Breaker:
             self._open_until = now + self.cooldown_s
             return True
 
-    def record(self, ok: bool, reason: str) -> None:
+    def record(self, ok: bool, reason: str, *, quiet: bool = False) -> None:
+        """Count a request's outcome; ``quiet``: a failure already said once in a better way (a refused key)."""
         with self._lock:
             if ok:
                 if self._failures >= self.threshold:
@@ -76,10 +77,12 @@ class Breaker:
                 self._failures = 0
                 return
             self._failures += 1
-            if self._failures == 1:
+            if self._failures == 1 and not quiet:
                 logger.warning("honeyhive: request to HoneyHive failed (%s)", reason)
             elif self._failures == self.threshold:
                 self._open_until = time.monotonic() + self.cooldown_s
+                if quiet:
+                    return
                 logger.warning(
                     "honeyhive: %d requests in a row failed (%s); not exporting for %.0f s",
                     self._failures,
@@ -98,6 +101,8 @@ class HoneyHiveClient:
         # One breaker per endpoint: a failing session API must not stop span export, and vice versa.
         self.breakers = {path: Breaker() for path in (OTLP_PATH, SESSION_START_PATH, EVENTS_PATH)}
         self._warned_no_key = False
+        #: HoneyHive refused the key (401/403, after a re-fetch): said once, in one line, for every endpoint.
+        self.key_refused = False
         self._warned_status: set[int] = set()
 
     def post_spans(self, body: bytes, deadline: float | None = None) -> bool:
@@ -189,12 +194,31 @@ class HoneyHiveClient:
         if 200 <= response.status < 300 or response.status in answered:
             breaker.record(True, "")
             return response
-        if response.status in (401, 403, 429) or response.status >= 500:
+        if response.status in (401, 403):
+            self._refused_key(method, path, response.status)
+            breaker.record(False, f"{method} {path}: HTTP {response.status}", quiet=True)
+        elif response.status == 429 or response.status >= 500:
             breaker.record(False, f"{method} {path}: HTTP {response.status}")
         elif response.status not in self._warned_status:
             self._warned_status.add(response.status)
             logger.warning("honeyhive: HoneyHive rejected %s %s with HTTP %d", method, path, response.status)
         return None
+
+    def _refused_key(self, method: str, path: str, status: int) -> None:
+        """One line for a refused key, whichever endpoint refused it first: where the key came from, and
+        where it was sent (a key of another organization, or a URL of another deployment, look the same)."""
+        if self.key_refused:
+            return
+        self.key_refused = True
+        logger.warning(
+            "honeyhive: HoneyHive at %s refused the API key (HTTP %d on %s %s); it came from %s: check that it is "
+            "a current key of your HoneyHive organization. Nothing is exported until it is",
+            self._config.server_url,
+            status,
+            method,
+            path,
+            self._keys.origin,
+        )
 
     def _send(
         self, method: str, path: str, body: bytes, key: str, content_type: str, deadline: float | None

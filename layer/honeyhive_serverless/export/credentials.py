@@ -46,6 +46,19 @@ class ApiKeyProvider:
         self.fetch_count = 0
 
     @property
+    def origin(self) -> str:
+        """Where the key comes from, as a user would look for it (never the key itself)."""
+        if self.source_kind == "ingestion key":
+            return f"{var.INGESTION_API_KEY} (or ingestion_api_key=)"
+        if self.source_kind == "API key":
+            return f"{var.API_KEY} or {var.API_KEY_SDK_ALIAS} (or api_key=)"
+        if self._secret_arn:
+            return f"the secret {var.API_KEY_SECRET_ARN}={self._secret_arn}"
+        if self._ssm_parameter:
+            return f"the parameter {var.API_KEY_SSM_PARAMETER}={self._ssm_parameter}"
+        return "nowhere"
+
+    @property
     def refreshable(self) -> bool:
         """True when the key lives in a store that may hold a newer (rotated) value."""
         return not self._explicit and bool(self._secret_arn or self._ssm_parameter)
