@@ -471,12 +471,16 @@ def test_instrumenting_again_with_the_same_options_changes_nothing(
     before = settings(client, "fn")
     options = InstrumentOptions(layer_arn=ours, project="p", api_key_secret_arn=SECRET_ARN, grant_secret_read=True)
     instrument(clients, "fn", options)
-    instrumented = client.get_function_configuration(FunctionName="fn")["LastModified"]
+    instrumented = settings(client, "fn")
+    calls: list[str] = []
+    for service in (clients.lambda_, clients.iam):
+        service.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
 
     again = instrument(clients, "fn", options)
 
     assert again.changes_nothing and "up to date: nothing to change" in again.describe()
-    assert client.get_function_configuration(FunctionName="fn")["LastModified"] == instrumented  # no update
+    assert settings(client, "fn") == instrumented
+    assert not [call for call in calls if not call.startswith(("Get", "List"))]  # nothing written
     uninstrument(clients, "fn")
     assert settings(client, "fn") == before
     assert role_policies(boto3.client("iam", region_name=REGION), role) == {}

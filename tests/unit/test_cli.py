@@ -1,5 +1,5 @@
 """The ``hh-serverless`` entry point as a newcomer meets it: ``--version`` and ``--help`` with the runtime
-alone, one line naming the extra a command needs, and a bad ``--event`` named.
+alone, one line naming the extra a command needs, a bad ``--event`` named, progress on a terminal only.
 
 "With the runtime alone" is a fresh interpreter in which the ``cli`` extra's distributions cannot be
 imported and their metadata is not found (as in a ``pip install honeyhive-serverless`` venv; the e2e tier
@@ -8,6 +8,8 @@ tests that venv itself).
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -46,7 +48,7 @@ def run_without_the_extra(*argv: str) -> subprocess.CompletedProcess[str]:
         capture_output=True,
         text=True,
         timeout=60,
-        env={"PYTHONPATH": ":".join(paths), "PATH": "/usr/bin:/bin"},
+        env={"PYTHONPATH": os.pathsep.join(paths), "PATH": "/usr/bin:/bin"},
         check=False,
     )
 
@@ -105,3 +107,42 @@ def test_an_event_file_that_is_not_json_is_named(capsys: pytest.CaptureFixture[s
 
     [line] = capsys.readouterr().out.splitlines()
     assert line.startswith(f"hh-serverless invoke: --event {event}: not JSON (Expecting value")
+
+
+# build-layer with the builder replaced by one that logs as the real one does around each zip (a real build
+# takes minutes: tests/e2e/test_layer_build.py).
+BUILD_WITH_A_FAKE_BUILDER = """
+import logging, sys
+from honeyhive_serverless_dev import layer_build
+def build_all(out, pythons, archs):
+    layer_build.log.info("building honeyhive-serverless-layer-py3.12-x86_64.zip: installing its packages")
+    layer_build.log.warning("skipping Python 3.10: no Python 3.10 interpreter found")
+    return []
+layer_build.build_all = build_all
+from honeyhive_serverless_dev.cli import main
+sys.exit(main(["build-layer", "--out", sys.argv[1]]))
+"""
+
+
+@pytest.mark.parametrize("terminal", [True, False], ids=["terminal", "pipe"])
+def test_build_layer_shows_progress_on_a_terminal_only(tmp_path: Path, terminal: bool) -> None:
+    """Progress lines on stderr when it is a terminal; the warnings always; the size table on stdout."""
+    leader, follower = pty.openpty() if terminal else os.pipe()
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "layer"), *sys.path])}
+    result = subprocess.run(
+        [sys.executable, "-c", BUILD_WITH_A_FAKE_BUILDER, str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=follower,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
+    os.close(follower)
+    err = os.read(leader, 65536).decode()
+    os.close(leader)
+
+    assert result.returncode == 0, err
+    assert result.stdout.startswith("layer ")
+    assert "skipping Python 3.10" in err
+    assert ("building honeyhive-serverless-layer-py3.12-x86_64.zip" in err) is terminal
