@@ -10,11 +10,15 @@ CDK := cd cdk && CDK_DISABLE_CLI_TELEMETRY=true CDK_DISABLE_VERSION_CHECK=1 \
 
 .PHONY: demo test check lint typecheck unit suite layer lock dist bench bench-import synth deploy-local docs clean
 
+# One line per step: the installs are quiet, and the first one takes about a minute.
 $(STAMP): pyproject.toml constraints/dev.txt
-	test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev,cli,cdk]' -c constraints/dev.txt
-	touch $(STAMP)
+	@echo "setup 1/3: creating the virtual environment $(VENV)"
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	@echo "setup 2/3: upgrading pip"
+	@$(PY) -m pip install --quiet --upgrade pip
+	@echo "setup 3/3: installing honeyhive-serverless with its dev, cli and cdk extras (about a minute the first time)"
+	@$(PY) -m pip install --quiet -e '.[dev,cli,cdk]' -c constraints/dev.txt
+	@touch $(STAMP)
 
 $(CDK_STAMP): cdk/package.json cdk/package-lock.json
 	npm ci --prefix cdk --no-audit --no-fund --no-update-notifier

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jsii
-from aws_cdk import Annotations, Aspects, IAspect, RemoveTag, Stack, Tag, Token
+from aws_cdk import Annotations, Aspects, IAspect, RemoveTag, Stack, Tag, Token, TreeInspector
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
@@ -53,6 +53,8 @@ MANAGED_VARIABLES = frozenset(
 )
 _VARIABLE_NAME = re.compile(r"HH_[A-Z0-9_]+")
 _FUNCTION_RESOURCE_TYPE = "AWS::Lambda::Function"
+# The attribute under which a CfnResource gives an inspector its properties (cdk synth's tree.json shows it).
+_CFN_PROPERTIES_ATTRIBUTE = "aws:cdk:cloudformation:props"
 
 
 class HandlerWrapping(enum.Enum):
@@ -210,8 +212,7 @@ class HoneyHiveInstrumentation:
         function_stack = Stack.of(function)
         cfn = function.node.default_child
         assert isinstance(cfn, lambda_.CfnFunction)
-        # Rendered as CloudFormation will see them: whatever the user set, however they set it.
-        properties = function_stack.resolve(cfn._cfn_properties)
+        properties = _cloudformation_properties(cfn)
         current = dict((properties.get("environment") or {}).get("variables") or {})
         command = (properties.get("imageConfig") or {}).get("command")
         handler = _single_handler(command) if image else cfn.handler
@@ -346,6 +347,20 @@ def _settings(
         **env,
     }
     return {name: value for name, value in settings.items() if value is not None}
+
+
+def _cloudformation_properties(cfn: lambda_.CfnFunction) -> dict[str, Any]:
+    """The function's properties rendered as CloudFormation will see them: whatever the user set, however
+    they set it (props, add_environment, a Lazy).
+
+    Read through the public inspection API that ``cdk synth``'s tree.json uses: the typed getters
+    (``cfn.environment``) hand Python an L2 function's Lazy environment as an empty EnvironmentProperty
+    struct, which would let the user's own variables be overwritten unseen.
+    """
+    inspector = TreeInspector()
+    cfn.inspect(inspector)
+    properties: dict[str, Any] = Stack.of(cfn).resolve(inspector.attributes[_CFN_PROPERTIES_ATTRIBUTE]) or {}
+    return properties
 
 
 def _flag(value: bool) -> str:

@@ -2,8 +2,9 @@
 
 The plans are ``planning``'s, pure; this module reads what they are made from (the function's
 configuration, the layer version, the SSM parameter naming the published layer, the role's inline
-policies, and what the function's other layers and the HoneyHive layer hold, from their zips where
-``get_layer_version`` says they are) and applies them. A plan is applied in one
+policies, what the function's other layers and the HoneyHive layer hold, from their zips where
+``get_layer_version`` says they are, and the KMS key of the API key's secret or parameter) and applies
+them. A plan is applied in one
 ``UpdateFunctionConfiguration`` call carrying the configuration's ``RevisionId``: an edit made by
 someone else in between makes the call fail instead of being silently overwritten. The role policy is
 put before that call and deleted again if it fails, and uninstrument deletes it only after its call: the
@@ -28,20 +29,25 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from honeyhive_serverless.vendored import MANIFEST_NAME, PROJECT_NAME, VENDOR_DIR
 from honeyhive_serverless_dev.aws_api import AwsToolError, Client, error_code
+from honeyhive_serverless_dev.aws_names import function_problem
 from honeyhive_serverless_dev.planning import (
     RECORD_VARIABLE,
     InstrumentError,
     InstrumentOptions,
+    KeyEncryption,
     LayerPackages,
     Plan,
     function_arch,
     function_python,
     function_variables,
+    instrumented_layer,
     is_image,
+    key_store,
     plan_instrument,
     plan_uninstrument,
     role_name,
     split_layer_arn,
+    with_key_encryption,
 )
 from honeyhive_serverless_dev.published import DEFAULT_PARAMETER_PREFIX, LATEST, PublishedNameError, parameter_name
 from honeyhive_serverless_dev.zip_contents import layer_distributions, remote_zip
@@ -71,6 +77,11 @@ class AwsClients:
         """The IAM client: the execution roles' inline policies."""
         return self._factory("iam")
 
+    @cached_property
+    def secretsmanager(self) -> Client:
+        """The Secrets Manager client: the KMS key of the API key's secret."""
+        return self._factory("secretsmanager")
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -79,6 +90,11 @@ class Selection:
     names: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
     everything: bool = False
+
+    def __post_init__(self) -> None:
+        problems = [problem for problem in map(function_problem, self.names) if problem]
+        if problems:
+            raise InstrumentError(f"--function: {'; '.join(problems)}")
 
     def describe(self) -> str:
         """The selection as the options that made it, for the error when it selects nothing."""
@@ -185,6 +201,40 @@ class LayerLookup:
         return self._zips[arn]
 
 
+class KeyEncryptionLookup:
+    """What encrypts the secret or SSM parameter holding a function's API key; each asked once per run."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+        self._found: dict[tuple[str, str], KeyEncryption] = {}
+
+    def of(self, kind: str, name: str) -> KeyEncryption:
+        """``kind`` is ``secret`` (``DescribeSecret``) or ``parameter`` (``DescribeParameters``)."""
+        if (kind, name) not in self._found:
+            try:
+                if kind == "secret":
+                    answer = self._clients.secretsmanager.describe_secret(SecretId=name)
+                    found = KeyEncryption(answer.get("KmsKeyId"))
+                else:
+                    found = self._parameter(name)
+            except ClientError as exc:
+                missing = error_code(exc) in ("ResourceNotFoundException", "ParameterNotFound")
+                found = KeyEncryption(
+                    described=False, exists=not missing
+                )  # another account's, or no permission to describe it
+            self._found[kind, name] = found
+        return self._found[kind, name]
+
+    def _parameter(self, name: str) -> KeyEncryption:
+        # DescribeParameters filters by name, not ARN: an ARN's name is what follows "parameter".
+        plain = name.split(":parameter", 1)[1] if name.startswith("arn:") else name
+        if name.startswith("arn:") and plain.count("/") == 1:
+            plain = plain[1:]  # a name without a path has its ARN's "/" added
+        filters = [{"Key": "Name", "Values": [plain]}]
+        found = self._clients.ssm.describe_parameters(ParameterFilters=filters).get("Parameters", [])
+        return KeyEncryption(found[0].get("KeyId")) if found else KeyEncryption(described=False, exists=False)
+
+
 # --------------------------------------------------------------------------------------------
 # one function
 
@@ -195,9 +245,11 @@ def instrument(
     options: InstrumentOptions,
     *,
     layers: LayerLookup | None = None,
+    encryption: KeyEncryptionLookup | None = None,
     dry_run: bool = False,
 ) -> Plan:
-    """Instrument a function; without ``options.layer_arn``, with the layer ``layers`` finds for its runtime.
+    """Instrument a function, or bring one instrumented already up to date; without ``options.layer_arn``,
+    with the layer ``layers`` finds for its runtime.
 
     Returns the plan, applied unless ``dry_run``.
     """
@@ -210,13 +262,18 @@ def instrument(
         arn = options.layer_arn or lookup.arn(python, function_arch(config))
         options = replace(options, layer_arn=arn)
         layer = lookup.version(arn)
-        others = [entry["Arn"] for entry in config.get("Layers", []) if entry["Arn"] != arn]
+        # The version an earlier instrument attached is replaced, not one of the function's own.
+        ours = (arn, instrumented_layer(config))
+        others = [entry["Arn"] for entry in config.get("Layers", []) if entry["Arn"] not in ours]
         if others:  # their packages and the layer's can only meet when there are some
             packages = lookup.packages(arn, others, python)
     role_policies: list[str] = []
     if options.grant_secret_read:
         role_policies = _role_policy_names(clients.iam, role_name(config["Role"]))
     plan = plan_instrument(config, options, layer, role_policies, packages)
+    store = key_store(plan)
+    if store is not None:
+        plan = with_key_encryption(plan, (encryption or KeyEncryptionLookup(clients)).of(*store))
     if not dry_run:
         apply_plan(clients, plan)
     return plan
@@ -246,6 +303,8 @@ def read_function(client: Client, function_name: str) -> dict[str, Any]:
 
 def apply_plan(clients: AwsClients, plan: Plan) -> dict[str, Any]:
     """Carry out ``plan``; returns the function's new configuration once Lambda has applied it."""
+    if plan.changes_nothing:
+        return read_function(clients.lambda_, plan.function_name)
     grant = plan.put_policy
     if grant is not None:
         clients.iam.put_role_policy(
@@ -306,22 +365,20 @@ def instrument_functions(
     parameter_prefix: str = DEFAULT_PARAMETER_PREFIX,
     dry_run: bool = False,
 ) -> Iterator[Outcome]:
-    """``instrument`` each selected function; ``--all`` selects the Python zip functions (and images with
-    ``--no-layer``), a pattern skips those instrumented already."""
+    """``instrument`` each selected function (one instrumented already is brought up to date); ``--all``
+    selects the Python zip functions (and images with ``--no-layer``)."""
     layers = LayerLookup(clients, parameter_prefix)
+    encryption = KeyEncryptionLookup(clients)
 
     def eligible(config: Mapping[str, Any]) -> bool:
         if is_image(config):
             return not options.layer
         return str(config.get("Runtime", "")).startswith("python")
 
-    def skip(config: Mapping[str, Any]) -> str | None:
-        return "already instrumented" if RECORD_VARIABLE in function_variables(config) else None
-
     def act(name: str) -> Plan:
-        return instrument(clients, name, options, layers=layers, dry_run=dry_run)
+        return instrument(clients, name, options, layers=layers, encryption=encryption, dry_run=dry_run)
 
-    return _run(_select(clients.lambda_, selection, eligible, skip), selection, act)
+    return _run(_select(clients.lambda_, selection, eligible, lambda config: None), selection, act)
 
 
 def uninstrument_functions(clients: AwsClients, selection: Selection, *, dry_run: bool = False) -> Iterator[Outcome]:

@@ -56,6 +56,7 @@ from honeyhive_serverless import variables
 from honeyhive_serverless.vendored import MANIFEST_NAME as VENDOR_MANIFEST_NAME
 from honeyhive_serverless.vendored import VENDOR_DIR, normalize
 
+from . import published
 from .deterministic_zip import write_zip
 from .elf import foreign_binaries
 from .interpreters import find_interpreter
@@ -80,9 +81,9 @@ LAYER_FILES = Path(__file__).resolve().parent / "layer_files"
 WRAPPER_PATH = LAYER_FILES / WRAPPER_NAME
 LOCK_PATH = LAYER_FILES / "layer-requirements.txt"
 
-# Lambda's Python runtimes the layer is made for. A zip is built only with an interpreter of its
-# version at hand (to byte-compile it, and so that it can be load-tested): see buildable().
-PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
+# Lambda's Python runtimes the layer is made for (published.PYTHON_VERSIONS). A zip is built only with
+# an interpreter of its version at hand (to byte-compile it, and so that it can be load-tested): see buildable().
+PYTHON_VERSIONS = published.PYTHON_VERSIONS
 # Lambda's architecture names, mapped to the wheel platform tags Lambda's Amazon Linux can load.
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 # The ELF machine each Lambda architecture runs.
@@ -264,6 +265,7 @@ def build_layer(python: str, arch: str, out_dir: Path, *, cache_dir: Path | None
     """
     _check_target(python, arch)
     out_dir.mkdir(parents=True, exist_ok=True)
+    log.info("building %s: installing its packages for Python %s on %s", layer_zip_name(python, arch), python, arch)
     with tempfile.TemporaryDirectory(prefix=TEMP_PREFIX) as tmp:
         installed = Path(tmp) / "installed"
         stage = Path(tmp) / "layer"

@@ -7,7 +7,9 @@ without AWS and shown by ``--dry-run``; ``instrumenting`` reads those and applie
 ``instrument`` records what it changed in the ``HH_INSTRUMENTED`` variable (compact JSON: the layer
 ARN it attached, the variables it added, the previous values of those it replaced with ``--force``,
 the inline role policy it put). ``uninstrument`` undoes exactly that record, so whatever the user
-set, before or since, is kept.
+set, before or since, is kept. ``instrument`` on a function that carries a record plans from the
+configuration ``uninstrument`` would restore, the values it set before carried over unless given anew:
+an upgrade (a newer layer version, another project) in place, and nothing to do when nothing changed.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from honeyhive_serverless import variables
 from honeyhive_serverless.vendored import unmet_requirements
 from honeyhive_serverless_dev.aws_api import AwsToolError
+from honeyhive_serverless_dev.aws_names import parameter_problem, secret_arn_problem
 from honeyhive_serverless_dev.layer_build import MAX_LAYERS, PYTHON_VERSIONS
 from honeyhive_serverless_dev.published import layer_version_parts, target_hints
 
@@ -28,6 +31,9 @@ RECORD_VARIABLE = variables.INSTRUMENTED
 #: The inline role policy's name is this plus the function's name (at most 64 characters), so it is
 #: unique per function on a role several functions share, and within IAM's 128.
 ROLE_POLICY_PREFIX = "honeyhive-serverless-"
+#: The KMS keys a secret or a SecureString parameter is encrypted with when none is chosen: AWS's own,
+#: which need no grant in the role's policy.
+AWS_MANAGED_KEYS = frozenset({"alias/aws/secretsmanager", "alias/aws/ssm"})
 
 _PYTHON_RUNTIME = re.compile(r"python(\d+\.\d+)")
 
@@ -56,6 +62,9 @@ class InstrumentOptions:
     force: bool = False  # replace HH_* variables the user already set
     layer: bool = True
     grant_secret_read: bool = False  # let the execution role read api_key_secret_arn
+    #: ``--no-key``: instrument a function that has no key source (it sends nothing until it gets one);
+    #: without it, such a function is refused.
+    no_key: bool = False
 
     def __post_init__(self) -> None:
         # Checked once, when the options are made: the same mistake for every function of a run.
@@ -63,6 +72,16 @@ class InstrumentOptions:
             raise InstrumentError("--grant-secret-read needs --api-key-secret-arn: the secret to grant")
         if self.api_key_secret_arn is not None and self.api_key_ssm_parameter is not None:
             raise InstrumentError("--api-key-secret-arn and --api-key-ssm-parameter: give the key's one home")
+        if self.no_key and (self.api_key_secret_arn is not None or self.api_key_ssm_parameter is not None):
+            raise InstrumentError("--no-key and a key source contradict each other")
+        problem = (
+            (self.api_key_secret_arn is not None and secret_arn_problem(self.api_key_secret_arn))
+            or (self.api_key_ssm_parameter is not None and parameter_problem(self.api_key_ssm_parameter))
+            or None
+        )
+        if problem:
+            flag = "--api-key-secret-arn" if self.api_key_secret_arn is not None else "--api-key-ssm-parameter"
+            raise InstrumentError(f"{flag}: {problem}")
         if self.layer_arn is not None:
             if not self.layer:
                 raise InstrumentError("--layer-arn and --no-layer contradict each other")
@@ -87,6 +106,22 @@ class SecretGrant(RolePolicy):
         """The policy JSON."""
         statement = {"Effect": "Allow", "Action": "secretsmanager:GetSecretValue", "Resource": self.secret_arn}
         return json.dumps({"Version": "2012-10-17", "Statement": [statement]}, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class KeyEncryption:
+    """The KMS key that encrypts the API key's secret or parameter, as ``DescribeSecret`` or
+    ``DescribeParameters`` said (None: AWS's own). ``described`` is False when they could not be asked
+    (another account's secret, no permission) or it does not ``exist``."""
+
+    kms_key_id: str | None = None
+    described: bool = True
+    exists: bool = True
+
+    @property
+    def customer_managed_key(self) -> str | None:
+        """The customer managed KMS key the function's role must be able to decrypt with, if any."""
+        return None if not self.kms_key_id or self.kms_key_id in AWS_MANAGED_KEYS else self.kms_key_id
 
 
 @dataclass(frozen=True)
@@ -135,10 +170,15 @@ class Plan:
     put_policy: SecretGrant | None = None
     delete_policy: RolePolicy | None = None
 
+    @property
+    def changes_nothing(self) -> bool:
+        """Whether the function is as the plan wants it already (instrument run again with the same options)."""
+        return not self.changes
+
     def describe(self) -> str:
         """The plan as shown by the CLI (and by ``--dry-run`` instead of applying it)."""
         lines = [f"{self.function_name}:"]
-        lines += [f"  {change}" for change in self.changes]
+        lines += [f"  {change}" for change in self.changes] or ["  up to date: nothing to change"]
         lines += [f"  note: {note}" for note in self.notes]
         lines += [f"  warning: {warning}" for warning in self.warnings]
         return "\n".join(lines)
@@ -196,6 +236,18 @@ def role_name(role_arn: str) -> str:
     return role_arn.rsplit("/", 1)[-1]
 
 
+#: The options ``instrument`` turns into variables, by the variable each sets.
+_OPTION_VARIABLES = {
+    variables.PROJECT: "project",
+    variables.API_KEY_SECRET_ARN: "api_key_secret_arn",
+    variables.API_KEY_SSM_PARAMETER: "api_key_ssm_parameter",
+    variables.SOURCE: "source",
+    variables.EXPORT_MODE: "export_mode",
+    variables.INSTRUMENTORS: "instrumentors",
+}
+_KEY_OPTIONS = ("api_key_secret_arn", "api_key_ssm_parameter")
+
+
 def plan_instrument(
     config: Mapping[str, Any],
     options: InstrumentOptions,
@@ -203,18 +255,137 @@ def plan_instrument(
     role_policies: Collection[str] = (),
     packages: LayerPackages | None = None,
 ) -> Plan:
-    """Plan adding the layer, the ``HH_*`` variables, the handler redirect and the secret grant to a function.
+    """Plan adding the layer, the ``HH_*`` variables, the handler redirect and the secret grant to a function,
+    or, on one instrumented already, bringing them up to date.
 
     ``config`` is ``get_function_configuration``'s answer; ``layer`` is ``get_layer_version``'s for
     ``options.layer_arn`` (None when it could not be read: its compatibility is then not checked);
     ``role_policies`` are the names of the inline policies on the function's role (read only for
     ``grant_secret_read``); ``packages``, what its layers hold (None: not read, nothing said).
+    What encrypts the key's secret or parameter is said by :func:`with_key_encryption`.
     """
+    env = function_variables(config)
+    if RECORD_VARIABLE not in env:
+        return _plan_first(config, options, layer, role_policies, packages)
+    # Instrumented already: plan from what uninstrument would restore, with what instrument set then.
+    function_python(config, options)  # the clearest error first, as for a first instrument
+    undo = plan_uninstrument(config)
+    _, added, replaced, previous_policy = _parse_record(env[RECORD_VARIABLE])
+    carried: dict[str, Any] = {
+        field: env[key]
+        for key, field in _OPTION_VARIABLES.items()
+        if (key in added or key in replaced) and key in env and getattr(options, field) is None
+    }
+    if any(getattr(options, field) is not None for field in _KEY_OPTIONS) or options.no_key:
+        carried = {field: value for field, value in carried.items() if field not in _KEY_OPTIONS}
+    secret = options.api_key_secret_arn or carried.get("api_key_secret_arn")
+    regrant = previous_policy is not None and secret is not None and secret == env.get(variables.API_KEY_SECRET_ARN)
+    options = replace(options, **carried, grant_secret_read=options.grant_secret_read or regrant)
+    restored: dict[str, Any] = {**config, "Environment": {"Variables": undo.variables}}
+    if undo.handler is not None:
+        restored["Handler"] = undo.handler
+    if undo.layers is not None:
+        restored["Layers"] = [{"Arn": arn} for arn in undo.layers]
+    ours = () if previous_policy is None else (previous_policy.policy_name,)
+    others = [name for name in role_policies if name not in ours]
+    plan = _plan_first(restored, options, layer, others, packages, forced=replaced)
+
+    put, delete = plan.put_policy, previous_policy
+    if (
+        put is not None
+        and delete is not None
+        and (put.role_name, put.policy_name)
+        == (
+            delete.role_name,
+            delete.policy_name,
+        )
+    ):
+        delete = None  # the same policy: put again only when it grants another secret
+        if secret == env.get(variables.API_KEY_SECRET_ARN):
+            put = None
+    changed = replace(plan, put_policy=put, delete_policy=delete)
+    return replace(changed, changes=_differences(config, changed))
+
+
+def key_store(plan: Plan) -> tuple[str, str] | None:
+    """Where the planned function reads its key: ``("secret", ARN)``, ``("parameter", NAME)``, or None."""
+    secret = plan.variables.get(variables.API_KEY_SECRET_ARN)
+    if secret:
+        return "secret", secret
+    parameter = plan.variables.get(variables.API_KEY_SSM_PARAMETER)
+    return ("parameter", parameter) if parameter else None
+
+
+def with_key_encryption(plan: Plan, encryption: KeyEncryption) -> Plan:
+    """``plan`` with what its role needs of KMS for the key's store (:func:`key_store`): a warning only when
+    a customer managed key encrypts it, when what encrypts it could not be found out, or when it is not there."""
+    store = key_store(plan)
+    if store is None:
+        return plan
+    kms_key = encryption.customer_managed_key
+    if kms_key is not None:
+        warning = (
+            f"{store[1]} is encrypted with the customer managed KMS key {kms_key}: "
+            "the role also needs kms:Decrypt on it"
+        )
+    elif not encryption.exists:
+        warning = f"{store[1]} does not exist in the function's region: nothing reaches HoneyHive until it does"
+    elif not encryption.described:
+        warning = (
+            f"could not describe {store[1]}: if a customer managed KMS key encrypts it, "
+            "the role also needs kms:Decrypt on that key"
+        )
+    else:
+        return plan
+    return replace(plan, warnings=(*plan.warnings, warning))
+
+
+def _differences(config: Mapping[str, Any], plan: Plan) -> tuple[str, ...]:
+    """What ``plan`` changes in ``config``, line by line (the plan of an upgrade, said against what is there)."""
+    changes: list[str] = []
+    if plan.handler is not None and plan.handler != config.get("Handler"):
+        changes.append(f"handler: {config.get('Handler')} -> {plan.handler}")
+    if plan.layers is not None:
+        attached = [entry["Arn"] for entry in config.get("Layers", [])]
+        changes += [f"layers: - {arn}" for arn in attached if arn not in plan.layers]
+        changes += [f"layers: + {arn}" for arn in plan.layers if arn not in attached]
+    before = function_variables(config)
+    for key in sorted(before.keys() | plan.variables.keys()):
+        old, new = before.get(key), plan.variables.get(key)
+        if old == new:
+            continue
+        if key == RECORD_VARIABLE:
+            changes.append(f"env: ~ {RECORD_VARIABLE} (what uninstrument undoes)")
+        elif new is None:
+            changes.append(f"env: - {key}")
+        elif old is None:
+            changes.append(f"env: + {key}={new}")
+        else:
+            changes.append(f"env: ~ {key}={new} (was {old})")
+    if plan.put_policy is not None:
+        grant = plan.put_policy
+        changes.append(
+            f"role {grant.role_name}: + inline policy {grant.policy_name} "
+            f"(secretsmanager:GetSecretValue on {grant.secret_arn})"
+        )
+    if plan.delete_policy is not None:
+        changes.append(f"role {plan.delete_policy.role_name}: - inline policy {plan.delete_policy.policy_name}")
+    return tuple(changes)
+
+
+def _plan_first(
+    config: Mapping[str, Any],
+    options: InstrumentOptions,
+    layer: Mapping[str, Any] | None,
+    role_policies: Collection[str],
+    packages: LayerPackages | None,
+    forced: Collection[str] = (),
+) -> Plan:
+    """Plan instrumenting a function that carries no record; ``forced`` variables are replaced as with
+    ``force`` (instrument replaced them with --force before)."""
     name = config["FunctionName"]
     python = function_python(config, options)
     env = function_variables(config)
-    if RECORD_VARIABLE in env:
-        raise InstrumentError(f"already instrumented ({RECORD_VARIABLE} is set): run uninstrument first")
     changes: list[str] = []
     warnings: list[str] = []
     notes: list[str] = []
@@ -253,15 +424,8 @@ def plan_instrument(
         else:
             warnings.append("--no-layer: the deployment package must contain honeyhive-serverless")
 
-    wanted = {
-        variables.LAMBDA_HANDLER: handler,
-        variables.PROJECT: options.project,
-        variables.API_KEY_SECRET_ARN: options.api_key_secret_arn,
-        variables.API_KEY_SSM_PARAMETER: options.api_key_ssm_parameter,
-        variables.SOURCE: options.source,
-        variables.EXPORT_MODE: options.export_mode,
-        variables.INSTRUMENTORS: options.instrumentors,
-    }
+    wanted = {variables.LAMBDA_HANDLER: handler}
+    wanted |= {key: getattr(options, field) for key, field in _OPTION_VARIABLES.items()}
     added: list[str] = []
     replaced: dict[str, str] = {}
     for key, value in wanted.items():
@@ -271,7 +435,7 @@ def plan_instrument(
         if current is None:
             added.append(key)
             changes.append(f"env: + {key}={value}")
-        elif options.force:
+        elif options.force or key in forced:
             replaced[key] = current
             changes.append(f"env: ~ {key}={value} (was {current})")
         elif key == variables.LAMBDA_HANDLER:
@@ -290,8 +454,16 @@ def plan_instrument(
     # Any of these gives the runtime an API key; without one, instrumenting traces nothing.
     if not any(env.get(key) for key in variables.API_KEY_SOURCES):
         sources = ", ".join(variables.API_KEY_SOURCES)
-        warnings.append(f"no key is configured ({sources}): pass --api-key-secret-arn or --api-key-ssm-parameter")
+        if not options.no_key:
+            raise InstrumentError(
+                f"has no key ({sources} unset): pass --api-key-secret-arn or --api-key-ssm-parameter, "
+                "or --no-key to instrument it without one"
+            )
+        warnings.append(f"no key is configured ({sources}): nothing reaches HoneyHive until one is")
+    if not env.get(variables.PROJECT):
+        warnings.append(f"no {variables.PROJECT}: its spans are filed under no project (pass --project)")
 
+    secret = env.get(variables.API_KEY_SECRET_ARN)
     grant: SecretGrant | None = None
     if options.grant_secret_read and options.api_key_secret_arn is not None:
         grant = SecretGrant(role_name(config["Role"]), ROLE_POLICY_PREFIX + name, options.api_key_secret_arn)
@@ -304,17 +476,12 @@ def plan_instrument(
             f"role {grant.role_name}: + inline policy {grant.policy_name} "
             f"(secretsmanager:GetSecretValue on {grant.secret_arn})"
         )
-        warnings.append("a secret encrypted with a customer managed KMS key also needs kms:Decrypt on that key")
-    elif options.api_key_secret_arn is not None:
+    elif secret:
         warnings.append(
-            f"the function's role needs secretsmanager:GetSecretValue on {options.api_key_secret_arn} "
-            "(--grant-secret-read adds it)"
+            f"the function's role needs secretsmanager:GetSecretValue on {secret} (--grant-secret-read adds it)"
         )
-    elif options.api_key_ssm_parameter is not None:
-        warnings.append(
-            f"the function's role needs ssm:GetParameter on {options.api_key_ssm_parameter} "
-            "(and kms:Decrypt on its key for a SecureString)"
-        )
+    elif env.get(variables.API_KEY_SSM_PARAMETER):
+        warnings.append(f"the function's role needs ssm:GetParameter on {env[variables.API_KEY_SSM_PARAMETER]}")
 
     role_policy = None if grant is None else {"role": grant.role_name, "policy": grant.policy_name}
     record = {"layer": added_layer, "added": added, "replaced": replaced, "role_policy": role_policy}
@@ -503,6 +670,12 @@ def split_layer_arn(arn: str) -> tuple[str, int]:
     if parts is None:
         raise InstrumentError(f"{arn!r} is not a layer version ARN (arn:aws:lambda:REGION:ACCOUNT:layer:NAME:VERSION)")
     return parts
+
+
+def instrumented_layer(config: Mapping[str, Any]) -> str | None:
+    """The layer version an earlier ``instrument`` attached to the function (None: none, or not instrumented)."""
+    raw = function_variables(config).get(RECORD_VARIABLE)
+    return None if raw is None else _parse_record(raw)[0]
 
 
 def function_variables(config: Mapping[str, Any]) -> dict[str, str]:

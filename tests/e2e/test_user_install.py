@@ -1,7 +1,7 @@
 """The distributions installed into fresh venvs outside the checkout, used from there as a user would.
 
-Runtime only: nothing but the runtime and its OpenTelemetry dependencies, and the CLI says in one
-line what it needs. With the ``cli`` extra, every command works from any directory, and
+Runtime only: nothing but the runtime and its OpenTelemetry dependencies; the CLI answers ``--help``
+and says in one line what a command needs. With the ``cli`` extra, every command works from any directory, and
 ``build-layer`` makes the same bytes as the repository's own build of that target.
 """
 
@@ -68,13 +68,18 @@ def test_runtime_only_has_no_aws_sdk_cdk_or_test_tools_and_imports(runtime_venv:
     assert imported.returncode == 0, imported.stderr
 
 
-def test_the_cli_without_its_extra_names_what_to_install_in_one_line(runtime_venv: Venv, tmp_path: Path) -> None:
-    result = runtime_venv.run("hh-serverless", "--help", cwd=tmp_path)
+def test_the_cli_without_its_extra_answers_help_and_names_what_a_command_needs(
+    runtime_venv: Venv, tmp_path: Path
+) -> None:
+    helped = runtime_venv.run("hh-serverless", "instrument", "--help", cwd=tmp_path)
+    result = runtime_venv.run("hh-serverless", "instrument", "--function", "fn", "--no-key", cwd=tmp_path)
 
+    assert helped.returncode == 0, helped.stderr
+    assert helped.stdout.startswith("usage: hh-serverless instrument")
     assert result.returncode == 2
     assert result.stdout == ""
     [line] = result.stderr.splitlines()
-    assert line.startswith("hh-serverless: the command line needs boto3")
+    assert line.startswith("hh-serverless instrument: needs boto3")
     assert line.endswith("pip install 'honeyhive-serverless[cli]'")
 
 

@@ -244,6 +244,27 @@ def test_variables_are_filled_without_overwriting_the_functions_own(new_stack: C
     assert "HH_EXPORT_MODE, HH_PROJECT" in kept
 
 
+def test_the_functions_own_variables_are_read_without_cdks_protected_properties(
+    new_stack: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through the public inspection API only: with CfnResource's protected ``cfnProperties`` getter gone
+    (as a CDK release may make it), the function's own variables, layers and image command are still seen."""
+    from aws_cdk import aws_lambda as lambda_
+
+    def gone(self: Any) -> Any:
+        raise AttributeError("cfnProperties is not public API")
+
+    monkeypatch.setattr(lambda_.CfnFunction, "_cfn_properties", property(gone))
+    stack = new_stack()
+    function = python_function(stack, "Fn", environment={"HH_PROJECT": "the-users-project"})
+    function.add_environment("HH_SOURCE", "added-later")
+    instrumentation().add_functions(function)
+
+    found = variables(template_of(stack), stack, function)
+    assert (found["HH_PROJECT"], found["HH_SOURCE"]) == ("the-users-project", "added-later")
+    assert "HH_PROJECT, HH_SOURCE" in messages(stack, "info")[f"/Test/{function.node.id}"][0]
+
+
 @pytest.mark.parametrize(
     ("wrapping", "handler", "added"),
     [

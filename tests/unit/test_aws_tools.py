@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import sys
 import zipfile
 from collections.abc import Iterator
 from dataclasses import replace
@@ -268,7 +269,7 @@ def test_instrument_says_what_the_function_keeps_when_its_other_layers_cannot_be
     create_function(client, role, "fn", layers=theirs)
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
 
-    plan = instrument(clients, "fn", InstrumentOptions(layer_arn=ours), dry_run=True)
+    plan = instrument(clients, "fn", InstrumentOptions(no_key=True, layer_arn=ours), dry_run=True)
 
     [note] = plan.notes
     assert note == f"could not read {', '.join(theirs)}: {PACKAGES_RULE}"
@@ -282,7 +283,7 @@ def test_a_function_without_other_layers_gets_no_note_about_packages(
     create_function(client, role, "fn")
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
 
-    assert instrument(clients, "fn", InstrumentOptions(layer_arn=ours), dry_run=True).notes == ()
+    assert instrument(clients, "fn", InstrumentOptions(no_key=True, layer_arn=ours), dry_run=True).notes == ()
 
 
 def test_a_web_app_under_the_lambda_web_adapter_keeps_its_handler(
@@ -336,7 +337,7 @@ def test_force_replaces_user_variables_and_uninstrument_puts_them_back(
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
     before = settings(client, "fn")
 
-    instrument(clients, "fn", InstrumentOptions(layer_arn=ours, project="ours", source="prod", force=True))
+    instrument(clients, "fn", InstrumentOptions(no_key=True, layer_arn=ours, project="ours", source="prod", force=True))
 
     assert {key: env_of(client, "fn")[key] for key in ("HH_PROJECT", "HH_SOURCE")} == {
         "HH_PROJECT": "ours",
@@ -351,7 +352,7 @@ def test_function_without_environment_round_trips(client: Any, clients: AwsClien
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
     before = settings(client, "bare")
 
-    instrument(clients, "bare", InstrumentOptions(layer_arn=ours, project="p"))
+    instrument(clients, "bare", InstrumentOptions(no_key=True, layer_arn=ours, project="p"))
     assert env_of(client, "bare")["HH_PROJECT"] == "p"
     uninstrument(clients, "bare")
 
@@ -367,11 +368,11 @@ def test_without_layer_arn_the_layer_the_ssm_parameter_names_for_the_runtime_is_
     clients.ssm.put_parameter(Name=parameter_name("3.12", "arm64"), Value=arm.arn, Type="String")
     before = settings(client, "unpublished")
 
-    instrument(clients, "fn", InstrumentOptions(project="p"))
+    instrument(clients, "fn", InstrumentOptions(no_key=True, project="p"))
 
     assert layer_arns(client, "fn") == [arm.arn]
     with pytest.raises(InstrumentError, match=r"no layer published for python3\.13 on x86_64.*--layer-arn"):
-        instrument(clients, "unpublished", InstrumentOptions(project="p"))
+        instrument(clients, "unpublished", InstrumentOptions(no_key=True, project="p"))
     assert settings(client, "unpublished") == before
 
 
@@ -383,7 +384,7 @@ def test_a_layer_for_another_architecture_is_refused(
     before = settings(client, "fn")
 
     with pytest.raises(InstrumentError, match=r"x86_64.*arm64"):
-        instrument(clients, "fn", InstrumentOptions(layer_arn=x86))
+        instrument(clients, "fn", InstrumentOptions(no_key=True, layer_arn=x86))
 
     assert settings(client, "fn") == before
 
@@ -417,7 +418,7 @@ def test_functions_a_python_layer_cannot_serve_are_refused_and_unchanged(
     before = settings(client, "other")
 
     with pytest.raises(InstrumentError, match=message):
-        instrument(clients, "other", InstrumentOptions(layer_arn=ours, project="p"))
+        instrument(clients, "other", InstrumentOptions(no_key=True, layer_arn=ours, project="p"))
 
     assert settings(client, "other") == before
 
@@ -428,7 +429,7 @@ def test_five_layers_already_is_a_clear_error(client: Any, clients: AwsClients, 
     before = settings(client, "full")
 
     with pytest.raises(InstrumentError, match="already has 5 layers"):
-        instrument(clients, "full", InstrumentOptions(layer_arn=ours))
+        instrument(clients, "full", InstrumentOptions(no_key=True, layer_arn=ours))
 
     assert settings(client, "full") == before
 
@@ -440,29 +441,95 @@ def test_dry_run_describes_the_change_and_makes_none(
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
     before = settings(client, "fn")
 
-    plan = instrument(clients, "fn", InstrumentOptions(layer_arn=ours, project="p"), dry_run=True)
+    plan = instrument(clients, "fn", InstrumentOptions(no_key=True, layer_arn=ours, project="p"), dry_run=True)
 
     assert settings(client, "fn") == before
     assert f"handler: app.handler -> {THIS_HANDLER}" in plan.describe()
     assert f"layers: + {ours}" in plan.describe()
-    instrument(clients, "fn", InstrumentOptions(layer_arn=ours, project="p"))
+    instrument(clients, "fn", InstrumentOptions(no_key=True, layer_arn=ours, project="p"))
     instrumented = settings(client, "fn")
     assert uninstrument(clients, "fn", dry_run=True).handler == "app.handler"
     assert settings(client, "fn") == instrumented
 
 
-def test_instrumenting_twice_or_uninstrumenting_a_plain_function_is_refused(
+def test_uninstrumenting_a_plain_function_or_instrumenting_a_missing_one_is_refused(
     client: Any, clients: AwsClients, role: str, tmp_path: Path
 ) -> None:
     create_function(client, role, "fn")
     ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
     with pytest.raises(InstrumentError, match="not instrumented"):
         uninstrument(clients, "fn")
-    instrument(clients, "fn", InstrumentOptions(layer_arn=ours))
-    with pytest.raises(InstrumentError, match="already instrumented"):
-        instrument(clients, "fn", InstrumentOptions(layer_arn=ours))
     with pytest.raises(InstrumentError, match="not found"):
-        instrument(clients, "missing", InstrumentOptions(layer_arn=ours))
+        instrument(clients, "missing", InstrumentOptions(no_key=True, layer_arn=ours))
+
+
+def test_instrumenting_again_with_the_same_options_changes_nothing(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    create_function(client, role, "fn", env={"OTHER": "kept"})
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+    before = settings(client, "fn")
+    options = InstrumentOptions(layer_arn=ours, project="p", api_key_secret_arn=SECRET_ARN, grant_secret_read=True)
+    instrument(clients, "fn", options)
+    instrumented = settings(client, "fn")
+    calls: list[str] = []
+    for service in (clients.lambda_, clients.iam):
+        service.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+
+    again = instrument(clients, "fn", options)
+
+    assert again.changes_nothing and "up to date: nothing to change" in again.describe()
+    assert settings(client, "fn") == instrumented
+    assert not [call for call in calls if not call.startswith(("Get", "List"))]  # nothing written
+    uninstrument(clients, "fn")
+    assert settings(client, "fn") == before
+    assert role_policies(boto3.client("iam", region_name=REGION), role) == {}
+
+
+def test_instrumenting_an_instrumented_function_upgrades_its_layer_and_variables_in_place(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    """A newer layer version replaces the one instrument attached, a value given anew replaces the one it
+    set, what it set and is not given again is kept, the user's own layers and variables are untouched;
+    uninstrument afterwards still restores the function as it was before the first instrument."""
+    (tmp_path / "v1").mkdir()
+    (tmp_path / "v2").mkdir()
+    theirs = other_layers(client, 1)
+    create_function(client, role, "fn", layers=theirs, env={"HH_SOURCE": "theirs"})
+    v1 = publish_layer(client, fake_layer(tmp_path / "v1"), "hh-layer").arn
+    v2 = publish_layer(client, fake_layer(tmp_path / "v2", marker="Summary: newer\n"), "hh-layer").arn
+    before = settings(client, "fn")
+    instrument(
+        clients,
+        "fn",
+        InstrumentOptions(
+            layer_arn=v1, project="old", api_key_secret_arn=SECRET_ARN, instrumentors="openai", grant_secret_read=True
+        ),
+    )
+
+    plan = instrument(clients, "fn", InstrumentOptions(layer_arn=v2, project="new"))
+
+    assert layer_arns(client, "fn") == [*theirs, v2]
+    variables = env_of(client, "fn")
+    assert variables["HH_PROJECT"] == "new"
+    assert variables["HH_API_KEY_SECRET_ARN"] == SECRET_ARN  # set by the first instrument, not given again
+    assert variables["HH_INSTRUMENTORS"] == "openai"
+    assert variables["HH_SOURCE"] == "theirs"
+    assert client.get_function_configuration(FunctionName="fn")["Handler"] == THIS_HANDLER
+    assert role_policies(boto3.client("iam", region_name=REGION), role) == {
+        "honeyhive-serverless-fn": secret_read_policy()
+    }
+    assert set(plan.changes) == {
+        f"layers: - {v1}",
+        f"layers: + {v2}",
+        "env: ~ HH_PROJECT=new (was old)",
+        f"env: ~ {RECORD_VARIABLE} (what uninstrument undoes)",
+    }
+
+    uninstrument(clients, "fn")
+
+    assert settings(client, "fn") == before
+    assert role_policies(boto3.client("iam", region_name=REGION), role) == {}
 
 
 # --------------------------------------------------------------------------------------------
@@ -497,16 +564,16 @@ def applied(before: dict[str, Any], plan: Any) -> dict[str, Any]:
 def test_a_user_hh_lambda_handler_that_disagrees_needs_force() -> None:
     before = config(Environment={"Variables": {HANDLER_VARIABLE: "other.handler"}})
     with pytest.raises(InstrumentError, match="--force"):
-        plan_instrument(before, InstrumentOptions(layer_arn=LAYER))
+        plan_instrument(before, InstrumentOptions(no_key=True, layer_arn=LAYER))
 
-    plan = plan_instrument(before, InstrumentOptions(layer_arn=LAYER, force=True))
+    plan = plan_instrument(before, InstrumentOptions(no_key=True, layer_arn=LAYER, force=True))
     assert plan.variables[HANDLER_VARIABLE] == "app.handler"
     undo = plan_uninstrument(applied(before, plan))
     assert (undo.handler, undo.variables, undo.layers) == ("app.handler", {HANDLER_VARIABLE: "other.handler"}, ())
 
 
 def test_uninstrument_keeps_a_handler_and_layers_changed_since() -> None:
-    plan = plan_instrument(config(), InstrumentOptions(layer_arn=LAYER, project="p"))
+    plan = plan_instrument(config(), InstrumentOptions(no_key=True, layer_arn=LAYER, project="p"))
     changed = {**applied(config(), plan), "Handler": "new.handler", "Layers": []}
 
     undo = plan_uninstrument(changed)
@@ -517,9 +584,9 @@ def test_uninstrument_keeps_a_handler_and_layers_changed_since() -> None:
 
 def test_another_version_of_the_same_layer_is_refused_and_the_same_version_is_not_added_twice() -> None:
     with pytest.raises(InstrumentError, match="another version"):
-        plan_instrument(config(Layers=[{"Arn": LAYER[:-1] + "2"}]), InstrumentOptions(layer_arn=LAYER))
+        plan_instrument(config(Layers=[{"Arn": LAYER[:-1] + "2"}]), InstrumentOptions(no_key=True, layer_arn=LAYER))
 
-    plan = plan_instrument(config(Layers=[{"Arn": LAYER}]), InstrumentOptions(layer_arn=LAYER))
+    plan = plan_instrument(config(Layers=[{"Arn": LAYER}]), InstrumentOptions(no_key=True, layer_arn=LAYER))
     assert plan.layers == (LAYER,)
     undo = plan_uninstrument(applied(config(Layers=[{"Arn": LAYER}]), plan))
     assert undo.layers == (LAYER,)  # it was the user's: uninstrument leaves it
@@ -533,9 +600,9 @@ def test_a_record_not_written_by_instrument_is_refused(record: str) -> None:
 
 def test_old_python_runtimes_and_malformed_layer_arns_are_refused() -> None:
     with pytest.raises(InstrumentError, match=r"python3\.9"):
-        plan_instrument(config(Runtime="python3.9"), InstrumentOptions(layer_arn=LAYER))
+        plan_instrument(config(Runtime="python3.9"), InstrumentOptions(no_key=True, layer_arn=LAYER))
     with pytest.raises(InstrumentError, match="not a layer version ARN"):
-        plan_instrument(config(), InstrumentOptions(layer_arn="hh-layer"))
+        plan_instrument(config(), InstrumentOptions(no_key=True, layer_arn="hh-layer"))
 
 
 # --------------------------------------------------------------------------------------------
@@ -669,7 +736,7 @@ def organization_of(statement: dict[str, Any]) -> str | None:
 
 
 def test_publish_to_two_regions_shares_with_an_organization_and_records_parameters(
-    client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     infos = [fake_layer(tmp_path, "3.12", "x86_64"), fake_layer(tmp_path, "3.13", "arm64")]
     write_manifest(tmp_path, infos)
@@ -713,10 +780,16 @@ def test_publish_to_two_regions_shares_with_an_organization_and_records_paramete
                 }
             )
     assert manifest == {"package_version": "0.1.0", "layers": expected}
-    assert captured.err.count(": published arn:aws:lambda:") == 4
+    assert captured.err == ""  # no terminal: the manifest alone
 
+    monkeypatch.setattr(sys.stderr, "isatty", lambda: True)
     assert cli(publish) == 0
-    again = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    again = json.loads(captured.out)
+
+    # On a terminal, a line as each zip's publishing starts and one as it ends.
+    assert captured.err.count(": publishing as honeyhive-serverless-py") == 4
+    assert captured.err.count(": reused existing version arn:aws:lambda:") == 4
 
     assert again == {"package_version": "0.1.0", "layers": [{**entry, "reused": True} for entry in expected]}
     for region in (REGION, OTHER_REGION):
@@ -839,7 +912,7 @@ def test_instrument_by_regex_dry_run_then_apply_then_uninstrument_restores_every
     for untouched in ("app-full", "app-image", "my-app-one"):
         assert settings(client, untouched) == before[untouched]
 
-    assert cli(["instrument", "--function", "app-image", "--no-layer", "--project", "p"]) == 0
+    assert cli(["instrument", "--function", "app-image", "--no-layer", "--project", "p", "--no-key"]) == 0
 
     out = capsys.readouterr().out
     assert f"CMD: set it to {THIS_HANDLER}" in out and "@with_honeyhive_session" in out
@@ -867,14 +940,15 @@ def test_all_selects_what_each_command_applies_to(
         FunctionName="node", Runtime="nodejs20.x", Role=role, Handler="i.h", Code={"ZipFile": zip_bytes({"i.js": ""})}
     )
     create_image_function(client, role, "image", {})
-    instrument(clients, "a", InstrumentOptions(layer_arn=ours))
+    instrument(clients, "a", InstrumentOptions(no_key=True, layer_arn=ours))
     before = {name: settings(client, name) for name in ("node", "image")}
 
-    assert cli(["instrument", "--all", "--layer-arn", ours]) == 0
+    assert cli(["instrument", "--all", "--layer-arn", ours, "--no-key"]) == 0
 
     captured = capsys.readouterr()
-    assert "instrumented b" in captured.out and "instrumented a" not in captured.out
-    assert captured.err == "hh-serverless: a: skipped: already instrumented\n"
+    assert "instrumented b" in captured.out
+    assert "a:\n  up to date: nothing to change" in captured.out  # instrumented already, as asked
+    assert captured.err == ""
     assert {name: settings(client, name) for name in ("node", "image")} == before
 
     assert cli(["uninstrument", "--all"]) == 0
@@ -922,18 +996,22 @@ ROLE_ARN = "arn:aws:iam::123456789012:role/service-role/shared-role"
 def test_a_layer_arn_named_for_another_python_or_architecture_is_refused() -> None:
     named = "arn:aws:lambda:us-east-1:123456789012:layer:honeyhive-serverless-py313-x86_64:1"
     with pytest.raises(InstrumentError, match=r"named for python3\.13, the function runs python3\.12"):
-        plan_instrument(config(), InstrumentOptions(layer_arn=named))
+        plan_instrument(config(), InstrumentOptions(no_key=True, layer_arn=named))
     with pytest.raises(InstrumentError, match="named for x86_64, the function runs on arm64"):
-        plan_instrument(config(Runtime="python3.13", Architectures=["arm64"]), InstrumentOptions(layer_arn=named))
-    assert plan_instrument(config(Runtime="python3.13"), InstrumentOptions(layer_arn=named)).layers == (named,)
+        plan_instrument(
+            config(Runtime="python3.13", Architectures=["arm64"]), InstrumentOptions(no_key=True, layer_arn=named)
+        )
+    assert plan_instrument(config(Runtime="python3.13"), InstrumentOptions(no_key=True, layer_arn=named)).layers == (
+        named,
+    )
 
 
 def test_no_layer_on_an_image_sets_variables_only_and_uninstrument_removes_them() -> None:
     image = {"FunctionName": "img", "PackageType": "Image", "Environment": {"Variables": {"APP": "x"}}}
     with pytest.raises(InstrumentError, match=r"container image.*--no-layer"):
-        plan_instrument(image, InstrumentOptions(layer_arn=LAYER))
+        plan_instrument(image, InstrumentOptions(no_key=True, layer_arn=LAYER))
 
-    plan = plan_instrument(image, InstrumentOptions(layer=False, project="p"))
+    plan = plan_instrument(image, InstrumentOptions(no_key=True, layer=False, project="p"))
 
     request = plan.update_request()
     assert "Handler" not in request and "Layers" not in request
@@ -949,7 +1027,7 @@ def test_no_layer_on_an_image_sets_variables_only_and_uninstrument_removes_them(
 def test_no_layer_on_a_zip_redirects_the_handler_and_keeps_the_layers() -> None:
     before = config(Layers=[{"Arn": LAYER}])
 
-    plan = plan_instrument(before, InstrumentOptions(layer=False))
+    plan = plan_instrument(before, InstrumentOptions(no_key=True, layer=False))
 
     assert (plan.handler, plan.layers) == (THIS_HANDLER, (LAYER,))
     assert json.loads(plan.variables[RECORD_VARIABLE])["layer"] is None
@@ -995,3 +1073,102 @@ def test_options_that_contradict_are_refused_when_made() -> None:
         InstrumentOptions(layer_arn=LAYER, layer=False)
     with pytest.raises(InstrumentError, match="not a layer version ARN"):
         InstrumentOptions(layer_arn="hh-layer")
+
+
+# --------------------------------------------------------------------------------------------
+# What a newcomer gets wrong, said in one line before anything changes
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--api-key-secret-arn", "hh-key", "'hh-key' is not a secret ARN"),
+        (
+            "--api-key-secret-arn",
+            "arn:aws:secretsmanager:us-east-1:123456789012:secret:hh-key",
+            "is a partial secret ARN",
+        ),
+        ("--api-key-ssm-parameter", "honeyhive key", "'honeyhive key' is not an SSM parameter name or ARN"),
+        ("--api-key-ssm-parameter", "/aws/reserved", "may not begin with aws or ssm"),
+        ("--layer-arn", "hh-layer", "'hh-layer' is not a layer version ARN"),
+        ("--function", "my function", "'my function' is not a Lambda function name"),
+        ("--function", "fn:live", "names a version or alias (live)"),
+    ],
+)
+def test_a_malformed_name_or_arn_is_refused_naming_it_before_any_call(
+    client: Any, role: str, capsys: pytest.CaptureFixture[str], option: str, value: str, message: str
+) -> None:
+    create_function(client, role, "fn")
+    before = settings(client, "fn")
+    command = ["instrument", "--function", "fn", "--layer-arn", LAYER, "--api-key-ssm-parameter", "/hh/key"]
+    replaced = {"--function": 1, "--layer-arn": 3, "--api-key-ssm-parameter": 5}
+    if option in replaced:
+        command[replaced[option] + 1] = value
+    else:
+        command[5:7] = [option, value]
+    if option == "--api-key-secret-arn":
+        command.append("--grant-secret-read")
+
+    assert cli(command) == 1
+
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("hh-serverless: error: ") and message in line
+    assert settings(client, "fn") == before
+    assert role_policies(boto3.client("iam", region_name=REGION), role) == {}
+
+
+def test_a_function_without_a_key_source_is_refused_unless_no_key_says_so(
+    client: Any, role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    create_function(client, role, "fn")
+    create_function(client, role, "has-key", env={"HH_API_KEY_SSM_PARAMETER": "/hh/key"})
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+    before = settings(client, "fn")
+
+    assert cli(["instrument", "--function", "fn", "--function", "has-key", "--layer-arn", ours, "--project", "p"]) == 1
+
+    captured = capsys.readouterr()
+    assert captured.err.startswith("hh-serverless: fn: has no key (")
+    assert "pass --api-key-secret-arn or --api-key-ssm-parameter, or --no-key" in captured.err
+    assert settings(client, "fn") == before
+    assert "instrumented has-key" in captured.out  # its own key source is enough
+    assert cli(["instrument", "--function", "fn", "--layer-arn", ours, "--project", "p", "--no-key"]) == 0
+    assert "warning: no key is configured" in capsys.readouterr().out
+    assert cli(["instrument", "--function", "fn", "--no-key", "--api-key-ssm-parameter", "/hh/key"]) == 1
+    assert "--no-key and a key source contradict each other" in capsys.readouterr().err
+
+
+def test_without_a_project_instrument_warns_that_spans_are_filed_under_none(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    create_function(client, role, "fn")
+    create_function(client, role, "own", env={"HH_PROJECT": "theirs"})
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+
+    plan = instrument(clients, "fn", InstrumentOptions(no_key=True, layer_arn=ours), dry_run=True)
+    own = instrument(clients, "own", InstrumentOptions(no_key=True, layer_arn=ours), dry_run=True)
+
+    assert "no HH_PROJECT: its spans are filed under no project (pass --project)" in plan.warnings
+    assert not any("HH_PROJECT" in warning for warning in own.warnings)
+
+
+def test_kms_is_named_only_for_a_secret_under_a_customer_managed_key(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    """DescribeSecret's KmsKeyId: AWS's own key needs nothing of the role, a customer managed one needs
+    kms:Decrypt (named, with the key); a secret that is not there is said too."""
+    secrets = boto3.client("secretsmanager", region_name=REGION)
+    kms_key = boto3.client("kms", region_name=REGION).create_key()["KeyMetadata"]["Arn"]
+    plain = secrets.create_secret(Name="hh-plain", SecretString="k")["ARN"]
+    encrypted = secrets.create_secret(Name="hh-cmk", SecretString="k", KmsKeyId=kms_key)["ARN"]
+    create_function(client, role, "fn")
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+
+    def warnings(secret: str) -> str:
+        options = InstrumentOptions(layer_arn=ours, project="p", api_key_secret_arn=secret, grant_secret_read=True)
+        return "\n".join(instrument(clients, "fn", options, dry_run=True).warnings)
+
+    assert "kms" not in warnings(plain).lower()
+    assert f"{encrypted} is encrypted with the customer managed KMS key {kms_key}: " in warnings(encrypted)
+    assert "the role also needs kms:Decrypt on it" in warnings(encrypted)
+    assert f"{SECRET_ARN} does not exist in the function's region" in warnings(SECRET_ARN)

@@ -89,3 +89,36 @@ def test_unreadable_secret_warns_and_the_function_still_runs(
     assert aws_calls["GetSecretValue"] == 1
     messages = [r.getMessage() for r in caplog.records]
     assert any("HH_API_KEY_SECRET_ARN" in m for m in messages)
+
+
+def test_a_refused_key_is_one_warning_line_saying_where_the_key_came_from(
+    aws_calls: Counter[str],
+    receiver: DevReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every endpoint refuses it (session start, spans, event updates), the secret is read again once, and
+    the user reads one line: HoneyHive refused the key, where it was sent, and which secret it came from."""
+    arn = boto3.client("secretsmanager").create_secret(Name="hh", SecretString=OLD_KEY)["ARN"]
+    _point_at(receiver, monkeypatch)
+    monkeypatch.setenv("HH_SKIP_BACKEND_SESSION_CREATION", "false")
+    monkeypatch.setenv("HH_API_KEY_SECRET_ARN", arn)
+    receiver.api_keys = {NEW_KEY}
+
+    with caplog.at_level(logging.WARNING, logger="honeyhive_serverless"):
+        for n in range(5):
+            tracer = get_tracer()
+            tracer.create_session(session_name=f"s{n}")
+            with tracer.otel_tracer.start_as_current_span("refused"):
+                pass
+            tracer.enrich_session(metadata={"n": n})
+
+    assert {request.path for request in receiver.requests if request.status == 401} >= {
+        "/session/start",
+        "/opentelemetry/v1/traces",
+    }
+    [line] = [record.getMessage() for record in caplog.records]
+    assert line.startswith("honeyhive: HoneyHive refused the API key (HTTP 401 to ")
+    assert "it came from the Secrets Manager secret named by HH_API_KEY_SECRET_ARN" in line
+    assert line.endswith(f"check that it is a valid key for {receiver.url}")
+    assert OLD_KEY not in caplog.text

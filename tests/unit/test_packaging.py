@@ -7,7 +7,10 @@ the same layer any day; these tests keep it exact and in step with pyproject.tom
 from __future__ import annotations
 
 import importlib.metadata
+import os
 import re
+import subprocess
+import sys
 
 import tomllib
 from packaging.requirements import Requirement
@@ -79,3 +82,35 @@ def test_the_construct_takes_cdk_by_ranges_below_3() -> None:
 def test_the_dev_environment_has_everything_the_cli_needs() -> None:
     assert EXTRA in PYPROJECT["optional-dependencies"]
     assert missing_requirements() == []
+
+
+# An interpreter without the cdk extra's jsii (aws-cdk-lib's bridge to the CDK's JavaScript), importing the construct.
+IMPORT_WITHOUT_JSII = """
+import importlib.abc, sys
+class Hide(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "jsii":
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+sys.meta_path.insert(0, Hide())
+try:
+    import honeyhive_serverless_cdk
+except ImportError as error:
+    print(type(error).__name__, error.name, error, sep="|")
+"""
+
+
+def test_the_construct_without_its_extra_says_which_extra_to_install() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", IMPORT_WITHOUT_JSII],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PYTHONPATH": os.pathsep.join([str(REPO / "cdk"), str(REPO / "layer"), *sys.path]), "PATH": "/usr/bin"},
+        check=False,
+    )
+
+    assert result.returncode == 0, result.stderr
+    kind, name, message = result.stdout.strip().split("|")
+    assert (kind, name) == ("ImportError", "jsii")
+    assert message.endswith("(jsii is not installed): pip install 'honeyhive-serverless[cdk]'")

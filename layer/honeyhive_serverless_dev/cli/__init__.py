@@ -1,15 +1,18 @@
 """The ``hh-serverless`` command line (``pip install 'honeyhive-serverless[cli]'``).
 
-The entry point checks for the ``cli`` extra's distributions before importing any command: without
-them a command would end in an ImportError traceback, where one line naming what to install will do.
-The extra's list is read from the installed package's metadata, so it has one source (pyproject.toml).
+``--help`` and ``--version`` answer with the runtime alone. Before a command runs, the entry point checks
+for the ``cli`` extra's distributions: without them the command would end in an ImportError traceback,
+where one line naming what to install will do. The extra's list is read from the installed package's
+metadata, so it has one source (pyproject.toml).
 """
 
 from __future__ import annotations
 
+import argparse
 import importlib.metadata
 import re
 import sys
+from collections.abc import Callable
 
 from honeyhive_serverless_dev.cli.program import DISTRIBUTION, EXTRA, PROG
 
@@ -40,13 +43,19 @@ def missing_requirements() -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the process exit code (2, with one line, when the cli extra is missing)."""
+    from honeyhive_serverless_dev.cli.parser import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(argv)  # --help and --version end here, extra or not
+    command: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if command is None:
+        parser.print_help(sys.stderr)
+        return EXIT_USAGE
     missing = missing_requirements()
     if missing:
         print(
-            f"{PROG}: the command line needs {', '.join(missing)}: pip install '{DISTRIBUTION}[{EXTRA}]'",
+            f"{PROG} {args.command}: needs {', '.join(missing)}: pip install '{DISTRIBUTION}[{EXTRA}]'",
             file=sys.stderr,
         )
         return EXIT_USAGE
-    from honeyhive_serverless_dev.cli.parser import run
-
-    return run(argv)
+    return command(args)

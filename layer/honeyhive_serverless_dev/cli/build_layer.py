@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from honeyhive_serverless_dev.cli import common
 from honeyhive_serverless_dev.cli.program import PROG
-from honeyhive_serverless_dev.layer_build import PLATFORMS, build_all, size_table
+from honeyhive_serverless_dev.published import ARCHITECTURES
 
 
 def add_build_layer(subparsers: common.SubParsers) -> None:
@@ -24,9 +25,12 @@ def add_build_layer(subparsers: common.SubParsers) -> None:
 
 
 def _run_build_layer(args: argparse.Namespace) -> int:
-    # Progress and the missing-interpreter warnings come through logging; a build takes minutes.
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    infos = build_all(args.out, args.python, args.arch or tuple(PLATFORMS))
+    from honeyhive_serverless_dev.layer_build import build_all, size_table
+
+    # The builder logs a line as each zip starts and ends (a build takes minutes), shown on a terminal like
+    # common.progress; the missing-interpreter warnings always.
+    logging.basicConfig(level=logging.INFO if sys.stderr.isatty() else logging.WARNING, format="%(message)s")
+    infos = build_all(args.out, args.python, args.arch or ARCHITECTURES)
     common.stdout_line(size_table(infos))
     problems = [problem for info in infos for problem in info.budget_problems()]
     for problem in problems:

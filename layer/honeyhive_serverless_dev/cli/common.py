@@ -2,6 +2,11 @@
 
 The bottom of the CLI package: every command module imports this one and nothing imports a command
 module but the package's ``__init__``, so the commands never depend on each other or on the parser.
+
+Building the parser needs nothing but the runtime's own dependencies, so ``--help`` and ``--version``
+answer without the ``cli`` extra: what needs the extra (boto3, the layer builder's ``packaging``, the
+dev receiver's ``jsonschema``) is imported by a command when it runs, never by this module or by a
+command module's top.
 """
 
 from __future__ import annotations
@@ -11,23 +16,29 @@ import functools
 import re
 import sys
 from collections.abc import Callable, Iterable
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from honeyhive_serverless_dev.aws_api import AwsToolError, Client
 from honeyhive_serverless_dev.cli.program import PROG
-from honeyhive_serverless_dev.instrumenting import AwsClients, Outcome, Selection
-from honeyhive_serverless_dev.layer_build import PLATFORMS, PYTHON_VERSIONS, LayerBuildError
-from honeyhive_serverless_dev.published import DEFAULT_PARAMETER_PREFIX
+from honeyhive_serverless_dev.published import ARCHITECTURES, DEFAULT_PARAMETER_PREFIX, PYTHON_VERSIONS
+
+if TYPE_CHECKING:
+    from honeyhive_serverless_dev.aws_api import Client
+    from honeyhive_serverless_dev.instrumenting import AwsClients, Outcome, Selection
 
 SubParsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 #: What a command's parser sets as ``func``: runs the parsed command, returns the exit code.
 Command = Callable[[argparse.Namespace], int]
 
-# The failures a user can fix (a bad target, an uninstrumentable function, an AWS error): reported in
-# one line, without a traceback.
-USER_ERRORS = (AwsToolError, LayerBuildError, BotoCoreError, ClientError)
+
+def user_errors() -> tuple[type[Exception], ...]:
+    """The failures a user can fix (a bad target, an uninstrumentable function, an AWS error), reported in
+    one line without a traceback; imported when a command runs (botocore is the cli extra's)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from honeyhive_serverless_dev.aws_api import AwsToolError
+    from honeyhive_serverless_dev.layer_build import LayerBuildError
+
+    return (AwsToolError, LayerBuildError, BotoCoreError, ClientError)
 
 
 def stdout_line(text: str) -> None:
@@ -40,6 +51,13 @@ def stderr_line(text: str) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+def progress(text: str) -> None:
+    """One line of progress on a long step (a layer build, a region's publishing), on stderr, and only when
+    stderr is a terminal: a script, a pipe or a CI log gets the result alone."""
+    if sys.stderr.isatty():
+        stderr_line(text)
+
+
 def reporting_errors(command: Command) -> Command:
     """Turn the errors a user can fix into one ``hh-serverless: error: ...`` line and exit code 1."""
 
@@ -47,7 +65,7 @@ def reporting_errors(command: Command) -> Command:
     def run(args: argparse.Namespace) -> int:
         try:
             return command(args)
-        except USER_ERRORS as exc:
+        except user_errors() as exc:
             stderr_line(f"{PROG}: error: {exc}")
             return 1
 
@@ -73,7 +91,7 @@ def add_target_options(parser: argparse.ArgumentParser, verb: str) -> None:
     parser.add_argument(
         "--arch",
         action="append",
-        choices=tuple(PLATFORMS),
+        choices=ARCHITECTURES,
         help=f"Lambda architecture to {verb} (repeatable; default: both)",
     )
 
@@ -99,11 +117,15 @@ def add_selection_options(parser: argparse.ArgumentParser, all_help: str) -> Non
 
 def selection(args: argparse.Namespace) -> Selection:
     """The functions :func:`add_selection_options` selected."""
+    from honeyhive_serverless_dev.instrumenting import Selection
+
     return Selection(names=tuple(args.function or ()), pattern=args.function_regex, everything=args.all)
 
 
 def regional_clients(args: argparse.Namespace) -> AwsClients:
     """The clients of the ``--region`` of a command that changes functions."""
+    from honeyhive_serverless_dev.instrumenting import AwsClients
+
     return AwsClients(lambda service: aws_client(service, args.region))
 
 

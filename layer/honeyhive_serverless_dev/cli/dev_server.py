@@ -9,13 +9,16 @@ import signal
 import threading
 from collections.abc import Callable
 from types import FrameType
+from typing import TYPE_CHECKING, TypeAlias
 
 from honeyhive_serverless import variables
 from honeyhive_serverless_dev.cli import common
-from honeyhive_serverless_dev.receiver import TRACES_PATH, DevReceiver, Finding, ReceivedSpan
+
+if TYPE_CHECKING:
+    from honeyhive_serverless_dev.receiver import DevReceiver, Finding, ReceivedSpan
 
 #: What the printer is handed: the spans of one OTLP request, or the contract findings of one request.
-Printable = list[ReceivedSpan] | list[Finding]
+Printable: TypeAlias = "list[ReceivedSpan] | list[Finding]"
 
 
 def add_dev_server(subparsers: common.SubParsers) -> None:
@@ -48,6 +51,8 @@ def add_dev_server(subparsers: common.SubParsers) -> None:
 
 
 def _run_dev_server(args: argparse.Namespace) -> int:
+    from honeyhive_serverless_dev.receiver import DevReceiver
+
     batches: queue.Queue[Printable | None] = queue.Queue()
     receiver = DevReceiver(
         args.host,
@@ -95,6 +100,8 @@ def _run_dev_server(args: argparse.Namespace) -> int:
 def _print_batches(receiver: DevReceiver, batches: queue.Queue[Printable | None]) -> None:
     """After each OTLP request, print the trees of the sessions that request touched (with what HoneyHive's
     contract found in them); after any request that broke the contract, one line per finding."""
+    from honeyhive_serverless_dev.receiver import TRACES_PATH, Finding, ReceivedSpan
+
     while (batch := batches.get()) is not None:
         spans = [item for item in batch if isinstance(item, ReceivedSpan)]
         if not spans:

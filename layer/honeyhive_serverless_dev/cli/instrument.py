@@ -1,4 +1,5 @@
-"""``hh-serverless instrument``: add the layer, the ``HH_*`` variables and the handler redirect to functions."""
+"""``hh-serverless instrument``: add the layer, the ``HH_*`` variables and the handler redirect to functions;
+on a function instrumented already, bring its layer and variables up to date in place."""
 
 from __future__ import annotations
 
@@ -7,8 +8,6 @@ import argparse
 from honeyhive_serverless.config import EXPORT_MODES
 from honeyhive_serverless.instrumentors import instrumentors_variable
 from honeyhive_serverless_dev.cli import common
-from honeyhive_serverless_dev.instrumenting import instrument_functions
-from honeyhive_serverless_dev.planning import InstrumentOptions
 
 
 def add_instrument(subparsers: common.SubParsers) -> None:
@@ -19,7 +18,9 @@ def add_instrument(subparsers: common.SubParsers) -> None:
         description=(
             "Add the HoneyHive layer to Python functions, set HH_* variables they do not already have, and "
             "redirect their handlers to honeyhive_serverless.handler.handler (the original goes in "
-            "HH_LAMBDA_HANDLER). A function that cannot be instrumented is reported; the others still are."
+            "HH_LAMBDA_HANDLER). A function instrumented already is brought up to date in place: the new layer "
+            "version replaces the one instrument attached, the variables instrument set take the values given now "
+            "(and keep theirs otherwise). A function that cannot be instrumented is reported; the others still are."
         ),
     )
     common.add_selection_options(
@@ -37,14 +38,25 @@ def add_instrument(subparsers: common.SubParsers) -> None:
         help="add no layer: the function bundles honeyhive-serverless (the only way for container images)",
     )
     common.add_parameter_prefix_option(parser)
-    parser.add_argument("--project", help="HH_PROJECT: the HoneyHive project")
+    parser.add_argument(
+        "--project", help="HH_PROJECT: the HoneyHive project (without it, and none set, spans are filed under none)"
+    )
+    # Which of these go together is InstrumentOptions' to say, for the API and the command line alike.
     parser.add_argument(
         "--api-key-secret-arn",
-        help="HH_API_KEY_SECRET_ARN: Secrets Manager secret with the key (an ingestion key, recommended, or API key)",
+        metavar="ARN",
+        help="HH_API_KEY_SECRET_ARN: the full ARN of the Secrets Manager secret with the key (an ingestion key, "
+        "recommended, or API key)",
     )
     parser.add_argument(
         "--api-key-ssm-parameter",
+        metavar="NAME|ARN",
         help="HH_API_KEY_SSM_PARAMETER: SSM SecureString parameter with the key (ingestion or API key)",
+    )
+    parser.add_argument(
+        "--no-key",
+        action="store_true",
+        help="instrument functions that have no key source (nothing is sent to HoneyHive until they get one)",
     )
     parser.add_argument(
         "--grant-secret-read",
@@ -69,6 +81,9 @@ def add_instrument(subparsers: common.SubParsers) -> None:
 
 
 def _run_instrument(args: argparse.Namespace) -> int:
+    from honeyhive_serverless_dev.instrumenting import instrument_functions
+    from honeyhive_serverless_dev.planning import InstrumentOptions
+
     options = InstrumentOptions(
         layer_arn=args.layer_arn,
         project=args.project,
@@ -80,6 +95,7 @@ def _run_instrument(args: argparse.Namespace) -> int:
         force=args.force,
         layer=args.layer,
         grant_secret_read=args.grant_secret_read,
+        no_key=args.no_key,
     )
     outcomes = instrument_functions(
         common.regional_clients(args),

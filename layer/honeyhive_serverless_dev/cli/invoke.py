@@ -10,13 +10,14 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from honeyhive_serverless import variables
 from honeyhive_serverless_dev.cli import common
 from honeyhive_serverless_dev.cli.program import PROG
-from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime
-from honeyhive_serverless_dev.receiver import DevReceiver
+
+if TYPE_CHECKING:
+    from honeyhive_serverless_dev.emulator import InvocationResult
 
 # Width of a response shown on an invocation's line.
 RESPONSE_WIDTH = 200
@@ -85,12 +86,24 @@ def add_invoke(subparsers: common.SubParsers) -> None:
 
 
 def _load_event(value: str) -> Any:
-    if value == "-":
-        return json.load(sys.stdin)
+    """The event ``--event`` gives: stdin's JSON (``-``), a file's, or the JSON text itself. A ValueError
+    names the value and what is wrong with it."""
     path = Path(value)
-    if path.is_file():
-        return json.loads(path.read_text(encoding="utf-8"))
-    return json.loads(value)
+    if value == "-":
+        where, text = "- (stdin)", sys.stdin.read()
+    elif path.is_file():
+        try:
+            where, text = value, path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ValueError(f"--event {value}: cannot read it ({exc.strerror or exc})") from exc
+    else:
+        where, text = "", value
+    try:
+        return json.loads(text)
+    except ValueError as exc:  # UnicodeDecodeError too
+        if not where:
+            raise ValueError(f"--event {value}: no such file, and not JSON text either ({exc})") from exc
+        raise ValueError(f"--event {where}: not JSON ({exc})") from exc
 
 
 def _parse_env(pairs: list[str]) -> dict[str, str]:
@@ -124,6 +137,9 @@ def _refuse(problem: object) -> int:
 
 
 def _run_invoke(args: argparse.Namespace) -> int:
+    from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime
+    from honeyhive_serverless_dev.receiver import DevReceiver
+
     try:
         event = _load_event(args.event)
         env = _parse_env(args.env)

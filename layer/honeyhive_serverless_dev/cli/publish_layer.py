@@ -1,7 +1,7 @@
 """``hh-serverless publish-layer``: each zip of ``layers.json`` to each region, shared, its ARN recorded in SSM.
 
-Prints one JSON manifest of everything published on stdout (progress goes to stderr), so a release
-script reads the ARNs, versions and parameters without parsing text.
+Prints one JSON manifest of everything published on stdout (progress, on a terminal, goes to stderr), so
+a release script reads the ARNs, versions and parameters without parsing text.
 """
 
 from __future__ import annotations
@@ -11,17 +11,7 @@ import json
 from pathlib import Path
 
 from honeyhive_serverless_dev.cli import common
-from honeyhive_serverless_dev.layer_build import read_manifest
 from honeyhive_serverless_dev.published import DEFAULT_LAYER_NAME
-from honeyhive_serverless_dev.publishing import (
-    PublishError,
-    checked_layer_name,
-    grants,
-    package_version,
-    parameter_names,
-    publish_manifest,
-    publish_target,
-)
 
 
 def add_publish_layer(subparsers: common.SubParsers) -> None:
@@ -65,6 +55,17 @@ def add_publish_layer(subparsers: common.SubParsers) -> None:
 
 
 def _run_publish_layer(args: argparse.Namespace) -> int:
+    from honeyhive_serverless_dev.layer_build import read_manifest
+    from honeyhive_serverless_dev.publishing import (
+        PublishError,
+        checked_layer_name,
+        grants,
+        package_version,
+        parameter_names,
+        publish_manifest,
+        publish_target,
+    )
+
     # Everything that can be wrong with the request is checked before the first call to AWS.
     shares = grants(args.share_account, args.share_organization, args.share_public)
     infos = [
@@ -88,9 +89,10 @@ def _run_publish_layer(args: argparse.Namespace) -> int:
         lambda_client = common.aws_client("lambda", region)
         ssm_client = None if args.no_parameters else common.aws_client("ssm", region)
         for info, name, names_of_info in zip(infos, names, parameters, strict=True):
+            common.progress(f"{region}: {info.path.name}: publishing as {name}...")
             entry = publish_target(lambda_client, ssm_client, info, name, region, shares, names_of_info)
             status = "reused existing version" if entry["reused"] else "published"
-            common.stderr_line(f"{region}: {info.path.name}: {status} {entry['arn']}")
+            common.progress(f"{region}: {info.path.name}: {status} {entry['arn']}")
             entries.append(entry)
     common.stdout_line(json.dumps(publish_manifest(version, entries), indent=2, sort_keys=True))
     return 0

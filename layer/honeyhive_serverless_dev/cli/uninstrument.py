@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from honeyhive_serverless_dev.cli import common
-from honeyhive_serverless_dev.instrumenting import uninstrument_functions
 
 
 def add_uninstrument(subparsers: common.SubParsers) -> None:
@@ -24,5 +23,7 @@ def add_uninstrument(subparsers: common.SubParsers) -> None:
 
 
 def _run_uninstrument(args: argparse.Namespace) -> int:
+    from honeyhive_serverless_dev.instrumenting import uninstrument_functions
+
     outcomes = uninstrument_functions(common.regional_clients(args), common.selection(args), dry_run=args.dry_run)
     return common.report_outcomes(outcomes, "uninstrumented", args.dry_run)

@@ -1,7 +1,8 @@
 """Rendering: the received sessions as text trees of their spans, for a terminal.
 
 A session's line carries its start (name, project, source) and its enrichment; beneath it, its spans
-nest by parent, earliest first, each with its type, duration, status and key attributes. Given the
+nest by parent, earliest first, each with its type, duration, status and key attributes (what
+``enrich_span`` set first: metadata, metrics, feedback, user properties, config; then inputs and outputs). Given the
 receiver's contract report, it also shows what HoneyHive would make of them: a session that HoneyHive
 never created (its spans ORPHANED), one a span auto-created, and each finding (``!``) under the session
 or span it concerns; findings about nothing shown come last.
@@ -13,6 +14,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from honeyhive_serverless.attributes import NAMESPACES
 from honeyhive_serverless.wire import AUTO_CREATE_KEY
 
 from .contract import AUTO_CREATED, ORPHANED_SPAN, SPAN_ATTRIBUTE, SPAN_WITHOUT_SESSION, ContractReport, Finding
@@ -21,8 +23,14 @@ from .otlp import ReceivedSpan
 # Width of one attribute value.
 VALUE_WIDTH = 60
 # How many key attributes a span line shows before "+N more".
-MAX_SPAN_ATTRIBUTES = 8
+MAX_SPAN_ATTRIBUTES = 10
 MAX_ENRICHMENT_ITEMS = 6
+# A span's attributes by namespace, in the order its line shows them: what enrich_span set (short, and
+# the user's own), then the captured inputs and outputs.
+_SPAN_NAMESPACES = tuple(
+    f"{NAMESPACES[name]}."
+    for name in ("metadata", "metrics", "feedback", "user_properties", "config", "inputs", "outputs")
+)
 
 
 def json_default(value: Any) -> Any:
@@ -70,9 +78,15 @@ def _deep_merge(into: dict[str, Any], update: Mapping[str, Any]) -> None:
 
 def _key_attributes(attributes: Mapping[str, Any]) -> list[str]:
     keys = [key for key in ("faas.coldstart", "honeyhive_error") if key in attributes]
-    for prefix in ("honeyhive_inputs.", "honeyhive_outputs."):
+    for prefix in _SPAN_NAMESPACES:
         keys.extend(sorted(key for key in attributes if key.startswith(prefix)))
     return keys
+
+
+def milliseconds(duration_ms: float) -> str:
+    """A duration for a reader: ``12.3 ms``, two decimals below 10 ms (in-process tool spans are often well
+    under a millisecond)."""
+    return f"{duration_ms:.2f} ms" if duration_ms < 10 else f"{duration_ms:.1f} ms"
 
 
 #: Findings shown on their span's line (an orphan's tag) or beneath it, rather than under the session.
@@ -115,10 +129,7 @@ def _finding_line(finding: Finding, depth: int) -> str:
 
 def _span_line(span: ReceivedSpan, depth: int) -> str:
     event_type = span.attributes.get("honeyhive_event_type", "span")
-    duration = span.duration_ms
-    # Two decimals below 10 ms: in-process tool spans are often well under a millisecond.
-    shown_duration = f"{duration:.2f}" if duration < 10 else f"{duration:.1f}"
-    parts = [f"{'  ' * depth}{_short(event_type, 20)} {_short(span.name)}  {shown_duration} ms"]
+    parts = [f"{'  ' * depth}{_short(event_type, 20)} {_short(span.name)}  {milliseconds(span.duration_ms)}"]
     if span.status_code == "ERROR":
         parts.append(f"ERROR: {_short(span.status_message)}" if span.status_message else "ERROR")
     keys = _key_attributes(span.attributes)
@@ -198,7 +209,11 @@ def _session_header(
         parts.append("(no session start seen)")
     if enrichment:
         flat = _flatten(enrichment)
-        shown = [f"{key}={_short(value)}" for key, value in flat[:MAX_ENRICHMENT_ITEMS]]
+        # The session's duration, in ms as HoneyHive takes it, comes as the float the runtime measured.
+        shown = [
+            f"{key}={milliseconds(value) if key == 'duration' and isinstance(value, int | float) else _short(value)}"
+            for key, value in flat[:MAX_ENRICHMENT_ITEMS]
+        ]
         if len(flat) > MAX_ENRICHMENT_ITEMS:
             shown.append(f"+{len(flat) - MAX_ENRICHMENT_ITEMS} more")
         parts.append("enriched: " + " ".join(shown))
