@@ -140,7 +140,7 @@ class InvocationTrace:
             if response is None:
                 return None
             if self.session_id and self.options.return_session_id and info is not None:
-                response = with_session_header(info, response, self.session_id)
+                response = self._with_session_header(info, response, self.session_id)
             response.response = BodyEnd(
                 response.response, context, lambda error: self.finish(response, error, respond=False)
             )
@@ -264,8 +264,15 @@ class InvocationTrace:
         if self.session_id:
             self.tracer.sessions.enrich_outcome(self.session_id, enrichment, linked=self._linked)
             if respond and error is None and self.options.return_session_id and info is not None and info.is_http:
-                result = with_session_header(info, result, self.session_id)
+                result = self._with_session_header(info, result, self.session_id)
         return result
+
+    def _with_session_header(self, info: InvocationFacts, response: Any, session_id: str) -> Any:
+        """``response`` carrying ``session_id`` in ``X-Session-ID``: a caller may join the session with it
+        after this invocation, so the session is handed on (given no duration measured to this end)."""
+        if self._scope is not None:
+            self._scope.session_handed_on(session_id)
+        return with_session_header(info, response, session_id)
 
     def _end_spans_left_open(self) -> None:
         """End what the handler left open (a stream it returned before reading to the end, say): a span

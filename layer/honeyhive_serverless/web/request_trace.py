@@ -199,8 +199,14 @@ class RequestTrace:
 
     def session_header(self) -> str | None:
         """The ``X-Session-ID`` the response carries, if it should carry one (nested in an invocation,
-        the wrapper sets it on the invocation's response)."""
-        return self._request_session() if self._options.return_session_id and not self._nested else None
+        the wrapper sets it on the invocation's response). A caller may join the session with it after
+        this request, so the session is handed on (given no duration measured to this end)."""
+        if not self._options.return_session_id or self._nested:
+            return None
+        session = self._request_session()
+        if session is not None and self._scope is not None:
+            self._scope.session_handed_on(session)
+        return session
 
     def _request_session(self) -> str | None:
         """The request's session: the one the app made current itself, if it did (the seed's
