@@ -13,6 +13,7 @@ Two conventions keep the fixtures readable:
 from __future__ import annotations
 
 import base64
+import copy
 import json
 import re
 import uuid
@@ -93,6 +94,29 @@ def invocation_span(receiver: DevReceiver) -> ReceivedSpan:
     spans = [span for span in receiver.spans if span.name == FUNCTION]
     assert len(spans) == 1, [span.name for span in receiver.spans]
     return spans[0]
+
+
+def served_unchanged(event: Any, receiver: DevReceiver) -> ReceivedSpan:
+    """Serve ``event`` through ``@with_honeyhive_session``, as :data:`FUNCTION`; assert that the handler
+    got it, and returned its result, unchanged, and that the event was not modified; the invocation span
+    the receiver got."""
+    from honeyhive_serverless import with_honeyhive_session
+    from honeyhive_serverless_dev.lambda_context import LambdaContext
+
+    pristine = copy.deepcopy(event)
+    seen: list[Any] = []
+    served = object()
+
+    @with_honeyhive_session
+    def handler(event: Any, context: Any) -> object:
+        seen.append(copy.deepcopy(event))
+        return served
+
+    assert handler(event, LambdaContext(FUNCTION)) is served
+    assert seen == [pristine]
+    assert event == pristine, "the lookup must not modify the event"
+    assert receiver.wait_for(lambda rx: any(span.name == FUNCTION for span in rx.spans))
+    return invocation_span(receiver)
 
 
 def new_id() -> str:

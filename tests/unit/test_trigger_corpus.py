@@ -26,7 +26,7 @@ from honeyhive_serverless.triggers import (
 )
 from honeyhive_serverless_dev.lambda_context import LambdaContext
 from honeyhive_serverless_dev.receiver import DevReceiver
-from trigger_shapes import CORPUS, FUNCTION, invocation_span, load_corpus_event, load_event, new_id
+from trigger_shapes import CORPUS, FUNCTION, load_corpus_event, load_event, new_id, served_unchanged
 
 #: Every corpus file -> (trigger, OpenTelemetry ``faas.trigger``).
 EXPECTED: dict[str, tuple[str, str]] = {
@@ -139,7 +139,6 @@ EXPECTED: dict[str, tuple[str, str]] = {
 #: ``resolverContext``...), kept in the corpus to test Powertools' response builder. Served to a
 #: function, it is a document of AWS's (its keys say so) that no trigger sends: unknown, not direct.
 NOT_AN_EVENT = "appSyncAuthorizerResponse"
-SERVED = "served"
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
@@ -167,22 +166,8 @@ def test_corpus_event_has_its_trigger(name: str) -> None:
 
 @pytest.mark.parametrize("name", list(EXPECTED))
 def test_corpus_event_is_served_unchanged(name: str, lambda_env: DevReceiver) -> None:
-    event = load_corpus_event(name)
-    pristine = copy.deepcopy(event)
-    seen: list[Any] = []
-
-    @with_honeyhive_session
-    def handler(event: Any, context: Any) -> str:
-        seen.append(copy.deepcopy(event))
-        return SERVED
-
-    result = handler(event, LambdaContext(FUNCTION))
-
-    assert result is SERVED
-    assert seen == [pristine]
-    assert event == pristine
-    assert lambda_env.wait_for(lambda rx: any(span.name == FUNCTION for span in rx.spans))
-    assert invocation_span(lambda_env).attributes["faas.trigger"] == EXPECTED[name][1]
+    span = served_unchanged(load_corpus_event(name), lambda_env)
+    assert span.attributes["faas.trigger"] == EXPECTED[name][1]
 
 
 def test_a_new_session_names_its_trigger_and_source(lambda_env: DevReceiver) -> None:
