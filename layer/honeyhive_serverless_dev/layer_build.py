@@ -127,15 +127,12 @@ PRUNED_TO_IMPORTED = (
     f"{_OTLP_COMMON}._internal._log_encoder",
     "packaging.licenses",
     "packaging.metadata",
-    # packaging 26's lock files, dependency groups and direct URLs, and the platform tags they use: what
-    # reads requirements and versions here (OpenTelemetry's dependency check) imports none of them.
+    # packaging 26's lock files, dependency groups and direct URLs: what reads requirements and versions
+    # here (OpenTelemetry's dependency check) imports none of them. (Not its platform tags: its markers
+    # import them lazily, which a scan of import statements does not see.)
     "packaging.pylock",
     "packaging.dependency_groups",
     "packaging.direct_url",
-    "packaging.tags",
-    "packaging._manylinux",
-    "packaging._musllinux",
-    "packaging._elffile",
 )
 
 # Where a layer zip's distributions declare themselves: python/, or one of this layer's vendored directories.

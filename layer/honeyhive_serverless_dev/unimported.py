@@ -1,7 +1,7 @@
 """The modules of some packages that nothing else in a site imports, found from the sources' import
 statements: how the layer builder leaves out OpenTelemetry's incubating semantic conventions that no
-shipped instrumentation uses, and packaging's SPDX license tables, lock files and platform tags, which
-nothing in the layer reads.
+shipped instrumentation uses, and packaging's SPDX license tables and lock files, which nothing in the
+layer reads.
 
 OpenTelemetry's ``opentelemetry.semconv._incubating`` is some 90 modules of attribute and metric names
 (0.26 MB of the zipped layer), of which the instrumentations in the layer import a dozen; packaging's
