@@ -41,7 +41,8 @@ def test_the_setup_of_make_demo_says_each_step_before_it_runs() -> None:
     """``make -n`` lists what a fresh checkout's first ``make demo`` runs: every command is announced."""
     venv = "/nonexistent/venv"
     listed = subprocess.run(
-        ["make", "-n", "-B", f"{venv}/.installed", f"VENV={venv}"],
+        # --no-print-directory: run from `make test`, a nested make would print "Entering directory" lines.
+        ["make", "--no-print-directory", "-n", "-B", f"{venv}/.installed", f"VENV={venv}"],
         cwd=REPO,
         capture_output=True,
         text=True,
