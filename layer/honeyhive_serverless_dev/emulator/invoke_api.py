@@ -208,6 +208,9 @@ class _Handler(BaseHTTPRequestHandler):
             "X-Amzn-RequestId": result.request_id,
         }
         if self.headers.get("X-Amz-Log-Type") == "Tail":
+            # Lambda's tail is all the invocation logged: wait for the runtime to ask for its next event
+            # (frozen then), so what it logged on the way out (an error's traceback) has been written.
+            emulator.wait_frozen(timeout=2.0)
             tail = emulator.logs[logged:].encode()[-LOG_TAIL_BYTES:]
             headers["X-Amz-Log-Result"] = base64.b64encode(tail).decode()
         if result.error is not None:
