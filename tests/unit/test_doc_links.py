@@ -89,3 +89,9 @@ def test_blocks_carry_the_comments_above_them_and_only_those(tmp_path: Path) -> 
     assert console.script() == "hh-serverless --help\n"
     assert yaml.runner is None and yaml.not_run is None
     assert (sh.not_run, sh.setup, sh.file, sh.runner) == (None, "", None, SHELL)
+
+
+def test_the_readme_gives_the_two_set_up_commands_of_a_fresh_machine() -> None:
+    commands = [line.split("#")[0].strip() for block in blocks(REPO / "README.md") for line in block.code.splitlines()]
+    assert "make demo" in commands
+    assert "make test" in commands
