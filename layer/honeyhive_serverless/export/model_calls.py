@@ -21,6 +21,7 @@ a provider's span has left before its framework span ends and cannot be folded.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -43,7 +44,7 @@ class FrameworkParents(SpanProcessor):
     Only a span whose own parent began before the run is moved (the invocation's span, current when the
     chain began): a span whose parent began inside the run (a provider span's own child) already sits
     in the right place. Costs one dictionary lookup per span where LangChain's instrumentor is not
-    loaded.
+    loaded: nothing is recorded then.
     """
 
     def __init__(self) -> None:
@@ -51,6 +52,8 @@ class FrameworkParents(SpanProcessor):
         self._adopted: dict[int, SpanContext] = {}
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        if LANGCHAIN_INSTRUMENTATION not in sys.modules:
+            return  # no LangChain run to find (its instrumentor is applied before any span it could parent)
         context = span.context
         self._starts[context.span_id] = span.start_time or 0
         if len(self._starts) > MAX_KEPT:
