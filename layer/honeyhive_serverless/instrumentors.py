@@ -26,8 +26,7 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from . import variables as var
 from ._log import logger, warn_bad_value
@@ -55,8 +54,7 @@ def normalise(name: str) -> str:
     return name.strip().lower().replace("-", "_")
 
 
-@dataclass(frozen=True)
-class InstrumentorSelection:
+class InstrumentorSelection(NamedTuple):
     """Which instrumentors to apply: every installed one (``everything``) or ``names``, less ``excluded``.
 
     >>> parse_instrumentors("all, -LangChain")

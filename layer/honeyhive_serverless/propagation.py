@@ -20,7 +20,7 @@ import logging
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
@@ -56,8 +56,7 @@ _NOT_PASSED_ON = frozenset({*CALLER_ONLY_BAGGAGE_KEYS, *SESSION_BAGGAGE_KEYS, *_
 Conversation = tuple[str, str]
 
 
-@dataclass(frozen=True)
-class Remote:
+class Remote(NamedTuple):
     """What one carrier continues: the caller's context (span and baggage) and the session it names."""
 
     context: Context
@@ -70,8 +69,7 @@ class Remote:
     conversation: Conversation | None = None
 
 
-@dataclass(frozen=True)
-class Incoming:
+class Incoming(NamedTuple):
     """What an invocation continues, from the carrier of its event or those of its records."""
 
     #: The context to run in: the caller's span and baggage. None when there is none, or when a
@@ -80,7 +78,7 @@ class Incoming:
     links: tuple[Link, ...] = ()
     session: str | None = None
     where: str | None = None
-    problems: tuple[str, ...] = field(default=())
+    problems: tuple[str, ...] = ()
     conversation: Conversation | None = None
 
 

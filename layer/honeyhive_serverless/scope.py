@@ -15,8 +15,7 @@ import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from opentelemetry import baggage
 from opentelemetry import context as otel_context
@@ -32,8 +31,7 @@ OPEN_AT_RETURN = "honeyhive.open_at_return"
 _ENRICHMENT_DICT_FIELDS = ("metadata", "outputs", "metrics", "feedback", "config", "user_properties")
 
 
-@dataclass(frozen=True)
-class ScopeLimits:
+class ScopeLimits(NamedTuple):
     """How much a scope holds before its spans must leave early, so a long invocation stays bounded."""
 
     max_spans: int

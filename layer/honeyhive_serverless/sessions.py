@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .triggers import CONTROL_CHARACTERS, validate_session_id
 
@@ -55,8 +55,7 @@ def conversation_session_id(key: str, project: str | None) -> str:
     return str(uuid.uuid5(uuid.uuid5(CONVERSATION_NAMESPACE, project or ""), key))
 
 
-@dataclass(frozen=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A value that may name the session, where it was found, and whether it is a conversation key."""
 
     value: object
@@ -64,16 +63,14 @@ class Candidate:
     conversation: bool = False
 
 
-@dataclass(frozen=True)
-class Rejected:
+class Rejected(NamedTuple):
     """A candidate passed over, and why."""
 
     candidate: Candidate
     reason: str
 
 
-@dataclass(frozen=True)
-class SessionChoice:
+class SessionChoice(NamedTuple):
     """The session to join (None: start a new one), the candidate it came from, and those passed over."""
 
     session_id: str | None = None

@@ -28,15 +28,13 @@ from opentelemetry import context as otel_context
 from . import budget
 from ._log import enable_debug_logging, logger
 from .background import Background
-from .config import Config
+from .config import Config, resolve_config
 from .export.client import HoneyHiveClient
 from .export.credentials import ApiKeyProvider
 from .export.extension import AfterResponseExtension
 from .export.pipeline import build_pipeline
-from .instrumentors import apply_instrumentors, remove_instrumentors
 from .lifecycle import SessionBlock, SessionLifecycle, beginning_ms, script_name, session_fields, session_update
 from .scope import ScopeLimits, SessionScope, current_scope, enter_scope
-from .sdk_init import resolve_init
 from .tracer_methods import TracerMethods
 from .version import __version__
 from .wire import SESSION_KEY
@@ -67,6 +65,8 @@ class HoneyHiveTracer(TracerMethods):
 
             propagate_aws_sdk(self.provider)
         if self.config.instrumentors and not self.config.disable_tracing:
+            from .instrumentors import apply_instrumentors  # its entry points are read only when asked for
+
             apply_instrumentors(self.config.instrumentors, self.provider)
         logger.debug(
             "honeyhive: tracer ready: export mode %s%s, server %s, key from %s",
@@ -133,7 +133,13 @@ class HoneyHiveTracer(TracerMethods):
             # The SDK's first positional parameter is ``config``: HoneyHiveTracer.init(TracerConfig(...)).
             arguments["config"], arguments["api_key"] = api_key, None
         config_objects = [arguments.pop(name) for name in ("config", "evaluation_config", "session_config")]
-        resolved, startup = resolve_init(arguments, config_objects)
+        if any(value is not None for value in arguments.values()) or any(item is not None for item in config_objects):
+            # The SDK's init surface (its config class of 32 fields costs a cold start ~1 ms to define).
+            from .sdk_init import resolve_init
+
+            resolved, startup = resolve_init(arguments, config_objects)
+        else:  # from the environment alone: get_tracer(), the zero-code handler
+            resolved, startup = resolve_config(), {}
         tracer = cls(resolved)
         tracer.sessions.startup.inputs = startup.get("inputs")
         carrier = startup.get("link_carrier")
@@ -469,6 +475,8 @@ def reset_tracer() -> None:
         previous, _cached = _cached, None
     if previous is not None:
         previous.shutdown()
+    from .instrumentors import remove_instrumentors
+
     remove_instrumentors()
 
 

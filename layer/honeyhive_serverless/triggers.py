@@ -45,8 +45,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterator, KeysView, Mapping
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .conversations import LOOKUPS as CONVERSATION_LOOKUPS
 from .payloads import b64decode_text, header_text, message_headers, parse_json_object, sns_envelope
@@ -226,8 +225,7 @@ _UUID = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class SessionLookup:
+class SessionLookup(NamedTuple):
     """What the event says: its trigger, the raw session id it carries (if any), and where it was.
 
     With ``conversation`` true the candidate is no session id but a conversation key (a Bedrock or

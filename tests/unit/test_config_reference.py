@@ -30,7 +30,7 @@ def test_every_variable_of_the_project_has_exactly_one_entry() -> None:
 def test_documented_defaults_are_the_ones_that_apply() -> None:
     """Each switch and number whose setting has a field of its own: the default written is the one an empty
     environment resolves to."""
-    resolved = {**vars(resolve_config(env={})), **vars(resolve_wrapper_options(env={}))}
+    resolved = {**resolve_config(env={})._asdict(), **resolve_wrapper_options(env={})._asdict()}
     checked = 0
     for entry in entries():
         field = entry.name.removeprefix("HH_").lower()

@@ -48,8 +48,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HANDLERS = ROOT / "bench" / "handlers"
 PYTHON = "3.11"
 SDK_REQUIREMENT = "honeyhive==1.7.0"
-# What the OpenTelemetry reference handler needs besides the SDK's own dependencies.
-SDK_VENV_EXTRAS = ("opentelemetry-exporter-otlp-proto-http",)
+#: The stock OpenTelemetry pipeline, the cold-start reference: a layer of its own on the plain interpreter.
+OTEL_DISTRIBUTIONS = ("opentelemetry-sdk", "opentelemetry-exporter-otlp-proto-http")
 API_KEY = "bench-key"
 RTTS_MS = (0, 20)
 SPAN_COUNTS = (1, 10, 100, 1000)
@@ -117,18 +117,29 @@ def prepare(cache: Path) -> Setup:
     if not Path(sdk_python).exists():
         subprocess.run([python, "-m", "venv", str(sdk_venv)], check=True)
         subprocess.run(
-            [sdk_python, "-m", "pip", "install", "--quiet", SDK_REQUIREMENT, *SDK_VENV_EXTRAS],
+            [sdk_python, "-m", "pip", "install", "--quiet", SDK_REQUIREMENT],
             check=True,
         )
     variants = {
         "bare": Variant("bare", "bare.handler", python, runtime),
-        "opentelemetry": Variant("opentelemetry", "otel_plain.handler", sdk_python, runtime),
+        "opentelemetry": Variant(
+            "opentelemetry", "otel_stock.handler", python, runtime, [library_layer(OTEL_DISTRIBUTIONS, PYTHON, cache)]
+        ),
         "sdk": Variant("sdk", "sdk.handler", sdk_python, runtime),
     }
     for mode in PROJECT_MODES:
         variants[f"project:{mode}"] = Variant(
             f"project:{mode}", "project.handler", python, runtime, [zip_path], {variables.EXPORT_MODE: mode}
         )
+    # The zero-code form: the bare handler behind the layer's redirect, as `hh-serverless instrument` sets it.
+    variants["project:redirect"] = Variant(
+        "project:redirect",
+        variables.REDIRECT_HANDLER,
+        python,
+        runtime,
+        [zip_path],
+        {variables.LAMBDA_HANDLER: "bare.handler"},
+    )
     # The function's own openai (a layer of its own here, as a function's package would hold it).
     openai_zip = library_layer(("openai",), PYTHON, cache)
     off, on = LLM_VARIANTS
@@ -156,7 +167,7 @@ def median(values: list[float]) -> float:
 
 def cold_starts(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, list[float]]:
     """Spawn to first response, new sandbox each time, the variants interleaved."""
-    names = ["bare", "opentelemetry", "project:invocation", "sdk"]
+    names = ["bare", "opentelemetry", "project:invocation", "project:redirect", "sdk"]
     samples: dict[str, list[float]] = {name: [] for name in names}
     for _ in range(runs):
         for name in names:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -37,8 +37,7 @@ from .processors import InvocationSpanProcessor, SessionAttributesProcessor, Ses
 from .span_exporter import HoneyHiveSpanExporter
 
 
-@dataclass(frozen=True)
-class Pipeline:
+class Pipeline(NamedTuple):
     provider: TracerProvider
     #: The config as the pipeline runs it: ``after_response`` becomes ``invocation`` where it cannot run.
     config: Config
@@ -81,7 +80,7 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
     if config.export_mode == "after_response":
         extension = AfterResponseExtension.register(flush, config.flush_timeout_ms)
         if extension is None:
-            config = replace(config, export_mode="invocation")
+            config = config._replace(export_mode="invocation")
     if not config.otlp_enabled:
         return Pipeline(provider, config, None, extension)
     invocation_processor = None

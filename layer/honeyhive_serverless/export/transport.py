@@ -22,7 +22,7 @@ import socket
 import ssl
 import threading
 import time
-from dataclasses import dataclass
+from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from .._fork import reset_in_child
@@ -33,8 +33,7 @@ class TransportError(Exception):
     """A request that got no HTTP answer: refused, timed out, reset, or no time left to try."""
 
 
-@dataclass(frozen=True)
-class Response:
+class Response(NamedTuple):
     status: int
     body: bytes
 

@@ -20,8 +20,7 @@ never read for one: its keys are the arguments a model chose.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, TypeGuard
+from typing import Any, NamedTuple, TypeGuard
 
 from ..carriers import CarrierLookup, header_carrier
 from ..payloads import parse_json_object
@@ -46,8 +45,7 @@ _SESSION_HEADER = SESSION_HEADER.lower()
 _WHERE = f"ClientContext.custom.{PROPAGATED_HEADERS_KEY}"
 
 
-@dataclass(frozen=True)
-class GatewayCall:
+class GatewayCall(NamedTuple):
     """One tool call: the tool, the session its caller names, the caller's trace context, the gateway's ids."""
 
     #: The tool as the agent called it, ``<target>___<tool>``.

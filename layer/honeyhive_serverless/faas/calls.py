@@ -10,7 +10,7 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
-from . import aws_lambda, gcf
+from . import aws_lambda
 from .facts import InvocationFacts
 from .starts import starts
 
@@ -21,6 +21,8 @@ def describe_call(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Invocatio
     if len(args) >= 2 and hasattr(args[1], "aws_request_id"):
         return aws_lambda.describe(args[0], args[1], env, starts.next_start(env))
     if len(args) == 1:
+        from . import gcf  # Cloud Functions' shapes: a Lambda cold start never needs them
+
         described = gcf.describe(args[0], env)
         if described is not None:
             described.start = starts.next_start(env)
@@ -33,17 +35,25 @@ def describe_call(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Invocatio
 def with_session_header(facts: InvocationFacts, result: Any, session_id: str) -> Any:
     """What the caller gets: the handler's HTTP response with ``X-Session-ID`` set."""
     if facts.platform == "cloud-function":
+        from . import gcf
+
         return gcf.with_session_header(result, session_id, facts.extra["framework"])
     return aws_lambda.with_session_header(result, session_id)
 
 
 def streams_after_return(args: tuple[Any, ...]) -> bool:
     """The call is a Flask request: its response body may be read after the function returns."""
-    return len(args) == 1 and gcf.request_framework(args[0]) == "flask"
+    if len(args) != 1:
+        return False
+    from . import gcf
+
+    return gcf.request_framework(args[0]) == "flask"
 
 
 def streamed_response(facts: InvocationFacts, result: Any) -> Any:
     """The HTTP response whose body streams after the function returns, or None."""
     if facts.platform != "cloud-function" or not facts.is_http:
         return None
+    from . import gcf
+
     return gcf.streamed_response(result, facts.extra["framework"])

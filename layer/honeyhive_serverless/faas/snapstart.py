@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import random
 
+from .. import variables as var
 from ..tracer import cached_tracer
 from .starts import starts
 
@@ -16,7 +18,9 @@ def register_restore_hook() -> None:
     if _registered:
         return
     _registered = True
-    try:  # only SnapStart runtimes have it; imported once, when the first handler is wrapped
+    if os.environ.get(var.LAMBDA_INITIALIZATION_TYPE) != "snap-start":
+        return  # restores happen only where the init is a snapshot's: no other cold start pays the import
+    try:  # the runtime's own module; imported once, when the first handler is wrapped
         from snapshot_restore_py import register_after_restore
     except ImportError:
         return

@@ -14,7 +14,22 @@ framework.
 
 from __future__ import annotations
 
-from .asgi import HoneyHiveASGIMiddleware
-from .wsgi import HoneyHiveWSGIMiddleware
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .asgi import HoneyHiveASGIMiddleware
+    from .wsgi import HoneyHiveWSGIMiddleware
 
 __all__ = ["HoneyHiveASGIMiddleware", "HoneyHiveWSGIMiddleware"]
+
+#: Imported on first use: the Lambda wrapper imports ``web.body`` (a streamed body's end), and a cold
+#: start should not pay for the middlewares with it.
+_EXPORTS = {"HoneyHiveASGIMiddleware": ".asgi", "HoneyHiveWSGIMiddleware": ".wsgi"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(module, __name__), name)

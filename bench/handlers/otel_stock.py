@@ -1,4 +1,6 @@
-"""Reference: the plain OpenTelemetry SDK and OTLP/HTTP exporter, each span exported as it ends."""
+"""Reference: the stock OpenTelemetry pipeline on Lambda, as OpenTelemetry's Lambda instrumentation runs
+it: the SDK, the OTLP ``-proto-http`` exporter under a ``BatchSpanProcessor``, force-flushed once at the
+end of every invocation (before the sandbox can freeze)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,12 @@ from typing import Any
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from work import generate, retrieve, run
 
 provider = TracerProvider()
 provider.add_span_processor(
-    SimpleSpanProcessor(
+    BatchSpanProcessor(
         OTLPSpanExporter(
             endpoint=os.environ["HH_API_URL"] + "/opentelemetry/v1/traces",
             headers={"Authorization": f"Bearer {os.environ['HH_API_KEY']}"},
@@ -35,4 +37,8 @@ def step(question: str) -> str:
 
 
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    return {"statusCode": 200, "body": run(event, step, tool)}
+    try:
+        with tracer.start_as_current_span("handler"):
+            return {"statusCode": 200, "body": run(event, step, tool)}
+    finally:
+        provider.force_flush()
