@@ -422,8 +422,9 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
 
     cold = {name: median(values) for name, values in results["cold"].items()}
     cold_added = cold["project:invocation"] - cold["bare"]
+    redirect_added = cold["project:redirect"] - cold["bare"]
     sdk_added = cold["sdk"] - cold["bare"]
-    otel_import = results["imports"]["OpenTelemetry SDK + OTLP HTTP exporter (reference)"]
+    stock_added = cold["opentelemetry"] - cold["bare"]
     w1 = added("project:invocation", "W1", 20)
     w2 = added("project:invocation", "W2", 20)
     real_rtt = results["round_trip_ms"]["20"]
@@ -458,9 +459,14 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             len(set(requests)) == 1,
         ),
         (
-            "cold start added <= 1.3 x OpenTelemetry SDK + exporter import",
-            f"{cold_added:.0f} ms vs 1.3 x {otel_import:.0f} = {1.3 * otel_import:.0f} ms",
-            cold_added <= 1.3 * otel_import,
+            "cold start added <= 0.6 x the stock OpenTelemetry pipeline's, decorated",
+            f"{cold_added:.0f} ms vs 0.6 x {stock_added:.0f} = {0.6 * stock_added:.0f} ms",
+            cold_added <= 0.6 * stock_added,
+        ),
+        (
+            "the same, behind the zero-code redirect",
+            f"{redirect_added:.0f} ms vs {0.6 * stock_added:.0f} ms",
+            redirect_added <= 0.6 * stock_added,
         ),
         (
             "cold start added <= 0.3 x what the SDK adds",
@@ -521,13 +527,13 @@ def report(results: dict[str, Any]) -> str:
         "",
         f"## Cold start (spawn to first response, RTT 0, {len(results['cold']['bare'])} interleaved runs each)",
         "",
-        "| variant | median ms | added over bare | x OTel import |",
+        "| variant | median ms | added over bare | x stock OpenTelemetry's |",
         "|---|---|---|---|",
     ]
-    otel_import = results["imports"]["OpenTelemetry SDK + OTLP HTTP exporter (reference)"]
+    stock_added = cold["opentelemetry"] - cold["bare"]
     for name, value in cold.items():
         extra = value - cold["bare"]
-        lines.append(f"| {name} | {value:.0f} | {extra:.0f} | {extra / otel_import:.2f} |")
+        lines.append(f"| {name} | {value:.0f} | {extra:.0f} | {extra / stock_added:.2f} |")
     llm = {name: median(values) for name, values in results["llm_cold"].items()}
     off, on = LLM_VARIANTS
     lines += [
