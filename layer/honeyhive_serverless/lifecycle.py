@@ -151,8 +151,19 @@ class SessionLifecycle:
             scope.defer_session_start(body)
         else:
             scope.session_started(body, self._beside.submit(self.client.start_session, body, scope.deadline))
+            # The start takes the connection prepared for the invocation, and its export sends the spans
+            # and the session's enrichment side by side: a first invocation (no pool yet) opens the second
+            # now too, rather than at export, where the caller would wait for its handshakes.
+            self.prepare_connections(scope, 2)
         spans_held = self.config.export_mode in ("invocation", "after_response")
         return self.activate(session_id, body["session_name"], True, spans_ask=not spans_held)
+
+    def prepare_connections(self, scope: SessionScope, needed: int) -> None:
+        """Beside the handler: replace the pooled connections a freeze (or a load balancer's idle timeout)
+        killed, up to ``needed`` in all, so that the requests of ``scope`` find them open."""
+        wanted = self.client.reserve_connections(needed)  # now: a quick handler's export then waits for them
+        if wanted:
+            self._beside.submit(self.client.open_connections, wanted, scope.deadline)
 
     def activate(
         self, session_id: str, session_name: str | None, started: bool, *, spans_ask: bool | None = None

@@ -350,9 +350,7 @@ class HoneyHiveTracer(TracerMethods):
         """Beside the handler, as an invocation starts: find a connection the sandbox's freeze (or a load
         balancer's idle timeout) killed now, and open its replacement, rather than at export, where the
         caller waits for the handshakes."""
-        wanted = self.client.reserve_connections()  # now: a quick handler's export then waits for them
-        if wanted:
-            self._beside.submit(self.client.open_connections, wanted, scope.deadline)
+        self.sessions.prepare_connections(scope, 1)
 
     def flush_scope(self, scope: SessionScope) -> bool:
         """Send what ``scope`` holds (see ``SessionLifecycle.flush_scope``)."""

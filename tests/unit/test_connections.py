@@ -136,3 +136,43 @@ def test_the_wrapper_prepares_beside_the_handler_and_the_export_pays_no_handshak
     assert len(calls) == 1 and 0 < calls[0] <= 2.0  # bounded by the export timeout and the deadline
     assert len(lambda_env.otlp_requests()) == 2
     assert lambda_env.connection_count == 2
+
+
+LINKED = "6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10"
+
+
+@pytest.mark.parametrize(
+    ("event", "connections"), [({}, 2), ({"session_id": LINKED}, 1)], ids=["new session", "linked session"]
+)
+def test_a_first_invocation_opens_what_its_export_needs_beside_the_handler(
+    lambda_env: DevReceiver, event: dict[str, str], connections: int
+) -> None:
+    """A new session's start takes the connection prepared for the invocation, and its export sends spans
+    and enrichment side by side: the second is opened beside the handler too, not at export. A linked
+    session's export sends spans alone: one connection. The handler waits (as on a model's answer) until
+    the receiver has accepted what was opened beside it: its export then opens none."""
+    from honeyhive_serverless import enrich_session, get_tracer, with_honeyhive_session
+    from honeyhive_serverless_dev.lambda_context import LambdaContext
+
+    transport = get_tracer().client.transport
+    phase = ["handler"]
+    opened_in: list[str] = []
+    connect = transport._connect
+
+    def recording(timeout: float) -> object:
+        opened_in.append(phase[0])
+        return connect(timeout)
+
+    transport._connect = recording  # type: ignore[method-assign,assignment]
+
+    @with_honeyhive_session
+    def handler(event: object, context: object) -> str:
+        if not event:
+            enrich_session(metadata={"answer": 1})
+        lambda_env.wait_for(lambda receiver: receiver.connection_count >= connections, timeout=2.0)
+        phase[0] = "export"
+        return "ok"
+
+    assert handler(event, LambdaContext("fn")) == "ok"
+    assert opened_in == ["handler"] * connections
+    assert len(lambda_env.otlp_requests()) == 1

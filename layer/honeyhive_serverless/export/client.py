@@ -134,15 +134,15 @@ class HoneyHiveClient:
             return EventUpdate.FAILED
         return EventUpdate.UNKNOWN_EVENT if response.status == 404 else EventUpdate.SENT
 
-    def reserve_connections(self) -> int:
-        """How many connections to open beside the handler for this invocation's export (see
-        ``HttpTransport.reserve``); none when nothing would be sent or the span endpoint's breaker is open
-        (a backend that is down costs no connection attempts here)."""
+    def reserve_connections(self, needed: int = 1) -> int:
+        """How many connections to open beside the handler for this invocation's export, at least
+        ``needed`` in all (see ``HttpTransport.reserve``); none when nothing would be sent or the span
+        endpoint's breaker is open (a backend that is down costs no connection attempts here)."""
         if self._config.offline or self._config.export_disabled or not self._config.otlp_enabled:
             return 0
         if self.breakers[OTLP_PATH].is_open or not self._config.has_key_source:
             return 0
-        return self.transport.reserve()
+        return self.transport.reserve(needed)
 
     def open_connections(self, count: int, deadline: float | None = None) -> int:
         """Open what :meth:`reserve_connections` reserved, within the request timeout and ``deadline``."""

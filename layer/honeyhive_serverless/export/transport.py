@@ -104,9 +104,11 @@ class HttpTransport:
         TLS one would send the parent's peer a close_notify) and opens its own."""
         self._idle: list[_Connection] = []
         self._lock = threading.Lock()
-        #: Set from :meth:`reserve` until :meth:`open_reserved` is done: a request then waits for those
-        #: connections rather than open one of its own.
-        self._opening: threading.Event | None = None
+        #: Notified as each connection :meth:`reserve` asked for opens (or fails): a request that finds no
+        #: idle one while some are opening waits for one rather than open one of its own.
+        self._opened = threading.Condition(self._lock)
+        #: Connections reserved and not yet opened.
+        self._opening = 0
 
     def request(self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float) -> Response:
         """Send one request and read the whole answer, waiting at most ``timeout`` seconds per step."""
@@ -128,20 +130,18 @@ class HttpTransport:
         self._checkin(conn)
         return response
 
-    def reserve(self) -> int:
+    def reserve(self, needed: int = 1) -> int:
         """Check the idle connections now (a non-blocking read each, microseconds): drop those the server
-        closed or that are too old, and return how many to open in their place (at least one, as many
-        as the last export used: it sends spans and enrichment side by side). Until :meth:`open_reserved`
-        has opened them, a request waits for them rather than open one of its own."""
+        closed or that are too old, and return how many to open in their place: at least ``needed``, and
+        as many as the last export used (it sends spans and enrichment side by side), less those open or
+        opening. Until :meth:`open_reserved` has opened them, a request that finds no idle connection
+        waits for one of them rather than open one of its own."""
         now = time.monotonic()
         with self._lock:
             idle = self._idle
             self._idle = [entry for entry in idle if entry.usable(now)]
-            wanted = max(1, len(idle)) - len(self._idle)
-            if wanted <= 0 or self._opening is not None:
-                wanted = 0
-            else:
-                self._opening = threading.Event()
+            wanted = max(0, max(needed, len(idle)) - len(self._idle) - self._opening)
+            self._opening += wanted
         for entry in idle:
             if entry not in self._idle:
                 entry.conn.close()
@@ -155,15 +155,15 @@ class HttpTransport:
             for _ in range(count):
                 if timeout < MIN_USEFUL_S:
                     break
-                self._checkin(self._connect(timeout))
+                conn = self._connect(timeout)
                 opened += 1
+                self._checkin(conn, reserved=True)
         except TransportError:
             pass
         finally:
             with self._lock:
-                opening, self._opening = self._opening, None
-            if opening is not None:
-                opening.set()
+                self._opening -= count - opened
+                self._opened.notify_all()
         return opened
 
     def close(self) -> None:
@@ -193,10 +193,8 @@ class HttpTransport:
 
     def _checkout(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
         with self._lock:
-            opening = self._opening if not self._idle else None
-        if opening is not None:
-            opening.wait(timeout)  # the connection being opened beside the handler beats a second handshake
-        with self._lock:
+            # A connection being opened beside the handler beats a handshake of this request's own.
+            self._opened.wait_for(lambda: self._idle or not self._opening, timeout)
             entry = self._idle.pop() if self._idle else None
         if entry is None:
             return self._connect(timeout), False
@@ -206,16 +204,21 @@ class HttpTransport:
             conn.sock.settimeout(timeout)
         return conn, True
 
-    def _checkin(self, conn: http.client.HTTPConnection) -> None:
+    def _checkin(self, conn: http.client.HTTPConnection, *, reserved: bool = False) -> None:
+        """Pool ``conn`` (one :meth:`reserve` asked for, when ``reserved``), or close it: the pool is full,
+        or the server closed it."""
         sock = conn.sock
-        if sock is None:
-            return
         if isinstance(sock, ssl.SSLSocket) and sock.session is not None:
             self._tls_session = sock.session  # what the next new connection offers to resume
         with self._lock:
-            if len(self._idle) < self._max_idle:
+            if reserved:
+                self._opening -= 1
+            if sock is not None and len(self._idle) < self._max_idle:
                 self._idle.append(_Connection(conn))
+                self._opened.notify()
                 return
+            if reserved:
+                self._opened.notify_all()  # one fewer opening: a waiter may have none left to wait for
         conn.close()
 
     def _connect(self, timeout: float) -> http.client.HTTPConnection:
