@@ -56,6 +56,10 @@ class HoneyHiveTracer(TracerMethods):
         self.provider = pipeline.provider
         self._invocation_processor = pipeline.invocation_processor
         self._extension = pipeline.extension
+        #: Where an invocation's scope goes as it ends, to be sent after it (the after_response extension,
+        #: or a Managed Instances worker's export thread); None: the wrapper sends it before returning.
+        self._continuous = pipeline.continuous
+        self._sent_after = pipeline.extension or pipeline.continuous
         self._limits = ScopeLimits(self.config.invocation_max_spans, self.config.invocation_max_bytes)
         #: The sessions' lifecycle: starts, links, enrichment, and what a scope sends (see ``lifecycle``).
         self.sessions = SessionLifecycle(self, self.config, self.client, self._beside, script_name(), self._flush_spans)
@@ -307,10 +311,10 @@ class HoneyHiveTracer(TracerMethods):
     @contextmanager
     def invocation_scope(self, deadline: float | None, invocation_id: str | None) -> Iterator[SessionScope]:
         """:meth:`session_scope` for one invocation of a wrapped handler: on close it drains the batch
-        queue (the sandbox may freeze next), and in ``after_response`` mode it goes to the extension,
-        which sends it after the response."""
-        extension = self._extension
-        hand_off = functools.partial(extension.hand_off, invocation_id) if extension and invocation_id else None
+        queue (the sandbox may freeze next), and in ``after_response`` mode it goes to the extension, on
+        Managed Instances to the worker's export thread, which send it after the invocation."""
+        after = self._sent_after
+        hand_off = functools.partial(after.hand_off, invocation_id) if after and invocation_id else None
         scope = SessionScope(self, deadline, limits=self._limits, hand_off=hand_off, drain_queue=True)
         with self._closing(scope):
             yield scope
@@ -323,8 +327,8 @@ class HoneyHiveTracer(TracerMethods):
     def expect_hand_offs(self) -> None:
         """A handler is wrapped with this tracer, during init: in ``after_response`` mode the extension
         now waits for each invocation's hand-off before it lets the sandbox freeze."""
-        if self._extension is not None:
-            self._extension.expect_hand_offs()
+        if self._sent_after is not None:
+            self._sent_after.expect_hand_offs()
 
     @contextmanager
     def _closing(self, scope: SessionScope) -> Iterator[SessionScope]:
@@ -393,10 +397,12 @@ class HoneyHiveTracer(TracerMethods):
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export everything ended so far (held by the current scope or queued); True when all went."""
         try:
+            # Invocations handed to a Managed Instances worker's export thread are sent first.
+            sent = self._continuous.drain(time.monotonic() + timeout_millis / 1000) if self._continuous else True
             held = self._invocation_processor.force_flush() if self._invocation_processor else True
             flushed = self.provider.force_flush(timeout_millis) and held
             # Enrichments of sessions that may exist only through the spans just sent follow them.
-            return self.sessions.flush_held(time.monotonic() + timeout_millis / 1000) and flushed
+            return self.sessions.flush_held(time.monotonic() + timeout_millis / 1000) and flushed and sent
         except Exception:
             logger.exception("honeyhive: force_flush failed")
             return False
@@ -407,6 +413,8 @@ class HoneyHiveTracer(TracerMethods):
 
     def shutdown(self) -> None:
         self._shut_down = True
+        if self._continuous is not None:
+            self._continuous.drain(time.monotonic() + self.config.flush_timeout_ms / 1000)
         self.provider.shutdown()
         self.sessions.flush_held(time.monotonic() + self.config.flush_timeout_ms / 1000)
 

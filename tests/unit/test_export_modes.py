@@ -129,4 +129,77 @@ def test_after_response_falls_back_to_invocation_on_managed_instances(
     monkeypatch.setenv("AWS_LAMBDA_MAX_CONCURRENCY", "4")
     with caplog.at_level(logging.INFO, logger="honeyhive_serverless"):
         assert AfterResponseExtension.register(lambda scope: None, 2000) is None
-    assert any("Managed Instances; exporting per invocation" in r.getMessage() for r in caplog.records)
+    assert any("Managed Instances; each invocation's export leaves after it" in r.getMessage() for r in caplog.records)
+
+
+# -- Lambda Managed Instances: no freeze, so an invocation's export leaves after it, off the request path
+
+
+@pytest.mark.parametrize("mode", ["invocation", "after_response"])
+def test_on_managed_instances_the_export_leaves_after_the_invocation_on_the_workers_thread(
+    lambda_env: DevReceiver, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    """The spans are sent once the handler has returned (the export waits, bounded, for the test to say
+    so: sent on the handler's thread it would wait in vain), and nothing is lost: all of them arrive."""
+    import threading
+
+    from honeyhive_serverless import get_tracer, with_honeyhive_session
+    from honeyhive_serverless_dev.lambda_context import LambdaContext
+
+    monkeypatch.setenv("AWS_LAMBDA_MAX_CONCURRENCY", "4")
+    monkeypatch.setenv("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")  # after_response falls back before using it
+    monkeypatch.setenv("HH_EXPORT_MODE", mode)
+    tracer = get_tracer()
+    returned = threading.Event()
+    sent_after_return: list[bool] = []
+    post_spans = tracer.client.post_spans
+
+    def gated(body: bytes, deadline: float | None = None) -> bool:
+        sent_after_return.append(returned.wait(5.0))
+        return post_spans(body, deadline)
+
+    tracer.client.post_spans = gated  # type: ignore[method-assign]
+
+    @with_honeyhive_session
+    def handler(event: object, context: object) -> str:
+        with tracer.otel_tracer.start_as_current_span("step"):
+            return "ok"
+
+    for _ in range(3):
+        assert handler({}, LambdaContext("fn")) == "ok"
+    returned.set()
+    assert tracer.force_flush()
+    assert sent_after_return == [True, True, True]
+    assert sorted(span.name for span in lambda_env.spans).count("step") == 3
+    assert len(lambda_env.session_starts) == 3
+
+
+def test_a_managed_instances_worker_sends_what_is_queued_on_sigterm(
+    lambda_env: DevReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Lambda's shutdown: SIGTERM, and what the worker's export thread still holds is sent within the
+    allowance, before SIGTERM does what it did before."""
+    import signal
+
+    from honeyhive_serverless import get_tracer, with_honeyhive_session
+    from honeyhive_serverless_dev.lambda_context import LambdaContext
+
+    monkeypatch.setenv("AWS_LAMBDA_MAX_CONCURRENCY", "4")
+    terminated: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: terminated.append(signum))
+    try:
+        tracer = get_tracer()
+        lambda_env.set_fault("slow", delay_s=0.05)
+
+        @with_honeyhive_session
+        def handler(event: object, context: object) -> str:
+            return "ok"
+
+        for _ in range(3):
+            assert handler({"session_id": "6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10"}, LambdaContext("fn")) == "ok"
+        signal.raise_signal(signal.SIGTERM)
+        assert terminated == [signal.SIGTERM]  # the handler that was there before still ran
+        assert len(lambda_env.otlp_requests()) == 3
+        assert tracer.force_flush()
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -15,12 +15,8 @@ then the wrapper has handed off whatever the invocation will hand off, so the ex
 (neither ``awslambdaric``'s nor the managed runtimes' own ``lambda_runtime_client``), it waits for the
 hand-off as before, until the invocation's deadline.
 
-Lambda does not let an internal extension register for SHUTDOWN; at shutdown the runtime gets SIGTERM
-and 500 ms instead. A SIGTERM handler flushes what is left (and lets an export under way finish) within
-that. Python runs signal handlers on the main thread only, so this works where the runtime client
-waits for events on another thread (python3.12 and later); on older runtimes the main thread waits
-inside the client and the handler cannot run, but then nothing is left either: each invocation's
-export ends before its freeze.
+Lambda does not let an internal extension register for SHUTDOWN: on SIGTERM (``shutdown``) what is left
+is flushed, after an export under way has finished.
 
 Where registration is not possible (not on Lambda, the API refuses, init is over) the tracer falls back
 to the ``invocation`` mode with one info line.
@@ -32,18 +28,17 @@ import functools
 import http.client
 import json
 import os
-import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from types import FrameType
 from typing import Any
 
 from .. import variables as var
 from .._log import logger
 from ..budget import flush_deadline
 from ..scope import SessionScope
+from .shutdown import flush_on_sigterm
 
 #: Sends what a scope holds (the tracer's ``flush_scope``): the extension's one call back up.
 FlushScope = Callable[[SessionScope], object]
@@ -52,8 +47,6 @@ EXTENSION_NAME = "honeyhive-serverless"
 _API = "/2020-01-01/extension"
 #: The export must be over this long before the invocation's deadline.
 DEADLINE_RESERVE_S = 0.05
-#: What of Lambda's 500 ms shutdown allowance the SIGTERM flush may use.
-SHUTDOWN_FLUSH_S = 0.4
 #: Where the runtime client lives: awslambdaric (PyPI, and the managed runtimes' /var/runtime/awslambdaric),
 #: or a top-level module of the runtime's own.
 RUNTIME_CLIENT_MODULES = ("awslambdaric.lambda_runtime_client", "lambda_runtime_client")
@@ -75,7 +68,6 @@ class AfterResponseExtension:
         self._cond = threading.Condition()
         #: Held while an export runs, so a shutdown can let it finish.
         self._exporting = threading.Lock()
-        self._previous_sigterm: Any = None
         #: Whether invocations hand off at all; until a handler is wrapped none does.
         self._expect_hand_offs = False
         #: Invocations whose response or error the runtime has posted (see ``watch_runtime_responses``).
@@ -92,7 +84,10 @@ class AfterResponseExtension:
         if os.environ.get(var.LAMBDA_MAX_CONCURRENCY):
             # Managed Instances: several invocations at once in forked workers and no freeze; one
             # extension cannot wait for each worker's hand-offs, and nothing freezes before an export.
-            logger.info("honeyhive: after_response does not run on Lambda Managed Instances; exporting per invocation")
+            logger.info(
+                "honeyhive: after_response does not run on Lambda Managed Instances; each invocation's export"
+                " leaves after it on the worker's export thread"
+            )
             return None
         exporter = cls(flush, flush_timeout_ms, runtime_api)
         try:
@@ -103,7 +98,7 @@ class AfterResponseExtension:
             )
             return None
         threading.Thread(target=exporter._run, name="honeyhive-extension", daemon=True).start()
-        exporter._handle_sigterm()
+        flush_on_sigterm(exporter._shutdown_flush)
         exporter.watching_responses = exporter._watch_runtime_responses()
         return exporter
 
@@ -198,27 +193,11 @@ class AfterResponseExtension:
                 except Exception:
                     logger.exception("honeyhive: after_response export failed")
 
-    def _handle_sigterm(self) -> None:
-        """Flush on SIGTERM (Lambda's shutdown), then do what SIGTERM did before."""
-        if threading.current_thread() is not threading.main_thread():
-            return  # only the main thread may set signal handlers
-        try:
-            self._previous_sigterm = signal.signal(signal.SIGTERM, self._on_sigterm)
-        except (ValueError, OSError):
-            return
-
-    def _on_sigterm(self, signum: int, frame: FrameType | None) -> None:
-        deadline = time.monotonic() + SHUTDOWN_FLUSH_S
-        # An export under way finishes first; then whatever is still pending goes.
-        if self._exporting.acquire(timeout=SHUTDOWN_FLUSH_S):
+    def _shutdown_flush(self, deadline: float) -> None:
+        """SIGTERM: an export under way finishes first; then whatever is still pending goes."""
+        if self._exporting.acquire(timeout=max(0.0, deadline - time.monotonic())):
             self._exporting.release()
         self._export_all(deadline)
-        previous = self._previous_sigterm
-        if callable(previous):
-            previous(signum, frame)
-            return
-        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
-        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def _monotonic_deadline(deadline_ms: object) -> float | None:

@@ -31,6 +31,7 @@ from ..config import Config, SpanNameFilters
 from ..ids import UrandomIdGenerator
 from ..version import __version__
 from .client import HoneyHiveClient
+from .continuous import ContinuousExport
 from .extension import AfterResponseExtension, FlushScope
 from .model_calls import FrameworkParents
 from .processors import InvocationSpanProcessor, SessionAttributesProcessor, SessionDefaults
@@ -45,6 +46,9 @@ class Pipeline(NamedTuple):
     invocation_processor: InvocationSpanProcessor | None
     #: Set in ``after_response`` mode where the extension registered.
     extension: AfterResponseExtension | None
+    #: Set on Lambda Managed Instances in ``invocation`` and ``after_response`` modes: exports leave on a
+    #: thread of the worker after their invocations.
+    continuous: ContinuousExport | None = None
 
 
 def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaults, flush: FlushScope) -> Pipeline:
@@ -81,8 +85,11 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
         extension = AfterResponseExtension.register(flush, config.flush_timeout_ms)
         if extension is None:
             config = config._replace(export_mode="invocation")
+    continuous = None
+    if config.export_mode == "invocation":
+        continuous = ContinuousExport.for_platform(flush, config.flush_timeout_ms)
     if not config.otlp_enabled:
-        return Pipeline(provider, config, None, extension)
+        return Pipeline(provider, config, None, extension, continuous)
     invocation_processor = None
     export_processor: SpanProcessor
     if config.export_mode in ("invocation", "after_response"):
@@ -103,7 +110,7 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
             HoneyHiveSpanExporter(client, config.max_span_size, config.redaction, kept, framework_parents)
         )
     provider.add_span_processor(export_processor)
-    return Pipeline(provider, config, invocation_processor, extension)
+    return Pipeline(provider, config, invocation_processor, extension, continuous)
 
 
 class SpanNameSampler(Sampler):

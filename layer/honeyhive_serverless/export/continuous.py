@@ -1,0 +1,96 @@
+"""Lambda Managed Instances: each invocation's export leaves on a thread of its worker, off the request path.
+
+Nothing freezes on Managed Instances: a worker runs on between and during invocations, so an invocation
+has no reason to hold its response until its export is sent (on demand it must: the sandbox may freeze
+next). In the ``invocation`` and ``after_response`` modes the wrapper hands each invocation's scope (its
+held spans, session starts and enrichment) to this worker's export thread as the handler returns, and
+the thread sends the scopes in order, each within the flush timeout. What is still queued when the
+worker is shut down is sent within Lambda's shutdown allowance, on SIGTERM (``shutdown``), or as the
+interpreter exits.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+import time
+from collections import deque
+
+from .. import variables as var
+from .._fork import reset_in_child
+from .._log import logger
+from ..scope import SessionScope
+from .extension import FlushScope
+from .shutdown import SHUTDOWN_FLUSH_S, flush_on_sigterm
+
+
+class ContinuousExport:
+    """One worker's export thread: scopes handed off are sent after their invocations, in order."""
+
+    def __init__(self, flush: FlushScope, flush_timeout_ms: int) -> None:
+        self._flush = flush
+        self._flush_timeout_s = flush_timeout_ms / 1000
+        self._after_fork()
+        reset_in_child(self._after_fork)
+
+    def _after_fork(self) -> None:
+        """No queue and no thread: a forked worker has none of its parent's threads."""
+        self._cond = threading.Condition()
+        self._queue: deque[SessionScope] = deque()
+        #: Scopes handed off and not yet sent (queued, or being sent).
+        self._unsent = 0
+        self._thread: threading.Thread | None = None
+
+    @classmethod
+    def for_platform(cls, flush: FlushScope, flush_timeout_ms: int) -> ContinuousExport | None:
+        """The export thread where the platform runs several invocations at once and never freezes
+        (``AWS_LAMBDA_MAX_CONCURRENCY`` is set), with its shutdown flush; None elsewhere."""
+        if not os.environ.get(var.LAMBDA_MAX_CONCURRENCY):
+            return None
+        export = cls(flush, flush_timeout_ms)
+        flush_on_sigterm(export.drain)
+        atexit.register(export.drain, None)
+        return export
+
+    def hand_off(self, request_id: str, scope: SessionScope) -> None:
+        """Called by the wrapper as the invocation ends: ``scope`` is sent after it, on the export thread."""
+        with self._cond:
+            self._queue.append(scope)
+            self._unsent += 1
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="honeyhive-export", daemon=True)
+                self._thread.start()
+            self._cond.notify_all()
+
+    def expect_hand_offs(self) -> None:
+        """Nothing to arrange: the export thread starts with the first hand-off."""
+
+    def drain(self, deadline: float | None) -> bool:
+        """Wait, until ``deadline`` (``time.monotonic()``; None: the shutdown allowance from now), for every
+        scope handed off to be sent; whether they were."""
+        if deadline is None:
+            deadline = time.monotonic() + SHUTDOWN_FLUSH_S
+        with self._cond:
+            return self._cond.wait_for(lambda: self._unsent == 0, max(0.0, deadline - time.monotonic()))
+
+    @property
+    def unsent(self) -> int:
+        """Scopes handed off and not yet sent (for tests and the debug log)."""
+        with self._cond:
+            return self._unsent
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._queue))
+                scope = self._queue.popleft()
+            scope.export_by(time.monotonic() + self._flush_timeout_s)
+            try:
+                self._flush(scope)
+            except Exception:
+                logger.exception("honeyhive: could not send an invocation's telemetry")
+            finally:
+                with self._cond:
+                    self._unsent -= 1
+                    self._cond.notify_all()
