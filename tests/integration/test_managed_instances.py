@@ -23,6 +23,8 @@ INVOCATIONS = 200
 STEPS = 2  # the handler's child spans (sandbox_handlers/managed_instances.STEPS)
 SPANS_PER_INVOCATION = 1 + STEPS
 EXPORT_WAIT_S = 30.0
+#: Sessions the events name (linked, not started here).
+LINKED = [f"6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e{n:02d}" for n in range(100)]
 
 
 def _emulator(
@@ -132,7 +134,7 @@ def test_an_invocation_with_no_time_left_still_exports_its_spans(
     assert all(f"managed-instances handler ran index={n}\n" in emulator.logs for n in range(count))
 
 
-def test_after_response_falls_back_to_invocation_and_loses_nothing(
+def test_after_response_exports_after_each_invocation_on_its_worker_and_loses_nothing(
     receiver: DevReceiver, managed_instances_python: str, started: list[LambdaEmulator]
 ) -> None:
     emulator = _emulator(receiver, managed_instances_python, env={"HH_EXPORT_MODE": "after_response"}).start()
@@ -141,9 +143,25 @@ def test_after_response_falls_back_to_invocation_and_loses_nothing(
     results = _invoke_all(emulator, count)
     assert all(result.ok for result in results), [result.error for result in results if not result.ok]
     assert {result.payload["export_mode"] for result in results} == {"invocation"}
-    # Exported per invocation: every span arrived before its invocation's response.
+    assert receiver.wait_for_spans(count * SPANS_PER_INVOCATION, timeout=EXPORT_WAIT_S)
     assert len(receiver.spans) == count * SPANS_PER_INVOCATION
-    requests = receiver.otlp_requests()
-    answered_at = {n: result.response_at for n, result in enumerate(results)}
-    assert all(requests[span.request_index].received_at <= answered_at[_index(span)] for span in receiver.spans)
+    assert sorted(_invocation_spans(receiver)) == list(range(count))
     assert len(receiver.session_starts) == count
+
+
+def test_a_shutdown_sends_what_the_workers_still_hold(
+    receiver: DevReceiver, managed_instances_python: str, started: list[LambdaEmulator]
+) -> None:
+    """Exports leave after their invocations, so a shutdown can find some still queued on a worker: on
+    SIGTERM each worker sends them within Lambda's allowance. A slow receiver keeps them queued (the
+    sessions are linked: one request each)."""
+    emulator = _emulator(receiver, managed_instances_python).start()
+    started.append(emulator)
+    count = 2 * WORKERS
+    receiver.set_fault("slow", delay_s=0.03)
+    with ThreadPoolExecutor(count) as pool:
+        results = list(pool.map(lambda n: emulator.invoke({"index": n, "session_id": LINKED[n]}), range(count)))
+    assert all(result.ok for result in results), [result.error for result in results if not result.ok]
+    emulator.stop()
+    assert len(receiver.spans) == count * SPANS_PER_INVOCATION
+    assert sorted(_invocation_spans(receiver)) == list(range(count))

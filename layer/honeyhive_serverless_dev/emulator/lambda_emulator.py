@@ -162,14 +162,15 @@ class LambdaEmulator:
         return self
 
     def stop(self) -> None:
-        """Shut the sandbox down (SHUTDOWN to extensions, bounded), kill its process group, stop serving."""
+        """Shut the sandbox down (SIGTERM, and SHUTDOWN to extensions, bounded, where it has extensions or
+        workers), kill its process group, stop serving."""
         with self._slot.cond:
             if self._closed:
                 return
             self._closed = True
             sandbox = self._slot.sandbox
             if sandbox is not None:
-                if sandbox.alive and sandbox.extensions:
+                if sandbox.alive and (sandbox.extensions or sandbox.workers > 1):
                     sandbox.shut_down(self.shutdown_timeout_s)
                 self._kill_locked(sandbox)
             self._slot.cond.notify_all()

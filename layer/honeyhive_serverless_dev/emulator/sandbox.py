@@ -291,11 +291,17 @@ class Sandbox:
         self.cond.notify_all()
 
     def shut_down(self, timeout_s: float) -> None:
-        """Lambda's shutdown phase with extensions: SIGTERM to the runtime, SHUTDOWN to the extensions
-        registered for it, then wait (bounded) until they ask for the next event or the process exits."""
+        """Lambda's shutdown phase: SIGTERM to the runtime, SHUTDOWN to the extensions registered for it,
+        then wait (bounded) until they ask for the next event or the process exits.
+
+        Under ``AWS_LAMBDA_MAX_CONCURRENCY`` the SIGTERM goes to each worker the runtime forked, whose
+        runtime then ends as they have: awslambdaric (4.2.2) forwards no signal to its workers, and how
+        Lambda signals them is not documented; the emulator takes it that every process of an environment
+        that ends is told, as each is on a host that stops."""
         self.thaw()
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(self.pid, signal.SIGTERM)
+        for pid in self._workers() if self.workers > 1 else (self.pid,):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
         deadline_ms = int((time.time() + timeout_s) * 1000)
         targets = [extension for extension in self.extensions.values() if "SHUTDOWN" in extension.events]
         for extension in targets:
@@ -330,6 +336,14 @@ class Sandbox:
         with self.cond:
             self.exit_code = code
             self.cond.notify_all()
+
+    def _workers(self) -> list[int]:
+        """The processes the runtime forked (Linux's ``children`` list of each of its threads)."""
+        pids: list[int] = []
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{self.pid}/task").iterdir():
+                pids += [int(pid) for pid in (task / "children").read_text().split()]
+        return pids
 
     def _signal_group(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):
