@@ -21,7 +21,15 @@ tells a plugin, and this one records:
   really runs: a new step, a retry's attempt, a child context's body): one span, so a replayed step
   gets none and each step appears once across the invocations of an execution. A child context whose
   body runs again only to replay its children (``is_replay_children``) gets a span marked
-  ``honeyhive.durable.replayed``.
+  ``honeyhive.durable.replayed``;
+- per execution (on its session, by the invocation that ends it): how it ended, ``SUCCEEDED`` or
+  ``FAILED`` (metadata ``durable_execution_status``, with ``error`` when it failed, which also marks
+  that invocation's span), and its ARN (``durable_execution_arn``). An execution that times out or is
+  stopped ends without an invocation to tell.
+
+The wrapper, not this plugin, puts every invocation of an execution in one trace (its id derived from
+the execution ARN, ``ids.durable_execution_trace_id``): each invocation span is a root of that trace,
+in HoneyHive a child of the session, so no span names a parent that was never exported.
 
 Registering any plugin also makes the SDK run the handler in a copy of the caller's context (without
 one it runs in a fresh thread context): the invocation span and the session reach the durable
@@ -38,10 +46,12 @@ import threading
 from contextvars import Token
 from typing import Any
 
+from aws_durable_execution_sdk_python.lambda_service import ErrorObject
 from aws_durable_execution_sdk_python.plugin import (
     DurableInstrumentationPlugin,
     InvocationEndInfo,
     InvocationStartInfo,
+    InvocationStatus,
     OperationType,
     UserFunctionEndInfo,
     UserFunctionOutcome,
@@ -68,8 +78,15 @@ OPERATION_TYPE = "honeyhive.durable.operation_type"
 ATTEMPT = "honeyhive.durable.attempt"
 OUTCOME = "honeyhive.durable.outcome"
 
+#: Session metadata, set by the invocation that ends the execution: how it ended (SUCCEEDED or FAILED;
+#: with ``error`` when it failed), and which execution the session is.
+SESSION_STATUS = "durable_execution_status"
+SESSION_EXECUTION_ARN = "durable_execution_arn"
+
 # OperationStatus values after which an operation does not run again (the SDK keeps its own list private).
 _TERMINAL = frozenset({"SUCCEEDED", "FAILED", "TIMED_OUT", "CANCELLED", "STOPPED"})
+#: How an invocation ends the execution; PENDING and RETRY invocations are followed by another.
+_EXECUTION_ENDS = frozenset({InvocationStatus.SUCCEEDED, InvocationStatus.FAILED})
 
 
 class HoneyHiveDurablePlugins:
@@ -108,7 +125,22 @@ class _InvocationTracing(DurableInstrumentationPlugin):
         otel_trace.get_current_span().set_attributes(attributes)
 
     def on_invocation_end(self, info: InvocationEndInfo) -> None:
-        otel_trace.get_current_span().set_attribute(STATUS, info.status.value)
+        # In the context of the start hook: the current span and session are the invocation's.
+        span = otel_trace.get_current_span()
+        span.set_attribute(STATUS, info.status.value)
+        if info.status not in _EXECUTION_ENDS:
+            return  # suspended (PENDING) or to be retried (RETRY): the execution goes on
+        metadata: dict[str, Any] = {SESSION_STATUS: info.status.value}
+        if info.execution_arn:
+            metadata[SESSION_EXECUTION_ARN] = info.execution_arn
+        if info.status is InvocationStatus.FAILED:
+            message = _error_text(info.error) if info.error is not None else "the durable execution failed"
+            # The function returned (the SDK reports the failure in its output): nothing raised to the wrapper.
+            span.set_attribute("honeyhive_error", message)
+            span.set_status(Status(StatusCode.ERROR, message))
+            metadata["error"] = message
+        # The session is the execution's: merged into what the invocation's scope sends as it closes.
+        self._tracer.enrich_session(metadata=metadata)
 
     def on_user_function_start(self, info: UserFunctionStartInfo) -> None:
         name = info.name or info.operation_id
@@ -137,8 +169,12 @@ class _InvocationTracing(DurableInstrumentationPlugin):
         span, token = running
         span.set_attribute(OUTCOME, info.outcome.value)
         if info.outcome is UserFunctionOutcome.FAILED and info.error is not None:
-            message = f"{info.error.type}: {info.error.message}" if info.error.type else str(info.error.message)
+            message = _error_text(info.error)
             span.set_attribute("honeyhive_error", message)
             span.set_status(Status(StatusCode.ERROR, message))
         span.end()
         otel_context.detach(token)
+
+
+def _error_text(error: ErrorObject) -> str:
+    return f"{error.type}: {error.message}" if error.type else str(error.message)

@@ -36,6 +36,7 @@ from .faas.http_event import http_request
 from .faas.snapstart import register_restore_hook
 from .faas.starts import starts
 from .faas.watchdog import watchdog
+from .ids import roots_in_trace
 from .propagation import Incoming, incoming
 from .scope import OPEN_AT_RETURN, SessionScope
 from .sessions import Candidate, baggage_candidates, choose_session, value_at
@@ -102,9 +103,10 @@ class InvocationTrace:
         }
         if self.options.capture_event:
             attributes.update(flatten("honeyhive_inputs.event", captured))
-        self.span = self.tracer.otel_tracer.start_span(
-            info.span_name, kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=caller.links
-        )
+        with roots_in_trace(info.root_trace_id):  # a durable execution's invocations: one trace
+            self.span = self.tracer.otel_tracer.start_span(
+                info.span_name, kind=otel_trace.SpanKind.SERVER, attributes=attributes, links=caller.links
+            )
         token = otel_context.attach(otel_trace.set_span_in_context(self.span))
         scope.work_context = otel_context.get_current()
         self._stack.callback(otel_context.detach, token)

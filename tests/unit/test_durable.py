@@ -21,6 +21,7 @@ pytest.importorskip("aws_durable_execution_sdk_python_testing")  # Python 3.11+,
 
 from aws_durable_execution_sdk_python.config import Duration, StepConfig
 from aws_durable_execution_sdk_python.context import DurableContext
+from aws_durable_execution_sdk_python.exceptions import StepError
 from aws_durable_execution_sdk_python.execution import durable_execution
 from aws_durable_execution_sdk_python.lambda_service import DurableServiceClient, InvocationStatus, OperationUpdate
 from aws_durable_execution_sdk_python.plugin import DurableInstrumentationPluginFactory
@@ -34,9 +35,12 @@ from honeyhive_serverless.durable import (
     OUTCOME,
     REPLAY,
     REPLAYED_OPERATIONS,
+    SESSION_EXECUTION_ARN,
+    SESSION_STATUS,
     STATUS,
     honeyhive_durable,
 )
+from honeyhive_serverless.ids import durable_execution_trace_id
 from honeyhive_serverless.sessions import conversation_session_id
 from honeyhive_serverless_dev.lambda_context import LambdaContext
 from honeyhive_serverless_dev.receiver import DevReceiver
@@ -226,3 +230,76 @@ def test_without_the_plugin_the_durable_functions_spans_miss_the_invocation(lamb
         for span in lambda_env.spans
         if span.name == "call_model" and (span.session_id == session or span.parent_span_id in invocation_ids)
     ]
+
+
+def _session_updates(receiver: DevReceiver, session: str) -> list[dict[str, Any]]:
+    return [update for update in receiver.event_updates if update["event_id"] == session]
+
+
+def test_every_invocation_of_an_execution_is_in_one_trace_and_every_parent_was_sent(lambda_env: DevReceiver) -> None:
+    """One trace per execution across its invocations and replays, its id derived from the execution ARN;
+    each invocation span a root of it (in HoneyHive, a child of the session), so every parent resolves."""
+    _, envelopes = _execute(_three_steps(iter(range(100))), [honeyhive_durable])
+    invocations = _invocation_spans(lambda_env, 3)
+    assert lambda_env.wait_for(lambda rx: len(rx.spans) == 3 + 3 + 1)
+    trace_id = format(durable_execution_trace_id(envelopes[0]["DurableExecutionArn"]), "032x")
+    assert {span.trace_id for span in lambda_env.spans} == {trace_id}
+    assert [span.parent_span_id for span in invocations] == [None] * 3
+    sent = {span.span_id for span in lambda_env.spans}
+    assert len(sent) == len(lambda_env.spans)  # no span sent twice
+    assert all(span.parent_span_id in sent for span in lambda_env.spans if span not in invocations)
+    assert sorted(span.name for span in lambda_env.spans if span.attributes.get(OUTCOME)) == ["one", "three", "two"]
+
+    # Another execution of the same function: another trace.
+    lambda_env.clear()
+    _, others = _execute(_three_steps(iter(range(100))), [honeyhive_durable])
+    assert others[0]["DurableExecutionArn"] != envelopes[0]["DurableExecutionArn"]
+    assert lambda_env.wait_for(lambda rx: len(rx.spans) == 3 + 3 + 1)
+    assert {span.trace_id for span in lambda_env.spans} == {
+        format(durable_execution_trace_id(others[0]["DurableExecutionArn"]), "032x")
+    }
+
+
+def test_the_invocation_that_ends_the_execution_gives_its_session_the_status(lambda_env: DevReceiver) -> None:
+    result, envelopes = _execute(_three_steps(iter(range(100))), [honeyhive_durable])
+    assert result.status is InvocationStatus.SUCCEEDED
+    arn = envelopes[0]["DurableExecutionArn"]
+    session = conversation_session_id(arn, PROJECT)
+    invocations = _invocation_spans(lambda_env, 3)
+    assert lambda_env.wait_for(lambda rx: len(_session_updates(rx, session)) == 1)
+    # Only the last invocation ended the execution: the two that suspended (PENDING) told the session nothing.
+    [update] = _session_updates(lambda_env, session)
+    assert update["metadata"] == {SESSION_STATUS: "SUCCEEDED", SESSION_EXECUTION_ARN: arn}
+    assert all(span.status_code != "ERROR" for span in invocations)
+    assert "honeyhive_error" not in invocations[-1].attributes
+
+
+def test_a_failed_execution_is_failed_on_its_session_and_its_last_invocation(lambda_env: DevReceiver) -> None:
+    def refuse(_: Any) -> str:
+        raise PermissionError("not approved")
+
+    def workflow(event: Any, context: DurableContext) -> str:
+        context.step(lambda _: "asked", name="ask")
+        context.wait(Duration.from_seconds(1), name="for-approval")
+        no_retry = StepConfig(retry_strategy=lambda error, attempts: RetryDecision.no_retry())
+        return context.step(refuse, name="approve", config=no_retry)
+
+    result, envelopes = _execute(workflow, [honeyhive_durable])
+    assert result.status is InvocationStatus.FAILED
+    arn = envelopes[0]["DurableExecutionArn"]
+    session = conversation_session_id(arn, PROJECT)
+    first, last = _invocation_spans(lambda_env, 2)
+    assert lambda_env.wait_for(lambda rx: len(_session_updates(rx, session)) == 1)
+    # As the SDK reports the execution's error (and Lambda shows it): the step's error, by its wire type.
+    error = f"{StepError.__module__}.{StepError.__qualname__}: not approved"
+    [update] = _session_updates(lambda_env, session)
+    assert update["metadata"] == {SESSION_STATUS: "FAILED", SESSION_EXECUTION_ARN: arn, "error": error}
+    assert (first.attributes[STATUS], last.attributes[STATUS]) == ("PENDING", "FAILED")
+    assert "honeyhive_error" not in first.attributes
+    assert last.status_code == "ERROR"
+    assert last.attributes["honeyhive_error"] == error
+    # The failed execution is one trace too, its failing step in it once.
+    assert lambda_env.wait_for(lambda rx: len(rx.spans) == 2 + 2)
+    assert {span.trace_id for span in lambda_env.spans} == {format(durable_execution_trace_id(arn), "032x")}
+    [approve] = [span for span in lambda_env.spans if span.name == "approve"]
+    assert approve.parent_span_id == last.span_id

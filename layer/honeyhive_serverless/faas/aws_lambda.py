@@ -20,6 +20,7 @@ from ..carriers import (
     event_carrier,
     record_carrier,
 )
+from ..ids import durable_execution_trace_id
 from ..triggers import find_session_id, record_list
 from ..wire import SESSION_HEADER
 from .agentcore_gateway import gateway_call
@@ -57,6 +58,7 @@ def describe(event: Any, context: Any, env: Mapping[str, str], start: str) -> In
         carriers=carriers,
         batch=batch,
         xray_trace_id=xray_trace_id(env.get(var.XRAY_TRACE_HEADER)),
+        root_trace_id=_execution_trace_id(event) if lookup.trigger == "durable-execution" else None,
         operation=tool_call.tool if tool_call is not None else None,
         operation_attributes=tool_call.span_attributes() if tool_call is not None else {},
     )
@@ -73,6 +75,13 @@ def xray_trace_id(header: str | None) -> str | None:
         if name == "Root":
             return value if value.startswith("1-") and len(value) == XRAY_TRACE_ID_LENGTH else None
     return None
+
+
+def _execution_trace_id(event: Mapping[str, Any]) -> int | None:
+    """A durable function's envelope: its execution's trace, one across the execution's invocations
+    (Lambda invokes it again from the start after each wait), as its session is one."""
+    arn = event.get("DurableExecutionArn")
+    return durable_execution_trace_id(arn) if isinstance(arn, str) and arn else None
 
 
 def deadline_of(context: Any) -> float | None:

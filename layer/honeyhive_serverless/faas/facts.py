@@ -35,6 +35,9 @@ class InvocationFacts:
     batch: bool = False
     #: The invocation's X-Ray trace id (``1-5759e988-bd862e3fe1be46a994272793``), on Lambda.
     xray_trace_id: str | None = None
+    #: The trace the invocation span is in when it has no caller's span for parent: a durable
+    #: execution's, the same in every invocation of it. None: a new trace, as for any other call.
+    root_trace_id: int | None = None
     #: What the call does, when the caller says it better than the function's name (an AgentCore
     #: Gateway's tool): the invocation span's name, and attributes of it.
     operation: str | None = None
