@@ -46,8 +46,8 @@ unit: $(STAMP)
 suite: $(STAMP) $(CDK_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# dist/honeyhive-serverless-layer-py3.X-<arch>.zip for every Python 3.10-3.14 this machine has and both
-# architectures, plus dist/layers.json; prints the size table. The same command users run.
+# dist/honeyhive-serverless-layer-py3.X-<arch>.zip and its SBOM (.cdx.json) for every Python 3.10-3.14 this
+# machine has and both architectures, plus dist/layers.json; prints the size table. The same command users run.
 layer: $(STAMP)
 	$(VENV)/bin/hh-serverless build-layer --out dist
 
@@ -56,10 +56,14 @@ layer: $(STAMP)
 # layer serves, and without markers: the builder's pip would judge a marker by its own interpreter, not
 # the layer's Python (a 3.10 backport such as exceptiongroup is then listed for all). The layer tests
 # build and load every Python's layer from this one lock.
+# Only releases at least LOCK_MIN_AGE old are taken (uv's --exclude-newer, counted back from now): a
+# compromised or broken release is usually found and yanked within days of its upload. Why a week, and
+# how to take a fix that cannot wait: CONTRIBUTING.md.
 LOCK := layer/honeyhive_serverless_dev/layer_files/layer-requirements.txt
+LOCK_MIN_AGE := 7 days
 lock: $(STAMP)
 	$(VENV)/bin/uv pip compile pyproject.toml --extra aws --extra llm --python-version 3.10 \
-		--generate-hashes --no-header --quiet --upgrade -o $(LOCK)
+		--exclude-newer "$(LOCK_MIN_AGE)" --generate-hashes --no-header --quiet --upgrade -o $(LOCK)
 
 # The sdist and the wheel, as published (dist/honeyhive_serverless-<version>.tar.gz and -py3-none-any.whl).
 dist: $(STAMP)

@@ -189,10 +189,13 @@ def one_layer(tmp_path_factory: pytest.TempPathFactory) -> LayerInfo:
     """The layer of one target, the newest Python this machine builds on x86_64, built once per session
     as ``hh-serverless build-layer`` builds it: for tests that load a layer, not every target's build."""
     from honeyhive_serverless_dev.layer_build import build_layer
+    from layer_sbom import check_layer_sbom
 
     if not LAYER_PYTHONS:
         pytest.skip("no Python this machine can build a layer for")
-    return build_layer(LAYER_PYTHONS[-1], "x86_64", tmp_path_factory.mktemp("one-layer"))
+    info = build_layer(LAYER_PYTHONS[-1], "x86_64", tmp_path_factory.mktemp("one-layer"))
+    check_layer_sbom(info.path)
+    return info
 
 
 @pytest.fixture(scope="session")

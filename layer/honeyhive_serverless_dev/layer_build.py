@@ -20,7 +20,9 @@ embed no timestamp, so building twice gives the same bytes, and the runtime trus
 stat-ing sources.
 
 Zips are deterministic (``deterministic_zip``) so that a CDK asset hash changes only when the layer's
-content does, and native code for the wrong machine is refused (``elf``) before it reaches one.
+content does, and native code for the wrong machine is refused (``elf``) before it reaches one. Beside
+each zip goes its CycloneDX SBOM (``sbom``), deterministic too, from pip's install report: a build whose
+SBOM lists other distributions than the zip's ``.dist-info`` directories fails.
 
 Everything comes from the installed distribution, never from a checkout: the runtime package's files
 from where ``honeyhive_serverless`` is installed, and from this package's data the exec wrapper and
@@ -46,7 +48,7 @@ import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email.parser import HeaderParser
 from pathlib import Path
 from typing import Any
@@ -60,6 +62,7 @@ from . import published
 from .deterministic_zip import write_zip
 from .elf import foreign_binaries
 from .interpreters import find_interpreter
+from .sbom import Distribution, installed_distributions, layer_sbom, sbom_mismatch, sbom_path
 from .unimported import unimported_modules
 from .vendoring import (
     RECORD,
@@ -165,6 +168,9 @@ class LayerInfo:
     zipped_size: int
     unzipped_size: int
     versions: dict[str, str]  # normalised distribution name -> version
+    # The CycloneDX SBOM beside the zip and its sha256, where the build wrote one (build_layer, not the cache).
+    sbom: Path | None = None
+    sbom_sha256: str | None = None
 
     @property
     def runtime(self) -> str:
@@ -196,6 +202,7 @@ class LayerInfo:
             "zipped_size": self.zipped_size,
             "unzipped_size": self.unzipped_size,
             "versions": dict(sorted(self.versions.items())),
+            **({"sbom": self.sbom.name, "sbom_sha256": self.sbom_sha256} if self.sbom is not None else {}),
         }
 
     @classmethod
@@ -209,6 +216,8 @@ class LayerInfo:
             zipped_size=entry["zipped_size"],
             unzipped_size=entry["unzipped_size"],
             versions=dict(entry["versions"]),
+            sbom=directory / entry["sbom"] if "sbom" in entry else None,
+            sbom_sha256=entry.get("sbom_sha256"),
         )
 
 
@@ -265,7 +274,8 @@ def _check_machines(site: Path, arch: str) -> None:
 
 
 def build_layer(python: str, arch: str, out_dir: Path, *, cache_dir: Path | None = None) -> LayerInfo:
-    """Build ``out_dir/honeyhive-serverless-layer-py<python>-<arch>.zip`` and describe it.
+    """Build ``out_dir/honeyhive-serverless-layer-py<python>-<arch>.zip`` and its SBOM beside it
+    (``.cdx.json``), and describe them.
 
     ``cache_dir`` is pip's cache (default: pip's own). Does not touch ``layers.json``; :func:`build_all` does.
     """
@@ -276,14 +286,9 @@ def build_layer(python: str, arch: str, out_dir: Path, *, cache_dir: Path | None
         installed = Path(tmp) / "installed"
         stage = Path(tmp) / "layer"
         site = stage / "python"
-        _install_dependencies(
-            installed,
-            python,
-            arch,
-            lock_requirements(),
-            cache_dir,
-            RUNTIME_PROVIDED | SUPPLIED_BY_INSTRUMENTED_LIBRARIES,
-        )
+        report = Path(tmp) / "pip-report.json"
+        left_out = RUNTIME_PROVIDED | SUPPLIED_BY_INSTRUMENTED_LIBRARIES
+        _install_dependencies(installed, python, arch, lock_requirements(), cache_dir, left_out, report=report)
         vendor = stage / VENDOR_DIR
         own = importlib.metadata.requires(PROJECT_NAME) or []
         try:
@@ -299,7 +304,11 @@ def build_layer(python: str, arch: str, out_dir: Path, *, cache_dir: Path | None
         shutil.copyfile(WRAPPER_PATH, stage / WRAPPER_NAME)
         zip_path = out_dir / layer_zip_name(python, arch)
         write_zip(stage, zip_path, executables=EXECUTABLES)
-    info = layer_info(zip_path, python, arch)
+        dependencies = [
+            item for item in installed_distributions(json.loads(report.read_text())) if item.name not in left_out
+        ]
+    sbom = _write_sbom(zip_path, dependencies, manifest)
+    info = replace(layer_info(zip_path, python, arch), sbom=sbom, sbom_sha256=file_sha256(sbom))
     log.info("built %s (%s zipped, %s unzipped)", zip_path.name, _mb(info.zipped_size), _mb(info.unzipped_size))
     return info
 
@@ -438,7 +447,15 @@ def read_manifest(out_dir: Path, *, missing_ok: bool = False) -> list[LayerInfo]
             return []
         raise LayerBuildError(f"{manifest} not found: build the layers first (hh-serverless build-layer)")
     infos = [LayerInfo.from_json(entry, out_dir) for entry in json.loads(manifest.read_text())["layers"]]
-    return [info for info in infos if info.path.is_file() and file_sha256(info.path) == info.sha256]
+    return [
+        info if _sbom_intact(info) else replace(info, sbom=None, sbom_sha256=None)
+        for info in infos
+        if info.path.is_file() and file_sha256(info.path) == info.sha256
+    ]
+
+
+def _sbom_intact(info: LayerInfo) -> bool:
+    return info.sbom is not None and info.sbom.is_file() and file_sha256(info.sbom) == info.sbom_sha256
 
 
 def size_table(infos: Iterable[LayerInfo]) -> str:
@@ -474,8 +491,13 @@ def _check_target(python: str, arch: str) -> None:
         raise LayerBuildError(missing_interpreter(python))
 
 
-def _pip_install(site: Path, python: str, arch: str, requirements: list[str], cache_dir: Path | None) -> None:
-    """Install wheels for the target only: pip refuses sdists, so nothing is compiled on this machine."""
+def _pip_install(
+    site: Path, python: str, arch: str, requirements: list[str], cache_dir: Path | None, report: Path | None
+) -> None:
+    """Install wheels for the target only: pip refuses sdists, so nothing is compiled on this machine.
+
+    ``report``: where pip writes its install report (each distribution's metadata and its wheel's hash).
+    """
     command = [
         sys.executable,
         "-m",
@@ -495,6 +517,7 @@ def _pip_install(site: Path, python: str, arch: str, requirements: list[str], ca
         "--only-binary=:all:",
         "--no-compile",
         *(["--cache-dir", str(cache_dir)] if cache_dir is not None else []),
+        *(["--report", str(report)] if report is not None else []),
         *requirements,
     ]
     result = subprocess.run(command, capture_output=True, text=True, check=False)
@@ -509,8 +532,10 @@ def _install_dependencies(
     requirements: list[str],
     cache_dir: Path | None,
     provided: frozenset[str] = RUNTIME_PROVIDED,
+    *,
+    report: Path | None = None,
 ) -> None:
-    _pip_install(site, python, arch, requirements, cache_dir)
+    _pip_install(site, python, arch, requirements, cache_dir, report)
     _remove_provided_elsewhere(site, provided)
     _remove_build_leftovers(site)
     for path in unimported_modules(site, PRUNED_TO_IMPORTED):
@@ -581,6 +606,29 @@ def _copy_package(site: Path) -> None:
         f"Summary: {metadata['Summary']}\n"
         f"Requires-Python: {metadata['Requires-Python']}\n"
     )
+
+
+def _write_sbom(zip_path: Path, dependencies: list[Distribution], manifest: Mapping[str, Any]) -> Path:
+    """Write the zip's SBOM beside it: the package, the ``dependencies`` pip installed that the layer kept,
+    and what requires what (``manifest``: its ``distributions.json``).
+
+    Checked against the zip before it is written: it must list exactly the distributions whose
+    ``.dist-info`` the zip holds, or the zip is deleted and the build fails.
+    """
+    metadata = importlib.metadata.metadata(PROJECT_NAME)
+    package = Distribution(PROJECT_NAME, metadata["Version"], None, metadata["License-Expression"])
+    requires = {package.name: manifest["requires"]} | {
+        name: entry["requires"] for name, entry in manifest["distributions"].items()
+    }
+    sbom = layer_sbom(zip_path.name, file_sha256(zip_path), package, dependencies, requires)
+    with zipfile.ZipFile(zip_path) as archive:
+        problem = sbom_mismatch(sbom, archive.namelist())
+    if problem is not None:
+        zip_path.unlink()
+        raise LayerBuildError(f"{zip_path.name}: {problem}")
+    path = sbom_path(zip_path)
+    path.write_bytes(sbom)
+    return path
 
 
 def _compile(root: Path, python: str) -> None:

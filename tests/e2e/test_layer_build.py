@@ -1,4 +1,4 @@
-"""The Lambda layer zips: contents, bytecode, native code, determinism, layers.json and the size budget.
+"""The Lambda layer zips: contents, bytecode, native code, determinism, the SBOMs, layers.json and the size budget.
 
 All eight targets are built once per session (about a minute here; pip downloads the wheels for the
 other architecture). The zips are then read as Lambda would unpack them under /opt.
@@ -34,11 +34,14 @@ from honeyhive_serverless_dev.layer_build import (
     SUPPLIED_BY_INSTRUMENTED_LIBRARIES,
     UNUSED_ASSETS,
     WRAPPER_PATH,
+    LayerBuildError,
     LayerInfo,
     build_layer,
     layer_zip_name,
     size_table,
 )
+from honeyhive_serverless_dev.sbom import Distribution, installed_distributions
+from layer_sbom import check_layer_sbom, sbom_beside
 
 # Building the layers is the first test's setup; give it room on a busy 2-core machine.
 pytestmark = pytest.mark.timeout(900)
@@ -200,6 +203,26 @@ def test_native_code_is_for_the_target_architecture(dist: Path, python: str, arc
     assert all(name.endswith(".so") or ".so." in name for name in native)
 
 
+@pytest.mark.parametrize(("python", "arch"), TARGETS, ids=TARGET_IDS)
+def test_each_zip_has_an_sbom_beside_it_of_exactly_its_distributions(dist: Path, python: str, arch: str) -> None:
+    zip_path = dist / layer_zip_name(python, arch)
+    sbom = check_layer_sbom(zip_path)
+
+    with open_zip(dist, python, arch) as archive:
+        manifest = json.loads(archive.read(f"{VENDOR_DIR}/{MANIFEST_NAME}"))
+    assert sbom["metadata"]["component"]["name"] == zip_path.name.removesuffix(".zip")
+    licenses = {component["name"]: component.get("licenses") for component in sbom["components"]}
+    assert licenses["honeyhive-serverless"] == [{"license": {"id": "Apache-2.0"}}]
+    assert licenses["opentelemetry-sdk"] == [{"license": {"id": "Apache-2.0"}}]
+    # What requires what is the layer's own distributions.json, from the zip down.
+    depends = {entry["ref"]: set(entry.get("dependsOn", [])) for entry in sbom["dependencies"]}
+    purls = {component["name"]: component["purl"] for component in sbom["components"]}
+    assert depends[zip_path.name] == {purls["honeyhive-serverless"]}
+    assert depends[purls["honeyhive-serverless"]] == {purls[name] for name in manifest["requires"]}
+    for name, entry in manifest["distributions"].items():
+        assert depends[purls[name]] == {purls[required] for required in entry["requires"]}
+
+
 def test_layers_json_describes_every_zip(dist: Path, manifest: dict[tuple[str, str], dict[str, object]]) -> None:
     assert set(manifest) == set(TARGETS)
     for (python, arch), entry in manifest.items():
@@ -224,6 +247,9 @@ def test_layers_json_describes_every_zip(dist: Path, manifest: dict[tuple[str, s
         assert {"opentelemetry-sdk", "opentelemetry-api", "protobuf", "aws-lambda-powertools"} <= set(versions)
         expected = {f"{name.replace('-', '_')}-{v}.dist-info" for name, v in versions.items()}
         assert {name.lower() for name in dist_infos} == {name.lower() for name in expected}
+        sbom = sbom_beside(path)
+        assert entry["sbom"] == sbom.name
+        assert entry["sbom_sha256"] == hashlib.sha256(sbom.read_bytes()).hexdigest()
 
 
 def test_third_party_versions_are_the_shipped_locks(manifest: dict[tuple[str, str], dict[str, object]]) -> None:
@@ -251,6 +277,27 @@ def test_size_table_lists_every_layer(dist: Path) -> None:
 def test_building_again_gives_identical_bytes(dist: Path, tmp_path: Path) -> None:
     again = build_layer("3.12", "arm64", tmp_path)
     assert again.path.read_bytes() == (dist / layer_zip_name("3.12", "arm64")).read_bytes()
+    assert again.sbom == sbom_beside(again.path)
+    check_layer_sbom(again.path)
+    assert again.sbom.read_bytes() == sbom_beside(dist / layer_zip_name("3.12", "arm64")).read_bytes()
+
+
+def test_a_build_whose_sbom_would_list_what_the_zip_lacks_fails_and_leaves_no_zip(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The builder holds the SBOM (from pip's report) to the zip's dist-info directories itself."""
+    from honeyhive_serverless_dev import layer_build
+
+    def one_more(report: dict[str, object]) -> list[Distribution]:
+        return [*installed_distributions(report), Distribution("left-pad", "1.3.0", None, None)]
+
+    monkeypatch.setattr(layer_build, "installed_distributions", one_more)
+    python = PYTHONS[-1]
+
+    with pytest.raises(LayerBuildError) as raised:
+        build_layer(python, "x86_64", tmp_path)
+    assert str(raised.value).endswith("listed but not in it: left-pad 1.3.0; in it but not listed: none")
+    assert list(tmp_path.iterdir()) == []
 
 
 # --------------------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from conftest import LAYER_PYTHONS
 from honeyhive_serverless_dev.cli.parser import build_parser
 from honeyhive_serverless_dev.layer_build import layer_zip_name
 from installed import Distributions, Venv
+from layer_sbom import check_layer_sbom, sbom_beside
 
 # Never in a runtime-only install: the layer must not carry them, and Lambda has boto3 already.
 NOT_IN_THE_RUNTIME = {"boto3", "botocore", "aws-cdk-lib", "constructs", "moto", "pytest", "awslambdaric"}
@@ -127,3 +128,7 @@ def test_build_layer_from_the_venv_is_byte_identical_to_the_repositorys(
     assert (tmp_path / "out" / name).read_bytes() == (dist / name).read_bytes()
     [entry] = json.loads((tmp_path / "out" / "layers.json").read_text())["layers"]
     assert entry["file"] == name
+    # Its SBOM lists the same components (its tools entry names the venv's own cyclonedx-python-lib).
+    built = check_layer_sbom(tmp_path / "out" / name)
+    assert entry["sbom"] == sbom_beside(tmp_path / "out" / name).name
+    assert built["components"] == check_layer_sbom(dist / name)["components"]

@@ -9,8 +9,11 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
+import shlex
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import tomllib
 from packaging.requirements import Requirement
@@ -56,6 +59,35 @@ def test_the_lock_satisfies_the_runtime_dependencies_and_the_layer_extra() -> No
         requirement = Requirement(text)
         [pin] = list(pins[requirement.name])
         assert requirement.specifier.contains(pin.version), f"{pin} does not satisfy {requirement}"
+
+
+# The lock's minimum age (the Makefile's LOCK_MIN_AGE): a release younger than this cannot reach it.
+LOCK_MIN_AGE_DAYS = 7
+UV = shutil.which("uv", path=str(Path(sys.executable).parent)) or "uv"
+
+
+def test_make_lock_takes_only_releases_a_week_old_as_contributing_says() -> None:
+    listed = subprocess.run(
+        ["make", "--no-print-directory", "-n", "lock"], cwd=REPO, capture_output=True, text=True, timeout=60, check=True
+    ).stdout.replace("\\\n", " ")
+    [compile_line] = [line for line in listed.splitlines() if " pip compile " in line]
+    arguments = shlex.split(compile_line)
+    age = arguments[arguments.index("--exclude-newer") + 1]
+
+    # A relative age (uv resolves it against now on each run), not a date that would freeze the lock.
+    assert re.fullmatch(r"(\d+) days", age), age
+    assert int(age.split()[0]) >= LOCK_MIN_AGE_DAYS
+    assert f"`LOCK_MIN_AGE` ({age})" in (REPO / "CONTRIBUTING.md").read_text()
+    # The dev extra's uv understands it (uv before 0.9.17 takes a date only).
+    parsed = subprocess.run(
+        [UV, "pip", "compile", "--offline", "--quiet", "--no-header", "--exclude-newer", age, "-"],
+        input="",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert parsed.returncode == 0, parsed.stderr
 
 
 def test_installed_metadata_has_one_version_an_spdx_license_and_the_readme() -> None:
