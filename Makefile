@@ -46,7 +46,7 @@ unit: $(STAMP)
 suite: $(STAMP) $(CDK_STAMP)
 	$(PY) -m pytest -q -p no:cacheprovider
 
-# dist/honeyhive-serverless-layer-py3.X-<arch>.zip and its SBOM (.cdx.json) for every Python 3.10-3.14 this
+# dist/honeyhive-serverless-layer-py3.X-<arch>.zip and its SBOM (.cdx.json) for every Python 3.10-3.15 this
 # machine has and both architectures, plus dist/layers.json; prints the size table. The same command users run.
 layer: $(STAMP)
 	$(VENV)/bin/hh-serverless build-layer --out dist

@@ -26,6 +26,7 @@ from honeyhive_serverless.config import EXPORT_MODES, checked_server_url
 from honeyhive_serverless.instrumentors import instrumentors_variable
 from honeyhive_serverless_dev.layer_build import MAX_LAYERS, WRAPPER_NAME
 from honeyhive_serverless_dev.planning import PACKAGES_RULE
+from honeyhive_serverless_dev.runtimes import lifecycle_warning
 
 from .api_key import ApiKey
 from .sources import LayerSource
@@ -279,6 +280,10 @@ class HoneyHiveInstrumentation:
                 "its handler and exec wrapper are left as they are: add HoneyHiveASGIMiddleware or "
                 "HoneyHiveWSGIMiddleware (honeyhive_serverless.web) to the web app for its sessions"
             )
+        # Where the runtime stands in Lambda's lifecycle (honeyhive_serverless_dev.runtimes): a deprecated one warns.
+        lifecycle = lifecycle_warning(runtime.name)
+        if lifecycle is not None:
+            Annotations.of(function).add_warning_v2("honeyhive:deprecatedRuntime", f"{self.label}: {lifecycle}")
         if self.api_key.plaintext is not None:
             Annotations.of(function).add_warning_v2(
                 "honeyhive:plaintextApiKey",

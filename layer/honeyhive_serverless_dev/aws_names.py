@@ -1,4 +1,4 @@
-"""The shapes of the AWS names and ARNs ``instrument`` is given: checked before any call to AWS, so a wrong
+"""The shapes of the AWS names, ARNs and tags ``instrument`` is given: checked before any call to AWS, so a wrong
 one is named in one line instead of being planned into a policy IAM rejects, or into a function that
 cannot read its key. Pure functions: each returns what is wrong with a value, None when nothing is.
 """
@@ -6,6 +6,7 @@ cannot read its key. Pure functions: each returns what is wrong with a value, No
 from __future__ import annotations
 
 import re
+import unicodedata
 
 _ARN_HEAD = r"arn:aws[a-z-]*:{service}:[a-z]{{2}}(?:-[a-z]+)+-\d:\d{{12}}"
 # A secret's ARN ends in its name, a hyphen and 6 random characters: only the full ARN matches in an IAM
@@ -19,6 +20,9 @@ _PARAMETER_PATH = r"(?:/[A-Za-z0-9_.-]+)+"
 _PARAMETER = re.compile(
     rf"{_PARAMETER_PATH}|[A-Za-z0-9_.-]+|{_ARN_HEAD.format(service='ssm')}:parameter{_PARAMETER_PATH}"
 )
+# AWS's tag rule: letters, digits and spaces of any script, and these; a key of 1 to 128, a value of up to 256.
+_TAG_PUNCTUATION = frozenset("_.:/=+-@")
+_TAG_KEY_LIMIT, _TAG_VALUE_LIMIT = 128, 256
 _RESERVED_PARAMETER = re.compile(r"/?(?:aws|ssm)", re.IGNORECASE)
 # A name, a full ARN or a partial one (ACCOUNT:function:NAME), with an optional qualifier (:alias or :version).
 _FUNCTION = re.compile(
@@ -66,4 +70,19 @@ def function_problem(value: str) -> str | None:
             f"{value!r} names a version or alias ({match.group(2)[1:]}): name the function itself, whose "
             "configuration its next version is published from"
         )
+    return None
+
+
+def tag_problem(value: str) -> str | None:
+    """What keeps ``value`` from being a ``KEY=VALUE`` tag that functions can carry, or None."""
+    key, equals, tag_value = value.partition("=")
+    if not (equals and key and tag_value):
+        return f"{value!r} is not KEY=VALUE (e.g. team=ml, or aws:cloudformation:stack-name=orders)"
+    if len(key) > _TAG_KEY_LIMIT or len(tag_value) > _TAG_VALUE_LIMIT:
+        return f"{value!r}: a tag key has at most {_TAG_KEY_LIMIT} characters, a value {_TAG_VALUE_LIMIT}"
+    wrong = sorted(
+        {char for char in value if char not in _TAG_PUNCTUATION and unicodedata.category(char)[0] not in "LNZ"}
+    )
+    if wrong:
+        return f"{value!r}: tags hold letters, digits, spaces and _ . : / = + - @, not {''.join(wrong)!r}"
     return None

@@ -19,6 +19,7 @@ from honeyhive_serverless import config as cfg
 from honeyhive_serverless import variables as var
 from honeyhive_serverless._log import using_default
 from honeyhive_serverless.instrumentors import ALL
+from honeyhive_serverless_dev.runtimes import PYTHON_VERSIONS
 
 
 @dataclass(frozen=True)
@@ -307,7 +308,7 @@ SECTIONS = (
             Entry(
                 var.LAYER_PYTHON,
                 "The Python version the construct builds its local layer for.",
-                values=f"`3.10` to `3.14`, {SET_BY_TOOLS}",
+                values=f"`{PYTHON_VERSIONS[0]}` to `{PYTHON_VERSIONS[-1]}`, {SET_BY_TOOLS}",
             ),
             Entry(
                 var.LAYER_ARCH,

@@ -1,10 +1,12 @@
 """Instrument and uninstrument deployed functions through the AWS API: select them, read, plan, apply.
 
-The plans are ``planning``'s, pure; this module reads what they are made from (the function's
+Functions are selected by name, by tag (the Resource Groups Tagging API), by a pattern or all of the
+region's. The plans are ``planning``'s, pure; this module reads what they are made from (the function's
 configuration, the layer version, the SSM parameter naming the published layer, the role's inline
 policies, what the function's other layers and the HoneyHive layer hold, from their zips where
-``get_layer_version`` says they are, and the KMS key of the API key's secret or parameter) and applies
-them. A plan is applied in one
+``get_layer_version`` says they are, the function's code-signing config, and the KMS key of the API
+key's secret or parameter) and applies them. A plan that changes nothing makes no call (instrument run
+again, after a deploy left the function as it was). A plan is applied in one
 ``UpdateFunctionConfiguration`` call carrying the configuration's ``RevisionId``: an edit made by
 someone else in between makes the call fail instead of being silently overwritten. The role policy is
 put before that call and deleted again if it fails, and uninstrument deletes it only after its call: the
@@ -29,7 +31,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from honeyhive_serverless.vendored import MANIFEST_NAME, PROJECT_NAME, VENDOR_DIR
 from honeyhive_serverless_dev.aws_api import AwsToolError, Client, error_code
-from honeyhive_serverless_dev.aws_names import function_problem
+from honeyhive_serverless_dev.aws_names import function_problem, tag_problem
+from honeyhive_serverless_dev.layer_signing import CodeSigning
 from honeyhive_serverless_dev.planning import (
     RECORD_VARIABLE,
     InstrumentError,
@@ -40,6 +43,7 @@ from honeyhive_serverless_dev.planning import (
     function_arch,
     function_python,
     function_variables,
+    grant_policy_name,
     instrumented_layer,
     is_image,
     key_store,
@@ -82,25 +86,52 @@ class AwsClients:
         """The Secrets Manager client: the KMS key of the API key's secret."""
         return self._factory("secretsmanager")
 
+    @cached_property
+    def tagging(self) -> Client:
+        """The Resource Groups Tagging API client: the functions ``--tag`` selects."""
+        return self._factory("resourcegroupstaggingapi")
+
 
 @dataclass(frozen=True)
 class Selection:
-    """Which functions a command works on: the named ones, those whose name matches, or all it applies to."""
+    """Which functions a command works on: the named ones and those carrying every one of ``tags``
+    (``KEY=VALUE``), those whose name matches, or all it applies to."""
 
     names: tuple[str, ...] = ()
     pattern: re.Pattern[str] | None = None
     everything: bool = False
+    tags: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         problems = [problem for problem in map(function_problem, self.names) if problem]
         if problems:
             raise InstrumentError(f"--function: {'; '.join(problems)}")
+        problems = [problem for problem in map(tag_problem, self.tags) if problem]
+        keys = [tag.split("=", 1)[0] for tag in dict.fromkeys(self.tags)]
+        problems += [
+            f"{key!r} is given two values: no function carries both" for key in sorted(set(keys)) if keys.count(key) > 1
+        ]
+        if problems:
+            raise InstrumentError(f"--tag: {'; '.join(problems)}")
+        alone = self.pattern is not None or self.everything
+        if alone and (self.names or self.tags):
+            raise InstrumentError("--function-regex and --all select on their own, without --function or --tag")
+        if not (alone or self.names or self.tags):
+            raise InstrumentError("no function selected: give --function, --tag, --function-regex or --all")
+
+    @property
+    def tag_filters(self) -> list[dict[str, Any]]:
+        """``GetResources``' ``TagFilters``: a function must match each (one value per key)."""
+        pairs = dict(tag.split("=", 1) for tag in self.tags)
+        return [{"Key": key, "Values": [value]} for key, value in pairs.items()]
 
     def describe(self) -> str:
         """The selection as the options that made it, for the error when it selects nothing."""
         if self.pattern is not None:
             return f"--function-regex {self.pattern.pattern!r}"
-        return "--all" if self.everything else "--function"
+        if self.everything:
+            return "--all"
+        return " ".join([*(f"--function {name}" for name in self.names), *(f"--tag {tag}" for tag in self.tags)])
 
 
 @dataclass(frozen=True)
@@ -235,6 +266,36 @@ class KeyEncryptionLookup:
         return KeyEncryption(found[0].get("KeyId")) if found else KeyEncryption(described=False, exists=False)
 
 
+class CodeSigningLookup:
+    """The code-signing config of each function, from ``GetFunctionCodeSigningConfig`` and then
+    ``GetCodeSigningConfig``; each config read once per run (functions share them)."""
+
+    def __init__(self, clients: AwsClients) -> None:
+        self._clients = clients
+        self._configs: dict[str, CodeSigning] = {}
+
+    def of(self, function_name: str) -> CodeSigning | None:
+        """The function's config; None when it has none. Unreadable (no permission): its ``policy`` is None."""
+        try:
+            answer = self._clients.lambda_.get_function_code_signing_config(FunctionName=function_name)
+        except ClientError as exc:
+            if error_code(exc) != "AccessDeniedException":
+                raise
+            return CodeSigning(config_arn=None)
+        arn: str | None = answer.get("CodeSigningConfigArn") or None
+        if arn is None:
+            return None
+        if arn not in self._configs:
+            try:
+                described = self._clients.lambda_.get_code_signing_config(CodeSigningConfigArn=arn)
+                self._configs[arn] = CodeSigning.described(described)
+            except ClientError as exc:
+                if error_code(exc) != "AccessDeniedException":
+                    raise
+                self._configs[arn] = CodeSigning(config_arn=arn)
+        return self._configs[arn]
+
+
 # --------------------------------------------------------------------------------------------
 # one function
 
@@ -246,6 +307,7 @@ def instrument(
     *,
     layers: LayerLookup | None = None,
     encryption: KeyEncryptionLookup | None = None,
+    signing: CodeSigningLookup | None = None,
     dry_run: bool = False,
 ) -> Plan:
     """Instrument a function, or bring one instrumented already up to date; without ``options.layer_arn``,
@@ -257,6 +319,7 @@ def instrument(
     python = function_python(config, options)  # before any lookup: the clearer error comes first
     layer = None
     packages = None
+    code_signing = None
     if options.layer and python is not None:
         lookup = layers or LayerLookup(clients)
         arn = options.layer_arn or lookup.arn(python, function_arch(config))
@@ -264,13 +327,21 @@ def instrument(
         layer = lookup.version(arn)
         # The version an earlier instrument attached is replaced, not one of the function's own.
         ours = (arn, instrumented_layer(config))
-        others = [entry["Arn"] for entry in config.get("Layers", []) if entry["Arn"] not in ours]
+        attached = [entry["Arn"] for entry in config.get("Layers", [])]
+        others = [attached_arn for attached_arn in attached if attached_arn not in ours]
         if others:  # their packages and the layer's can only meet when there are some
             packages = lookup.packages(arn, others, python)
+        if arn not in attached:  # Lambda checks the signature of a layer being added, only
+            code_signing = (signing or CodeSigningLookup(clients)).of(config["FunctionName"])
     role_policies: list[str] = []
+    role_grant = None
     if options.grant_secret_read:
-        role_policies = _role_policy_names(clients.iam, role_name(config["Role"]))
-    plan = plan_instrument(config, options, layer, role_policies, packages)
+        role = role_name(config["Role"])
+        role_policies = _role_policy_names(clients.iam, role)
+        ours_named = grant_policy_name(config["FunctionName"])
+        if ours_named in role_policies:  # instrument's own, if it grants what it would grant now
+            role_grant = clients.iam.get_role_policy(RoleName=role, PolicyName=ours_named)["PolicyDocument"]
+    plan = plan_instrument(config, options, layer, role_policies, packages, role_grant=role_grant, signing=code_signing)
     store = key_store(plan)
     if store is not None:
         plan = with_key_encryption(plan, (encryption or KeyEncryptionLookup(clients)).of(*store))
@@ -369,56 +440,82 @@ def instrument_functions(
     selects the Python zip functions (and images with ``--no-layer``)."""
     layers = LayerLookup(clients, parameter_prefix)
     encryption = KeyEncryptionLookup(clients)
+    signing = CodeSigningLookup(clients)
 
-    def eligible(config: Mapping[str, Any]) -> bool:
+    def why_not(config: Mapping[str, Any]) -> str | None:
         if is_image(config):
-            return not options.layer
-        return str(config.get("Runtime", "")).startswith("python")
+            return "a container image function (instrument takes images with --no-layer)" if options.layer else None
+        runtime = str(config.get("Runtime") or "no")
+        return None if runtime.startswith("python") else f"not a Python function ({runtime} runtime)"
 
     def act(name: str) -> Plan:
-        return instrument(clients, name, options, layers=layers, encryption=encryption, dry_run=dry_run)
+        return instrument(
+            clients, name, options, layers=layers, encryption=encryption, signing=signing, dry_run=dry_run
+        )
 
-    return _run(_select(clients.lambda_, selection, eligible, lambda config: None), selection, act)
+    return _run(_select(clients, selection, why_not, pattern_skips=False), selection, act)
 
 
 def uninstrument_functions(clients: AwsClients, selection: Selection, *, dry_run: bool = False) -> Iterator[Outcome]:
     """``uninstrument`` each selected function; ``--all`` and a pattern take only those carrying the record."""
 
-    def instrumented(config: Mapping[str, Any]) -> bool:
-        return RECORD_VARIABLE in function_variables(config)
-
-    def skip(config: Mapping[str, Any]) -> str | None:
-        return None if instrumented(config) else f"not instrumented ({RECORD_VARIABLE} is not set)"
+    def why_not(config: Mapping[str, Any]) -> str | None:
+        instrumented = RECORD_VARIABLE in function_variables(config)
+        return None if instrumented else f"not instrumented ({RECORD_VARIABLE} is not set)"
 
     def act(name: str) -> Plan:
         return uninstrument(clients, name, dry_run=dry_run)
 
-    return _run(_select(clients.lambda_, selection, instrumented, skip), selection, act)
+    return _run(_select(clients, selection, why_not, pattern_skips=True), selection, act)
 
 
 def _select(
-    client: Client,
+    clients: AwsClients,
     selection: Selection,
-    eligible: Callable[[Mapping[str, Any]], bool],
-    skip: Callable[[Mapping[str, Any]], str | None],
+    why_not: Callable[[Mapping[str, Any]], str | None],
+    *,
+    pattern_skips: bool,
 ) -> list[tuple[str, str | None]]:
     """The selected function names, each with why it is skipped (None: it is to be done).
 
-    Named functions are all done (a wrong one is refused with its reason); a pattern's matches are
-    skipped when the command does not apply to them; ``--all`` takes only those ``eligible``.
+    ``why_not`` says why the command does not apply to a function (None: it does). Named functions are
+    all done (a wrong one is refused with its reason); tagged ones it does not apply to are skipped, a
+    pattern's matches too where ``pattern_skips``; ``--all`` takes only those it applies to.
     """
-    if selection.names:
-        return [(name, None) for name in dict.fromkeys(selection.names)]
+    named = list(dict.fromkeys(selection.names))
+    if not selection.tags and selection.pattern is None and not selection.everything:
+        return [(name, None) for name in named]
+    tagged = _tagged_functions(clients.tagging, selection) if selection.tags else None
+    # A name given as an ARN ends in the function's name (a qualifier is refused with the names).
+    given = {name.rsplit(":", 1)[-1] for name in named}
     chosen = []
-    for page in client.get_paginator("list_functions").paginate():
+    for page in clients.lambda_.get_paginator("list_functions").paginate():
         for config in page.get("Functions", []):
             name: str = config["FunctionName"]
-            if selection.pattern is not None and selection.pattern.fullmatch(name) is None:
-                continue
-            if selection.everything and not eligible(config):
-                continue
-            chosen.append((name, skip(config)))
-    return sorted(chosen)
+            reason = why_not(config)
+            if tagged is not None:
+                if name in tagged and name not in given:
+                    chosen.append((name, reason))
+            elif selection.pattern is not None:
+                if selection.pattern.fullmatch(name) is not None:
+                    chosen.append((name, reason if pattern_skips else None))
+            elif reason is None:  # --all
+                chosen.append((name, None))
+    return [(name, None) for name in named] + sorted(chosen)
+
+
+def _tagged_functions(tagging: Client, selection: Selection) -> set[str]:
+    """The names of the functions carrying every tag of the selection, from the Resource Groups Tagging API:
+    a page per 100 functions, where ``ListTags`` would take a call per function of the region."""
+    pages = tagging.get_paginator("get_resources").paginate(
+        ResourceTypeFilters=["lambda:function"], TagFilters=selection.tag_filters, ResourcesPerPage=100
+    )
+    # arn:aws:lambda:REGION:ACCOUNT:function:NAME
+    return {
+        mapping["ResourceARN"].split(":function:", 1)[1]
+        for page in pages
+        for mapping in page.get("ResourceTagMappingList", [])
+    }
 
 
 def _run(

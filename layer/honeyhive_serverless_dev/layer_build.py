@@ -58,7 +58,7 @@ from honeyhive_serverless import variables
 from honeyhive_serverless.vendored import MANIFEST_NAME as VENDOR_MANIFEST_NAME
 from honeyhive_serverless.vendored import VENDOR_DIR, normalize
 
-from . import published
+from . import runtimes
 from .deterministic_zip import write_zip
 from .elf import foreign_binaries
 from .interpreters import find_interpreter
@@ -84,9 +84,9 @@ LAYER_FILES = Path(__file__).resolve().parent / "layer_files"
 WRAPPER_PATH = LAYER_FILES / WRAPPER_NAME
 LOCK_PATH = LAYER_FILES / "layer-requirements.txt"
 
-# Lambda's Python runtimes the layer is made for (published.PYTHON_VERSIONS). A zip is built only with
+# Lambda's Python runtimes the layer is made for (runtimes.PYTHON_VERSIONS). A zip is built only with
 # an interpreter of its version at hand (to byte-compile it, and so that it can be load-tested): see buildable().
-PYTHON_VERSIONS = published.PYTHON_VERSIONS
+PYTHON_VERSIONS = runtimes.PYTHON_VERSIONS
 # Lambda's architecture names, mapped to the wheel platform tags Lambda's Amazon Linux can load.
 PLATFORMS = {"x86_64": "manylinux2014_x86_64", "arm64": "manylinux2014_aarch64"}
 # The ELF machine each Lambda architecture runs.

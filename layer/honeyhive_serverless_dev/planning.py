@@ -1,8 +1,9 @@
 """Plan instrumenting a function, and undoing it: pure functions of its configuration, no AWS calls.
 
 Every change to a function is planned here from what ``get_function_configuration`` (and, for the
-layer and the role, ``get_layer_version`` and ``list_role_policies``) answered, so it can be tested
-without AWS and shown by ``--dry-run``; ``instrumenting`` reads those and applies the plan.
+layer, the role and code signing, ``get_layer_version``, ``list_role_policies`` and
+``get_code_signing_config``) answered, so it can be tested without AWS and shown by ``--dry-run``;
+``instrumenting`` reads those and applies the plan.
 
 ``instrument`` records what it changed in the ``HH_INSTRUMENTED`` variable (compact JSON: the layer
 ARN it attached, the variables it added, the previous values of those it replaced with ``--force``,
@@ -10,6 +11,8 @@ the inline role policy it put). ``uninstrument`` undoes exactly that record, so 
 set, before or since, is kept. ``instrument`` on a function that carries a record plans from the
 configuration ``uninstrument`` would restore, the values it set before carried over unless given anew:
 an upgrade (a newer layer version, another project) in place, and nothing to do when nothing changed.
+A function a deploy has put back as its template has it (no record) is planned as the first time, so
+instrument run after every deploy sets exactly what it set before.
 """
 
 from __future__ import annotations
@@ -25,7 +28,9 @@ from honeyhive_serverless.vendored import unmet_requirements
 from honeyhive_serverless_dev.aws_api import AwsToolError
 from honeyhive_serverless_dev.aws_names import parameter_problem, secret_arn_problem
 from honeyhive_serverless_dev.layer_build import MAX_LAYERS, PYTHON_VERSIONS
+from honeyhive_serverless_dev.layer_signing import CodeSigning, signing_finding
 from honeyhive_serverless_dev.published import layer_version_parts, target_hints
+from honeyhive_serverless_dev.runtimes import lifecycle_warning
 
 RECORD_VARIABLE = variables.INSTRUMENTED
 #: The inline role policy's name is this plus the function's name (at most 64 characters), so it is
@@ -231,6 +236,11 @@ def function_arch(config: Mapping[str, Any]) -> str:
     return architectures[0]
 
 
+def grant_policy_name(function_name: str) -> str:
+    """The name of the inline policy ``--grant-secret-read`` puts on the role of ``function_name``."""
+    return ROLE_POLICY_PREFIX + function_name
+
+
 def role_name(role_arn: str) -> str:
     """The IAM role name of an execution role ARN (``arn:aws:iam::1:role/service-role/NAME`` gives NAME)."""
     return role_arn.rsplit("/", 1)[-1]
@@ -254,6 +264,9 @@ def plan_instrument(
     layer: Mapping[str, Any] | None = None,
     role_policies: Collection[str] = (),
     packages: LayerPackages | None = None,
+    *,
+    role_grant: Mapping[str, Any] | None = None,
+    signing: CodeSigning | None = None,
 ) -> Plan:
     """Plan adding the layer, the ``HH_*`` variables, the handler redirect and the secret grant to a function,
     or, on one instrumented already, bringing them up to date.
@@ -261,12 +274,14 @@ def plan_instrument(
     ``config`` is ``get_function_configuration``'s answer; ``layer`` is ``get_layer_version``'s for
     ``options.layer_arn`` (None when it could not be read: its compatibility is then not checked);
     ``role_policies`` are the names of the inline policies on the function's role (read only for
-    ``grant_secret_read``); ``packages``, what its layers hold (None: not read, nothing said).
+    ``grant_secret_read``), ``role_grant`` the document of the one named as this function's grant
+    (:func:`grant_policy_name`) if there is one; ``packages``, what its layers hold (None: not read,
+    nothing said); ``signing``, its code-signing config (None: it has none, or it was not read).
     What encrypts the key's secret or parameter is said by :func:`with_key_encryption`.
     """
     env = function_variables(config)
     if RECORD_VARIABLE not in env:
-        return _plan_first(config, options, layer, role_policies, packages)
+        return _plan_first(config, options, layer, role_policies, packages, role_grant=role_grant, signing=signing)
     # Instrumented already: plan from what uninstrument would restore, with what instrument set then.
     function_python(config, options)  # the clearest error first, as for a first instrument
     undo = plan_uninstrument(config)
@@ -288,7 +303,10 @@ def plan_instrument(
         restored["Layers"] = [{"Arn": arn} for arn in undo.layers]
     ours = () if previous_policy is None else (previous_policy.policy_name,)
     others = [name for name in role_policies if name not in ours]
-    plan = _plan_first(restored, options, layer, others, packages, forced=replaced)
+    # A layer attached already is not added again: Lambda checks no signature of it.
+    attached = [entry["Arn"] for entry in config.get("Layers", [])]
+    signing = None if options.layer_arn in attached else signing
+    plan = _plan_first(restored, options, layer, others, packages, forced=replaced, signing=signing)
 
     put, delete = plan.put_policy, previous_policy
     if (
@@ -380,6 +398,9 @@ def _plan_first(
     role_policies: Collection[str],
     packages: LayerPackages | None,
     forced: Collection[str] = (),
+    *,
+    role_grant: Mapping[str, Any] | None = None,
+    signing: CodeSigning | None = None,
 ) -> Plan:
     """Plan instrumenting a function that carries no record; ``forced`` variables are replaced as with
     ``force`` (instrument replaced them with --force before)."""
@@ -389,6 +410,9 @@ def _plan_first(
     changes: list[str] = []
     warnings: list[str] = []
     notes: list[str] = []
+    lifecycle = None if python is None else lifecycle_warning(f"python{python}")
+    if lifecycle is not None:
+        warnings.append(lifecycle)
 
     handler: str | None = None
     layers: list[str] | None = None
@@ -418,7 +442,7 @@ def _plan_first(
         layers = [entry["Arn"] for entry in config.get("Layers", [])]
         if options.layer:
             arch = function_arch(config)
-            added_layer = _plan_layer(layers, changes, warnings, options.layer_arn, layer, python, arch)
+            added_layer = _plan_layer(layers, changes, warnings, options.layer_arn, layer, python, arch, signing)
             if packages is not None:
                 _plan_packages(packages, str(options.layer_arn), notes, warnings)
         else:
@@ -465,17 +489,24 @@ def _plan_first(
 
     secret = env.get(variables.API_KEY_SECRET_ARN)
     grant: SecretGrant | None = None
+    put_grant = True
     if options.grant_secret_read and options.api_key_secret_arn is not None:
-        grant = SecretGrant(role_name(config["Role"]), ROLE_POLICY_PREFIX + name, options.api_key_secret_arn)
-        if grant.policy_name in role_policies:
-            raise InstrumentError(
-                f"role {grant.role_name} already has an inline policy {grant.policy_name}, not put by instrument: "
-                "remove it or leave out --grant-secret-read"
+        grant = SecretGrant(role_name(config["Role"]), grant_policy_name(name), options.api_key_secret_arn)
+        if grant.policy_name not in role_policies:
+            changes.append(
+                f"role {grant.role_name}: + inline policy {grant.policy_name} "
+                f"(secretsmanager:GetSecretValue on {grant.secret_arn})"
             )
-        changes.append(
-            f"role {grant.role_name}: + inline policy {grant.policy_name} "
-            f"(secretsmanager:GetSecretValue on {grant.secret_arn})"
-        )
+        elif role_grant == json.loads(grant.document()):
+            # The very grant an earlier instrument put, its record since wiped with the variables (a deploy
+            # put the function's own back): kept, and recorded again.
+            put_grant = False
+            changes.append(f"role {grant.role_name}: inline policy {grant.policy_name} kept (the same grant)")
+        else:
+            raise InstrumentError(
+                f"role {grant.role_name} already has an inline policy {grant.policy_name}, not put by instrument "
+                "for this secret: remove it or leave out --grant-secret-read"
+            )
     elif secret:
         warnings.append(
             f"the function's role needs secretsmanager:GetSecretValue on {secret} (--grant-secret-read adds it)"
@@ -496,7 +527,7 @@ def _plan_first(
         changes=tuple(changes),
         warnings=tuple(warnings),
         notes=tuple(notes),
-        put_policy=grant,
+        put_policy=grant if put_grant else None,
     )
 
 
@@ -508,6 +539,7 @@ def _plan_layer(
     layer: Mapping[str, Any] | None,
     python: str,
     arch: str,
+    signing: CodeSigning | None,
 ) -> str | None:
     """Add ``layer_arn`` to ``layers`` unless attached already; returns it if added (for the record)."""
     if layer_arn is None:
@@ -541,6 +573,11 @@ def _plan_layer(
         raise InstrumentError(
             f"already has {len(layers)} layers, Lambda's maximum: remove one before adding {layer_arn}"
         )
+    finding = None if signing is None else signing_finding(signing, layer_arn, layer)
+    if finding is not None and finding.refused:
+        raise InstrumentError(finding.message)
+    if finding is not None:
+        warnings.append(finding.message)
     layers.append(layer_arn)
     changes.append(f"layers: + {layer_arn} ({len(layers)} of {MAX_LAYERS})")
     return layer_arn

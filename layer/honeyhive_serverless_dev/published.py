@@ -19,8 +19,6 @@ DEFAULT_LAYER_NAME = "honeyhive-serverless-py{py}-{arch}"
 DEFAULT_PARAMETER_PREFIX = "/honeyhive-serverless/layer"
 LATEST = "latest"
 ARCHITECTURES = ("x86_64", "arm64")
-#: Lambda's Python runtimes a layer is made for (``python3.12`` is ``3.12``).
-PYTHON_VERSIONS = ("3.10", "3.11", "3.12", "3.13", "3.14")
 
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_-]{1,140}")
 # arn:aws:lambda:us-east-1:123456789012:layer:NAME:4 (aws, aws-cn, aws-us-gov partitions).

@@ -831,6 +831,68 @@ def test_a_python_with_no_interpreter_here_names_the_two_ways_forward(
     assert function_properties(template_of(stack), stack, bundled)["Handler"] == THIS_HANDLER
 
 
+#: A published layer version whose name states no Python: any function's runtime may have it.
+ANY_PYTHON_LAYER_ARN = "arn:aws:lambda:us-east-1:123456789012:layer:honeyhive-serverless:7"
+
+
+def test_a_function_on_a_deprecated_python_is_instrumented_with_one_warning_naming_the_dates(
+    cdk: ModuleType, new_stack: Callable[..., Any]
+) -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from honeyhive_serverless_cdk import LayerSource
+
+    stack = new_stack()
+    functions = [
+        python_function(stack, f"Py3{minor}", runtime=getattr(lambda_.Runtime, f"PYTHON_3_{minor}"))
+        for minor in (10, 11, 12, 14)
+    ]
+    instrumentation(layer=LayerSource.from_layer_arn(ANY_PYTHON_LAYER_ARN)).apply_to(stack)
+
+    warnings = messages(stack, "warning")
+
+    assert warnings.keys() == {"/Test/Py310", "/Test/Py311"}
+    for minor in (10, 11):
+        [warning] = warnings[f"/Test/Py3{minor}"]
+        assert warning.startswith(
+            f"HoneyHive: python3.{minor} is deprecated by Lambda since 2026-06-30: creating functions on it is "
+            "blocked from 2026-07-31, updating them from 2026-08-31; move the function to a supported runtime "
+            "(python3.12, python3.13, python3.14)"
+        )
+        assert "honeyhive:deprecatedRuntime" in warning
+    assert not messages(stack, "error")
+    template = template_of(stack)
+    assert all(function_properties(template, stack, function)["Handler"] == THIS_HANDLER for function in functions)
+
+
+def test_python_3_15_has_a_layer_only_where_it_can_be_built_as_3_14(
+    new_stack: Callable[..., Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from honeyhive_serverless_cdk import LayerSource, sources
+
+    monkeypatch.setattr(sources, "buildable", lambda python: python != "3.15")
+    # aws-cdk-lib names no PYTHON_3_15 yet: a runtime is made by its name.
+    preview = lambda_.Runtime("python3.15", lambda_.RuntimeFamily.PYTHON, supports_inline_code=True)
+    stack = new_stack()
+    local = python_function(stack, "Local", runtime=preview)
+    published = python_function(stack, "Published", runtime=preview)
+    instrumentation().add_functions(local)
+    instrumentation(layer=LayerSource.from_layer_arn(ANY_PYTHON_LAYER_ARN)).add_functions(published)
+
+    errors = messages(stack, "error")
+
+    assert errors.keys() == {"/Test/Local"}
+    [error] = errors["/Test/Local"]
+    assert "no Python 3.15 on this machine" in error
+    for way in ("LayerSource.from_layer_arn", "LayerSource.from_ssm_parameter", "LayerSource.bring_your_own()"):
+        assert way in error
+    properties = function_properties(template_of(stack), stack, published)
+    assert (properties["Handler"], properties["Layers"]) == (THIS_HANDLER, [ANY_PYTHON_LAYER_ARN])
+    assert not messages(stack, "warning")  # a preview: nothing deprecated
+
+
 def test_an_error_annotation_fails_synthesis(new_stack: Callable[..., Any]) -> None:
     stack = new_stack(ANNOTATIONS_FAIL_SYNTH)
     node = node_function(stack)

@@ -33,8 +33,9 @@ REGION = "us-east-1"
 MINIMUM_RUN = 18
 #: A CDK synth builds a layer (seconds) and a shell block may build one too: generous, not a sync point.
 BLOCK_TIMEOUT_S = 600
-#: The functions the pages' commands act on, as they name them (``--function my-fn``, ``'orders-.*'``).
-FUNCTIONS = ("my-fn", "other-fn", "orders-api", "orders-worker")
+#: The functions the pages' commands act on, as they name them (``--function my-fn``, ``'orders-.*'``),
+#: with the tags they select by (``--tag app=orders``).
+FUNCTIONS = {"my-fn": {}, "other-fn": {}, "orders-api": {"app": "orders"}, "orders-worker": {"app": "orders"}}
 #: Host variables a block's process inherits; the rest of its environment is the docs' world.
 INHERITED = ("PATH", "HOME", "LANG", "TMPDIR", "PYTHONPATH", "NODE_PATH")
 
@@ -67,9 +68,14 @@ def moto_url() -> Iterator[str]:
         )["Role"]["Arn"]
         lambda_ = session.client("lambda", endpoint_url=url)
         code = _zip({"app.py": "def handler(event, context):\n    return event\n"})
-        for name in FUNCTIONS:
+        for name, tags in FUNCTIONS.items():
             lambda_.create_function(
-                FunctionName=name, Runtime="python3.12", Role=role, Handler="app.handler", Code={"ZipFile": code}
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role,
+                Handler="app.handler",
+                Code={"ZipFile": code},
+                Tags=tags,
             )
         yield url
     finally:

@@ -18,17 +18,28 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.server import ThreadedMotoServer
 
+from conftest import REPO
 from honeyhive_serverless import variables
 from honeyhive_serverless.variables import LAMBDA_HANDLER as HANDLER_VARIABLE
 from honeyhive_serverless.variables import REDIRECT_HANDLER as THIS_HANDLER
+from honeyhive_serverless_dev import layer_build
+from honeyhive_serverless_dev.cli import common, main
 from honeyhive_serverless_dev.cli.instrument import add_instrument
 from honeyhive_serverless_dev.cli.publish_layer import add_publish_layer
 from honeyhive_serverless_dev.cli.uninstrument import add_uninstrument
-from honeyhive_serverless_dev.instrumenting import AwsClients, apply_plan, instrument, uninstrument
+from honeyhive_serverless_dev.instrumenting import (
+    AwsClients,
+    Selection,
+    apply_plan,
+    instrument,
+    uninstrument,
+    uninstrument_functions,
+)
 from honeyhive_serverless_dev.layer_build import LayerInfo, layer_info, write_manifest
 from honeyhive_serverless_dev.planning import (
     PACKAGES_RULE,
@@ -48,6 +59,7 @@ from honeyhive_serverless_dev.publishing import (
     layer_description,
     publish_layer,
 )
+from honeyhive_serverless_dev.runtimes import lifecycle_table
 
 REGION = "us-east-1"
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hh-key-AbCdEf"
@@ -154,10 +166,16 @@ def create_function(
     env: dict[str, str] | None = None,
     arch: str = "x86_64",
     handler: str = "app.handler",
+    tags: dict[str, str] | None = None,
+    code_signing_config: str | None = None,
 ) -> dict[str, Any]:
     options: dict[str, Any] = {}
     if env is not None:
         options["Environment"] = {"Variables": env}
+    if tags is not None:
+        options["Tags"] = tags
+    if code_signing_config is not None:
+        options["CodeSigningConfigArn"] = code_signing_config
     config: dict[str, Any] = client.create_function(
         FunctionName=name,
         Runtime=runtime,
@@ -1172,3 +1190,296 @@ def test_kms_is_named_only_for_a_secret_under_a_customer_managed_key(
     assert f"{encrypted} is encrypted with the customer managed KMS key {kms_key}: " in warnings(encrypted)
     assert "the role also needs kms:Decrypt on it" in warnings(encrypted)
     assert f"{SECRET_ARN} does not exist in the function's region" in warnings(SECRET_ARN)
+
+
+# --------------------------------------------------------------------------------------------
+# Keeping functions instrumented: by tag, again after every deploy, under code signing, per runtime
+
+
+def calls_of(service: Any) -> list[str]:
+    """The operations the boto3 client ``service`` calls from now on, by name."""
+    calls: list[str] = []
+    service.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+    return calls
+
+
+def node_function(client: Any, role: str, name: str, tags: dict[str, str]) -> None:
+    client.create_function(
+        FunctionName=name,
+        Runtime="nodejs20.x",
+        Role=role,
+        Handler="index.handler",
+        Code={"ZipFile": zip_bytes({"index.js": ""})},
+        Tags=tags,
+    )
+
+
+def test_tag_selects_the_python_functions_carrying_every_tag_and_the_named_ones_too(
+    client: Any, role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+    create_function(client, role, "orders-api", tags={"team": "orders", "env": "prod"})
+    create_function(client, role, "orders-dev", tags={"team": "orders", "env": "dev"})
+    node_function(client, role, "orders-web", {"team": "orders", "env": "prod"})
+    create_function(client, role, "named")
+    create_function(client, role, "unrelated", tags={"env": "prod"})
+    untouched = {name: settings(client, name) for name in ("orders-dev", "orders-web", "unrelated")}
+    command = ["instrument", "--tag", "team=orders", "--tag", "env=prod", "--function", "named"]
+
+    assert cli([*command, "--layer-arn", ours, "--no-key", "--project", "p"]) == 0
+
+    captured = capsys.readouterr()
+    done = [line for line in captured.out.splitlines() if line.startswith("instrumented ")]
+    assert done == ["instrumented named", "instrumented orders-api"]
+    assert captured.err == "hh-serverless: orders-web: skipped: not a Python function (nodejs20.x runtime)\n"
+    assert layer_arns(client, "orders-api") == layer_arns(client, "named") == [ours]
+    assert {name: settings(client, name) for name in untouched} == untouched
+
+    assert cli(["uninstrument", "--tag", "team=orders"]) == 0
+
+    captured = capsys.readouterr()
+    assert [line for line in captured.out.splitlines() if line.startswith("uninstrumented ")] == [
+        "uninstrumented orders-api"
+    ]
+    assert captured.err.splitlines() == [
+        f"hh-serverless: {name}: skipped: not instrumented ({RECORD_VARIABLE} is not set)"
+        for name in ("orders-dev", "orders-web")
+    ]
+    assert RECORD_VARIABLE in env_of(client, "named")  # not tagged: left instrumented
+
+
+def test_tags_are_read_a_page_per_hundred_functions_not_a_call_per_function(
+    client: Any, clients: AwsClients, role: str
+) -> None:
+    names = [f"fn-{index:03}" for index in range(101)]
+    for name in names:
+        create_function(client, role, name, tags={"app": "big"})
+    create_function(client, role, "other", tags={"app": "small"})
+    lambda_calls, tagging_calls = calls_of(clients.lambda_), calls_of(clients.tagging)
+
+    outcomes = list(uninstrument_functions(clients, Selection(tags=("app=big",))))
+
+    assert [outcome.function_name for outcome in outcomes] == names
+    assert all(outcome.skipped for outcome in outcomes)  # none instrumented: nothing else asked of each
+    assert tagging_calls == ["GetResources", "GetResources"]
+    assert set(lambda_calls) == {"ListFunctions"}  # which of them still exist, and their runtimes
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--tag", "team"], "--tag: 'team' is not KEY=VALUE (e.g. team=ml, or aws:cloudformation:stack-name="),
+        (["--tag", "=orders"], "'=orders' is not KEY=VALUE"),
+        (["--tag", "team="], "'team=' is not KEY=VALUE"),
+        (["--tag", "team=a", "--tag", "team=b"], "'team' is given two values: no function carries both"),
+        (["--tag", "team=a;b"], "tags hold letters, digits, spaces and _ . : / = + - @, not ';'"),
+        (["--tag", "k" * 129 + "=v"], "a tag key has at most 128 characters, a value 256"),
+        (["--tag", "team=a", "--all"], "--function-regex and --all select on their own, without --function or --tag"),
+        ([], "no function selected: give --function, --tag, --function-regex or --all"),
+    ],
+)
+def test_a_malformed_tag_or_selection_is_one_clear_error_before_any_call(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, argv: list[str], message: str
+) -> None:
+    made: list[str] = []
+    monkeypatch.setattr(common, "aws_client", lambda service, region: made.append(service))
+
+    assert cli(["instrument", *argv, "--layer-arn", LAYER, "--no-key"]) == 1
+
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("hh-serverless: error: ") and message in line
+    assert made == []
+
+
+def test_instrument_again_after_a_deploy_restores_exactly_what_it_set_and_then_changes_nothing(
+    client: Any, role: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A deploy puts back the configuration its template holds (layers, variables, handler): instrument, run
+    again as a CI step after it, sets exactly what it set before (the secret grant it put, still on the role,
+    kept); run once more, it makes no update and says the function is already instrumented."""
+    theirs = other_layers(client, 1)
+    env = {"OTHER": "kept", "HH_SOURCE": "theirs"}
+    create_function(client, role, "orders-api", layers=theirs, env=env, tags={"app": "orders"})
+    ours = publish_layer(client, fake_layer(tmp_path), "hh-layer").arn
+    deployed = settings(client, "orders-api")
+    iam = boto3.client("iam", region_name=REGION)
+    command = ["instrument", "--tag", "app=orders", "--layer-arn", ours, "--project", "p"]
+    command += ["--api-key-secret-arn", SECRET_ARN, "--grant-secret-read"]
+    assert cli(command) == 0
+    instrumented, policies = settings(client, "orders-api"), role_policies(iam, role)
+    assert instrumented["Handler"] == THIS_HANDLER and instrumented != deployed
+    capsys.readouterr()
+    # What CloudFormation's update of the function sets: its template's handler, layers and variables.
+    client.update_function_configuration(
+        FunctionName="orders-api", Handler="app.handler", Layers=theirs, Environment={"Variables": env}
+    )
+    assert settings(client, "orders-api") == deployed
+    calls: list[str] = []
+
+    def counted_client(service: str, region: str | None) -> Any:
+        made = boto3.client(service, region_name=region)
+        made.meta.events.register("before-call", lambda model, **_: calls.append(model.name))
+        return made
+
+    monkeypatch.setattr(common, "aws_client", counted_client)
+
+    assert cli(command) == 0
+
+    assert settings(client, "orders-api") == instrumented
+    assert role_policies(iam, role) == policies
+    assert calls.count("UpdateFunctionConfiguration") == 1 and "PutRolePolicy" not in calls
+    out = capsys.readouterr().out
+    assert "inline policy honeyhive-serverless-orders-api kept (the same grant)" in out
+    assert "\ninstrumented orders-api\n" in out
+    calls.clear()
+
+    assert cli(command) == 0
+
+    assert [call for call in calls if not call.startswith(("Get", "List", "Describe"))] == []  # nothing written
+    assert settings(client, "orders-api") == instrumented
+    out = capsys.readouterr().out
+    assert out.startswith("orders-api:\n  up to date: nothing to change\n")
+    assert out.endswith("\nalready instrumented orders-api\n")
+
+
+CODE_SIGNING_ENFORCE = "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+CODE_SIGNING_WARN = "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-0123456789abcdef1"
+OUR_PROFILE = "arn:aws:signer:us-east-1:123456789012:/signing-profiles/honeyhive/AbCdEf1234"
+OTHER_PROFILE = "arn:aws:signer:us-east-1:123456789012:/signing-profiles/someone/XyZ9876543"
+
+
+def answer_code_signing_as_lambda(
+    lambda_client: Any, configs: dict[str, tuple[str, list[str]]], signed: dict[str, str]
+) -> None:
+    """moto answers GetCodeSigningConfig "Not yet implemented" and says nothing of a layer version's
+    signature: answer the first as Lambda does for ``configs`` (ARN -> policy, allowed profile versions),
+    and give GetLayerVersion's ``Content`` the signing profile version of the ``signed`` layer versions."""
+    asked: list[str] = []
+
+    def describe(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
+        policy, profiles = configs[asked[-1]]
+        config = {
+            "CodeSigningConfigArn": asked[-1],
+            "AllowedPublishers": {"SigningProfileVersionArns": profiles},
+            "CodeSigningPolicies": {"UntrustedArtifactOnDeployment": policy},
+        }
+        return AWSResponse("", 200, {}, None), {"CodeSigningConfig": config}
+
+    def signature(parsed: dict[str, Any], **_: Any) -> None:
+        profile = signed.get(parsed.get("LayerVersionArn", ""))
+        if profile is not None:
+            parsed["Content"]["SigningProfileVersionArn"] = profile
+
+    events = lambda_client.meta.events
+    events.register(
+        "before-parameter-build.lambda.GetCodeSigningConfig",
+        lambda params, **_: asked.append(params["CodeSigningConfigArn"]),
+    )
+    events.register("before-call.lambda.GetCodeSigningConfig", describe)
+    events.register("after-call.lambda.GetLayerVersion", signature)
+
+
+def signing_warnings(plan: Any) -> list[str]:
+    return [warning for warning in plan.warnings if "code-signing" in warning]
+
+
+def test_code_signing_enforce_refuses_a_layer_no_allowed_publisher_signed_saying_what_to_do_and_warn_warns(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    layers = {}
+    for name in ("unsigned", "signed", "foreign"):
+        (tmp_path / name).mkdir()
+        layers[name] = publish_layer(client, fake_layer(tmp_path / name), f"hh-{name}").arn
+    answer_code_signing_as_lambda(
+        clients.lambda_,
+        {CODE_SIGNING_ENFORCE: ("Enforce", [OUR_PROFILE]), CODE_SIGNING_WARN: ("Warn", [OUR_PROFILE])},
+        {layers["signed"]: OUR_PROFILE, layers["foreign"]: OTHER_PROFILE},
+    )
+    create_function(client, role, "enforced", code_signing_config=CODE_SIGNING_ENFORCE)
+    create_function(client, role, "warned", code_signing_config=CODE_SIGNING_WARN)
+    create_function(client, role, "plain")
+    before = settings(client, "enforced")
+
+    def options(layer: str) -> InstrumentOptions:
+        return InstrumentOptions(no_key=True, project="p", layer_arn=layers[layer])
+
+    for layer, said in (("unsigned", "is not signed"), ("foreign", f"is signed by {OTHER_PROFILE}")):
+        with pytest.raises(InstrumentError) as refused:
+            instrument(clients, "enforced", options(layer))
+        assert str(refused.value) == (
+            f"its code-signing config {CODE_SIGNING_ENFORCE} (UntrustedArtifactOnDeployment=Enforce) enforces code "
+            f"signed by its allowed publishers ({OUR_PROFILE}) and {layers[layer]} {said}, so Lambda would refuse "
+            "it: publish the layer signed with one of them (hh-serverless publish-layer --signing-profile) and "
+            "instrument with that layer version"
+        )
+    assert settings(client, "enforced") == before
+
+    assert signing_warnings(instrument(clients, "enforced", options("signed"))) == []
+    assert layer_arns(client, "enforced") == [layers["signed"]]
+    assert signing_warnings(instrument(clients, "warned", options("unsigned"))) == [
+        f"{layers['unsigned']} is not signed, not by an allowed publisher of its code-signing config "
+        f"{CODE_SIGNING_WARN} (UntrustedArtifactOnDeployment=Warn) ({OUR_PROFILE}): Lambda attaches it and records "
+        "a signature validation warning"
+    ]
+    assert layer_arns(client, "warned") == [layers["unsigned"]]
+    assert signing_warnings(instrument(clients, "plain", options("unsigned"))) == []
+
+
+def any_python_layer(client: Any) -> str:
+    """A layer version that names no compatible runtime: Lambda lets any function have it."""
+    arn: str = client.publish_layer_version(LayerName="hh-any", Content={"ZipFile": zip_bytes({"x": "y"})})[
+        "LayerVersionArn"
+    ]
+    return arn
+
+
+def test_instrument_warns_in_one_line_with_the_dates_of_a_python_lambda_has_deprecated(
+    client: Any, role: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    layer = any_python_layer(client)
+    for runtime in ("python3.10", "python3.11", "python3.12", "python3.15"):
+        create_function(client, role, runtime.replace(".", "-"), runtime=runtime)
+
+    assert cli(["instrument", "--function-regex", "python.*", "--layer-arn", layer, "--no-key", "--project", "p"]) == 0
+
+    warned = [line for line in capsys.readouterr().out.splitlines() if "deprecated" in line]
+    assert warned == [
+        f"  warning: python3.{minor} is deprecated by Lambda since 2026-06-30: creating functions on it is blocked "
+        "from 2026-07-31, updating them from 2026-08-31; move the function to a supported runtime (python3.12, "
+        "python3.13, python3.14)"
+        for minor in (10, 11)
+    ]
+
+
+def test_python_3_15_is_served_as_3_14_is_from_its_published_layer_or_refused_clearly(
+    client: Any, clients: AwsClients, role: str, tmp_path: Path
+) -> None:
+    create_function(client, role, "preview", runtime="python3.15")
+    before = settings(client, "preview")
+
+    with pytest.raises(InstrumentError, match=r"no layer published for python3\.15 on x86_64.*--layer-arn"):
+        instrument(clients, "preview", InstrumentOptions(no_key=True, project="p"))
+
+    assert settings(client, "preview") == before
+    layer = publish_layer(client, fake_layer(tmp_path, python="3.15"), "honeyhive-serverless-py315-x86_64").arn
+    clients.ssm.put_parameter(Name=parameter_name("3.15", "x86_64"), Value=layer, Type="String")
+    instrument(clients, "preview", InstrumentOptions(no_key=True, project="p"))
+    assert layer_arns(client, "preview") == [layer]
+
+
+def test_a_python_3_15_layer_is_built_only_with_its_interpreter_as_3_14(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(layer_build, "buildable", lambda python: False)  # no interpreter of it here
+
+    assert main(["build-layer", "--python", "3.15", "--arch", "arm64", "--out", str(tmp_path / "out")]) == 1
+
+    assert capsys.readouterr().err == f"hh-serverless: error: {layer_build.missing_interpreter('3.15')}\n"
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_runtime_lifecycle_in_the_cli_docs_is_the_table_the_tools_use() -> None:
+    lines = (REPO / "docs" / "cli.md").read_text(encoding="utf-8").splitlines()
+    start = lines.index(lifecycle_table().splitlines()[0])
+    end = next(index for index in range(start, len(lines)) if not lines[index].startswith("|"))
+    assert "\n".join(lines[start:end]) == lifecycle_table()

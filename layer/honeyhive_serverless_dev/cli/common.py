@@ -19,7 +19,8 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, TypeAlias
 
 from honeyhive_serverless_dev.cli.program import PROG
-from honeyhive_serverless_dev.published import ARCHITECTURES, DEFAULT_PARAMETER_PREFIX, PYTHON_VERSIONS
+from honeyhive_serverless_dev.published import ARCHITECTURES, DEFAULT_PARAMETER_PREFIX
+from honeyhive_serverless_dev.runtimes import PYTHON_VERSIONS
 
 if TYPE_CHECKING:
     from honeyhive_serverless_dev.aws_api import Client
@@ -107,9 +108,17 @@ def add_parameter_prefix_option(parser: argparse.ArgumentParser) -> None:
 
 
 def add_selection_options(parser: argparse.ArgumentParser, all_help: str) -> None:
-    """``--function`` (repeatable), ``--function-regex`` or ``--all``, exactly one; and ``--region``."""
-    group = parser.add_mutually_exclusive_group(required=True)
-    group.add_argument("--function", action="append", metavar="NAME", help="function name or ARN (repeatable)")
+    """``--function`` and ``--tag`` (each repeatable, together or apart), or ``--function-regex`` or ``--all``
+    alone; and ``--region``. Which go together is ``Selection``'s to say, checked when it is made."""
+    parser.add_argument("--function", action="append", metavar="NAME", help="function name or ARN (repeatable)")
+    parser.add_argument(
+        "--tag",
+        action="append",
+        metavar="KEY=VALUE",
+        help="the functions carrying this tag (repeatable: those carrying all of them; with --function, those "
+        "named too), e.g. aws:cloudformation:stack-name=my-stack",
+    )
+    group = parser.add_mutually_exclusive_group()
     group.add_argument("--function-regex", type=_regex, metavar="RE", help="the functions whose whole name matches RE")
     group.add_argument("--all", action="store_true", help=all_help)
     parser.add_argument("--region", help="AWS region (default: from the AWS configuration)")
@@ -119,7 +128,12 @@ def selection(args: argparse.Namespace) -> Selection:
     """The functions :func:`add_selection_options` selected."""
     from honeyhive_serverless_dev.instrumenting import Selection
 
-    return Selection(names=tuple(args.function or ()), pattern=args.function_regex, everything=args.all)
+    return Selection(
+        names=tuple(args.function or ()),
+        pattern=args.function_regex,
+        everything=args.all,
+        tags=tuple(args.tag or ()),
+    )
 
 
 def regional_clients(args: argparse.Namespace) -> AwsClients:
@@ -142,7 +156,8 @@ def add_dry_run_option(parser: argparse.ArgumentParser) -> None:
 
 
 def report_outcomes(outcomes: Iterable[Outcome], done: str, dry_run: bool) -> int:
-    """Print each function's plan and whether it was applied (``done``), or why not; the exit code.
+    """Print each function's plan and whether it was applied (``done``, or ``already done`` when it changed
+    nothing), or why not; the exit code.
 
     Plans go to stdout, refusals and skips to stderr as ``hh-serverless: FUNCTION: reason``; the
     exit code is 1 when any function was refused or failed, the others done all the same.
@@ -150,7 +165,12 @@ def report_outcomes(outcomes: Iterable[Outcome], done: str, dry_run: bool) -> in
     code = 0
     for outcome in outcomes:
         if outcome.plan is not None:
-            result = "dry run: nothing changed" if dry_run else f"{done} {outcome.function_name}"
+            if dry_run:
+                result = "dry run: nothing changed"
+            elif outcome.plan.changes_nothing:  # no update was made: it was as asked already
+                result = f"already {done} {outcome.function_name}"
+            else:
+                result = f"{done} {outcome.function_name}"
             stdout_line(f"{outcome.plan.describe()}\n{result}")
         elif outcome.skipped is not None:
             stderr_line(f"{PROG}: {outcome.function_name}: skipped: {outcome.skipped}")

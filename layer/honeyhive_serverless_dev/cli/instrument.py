@@ -20,7 +20,9 @@ def add_instrument(subparsers: common.SubParsers) -> None:
             "redirect their handlers to honeyhive_serverless.handler.handler (the original goes in "
             "HH_LAMBDA_HANDLER). A function instrumented already is brought up to date in place: the new layer "
             "version replaces the one instrument attached, the variables instrument set take the values given now "
-            "(and keep theirs otherwise). A function that cannot be instrumented is reported; the others still are."
+            "(and keep theirs otherwise); one instrumented the same way already is left alone (no update). Run it "
+            "after every deploy (a deploy puts back the configuration it manages): --tag selects the functions by "
+            "tag. A function that cannot be instrumented is reported; the others still are."
         ),
     )
     common.add_selection_options(
