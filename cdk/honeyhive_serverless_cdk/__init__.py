@@ -24,10 +24,11 @@ except ModuleNotFoundError as missing:
 
 from .instrumentation import OPT_OUT_TAG, HandlerWrapping, HoneyHiveInstrumentation
 from .layer import HoneyHiveLayer
-from .sources import DEFAULT_LAYER_PARAMETER, LayerSource
+from .sources import DEFAULT_LAYER_PARAMETER, DEFAULT_SIGNED_LAYER_PARAMETER, LayerSource
 
 __all__ = [
     "DEFAULT_LAYER_PARAMETER",
+    "DEFAULT_SIGNED_LAYER_PARAMETER",
     "OPT_OUT_TAG",
     "HandlerWrapping",
     "HoneyHiveInstrumentation",

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import jsii
-from aws_cdk import Annotations, Aspects, IAspect, RemoveTag, Stack, Tag, Token, TreeInspector
+from aws_cdk import Annotations, Aspects, IAspect, RemoveTag, Stack, Tag, Token
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_secretsmanager as secretsmanager
 from aws_cdk import aws_ssm as ssm
@@ -29,7 +29,9 @@ from honeyhive_serverless_dev.planning import PACKAGES_RULE
 from honeyhive_serverless_dev.runtimes import lifecycle_warning
 
 from .api_key import ApiKey
-from .sources import LayerSource
+from .code_signing import UnsignedLayers, unsigned_layers
+from .inspection import cloudformation_properties
+from .sources import SIGNED_LAYER_HOWTO, LayerSource
 from .stages import apply_everywhere
 
 #: ``Tags.of(function).add(*OPT_OUT_TAG)`` keeps the Aspect away from a function (or from every
@@ -54,8 +56,6 @@ MANAGED_VARIABLES = frozenset(
 )
 _VARIABLE_NAME = re.compile(r"HH_[A-Z0-9_]+")
 _FUNCTION_RESOURCE_TYPE = "AWS::Lambda::Function"
-# The attribute under which a CfnResource gives an inspector its properties (cdk synth's tree.json shows it).
-_CFN_PROPERTIES_ATTRIBUTE = "aws:cdk:cloudformation:props"
 
 
 class HandlerWrapping(enum.Enum):
@@ -213,7 +213,7 @@ class HoneyHiveInstrumentation:
         function_stack = Stack.of(function)
         cfn = function.node.default_child
         assert isinstance(cfn, lambda_.CfnFunction)
-        properties = _cloudformation_properties(cfn)
+        properties = cloudformation_properties(cfn)
         current = dict((properties.get("environment") or {}).get("variables") or {})
         command = (properties.get("imageConfig") or {}).get("command")
         handler = _single_handler(command) if image else cfn.handler
@@ -221,6 +221,10 @@ class HoneyHiveInstrumentation:
         layer_count = len(properties.get("layers") or [])
         if self.layer.has_layer and layer_count >= MAX_LAYERS:
             problems.append(f"it already has {layer_count} layers, Lambda's maximum is {MAX_LAYERS}")
+        unsigned = self.layer.unsigned()
+        code_signing = None if unsigned is None else unsigned_layers(function, properties)
+        if code_signing in (UnsignedLayers.REJECTED, UnsignedLayers.MAYBE_REJECTED):
+            problems.append(f"{unsigned}, and its code-signing config {code_signing.value}: {SIGNED_LAYER_HOWTO}")
         own_wrapper = current.get(variables.LAMBDA_EXEC_WRAPPER, EXEC_WRAPPER_PATH)
         # A web app under the Lambda Web Adapter: its handler is a startup script that LWA's wrapper runs,
         # so a redirected handler or a replaced wrapper would stop the app from starting at all. It still
@@ -254,6 +258,12 @@ class HoneyHiveInstrumentation:
         layer = self.layer.layer(function_stack, runtime, function.architecture)
         if layer is not None:
             function.add_layers(layer)
+            if code_signing is UnsignedLayers.WARNED:
+                Annotations.of(function).add_warning_v2(
+                    "honeyhive:unsignedLayer",
+                    f"{self.label}: {unsigned}, and its code-signing config {code_signing.value}; to deploy it "
+                    f"signed, {SIGNED_LAYER_HOWTO}",
+                )
             if layer_count:
                 # What those layers hold is not known at synth (an ARN, or an asset built later): the rule is.
                 Annotations.of(function).add_info(
@@ -352,20 +362,6 @@ def _settings(
         **env,
     }
     return {name: value for name, value in settings.items() if value is not None}
-
-
-def _cloudformation_properties(cfn: lambda_.CfnFunction) -> dict[str, Any]:
-    """The function's properties rendered as CloudFormation will see them: whatever the user set, however
-    they set it (props, add_environment, a Lazy).
-
-    Read through the public inspection API that ``cdk synth``'s tree.json uses: the typed getters
-    (``cfn.environment``) hand Python an L2 function's Lazy environment as an empty EnvironmentProperty
-    struct, which would let the user's own variables be overwritten unseen.
-    """
-    inspector = TreeInspector()
-    cfn.inspect(inspector)
-    properties: dict[str, Any] = Stack.of(cfn).resolve(inspector.attributes[_CFN_PROPERTIES_ATTRIBUTE]) or {}
-    return properties
 
 
 def _flag(value: bool) -> str:

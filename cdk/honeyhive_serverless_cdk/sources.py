@@ -3,7 +3,9 @@
 Built here at synth (the default), a published layer version by ARN, the SSM parameters that
 ``hh-serverless publish-layer`` writes, or no layer at all (the function bundles the package itself).
 Each source says at synth why a function cannot have its layer, and gives the layer in the function's
-own stack, so one instrumentation serves every stack and stage of an App.
+own stack, so one instrumentation serves every stack and stage of an App. A published source can be
+declared signed (``signed=True``): CDK cannot sign a layer, so that is how a function whose
+code-signing config checks its layers gets one.
 """
 
 from __future__ import annotations
@@ -26,6 +28,14 @@ PYTHON_PLACEHOLDER = "{python}"  # filled with e.g. 3.12
 ARCH_PLACEHOLDER = "{arch}"  # filled with x86_64 or arm64
 #: The parameters ``hh-serverless publish-layer`` writes, the newest publish for each target.
 DEFAULT_LAYER_PARAMETER = published.parameter_name(PYTHON_PLACEHOLDER, ARCH_PLACEHOLDER)
+#: Those it writes publishing signed (``--signing-profile``).
+DEFAULT_SIGNED_LAYER_PARAMETER = published.parameter_name(PYTHON_PLACEHOLDER, ARCH_PLACEHOLDER, signed=True)
+#: What a function whose code-signing config checks its layers needs, when its layer source is unsigned.
+SIGNED_LAYER_HOWTO = (
+    "publish the layer signed by a signing profile the config allows (hh-serverless publish-layer "
+    "--signing-profile PROFILE --signing-bucket BUCKET) and pass layer=LayerSource.from_ssm_parameter(signed=True), "
+    "or LayerSource.from_layer_arn(ARN, signed=True) with the ARN it prints"
+)
 _PYTHON_VERSION = re.compile(r"(\d+)\.(\d+)")
 
 
@@ -49,24 +59,33 @@ class LayerSource(abc.ABC):
         return _BuiltLocally(dist_dir)
 
     @staticmethod
-    def from_layer_arn(arn: str) -> LayerSource:
+    def from_layer_arn(arn: str, *, signed: bool = False) -> LayerSource:
         """A published layer version. Where the ARN names a Python or architecture (``...-py312-arm64:4``),
-        each function is checked against it at synth; an ARN given as a token is not checked."""
+        each function is checked against it at synth; an ARN given as a token is not checked.
+
+        ``signed``: the version was published signed (``hh-serverless publish-layer --signing-profile``),
+        so functions whose code-signing config checks their layers can take it.
+        """
         if not Token.is_unresolved(arn) and published.layer_version_parts(arn) is None:
             raise ValueError(f"LayerSource.from_layer_arn: {arn!r} is not a layer version ARN")
-        return _FromLayerArn(arn)
+        return _FromLayerArn(arn, signed)
 
     @staticmethod
-    def from_ssm_parameter(name: str = DEFAULT_LAYER_PARAMETER) -> LayerSource:
+    def from_ssm_parameter(name: str | None = None, *, signed: bool = False) -> LayerSource:
         """The layer version ARN in an SSM parameter, read by CloudFormation at deploy time.
 
         ``{python}`` (``3.12``) and ``{arch}`` in ``name`` are filled in for each function; the default is
-        where ``hh-serverless publish-layer`` writes the newest layer for each target. A name that states
-        a Python or architecture is checked against each function at synth.
+        where ``hh-serverless publish-layer`` writes the newest layer for each target:
+        :data:`DEFAULT_LAYER_PARAMETER`, or with ``signed`` (the layers it publishes with
+        ``--signing-profile``, which functions whose code-signing config checks their layers can take)
+        :data:`DEFAULT_SIGNED_LAYER_PARAMETER`. A name that states a Python or architecture is checked
+        against each function at synth.
         """
+        if name is None:
+            name = DEFAULT_SIGNED_LAYER_PARAMETER if signed else DEFAULT_LAYER_PARAMETER
         if Token.is_unresolved(name):
             raise ValueError("LayerSource.from_ssm_parameter: the parameter name must be a literal string")
-        return _FromSsmParameter(name)
+        return _FromSsmParameter(name, signed)
 
     @staticmethod
     def bring_your_own() -> LayerSource:
@@ -86,6 +105,10 @@ class LayerSource(abc.ABC):
         """What this source in particular rules out for a supported Python."""
         return []
 
+    def unsigned(self) -> str | None:
+        """How to say that this source's layer is not signed; None when it is, or there is no layer."""
+        return None
+
     @abc.abstractmethod
     def layer(
         self, stack: Stack, runtime: lambda_.Runtime, architecture: lambda_.Architecture
@@ -96,6 +119,9 @@ class LayerSource(abc.ABC):
 class _BuiltLocally(LayerSource):
     def __init__(self, dist_dir: Path | None) -> None:
         self.dist_dir = dist_dir
+
+    def unsigned(self) -> str:
+        return "a layer built at synth is not signed (CDK cannot sign a layer)"
 
     def _target_problems(self, python: str, arch: str) -> list[str]:
         if buildable(python):
@@ -120,8 +146,12 @@ class _BuiltLocally(LayerSource):
 
 
 class _FromLayerArn(LayerSource):
-    def __init__(self, arn: str) -> None:
+    def __init__(self, arn: str, signed: bool) -> None:
         self.arn = arn
+        self.signed = signed
+
+    def unsigned(self) -> str | None:
+        return None if self.signed else f"layer {self.arn} is not declared signed"
 
     def _target_problems(self, python: str, arch: str) -> list[str]:
         if Token.is_unresolved(self.arn):
@@ -139,8 +169,12 @@ class _FromLayerArn(LayerSource):
 
 
 class _FromSsmParameter(LayerSource):
-    def __init__(self, name: str) -> None:
+    def __init__(self, name: str, signed: bool) -> None:
         self.name = name
+        self.signed = signed
+
+    def unsigned(self) -> str | None:
+        return None if self.signed else f"the layer in parameter {self.name} is not declared signed"
 
     def parameter_name(self, python: str, arch: str) -> str:
         """The parameter holding the layer for ``python`` on ``arch``."""

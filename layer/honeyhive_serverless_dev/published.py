@@ -8,6 +8,10 @@ Parameters, one per Lambda runtime and architecture, each holding a layer versio
 
     /honeyhive-serverless/layer/python3.12/arm64/latest     the newest publish
     /honeyhive-serverless/layer/python3.12/arm64/0.2.0      that honeyhive-serverless version
+
+and the same under ``/honeyhive-serverless/layer/signed/`` for the layers published signed with AWS Signer
+(``publish-layer --signing-profile``), the ones a function with a code-signing config can take. They are
+apart so that an unsigned publish never replaces a signed layer under a function that needs one.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import re
 DEFAULT_LAYER_NAME = "honeyhive-serverless-py{py}-{arch}"
 DEFAULT_PARAMETER_PREFIX = "/honeyhive-serverless/layer"
 LATEST = "latest"
+#: The path segment, after the prefix, of the parameters of layers published signed.
+SIGNED = "signed"
 ARCHITECTURES = ("x86_64", "arm64")
 
 _LAYER_NAME = re.compile(r"[A-Za-z0-9_-]{1,140}")
@@ -50,11 +56,15 @@ def layer_version_parts(arn: str) -> tuple[str, int] | None:
     return None if match is None else (match.group(1), int(match.group(2)))
 
 
-def parameter_name(python: str, arch: str, version: str = LATEST, prefix: str = DEFAULT_PARAMETER_PREFIX) -> str:
-    """The SSM parameter holding the layer ARN for ``python`` (``3.12``) on ``arch``, at ``version``."""
+def parameter_name(
+    python: str, arch: str, version: str = LATEST, prefix: str = DEFAULT_PARAMETER_PREFIX, *, signed: bool = False
+) -> str:
+    """The SSM parameter holding the layer ARN for ``python`` (``3.12``) on ``arch``, at ``version``; with
+    ``signed``, the one holding the layer published signed."""
     if not _PARAMETER_PREFIX.fullmatch(prefix):
         raise PublishedNameError(f"parameter prefix {prefix!r}: a path like {DEFAULT_PARAMETER_PREFIX}, no trailing /")
-    return f"{prefix}/python{python}/{arch}/{version}"
+    root = f"{prefix}/{SIGNED}" if signed else prefix
+    return f"{root}/python{python}/{arch}/{version}"
 
 
 def target_hints(name: str) -> tuple[str | None, str | None]:

@@ -2,8 +2,8 @@
 
 Every step can be repeated without effect, so publishing again (after a failure half-way, to add a
 region or a share) duplicates nothing: a zip already published is found by the sha256 in its
-version's description, a share already granted by its statement id, and the SSM parameters are
-overwritten with the same ARN.
+version's description (and, published signed, by the profile version that signed it), a share
+already granted by its statement id, and the SSM parameters are overwritten with the same ARN.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 from honeyhive_serverless_dev.aws_api import AwsToolError, Client, error_code
 from honeyhive_serverless_dev.layer_build import LayerInfo, file_sha256
 from honeyhive_serverless_dev.published import LATEST, PublishedNameError, layer_name, parameter_name
+from honeyhive_serverless_dev.signing import LayerSigner, SigningProfile
 
 #: What a share allows: reading (and so attaching) the layer version, nothing else.
 SHARE_ACTION = "lambda:GetLayerVersion"
@@ -42,9 +43,11 @@ class Published:
     reused: bool
 
 
-def layer_description(info: LayerInfo) -> str:
-    """The published description; the zip's sha256 in it is how a later publish recognises the same bytes."""
-    return f"honeyhive-serverless {info.package_version} {info.runtime} {info.arch} sha256:{info.sha256}"
+def layer_description(info: LayerInfo, signed_by: SigningProfile | None = None) -> str:
+    """The published description; the zip's sha256 in it (and the signing profile version, when signed) is
+    how a later publish recognises the same layer."""
+    description = f"honeyhive-serverless {info.package_version} {info.runtime} {info.arch} sha256:{info.sha256}"
+    return description if signed_by is None else f"{description} {signed_by.marker}"
 
 
 def checked_layer_name(template: str, python: str, arch: str) -> str:
@@ -63,22 +66,32 @@ def package_version(infos: Sequence[LayerInfo]) -> str:
     return versions[0]
 
 
-def publish_layer(client: Client, info: LayerInfo, name: str) -> Published:
-    """Publish ``info``'s zip as a version of layer ``name``, or return the version already holding it."""
+def publish_layer(client: Client, info: LayerInfo, name: str, signer: LayerSigner | None = None) -> Published:
+    """Publish ``info``'s zip as a version of layer ``name``, or return the version already holding it.
+
+    With a ``signer``, the zip is signed and the signed copy published; only a version signed by the
+    same profile version is reused, and a signed version is never reused for an unsigned publish.
+    """
     if file_sha256(info.path) != info.sha256:
         raise PublishError(f"{info.path} changed since layers.json was written: rebuild it (hh-serverless build-layer)")
-    marker = f"sha256:{info.sha256}"
+    signed_by = None if signer is None else signer.profile
+    wanted = _markers(layer_description(info, signed_by))
     for version in _layer_versions(client, name):
-        if marker in version.get("Description", ""):
+        if _markers(version.get("Description", "")) == wanted:
             return Published(arn=version["LayerVersionArn"], version=int(version["Version"]), reused=True)
     response = client.publish_layer_version(
         LayerName=name,
-        Description=layer_description(info),
-        Content={"ZipFile": info.path.read_bytes()},
+        Description=layer_description(info, signed_by),
+        Content={"ZipFile": info.path.read_bytes()} if signer is None else signer.signed_content(info),
         CompatibleRuntimes=[info.runtime],
         CompatibleArchitectures=[info.arch],
     )
     return Published(arn=response["LayerVersionArn"], version=int(response["Version"]), reused=False)
+
+
+def _markers(description: str) -> set[str]:
+    """The words of a description that identify the layer: its sha256 and, if signed, the profile version."""
+    return {word for word in description.split() if word.startswith(("sha256:", "signed:"))}
 
 
 def _layer_versions(client: Client, name: str) -> Iterator[dict[str, Any]]:
@@ -177,8 +190,9 @@ def _statement_ids(client: Client, name: str, version: int) -> set[str]:
 # SSM parameters and the manifest
 
 
-def parameter_names(info: LayerInfo, prefix: str) -> tuple[str, str]:
-    """The parameters that get ``info``'s ARN: the ``latest`` one and its honeyhive-serverless version's."""
+def parameter_names(info: LayerInfo, prefix: str, signed: bool = False) -> tuple[str, str]:
+    """The parameters that get ``info``'s ARN: the ``latest`` one and its honeyhive-serverless version's
+    (published signed, those under ``PREFIX/signed``)."""
     if not _PARAMETER_PART.fullmatch(info.package_version):
         raise PublishError(
             f"version {info.package_version} cannot name an SSM parameter: publish a release build or pass "
@@ -186,8 +200,8 @@ def parameter_names(info: LayerInfo, prefix: str) -> tuple[str, str]:
         )
     try:
         return (
-            parameter_name(info.python, info.arch, LATEST, prefix),
-            parameter_name(info.python, info.arch, info.package_version, prefix),
+            parameter_name(info.python, info.arch, LATEST, prefix, signed=signed),
+            parameter_name(info.python, info.arch, info.package_version, prefix, signed=signed),
         )
     except PublishedNameError as exc:
         raise PublishError(str(exc)) from exc
@@ -201,15 +215,24 @@ def publish_target(
     region: str,
     shares: Sequence[Grant],
     parameters: Sequence[str],
+    signer: LayerSigner | None = None,
 ) -> dict[str, Any]:
-    """Publish one zip in the clients' region, share it, record its ARN in ``parameters``; its manifest entry.
+    """Publish one zip in the clients' region (signed by ``signer``, if given), share it, record its ARN in
+    ``parameters``; its manifest entry.
 
     ``ssm_client`` is only used when there are ``parameters``.
     """
-    published = publish_layer(lambda_client, info, name)
+    published = publish_layer(lambda_client, info, name, signer)
     shared_with = share_layer_version(lambda_client, name, published.version, shares)
+    signed_by = None if signer is None else signer.profile
     for parameter in parameters:
-        ssm_client.put_parameter(Name=parameter, Value=published.arn, Type="String", Overwrite=True)
+        ssm_client.put_parameter(
+            Name=parameter,
+            Value=published.arn,
+            Type="String",
+            Description=parameter_description(info, signed_by),
+            Overwrite=True,
+        )
     return {
         "region": region,
         "runtime": info.runtime,
@@ -222,7 +245,16 @@ def publish_target(
         "sha256": info.sha256,
         "parameters": sorted(parameters),
         "shared_with": shared_with,
+        "signed_by": None
+        if signed_by is None
+        else {"profile": signed_by.name, "profile_version_arn": signed_by.version_arn},
     }
+
+
+def parameter_description(info: LayerInfo, signed_by: SigningProfile | None) -> str:
+    """What a layer's SSM parameter says of it: what it is for, and whether (and by what) it is signed."""
+    signature = "unsigned" if signed_by is None else f"signed by {signed_by.version_arn}"
+    return f"honeyhive-serverless {info.package_version} layer for {info.runtime} {info.arch}, {signature}"
 
 
 def publish_manifest(version: str, entries: Iterable[dict[str, Any]]) -> dict[str, Any]:

@@ -603,6 +603,135 @@ def test_bring_your_own_refuses_the_exec_wrapper_and_pythons_the_package_does_no
 
 
 # ------------------------------------------------------------------------------------------------
+# Code signing: a function whose code-signing config checks its layers
+
+CODE_SIGNING_CONFIG_ARN = "arn:aws:lambda:us-east-1:123456789012:code-signing-config:csc-0123456789abcdef0"
+SIGNED_LAYER_HOWTO = (
+    "publish the layer signed by a signing profile the config allows (hh-serverless publish-layer "
+    "--signing-profile PROFILE --signing-bucket BUCKET) and pass layer=LayerSource.from_ssm_parameter(signed=True), "
+    "or LayerSource.from_layer_arn(ARN, signed=True) with the ARN it prints"
+)
+
+
+def code_signing_config(stack: Any, id: str = "CodeSigning", enforce: bool = True) -> Any:
+    """A code-signing config allowing one Lambda signing profile, Enforce (or CDK's default, Warn)."""
+    from aws_cdk import aws_lambda as lambda_
+    from aws_cdk import aws_signer as signer
+
+    profile = signer.SigningProfile(stack, f"{id}Profile", platform=signer.Platform.AWS_LAMBDA_SHA384_ECDSA)
+    if not enforce:
+        return lambda_.CodeSigningConfig(stack, id, signing_profiles=[profile])
+    enforcing = lambda_.UntrustedArtifactOnDeployment.ENFORCE
+    return lambda_.CodeSigningConfig(stack, id, signing_profiles=[profile], untrusted_artifact_on_deployment=enforcing)
+
+
+def test_a_layer_published_signed_is_attached_to_a_function_whose_code_signing_config_enforces(
+    new_stack: Callable[..., Any],
+) -> None:
+    from aws_cdk.assertions import Match
+
+    from honeyhive_serverless_cdk import DEFAULT_SIGNED_LAYER_PARAMETER, LayerSource
+
+    stack = new_stack()
+    config = code_signing_config(stack)
+    by_parameter = python_function(stack, "ByParameter", code_signing_config=config)
+    by_arn = python_function(stack, "ByArn", code_signing_config=config)
+    instrumentation(layer=LayerSource.from_ssm_parameter(signed=True)).add_functions(by_parameter)
+    instrumentation(layer=LayerSource.from_layer_arn(LAYER_ARN, signed=True)).add_functions(by_arn)
+
+    template = template_of(stack)
+
+    assert DEFAULT_SIGNED_LAYER_PARAMETER == "/honeyhive-serverless/layer/signed/python{python}/{arch}/latest"
+    [(parameter, default)] = ssm_layer_parameters(template).items()
+    assert default == "/honeyhive-serverless/layer/signed/python3.12/x86_64/latest"
+    assert function_properties(template, stack, by_parameter)["Layers"] == [{"Ref": parameter}]
+    assert function_properties(template, stack, by_arn)["Layers"] == [LAYER_ARN]
+    config_id = stack.get_logical_id(config.node.default_child)
+    template.resource_properties_count_is(
+        "AWS::Lambda::Function",
+        {"CodeSigningConfigArn": {"Fn::GetAtt": [config_id, "CodeSigningConfigArn"]}, "Handler": THIS_HANDLER},
+        2,
+    )
+    template.has_resource_properties(
+        "AWS::Lambda::CodeSigningConfig",
+        {"CodeSigningPolicies": {"UntrustedArtifactOnDeployment": "Enforce"}, "AllowedPublishers": Match.any_value()},
+    )
+    assert not messages(stack, "error") and not messages(stack, "warning")
+
+
+def test_an_unsigned_layer_for_a_function_whose_code_signing_config_may_enforce_is_a_synthesis_error(
+    cdk: ModuleType, new_app: Callable[..., Any]
+) -> None:
+    from aws_cdk import aws_lambda as lambda_
+
+    from honeyhive_serverless_cdk import LayerSource
+
+    app = new_app()
+    shared, stack = cdk.Stack(app, "Shared"), cdk.Stack(app, "Test")
+    config = code_signing_config(stack)
+    imported = lambda_.CodeSigningConfig.from_code_signing_config_arn(stack, "Imported", CODE_SIGNING_CONFIG_ARN)
+    built = python_function(stack, "Built", code_signing_config=config)
+    by_arn = python_function(stack, "ByArn", code_signing_config=config)
+    by_parameter = python_function(stack, "ByParameter", code_signing_config=imported)
+    other_stacks = python_function(stack, "OtherStacks", code_signing_config=code_signing_config(shared, "InShared"))
+    unchecked = python_function(stack, "Unchecked")
+    bundled = python_function(stack, "Bundled", code_signing_config=config)
+    instrumentation().add_functions(built, other_stacks, unchecked)
+    instrumentation(layer=LayerSource.from_layer_arn(LAYER_ARN)).add_functions(by_arn)
+    instrumentation(layer=LayerSource.from_ssm_parameter()).add_functions(by_parameter)
+    instrumentation(layer=LayerSource.bring_your_own()).add_functions(bundled)
+
+    errors = messages(stack, "error")
+
+    enforced = "its code-signing config rejects unsigned layers (policy Enforce)"
+    assert errors == {
+        "/Test/Built": [
+            f"HoneyHive: cannot instrument: a layer built at synth is not signed (CDK cannot sign a layer), and "
+            f"{enforced}: {SIGNED_LAYER_HOWTO}"
+        ],
+        "/Test/OtherStacks": [
+            f"HoneyHive: cannot instrument: a layer built at synth is not signed (CDK cannot sign a layer), and "
+            f"{enforced}: {SIGNED_LAYER_HOWTO}"
+        ],
+        "/Test/ByArn": [
+            f"HoneyHive: cannot instrument: layer {LAYER_ARN} is not declared signed, and {enforced}: "
+            f"{SIGNED_LAYER_HOWTO}"
+        ],
+        "/Test/ByParameter": [
+            "HoneyHive: cannot instrument: the layer in parameter /honeyhive-serverless/layer/python{python}/{arch}/"
+            "latest is not declared signed, and its code-signing config rejects unsigned layers if its policy is "
+            f"Enforce (it is imported: its policy is not in this app): {SIGNED_LAYER_HOWTO}"
+        ],
+    }
+    template = template_of(stack)
+    for function in (built, by_arn, by_parameter, other_stacks):
+        assert "Layers" not in function_properties(template, stack, function)
+        assert function_properties(template, stack, function)["Handler"] == "index.handler"
+    assert len(function_properties(template, stack, unchecked)["Layers"]) == 1
+    assert function_properties(template, stack, bundled)["Handler"] == THIS_HANDLER
+
+
+def test_a_code_signing_config_that_only_warns_gets_the_unsigned_layer_and_a_warning(
+    new_stack: Callable[..., Any],
+) -> None:
+    stack = new_stack()
+    function = python_function(stack, "Fn", code_signing_config=code_signing_config(stack, enforce=False))
+    instrumentation().add_functions(function)
+
+    template = template_of(stack)
+
+    [layer_id] = template.find_resources("AWS::Lambda::LayerVersion")
+    assert function_properties(template, stack, function)["Layers"] == [{"Ref": layer_id}]
+    assert not messages(stack, "error")
+    [warning] = messages(stack, "warning")["/Test/Fn"]
+    assert warning.startswith(
+        "HoneyHive: a layer built at synth is not signed (CDK cannot sign a layer), and its code-signing config "
+        f"lets it deploy with a warning (policy Warn); to deploy it signed, {SIGNED_LAYER_HOWTO}"
+    )
+    assert "honeyhive:unsignedLayer" in warning
+
+
+# ------------------------------------------------------------------------------------------------
 # Container image functions
 
 

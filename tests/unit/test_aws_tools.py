@@ -7,6 +7,8 @@ versions and their policies, SSM parameters, role policies); the planning tests 
 from __future__ import annotations
 
 import argparse
+import base64
+import hashlib
 import io
 import json
 import sys
@@ -60,6 +62,8 @@ from honeyhive_serverless_dev.publishing import (
     publish_layer,
 )
 from honeyhive_serverless_dev.runtimes import lifecycle_table
+from honeyhive_serverless_dev.signing import LAMBDA_PLATFORM
+from signing_jobs import SIGNED_SUFFIX, serve_signing_jobs
 
 REGION = "us-east-1"
 SECRET_ARN = "arn:aws:secretsmanager:us-east-1:123456789012:secret:hh-key-AbCdEf"
@@ -795,6 +799,7 @@ def test_publish_to_two_regions_shares_with_an_organization_and_records_paramete
                     "sha256": info.sha256,
                     "parameters": parameters,
                     "shared_with": [f"account:{ACCOUNT}", f"organization:{ORGANIZATION}"],
+                    "signed_by": None,
                 }
             )
     assert manifest == {"package_version": "0.1.0", "layers": expected}
@@ -862,6 +867,263 @@ def test_share_grants_are_deduplicated_sorted_and_keep_their_statement_ids() -> 
     ]
     with pytest.raises(PublishError, match="12 digits"):
         grants(["12345678901a"], [], public=False)
+
+
+# --------------------------------------------------------------------------------------------
+# publish-layer --signing-profile: signed by AWS Signer (its jobs stood in for, see signing_jobs)
+
+SIGNING_PROFILE = "hh_layers"
+SIGNING_BUCKET = "hh-artifacts-{region}"
+
+
+def signing_setup(regions: tuple[str, ...], platform: str = LAMBDA_PLATFORM) -> dict[str, str]:
+    """A Lambda signing profile and a versioned bucket in each region; the profile version ARN of each."""
+    version_arns = {}
+    for region in regions:
+        profile = boto3.client("signer", region_name=region).put_signing_profile(
+            profileName=SIGNING_PROFILE, platformId=platform
+        )
+        version_arns[region] = profile["profileVersionArn"]
+        bucket_in(region, SIGNING_BUCKET.format(region=region))
+    return version_arns
+
+
+def bucket_in(region: str, bucket: str, versioned: bool = True) -> None:
+    s3 = boto3.client("s3", region_name=region)
+    location = {} if region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": region}}
+    s3.create_bucket(Bucket=bucket, **location)
+    if versioned:
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+
+
+def code_sha256(data: bytes) -> str:
+    """The ``CodeSha256`` Lambda reports for content of these bytes."""
+    return base64.b64encode(hashlib.sha256(data).digest()).decode()
+
+
+def parameter_descriptions(ssm: Any) -> dict[str, str]:
+    return {parameter["Name"]: parameter["Description"] for parameter in ssm.describe_parameters()["Parameters"]}
+
+
+def test_signed_publish_to_two_regions_publishes_what_signer_signed_and_records_it_as_signed(
+    client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signing = serve_signing_jobs(monkeypatch)
+    regions = (REGION, OTHER_REGION)
+    version_arns = signing_setup(regions)
+    infos = [fake_layer(tmp_path, "3.12", "x86_64"), fake_layer(tmp_path, "3.13", "arm64")]
+    write_manifest(tmp_path, infos)
+    publish = ["publish-layer", "--region", REGION, "--region", OTHER_REGION, "--dist", str(tmp_path)]
+    signed_publish = [*publish, "--signing-profile", SIGNING_PROFILE, "--signing-bucket", SIGNING_BUCKET]
+
+    assert cli(signed_publish) == 0
+    manifest = json.loads(capsys.readouterr().out)
+
+    assert len(signing.jobs) == 4  # one job per zip and region
+    jobs = {(job["source"]["s3"]["bucketName"], job["source"]["s3"]["key"]): job for job in signing.jobs.values()}
+    entries = {(entry["region"], entry["python"]): entry for entry in manifest["layers"]}
+    for region in regions:
+        lambda_client, ssm, s3 = (boto3.client(service, region_name=region) for service in ("lambda", "ssm", "s3"))
+        bucket = SIGNING_BUCKET.format(region=region)
+        for info in infos:
+            name = f"honeyhive-serverless-py{info.python.replace('.', '')}-{info.arch}"
+            arn = f"arn:aws:lambda:{region}:123456789012:layer:{name}:1"
+            # The zip went up as an object version; the job signed that version and wrote the signed copy.
+            job = jobs[(bucket, f"honeyhive-serverless/0.1.0/{info.path.name}")]
+            assert (job["profileName"], job["status"]) == (SIGNING_PROFILE, "Succeeded")
+            source = s3.get_object(
+                Bucket=bucket, Key=job["source"]["s3"]["key"], VersionId=job["source"]["s3"]["version"]
+            )
+            assert source["Body"].read() == info.path.read_bytes()
+            signed_key = job["signedObject"]["s3"]["key"]
+            assert signed_key == f"honeyhive-serverless/0.1.0/signed/{job['jobId']}{SIGNED_SUFFIX}"
+            signed = s3.get_object(Bucket=bucket, Key=signed_key)["Body"].read()
+            assert signed != info.path.read_bytes()
+            # What Lambda published is the signed copy, described as signed by that profile version.
+            published = lambda_client.get_layer_version(LayerName=name, VersionNumber=1)
+            assert published["Content"]["CodeSha256"] == code_sha256(signed)
+            profile_version = version_arns[region].rsplit("/", 1)[1]
+            assert published["Description"] == layer_description(info) + f" signed:{SIGNING_PROFILE}/{profile_version}"
+            # Its ARN is in the signed parameters, which say by what; the unsigned ones are not written.
+            parameters = [parameter_name(info.python, info.arch, v, signed=True) for v in ("0.1.0", "latest")]
+            assert parameters[0] == f"/honeyhive-serverless/layer/signed/python{info.python}/{info.arch}/0.1.0"
+            for parameter in parameters:
+                assert ssm.get_parameter(Name=parameter)["Parameter"]["Value"] == arn
+                assert parameter_descriptions(ssm)[parameter] == (
+                    f"honeyhive-serverless 0.1.0 layer for {info.runtime} {info.arch}, signed by {version_arns[region]}"
+                )
+            with pytest.raises(ClientError, match="ParameterNotFound"):
+                ssm.get_parameter(Name=parameter_name(info.python, info.arch))
+            entry = entries[(region, info.python)]
+            assert (entry["arn"], entry["reused"], entry["parameters"]) == (arn, False, sorted(parameters))
+            assert entry["signed_by"] == {"profile": SIGNING_PROFILE, "profile_version_arn": version_arns[region]}
+
+    # Again: every signed version is found and reused, nothing is signed again.
+    assert cli(signed_publish) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["layers"] == [{**entry, "reused": True} for entry in manifest["layers"]]
+    assert len(signing.jobs) == 4
+
+    # Unsigned, the same zips are new versions, and the signed parameters keep the signed ones.
+    assert cli(publish) == 0
+    unsigned = json.loads(capsys.readouterr().out)["layers"]
+    assert [(entry["version"], entry["reused"], entry["signed_by"]) for entry in unsigned] == [(2, False, None)] * 4
+    ssm = boto3.client("ssm", region_name=REGION)
+    assert ssm.get_parameter(Name=parameter_name("3.12", "x86_64", signed=True))["Parameter"]["Value"].endswith(":1")
+    assert ssm.get_parameter(Name=parameter_name("3.12", "x86_64"))["Parameter"]["Value"].endswith(":2")
+    assert parameter_descriptions(ssm)[parameter_name("3.12", "x86_64")].endswith("python3.12 x86_64, unsigned")
+
+
+def test_a_new_profile_version_signs_again(
+    client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signing = serve_signing_jobs(monkeypatch)
+    signing_setup((REGION,))
+    write_manifest(tmp_path, [fake_layer(tmp_path)])
+    publish = ["publish-layer", "--region", REGION, "--dist", str(tmp_path), "--signing-profile", SIGNING_PROFILE]
+    publish += ["--signing-bucket", "hh-artifacts-us-east-1", "--no-parameters"]
+    assert cli(publish) == 0
+    [first] = json.loads(capsys.readouterr().out)["layers"]
+
+    renewed = boto3.client("signer", region_name=REGION).put_signing_profile(
+        profileName=SIGNING_PROFILE, platformId=LAMBDA_PLATFORM
+    )
+    assert cli(publish) == 0
+    [second] = json.loads(capsys.readouterr().out)["layers"]
+
+    assert (second["version"], second["reused"]) == (2, False)
+    assert (
+        second["signed_by"]["profile_version_arn"]
+        == renewed["profileVersionArn"]
+        != first["signed_by"]["profile_version_arn"]
+    )
+    assert len(signing.jobs) == 2
+
+
+BOTH_REGIONS = (REGION, OTHER_REGION)
+
+
+@pytest.mark.parametrize(
+    ("regions", "options", "error"),
+    [
+        (
+            BOTH_REGIONS,
+            ["--signing-profile", "only_here", "--signing-bucket", SIGNING_BUCKET],
+            "signing profile only_here does not exist in eu-west-1: create it (aws signer put-signing-profile "
+            "--region eu-west-1 --profile-name only_here --platform-id AWSLambda-SHA384-ECDSA) or name another",
+        ),
+        (
+            BOTH_REGIONS,
+            ["--signing-profile", "retired", "--signing-bucket", SIGNING_BUCKET],
+            "signing profile retired in eu-west-1 is Canceled: it signs nothing now; name an active one",
+        ),
+        (
+            BOTH_REGIONS,
+            ["--signing-profile", "firmware", "--signing-bucket", SIGNING_BUCKET],
+            "signing profile firmware in us-east-1 is for AmazonFreeRTOS-Default, which Lambda does not accept: "
+            "name a profile of platform AWSLambda-SHA384-ECDSA",
+        ),
+        (
+            BOTH_REGIONS,
+            ["--signing-profile", SIGNING_PROFILE, "--signing-bucket", "no-such-bucket-{region}"],
+            "bucket no-such-bucket-us-east-1 does not exist: create it in us-east-1, with versioning on",
+        ),
+        (
+            BOTH_REGIONS,
+            ["--signing-profile", SIGNING_PROFILE, "--signing-bucket", "plain-{region}"],
+            "bucket plain-eu-west-1 is not versioned, and Signer signs an object version: aws s3api "
+            "put-bucket-versioning --bucket plain-eu-west-1 --versioning-configuration Status=Enabled",
+        ),
+        (
+            (REGION,),
+            ["--signing-profile", SIGNING_PROFILE, "--signing-bucket", "hh-artifacts-eu-west-1"],
+            "bucket hh-artifacts-eu-west-1 is in eu-west-1: Lambda and Signer take a layer's zip only from a "
+            "bucket in its region, us-east-1",
+        ),
+        (
+            BOTH_REGIONS,
+            ["--signing-profile", SIGNING_PROFILE, "--signing-bucket", "hh-artifacts"],
+            "--signing-bucket hh-artifacts: Lambda and Signer take a zip only from a bucket in the layer's own "
+            "region; to publish to several, put {region} in the name (my-artifacts-{region})",
+        ),
+        (
+            (REGION,),
+            ["--signing-profile", SIGNING_PROFILE],
+            "--signing-profile and --signing-bucket go together: Signer signs a zip in S3",
+        ),
+        (
+            (REGION,),
+            ["--signing-profile", "my-profile", "--signing-bucket", SIGNING_BUCKET],
+            "signing profile name 'my-profile': 2 to 64 letters, digits or _",
+        ),
+        (
+            (REGION,),
+            ["--signing-profile", SIGNING_PROFILE, "--signing-bucket", "My_Artifacts"],
+            "--signing-bucket: 'My_Artifacts' is not an S3 bucket name",
+        ),
+    ],
+    ids=[
+        "unknown-in-a-region",
+        "canceled-in-a-region",
+        "not-for-lambda",
+        "missing-bucket",
+        "unversioned-bucket",
+        "bucket-in-another-region",
+        "one-bucket-for-two-regions",
+        "no-bucket",
+        "bad-profile-name",
+        "bad-bucket-name",
+    ],
+)
+def test_a_signing_profile_or_bucket_that_cannot_sign_is_one_error_before_anything_is_published(
+    client: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    regions: tuple[str, ...],
+    options: list[str],
+    error: str,
+) -> None:
+    signing = serve_signing_jobs(monkeypatch)
+    signing_setup(BOTH_REGIONS)
+    us_signer, eu_signer = (boto3.client("signer", region_name=region) for region in BOTH_REGIONS)
+    us_signer.put_signing_profile(profileName="only_here", platformId=LAMBDA_PLATFORM)
+    us_signer.put_signing_profile(profileName="retired", platformId=LAMBDA_PLATFORM)
+    eu_signer.put_signing_profile(profileName="retired", platformId=LAMBDA_PLATFORM)
+    eu_signer.cancel_signing_profile(profileName="retired")
+    us_signer.put_signing_profile(profileName="firmware", platformId="AmazonFreeRTOS-Default")
+    bucket_in(REGION, "plain-us-east-1")
+    bucket_in(OTHER_REGION, "plain-eu-west-1", versioned=False)
+    write_manifest(tmp_path, [fake_layer(tmp_path)])
+    region_options = [option for region in regions for option in ("--region", region)]
+
+    assert cli(["publish-layer", *region_options, "--dist", str(tmp_path), *options]) == 1
+
+    assert capsys.readouterr().err == f"hh-serverless: error: {error}\n"
+    assert signing.jobs == {}
+    for region in BOTH_REGIONS:
+        assert boto3.client("lambda", region_name=region).list_layers()["Layers"] == []
+        assert boto3.client("ssm", region_name=region).describe_parameters()["Parameters"] == []
+
+
+def test_a_failed_signing_job_is_one_error_naming_it_and_publishes_nothing(
+    client: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    signing = serve_signing_jobs(monkeypatch)
+    signing.failure = "The signing certificate has expired"
+    signing_setup((REGION,))
+    info = fake_layer(tmp_path)
+    write_manifest(tmp_path, [info])
+    publish = ["publish-layer", "--region", REGION, "--dist", str(tmp_path), "--signing-profile", SIGNING_PROFILE]
+
+    assert cli([*publish, "--signing-bucket", SIGNING_BUCKET]) == 1
+
+    [job_id] = signing.jobs
+    assert capsys.readouterr().err == (
+        f"hh-serverless: error: us-east-1: signing job {job_id} of {info.path.name} failed: "
+        "The signing certificate has expired\n"
+    )
+    assert client.list_layers()["Layers"] == []
 
 
 # --------------------------------------------------------------------------------------------
