@@ -23,7 +23,12 @@ from honeyhive_serverless import HoneyHiveTracer
 from honeyhive_serverless import config as config_module
 from honeyhive_serverless._log import logger as package_logger
 from honeyhive_serverless.tracer import reset_tracer
-from honeyhive_serverless_dev.emulator import LambdaEmulator, ensure_runtime
+from honeyhive_serverless_dev.emulator import (
+    MANAGED_INSTANCES_PYTHON,
+    MANAGED_INSTANCES_RUNTIME_CLIENT,
+    LambdaEmulator,
+    ensure_runtime,
+)
 from honeyhive_serverless_dev.layer_build import PYTHON_VERSIONS, LayerInfo, buildable
 from honeyhive_serverless_dev.receiver import DevReceiver
 
@@ -43,10 +48,8 @@ LAYER_ARCHS = ("x86_64", "arm64")
 RUNTIME_CACHE = REPO / ".cache"
 SANDBOX_HANDLERS = TESTS / "sandbox_handlers"
 #: Lambda Managed Instances run Python 3.13 and newer, on the runtime client whose multi-concurrent mode
-#: forks the workers (4.x). Pinned here and nowhere else: it lives only in the ``managed_instances_python``
-#: venv; the project's own environment keeps the 3.x the cli extra allows for every other emulator test.
-MANAGED_INSTANCES_PYTHON = "3.13"
-MANAGED_INSTANCES_RUNTIME = "awslambdaric==4.2.2"
+#: forks the workers (4.x; pinned in the emulator). It lives only in the ``managed_instances_python`` venv;
+#: the project's own environment keeps the 3.x the cli extra allows for every other emulator test.
 #: The layer's lock: the runtime's dependencies at the versions the layer ships.
 LAYER_LOCK = REPO / "layer" / "honeyhive_serverless_dev" / "layer_files" / "layer-requirements.txt"
 MakeEmulator = Callable[..., LambdaEmulator]
@@ -327,7 +330,9 @@ def managed_instances_python(tmp_path_factory: pytest.TempPathFactory) -> str:
         pytest.skip(f"Managed Instances need Python {MANAGED_INSTANCES_PYTHON}: {exc}")
     dependencies = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     root = tmp_path_factory.mktemp("managed-instances") / "venv"
-    venv = make_venv(root, MANAGED_INSTANCES_RUNTIME, *dependencies, "-c", str(LAYER_LOCK), installer="uv", python=base)
+    venv = make_venv(
+        root, MANAGED_INSTANCES_RUNTIME_CLIENT, *dependencies, "-c", str(LAYER_LOCK), installer="uv", python=base
+    )
     return str(venv.python)
 
 

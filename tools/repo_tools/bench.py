@@ -34,13 +34,22 @@ from typing import Any
 
 from honeyhive_serverless import variables
 from honeyhive_serverless.wire import EVENTS_PATH
-from honeyhive_serverless_dev.emulator import InvocationResult, LambdaEmulator, ensure_runtime, resolve_python
+from honeyhive_serverless_dev.emulator import (
+    MANAGED_INSTANCES_PYTHON,
+    MANAGED_INSTANCES_RUNTIME_CLIENT,
+    InvocationResult,
+    LambdaEmulator,
+    ensure_runtime,
+    resolve_python,
+)
 from honeyhive_serverless_dev.fake_openai import FakeOpenAI
 from honeyhive_serverless_dev.layer_build import build_cached, build_dependency_layer, cache_path, layer_info
 from honeyhive_serverless_dev.receiver import DevReceiver
 from repo_tools.bench_import import measure_imports
 from repo_tools.bench_llm_apps import QUICK_APPS, library_layer, llm_app_runs
 from repo_tools.bench_llm_apps import report_lines as llm_app_report_lines
+from repo_tools.bench_managed import managed_runs
+from repo_tools.bench_managed import report_lines as managed_report_lines
 from repo_tools.bench_web import report_lines as web_report_lines
 from repo_tools.bench_web import web_runs
 
@@ -385,6 +394,25 @@ def _after_response_done(setup: Setup, receiver: DevReceiver, runs: int) -> dict
     return out
 
 
+def managed_instances(receiver: DevReceiver, cache: Path, rounds: int) -> dict[str, Any]:
+    """Bare, stock OpenTelemetry, the SDK and this project on Lambda Managed Instances (``bench_managed``),
+    each with its libraries in a layer for Managed Instances' Python."""
+    python = MANAGED_INSTANCES_PYTHON
+    runtime = ensure_runtime(python, cache, MANAGED_INSTANCES_RUNTIME_CLIENT)
+    project = cache_path(python, "x86_64")
+    build_cached(python, "x86_64", project)
+    sdk = cache / "bench-sdk-layer" / f"honeyhive-sdk-layer-py{python}-x86_64.zip"
+    if not sdk.exists():
+        build_dependency_layer([SDK_REQUIREMENT], python, "x86_64", sdk, cache_dir=cache / "pip")
+    variants = {
+        "bare": ("bare.handler", []),
+        "opentelemetry": ("otel_stock.handler", [library_layer(OTEL_DISTRIBUTIONS, python, cache)]),
+        "sdk": ("sdk.handler", [sdk]),
+        "project:invocation": ("project.handler", [project]),
+    }
+    return managed_runs(variants, resolve_python(python), runtime, HANDLERS, receiver, rounds)
+
+
 def sizes(setup: Setup, cache: Path) -> dict[str, Any]:
     sdk_zip = cache / "bench-sdk-layer" / f"honeyhive-sdk-layer-py{PYTHON}-x86_64.zip"
     sdk = build_dependency_layer([SDK_REQUIREMENT], PYTHON, "x86_64", sdk_zip, cache_dir=cache / "pip")
@@ -439,6 +467,9 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     # An export lost on a connection the receiver had closed is fast, not met: requests must match.
     arrived = {scenario: network[scenario]["requests"] for scenario in NETWORK_SCENARIOS}
     nothing = network["after_response"]["nothing handed off"]["median_ms"]
+    managed = results["managed"]
+    managed_added = managed["project:invocation"]["median_ms"] - managed["bare"]["median_ms"]
+    managed_lost = managed["project:invocation"]["spans_expected"] - managed["project:invocation"]["spans"]
     return [
         ("W1 at RTT 20 ms added <= 2 RTT + 3 ms (43 ms)", f"{w1:.1f} ms", w1 <= 43),
         (
@@ -491,6 +522,11 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             f"{first:.1f} ms vs {back_to_back:.1f} + 5 ms; {arrived['first after cold start']:g} vs"
             f" {arrived['back-to-back']:g} requests per invocation",
             first <= back_to_back + 5 and arrived["first after cold start"] == arrived["back-to-back"],
+        ),
+        (
+            "Managed Instances (4 workers, RTT 20 ms, W2): invocation latency added <= 2 ms, no span lost",
+            f"{managed_added:.1f} ms; {managed_lost} lost",
+            managed_added <= 2 and managed_lost == 0,
         ),
         (
             "after_response: an invocation that hands nothing off is done <= 100 ms after its response",
@@ -620,6 +656,7 @@ def report(results: dict[str, Any]) -> str:
         f" {after['handed off']['median_ms']:.0f} ms when handed the spans,"
         f" {after['nothing handed off']['median_ms']:.0f} ms when handed nothing.",
     ]
+    lines += managed_report_lines(results["managed"])
     lines += web_report_lines(results["web"], RTTS_MS)
     lines += llm_app_report_lines(results["llm_apps"])
     lines += ["", "## Size", "", "| layer | zipped MB | unzipped MB |", "|---|---|---|"]
@@ -675,6 +712,7 @@ def run(runs: int, warm_runs_count: int, out_dir: Path, cache: Path, *, quick: b
             "warm": warm_runs(setup, receiver, warm_runs_count),
             "scaling": scaling_runs(setup, receiver, max(1, warm_runs_count // 3)),
             "memory": peak_rss(setup, receiver),
+            "managed": managed_instances(receiver, cache, max(1, warm_runs_count // 3)),
             "web": web_runs(receiver, RTTS_MS, warm_runs_count),
             "llm_apps": llm_app_runs(
                 setup.project_layer,

@@ -4,9 +4,10 @@ Nothing freezes on Managed Instances: a worker runs on between and during invoca
 has no reason to hold its response until its export is sent (on demand it must: the sandbox may freeze
 next). In the ``invocation`` and ``after_response`` modes the wrapper hands each invocation's scope (its
 held spans, session starts and enrichment) to this worker's export thread as the handler returns, and
-the thread sends the scopes in order, each within the flush timeout. What is still queued when the
-worker is shut down is sent within Lambda's shutdown allowance, on SIGTERM (``shutdown``), or as the
-interpreter exits.
+the thread sends the scopes in order, each within the flush timeout, and each once the runtime has
+posted its invocation's response (``runtime_responses``): sent at once, the export's work would hold the
+GIL while the worker's runtime client marshals and posts it. What is still queued when the worker is shut
+down is sent within Lambda's shutdown allowance, on SIGTERM (``shutdown``), or as the interpreter exits.
 """
 
 from __future__ import annotations
@@ -22,13 +23,22 @@ from .._fork import reset_in_child
 from .._log import logger
 from ..scope import SessionScope
 from .extension import FlushScope
+from .runtime_responses import watch_runtime_responses
 from .shutdown import SHUTDOWN_FLUSH_S, flush_on_sigterm
+
+#: How long an export waits for its invocation's response to be posted (it is, microseconds to a few
+#: milliseconds after the hand-off; a handler called outside the runtime client has none).
+RESPONSE_WAIT_S = 0.5
+#: Responses remembered (one worker runs one invocation at a time: a handful suffices).
+_MAX_POSTED = 64
 
 
 class ContinuousExport:
     """One worker's export thread: scopes handed off are sent after their invocations, in order."""
 
     def __init__(self, flush: FlushScope, flush_timeout_ms: int) -> None:
+        #: Whether each export waits for its invocation's response to be posted.
+        self.watching_responses = False
         self._flush = flush
         self._flush_timeout_s = flush_timeout_ms / 1000
         self._after_fork()
@@ -37,9 +47,13 @@ class ContinuousExport:
     def _after_fork(self) -> None:
         """No queue and no thread: a forked worker has none of its parent's threads."""
         self._cond = threading.Condition()
-        self._queue: deque[SessionScope] = deque()
+        self._queue: deque[tuple[str, SessionScope]] = deque()
+        #: Invocations whose response the runtime client has posted.
+        self._posted: dict[str, None] = {}
         #: Scopes handed off and not yet sent (queued, or being sent).
         self._unsent = 0
+        #: Callers of :meth:`drain` waiting: the exports go without waiting for their responses.
+        self._draining = 0
         self._thread: threading.Thread | None = None
 
     @classmethod
@@ -49,6 +63,7 @@ class ContinuousExport:
         if not os.environ.get(var.LAMBDA_MAX_CONCURRENCY):
             return None
         export = cls(flush, flush_timeout_ms)
+        export.watching_responses = watch_runtime_responses(export.response_posted)
         flush_on_sigterm(export.drain)
         atexit.register(export.drain, None)
         return export
@@ -56,11 +71,19 @@ class ContinuousExport:
     def hand_off(self, request_id: str, scope: SessionScope) -> None:
         """Called by the wrapper as the invocation ends: ``scope`` is sent after it, on the export thread."""
         with self._cond:
-            self._queue.append(scope)
+            self._queue.append((request_id, scope))
             self._unsent += 1
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="honeyhive-export", daemon=True)
                 self._thread.start()
+            self._cond.notify_all()
+
+    def response_posted(self, request_id: str) -> None:
+        """The runtime client posted this invocation's response or error."""
+        with self._cond:
+            self._posted[request_id] = None
+            while len(self._posted) > _MAX_POSTED:
+                del self._posted[next(iter(self._posted))]
             self._cond.notify_all()
 
     def expect_hand_offs(self) -> None:
@@ -72,7 +95,12 @@ class ContinuousExport:
         if deadline is None:
             deadline = time.monotonic() + SHUTDOWN_FLUSH_S
         with self._cond:
-            return self._cond.wait_for(lambda: self._unsent == 0, max(0.0, deadline - time.monotonic()))
+            self._draining += 1  # no export waits for a response now
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(lambda: self._unsent == 0, max(0.0, deadline - time.monotonic()))
+            finally:
+                self._draining -= 1
 
     @property
     def unsent(self) -> int:
@@ -82,9 +110,7 @@ class ContinuousExport:
 
     def _run(self) -> None:
         while True:
-            with self._cond:
-                self._cond.wait_for(lambda: bool(self._queue))
-                scope = self._queue.popleft()
+            scope = self._next_scope()
             scope.export_by(time.monotonic() + self._flush_timeout_s)
             try:
                 self._flush(scope)
@@ -94,3 +120,14 @@ class ContinuousExport:
                 with self._cond:
                     self._unsent -= 1
                     self._cond.notify_all()
+
+    def _next_scope(self) -> SessionScope:
+        """The oldest scope handed off, once its response is posted (bounded), or at once in a drain."""
+        with self._cond:
+            self._cond.wait_for(lambda: bool(self._queue))
+            request_id, scope = self._queue[0]
+            if self.watching_responses:
+                self._cond.wait_for(lambda: request_id in self._posted or self._draining > 0, RESPONSE_WAIT_S)
+            self._queue.popleft()
+            self._posted.pop(request_id, None)
+        return scope

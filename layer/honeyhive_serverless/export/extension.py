@@ -24,20 +24,18 @@ to the ``invocation`` mode with one info line.
 
 from __future__ import annotations
 
-import functools
 import http.client
 import json
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from .. import variables as var
 from .._log import logger
 from ..budget import flush_deadline
 from ..scope import SessionScope
+from .runtime_responses import watch_runtime_responses
 from .shutdown import flush_on_sigterm
 
 #: Sends what a scope holds (the tracer's ``flush_scope``): the extension's one call back up.
@@ -47,11 +45,6 @@ EXTENSION_NAME = "honeyhive-serverless"
 _API = "/2020-01-01/extension"
 #: The export must be over this long before the invocation's deadline.
 DEADLINE_RESERVE_S = 0.05
-#: Where the runtime client lives: awslambdaric (PyPI, and the managed runtimes' /var/runtime/awslambdaric),
-#: or a top-level module of the runtime's own.
-RUNTIME_CLIENT_MODULES = ("awslambdaric.lambda_runtime_client", "lambda_runtime_client")
-#: The runtime client's methods that post an invocation's outcome: (invoke_id, ...).
-_POSTING_METHODS = ("post_invocation_result", "post_invocation_error")
 #: Response ids remembered before any INVOKE claims them (a handful suffices: one invocation at a time).
 _MAX_POSTED = 64
 
@@ -99,7 +92,7 @@ class AfterResponseExtension:
             return None
         threading.Thread(target=exporter._run, name="honeyhive-extension", daemon=True).start()
         flush_on_sigterm(exporter._shutdown_flush)
-        exporter.watching_responses = exporter._watch_runtime_responses()
+        exporter.watching_responses = watch_runtime_responses(exporter.response_posted)
         return exporter
 
     def expect_hand_offs(self) -> None:
@@ -120,22 +113,6 @@ class AfterResponseExtension:
             while len(self._posted) > _MAX_POSTED:
                 del self._posted[next(iter(self._posted))]
             self._cond.notify_all()
-
-    def _watch_runtime_responses(self) -> bool:
-        """Wrap the runtime client's posting methods (already imported: the runtime imports its client
-        before the handler's module) so that each posted outcome reaches :meth:`response_posted`."""
-        for module_name in RUNTIME_CLIENT_MODULES:
-            client_class = getattr(sys.modules.get(module_name), "LambdaRuntimeClient", None)
-            if client_class is None:
-                continue
-            try:
-                for name in _POSTING_METHODS:
-                    setattr(client_class, name, _announcing(getattr(client_class, name), self.response_posted))
-            except (AttributeError, TypeError):
-                break
-            return True
-        logger.debug("honeyhive: no known runtime client; the extension waits for each hand-off")
-        return False
 
     def _register(self) -> None:
         conn = http.client.HTTPConnection(self._runtime_api, timeout=2)
@@ -204,23 +181,3 @@ def _monotonic_deadline(deadline_ms: object) -> float | None:
     if not isinstance(deadline_ms, int | float):
         return None
     return time.monotonic() + (deadline_ms / 1000 - time.time())
-
-
-def _announcing(post: Callable[..., Any], announce: Callable[[str], None]) -> Callable[..., Any]:
-    """``post`` (a runtime client method taking ``invoke_id`` first), then ``announce(invoke_id)``, even
-    when posting fails: the outcome is the runtime's to report, the extension need not wait either way."""
-    if getattr(post, "__honeyhive_announces__", False):
-        return post  # wrapped already (a second registration in this process)
-
-    @functools.wraps(post)
-    def posting(client: Any, invoke_id: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return post(client, invoke_id, *args, **kwargs)
-        finally:
-            try:
-                announce(str(invoke_id))
-            except Exception:  # the runtime's own call must never fail because of tracing
-                logger.debug("honeyhive: could not note the posted response", exc_info=True)
-
-    posting.__honeyhive_announces__ = True  # type: ignore[attr-defined]
-    return posting

@@ -34,7 +34,16 @@ from __future__ import annotations
 from ..interpreters import resolve_python
 from .invoke_api import InvokeApi
 from .lambda_emulator import INIT_TYPES, LambdaEmulator
-from .runtime import ensure_runtime
+from .runtime import MANAGED_INSTANCES_PYTHON, MANAGED_INSTANCES_RUNTIME_CLIENT, ensure_runtime
 from .sandbox import InvocationResult
 
-__all__ = ["INIT_TYPES", "InvocationResult", "InvokeApi", "LambdaEmulator", "ensure_runtime", "resolve_python"]
+__all__ = [
+    "INIT_TYPES",
+    "MANAGED_INSTANCES_PYTHON",
+    "MANAGED_INSTANCES_RUNTIME_CLIENT",
+    "InvocationResult",
+    "InvokeApi",
+    "LambdaEmulator",
+    "ensure_runtime",
+    "resolve_python",
+]
