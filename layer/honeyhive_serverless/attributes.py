@@ -37,7 +37,7 @@ NAMESPACES = {
 def truncate(text: str, limit: int) -> str:
     """``text`` as valid UTF-8 of at most ``limit`` bytes, with a visible marker when cut.
 
-    Lone surrogates (``"\\udcff"`` from a JSON escape) are replaced: protobuf refuses to encode them,
+    Lone surrogates (``"\\udcff"`` from a JSON escape) are replaced: the OTLP encoder refuses them,
     and one such attribute would otherwise lose the whole export.
     """
     try:

@@ -103,8 +103,8 @@ SUPPLIED_BY_INSTRUMENTED_LIBRARIES = frozenset({"anyio", "idna", "sniffio", "exc
 INSTALL_RECORDS = frozenset({"INSTALLER", "REQUESTED", "direct_url.json"})
 # The extras whose dependencies the lock (and so the layer) holds besides the runtime's own: `make lock`'s.
 LAYER_EXTRAS = ("aws", "llm")
-# What some wheels carry for type checkers and compilers, never read at run time (wrapt's C source and
-# stubs, the .pyi beside opentelemetry-proto's generated modules): left out, they keep the layer in budget.
+# What some wheels carry for type checkers and compilers, never read at run time (wrapt's C source, the
+# SDK's and OpenInference's .pyi stubs): left out, they keep the layer in budget.
 NOT_RUN_SUFFIXES = frozenset({".pyi", ".c", ".h"})
 # Powertools' copy of Swagger UI (1.7 MB, a tenth of the zipped layer), which only its REST event
 # handler's enable_swagger() serves: nothing in the layer uses it, and a function that does loads it
@@ -115,19 +115,14 @@ UNUSED_ASSETS = (
 )
 
 # Packages and modules of which only what something else in the layer imports is kept (see
-# unimported): OpenTelemetry's incubating semantic conventions, its SDK's metrics and logs (and their
-# OTLP encoders: HoneyHive takes traces), and packaging's SPDX license tables. 0.5 MB of the zipped layer.
-_OTLP_COMMON = "opentelemetry.exporter.otlp.proto.common"
+# unimported): OpenTelemetry's incubating semantic conventions, its SDK's metrics and logs (HoneyHive
+# takes traces), and packaging's SPDX license tables. 0.5 MB of the zipped layer.
 PRUNED_TO_IMPORTED = (
     "opentelemetry.semconv._incubating",
     "opentelemetry.sdk.metrics",
     "opentelemetry.sdk._logs",
     "opentelemetry.sdk._events",
     "opentelemetry.sdk._configuration",
-    f"{_OTLP_COMMON}.metrics_encoder",
-    f"{_OTLP_COMMON}._log_encoder",
-    f"{_OTLP_COMMON}._internal.metrics_encoder",
-    f"{_OTLP_COMMON}._internal._log_encoder",
     "packaging.licenses",
     "packaging.metadata",
     # packaging 26's lock files, dependency groups and direct URLs: what reads requirements and versions

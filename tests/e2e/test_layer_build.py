@@ -113,8 +113,11 @@ def test_zip_holds_the_runtime_and_its_dependencies_only(dist: Path, python: str
     assert "honeyhive_serverless/__init__.py" in installed
     assert "honeyhive_serverless/handler.py" in installed
     assert "opentelemetry/sdk/trace/__init__.py" in installed
-    assert "opentelemetry/exporter/otlp/proto/common/trace_encoder.py" in installed
-    assert "google/protobuf/__init__.py" in installed
+    # The OTLP encoding is the runtime's own: neither OpenTelemetry's encoder nor protobuf is shipped.
+    assert "honeyhive_serverless/export/otlp_encoding.py" in installed
+    assert not [
+        path for path in installed if path.startswith(("google/", "opentelemetry/proto/", "opentelemetry/exporter/"))
+    ]
     assert "aws_lambda_powertools/__init__.py" in installed
     assert wrapper_text == WRAPPER_PATH.read_bytes()
     assert stat.S_IMODE(wrapper.external_attr >> 16) == 0o755
@@ -198,7 +201,8 @@ def test_native_code_is_for_the_target_architecture(dist: Path, python: str, arc
     with open_zip(dist, python, arch) as archive:
         machines = {name: elf_machine(archive.read(name)[:64]) for name in files_of(archive)}
     native = {name: machine for name, machine in machines.items() if machine is not None}
-    assert "google/_upb/_message.abi3.so" in installed_paths(set(native))  # protobuf's: the check is not vacuous
+    wrapt = f"wrapt/_wrappers.cpython-{python.replace('.', '')}-{MACHINE[arch]}-linux-gnu.so"
+    assert wrapt in installed_paths(set(native))  # wrapt's C extension: the check is not vacuous
     assert set(native.values()) == {MACHINE[arch]}
     assert all(name.endswith(".so") or ".so." in name for name in native)
 
@@ -244,7 +248,8 @@ def test_layers_json_describes_every_zip(dist: Path, manifest: dict[tuple[str, s
         versions = entry["versions"]
         assert isinstance(versions, dict)
         assert versions["honeyhive-serverless"] == __version__
-        assert {"opentelemetry-sdk", "opentelemetry-api", "protobuf", "aws-lambda-powertools"} <= set(versions)
+        assert {"opentelemetry-sdk", "opentelemetry-api", "wrapt", "aws-lambda-powertools"} <= set(versions)
+        assert not {"protobuf", "opentelemetry-proto", "opentelemetry-exporter-otlp-proto-common"} & set(versions)
         expected = {f"{name.replace('-', '_')}-{v}.dist-info" for name, v in versions.items()}
         assert {name.lower() for name in dist_infos} == {name.lower() for name in expected}
         sbom = sbom_beside(path)
@@ -307,11 +312,11 @@ HOST_ARCH = {"x86_64": "x86_64", "aarch64": "arm64"}.get(platform.machine())
 PROBE = """
 import sys
 sys.path[:0] = [sys.argv[1], sys.argv[2]]  # /opt/python first, then the runtime's own packages
-import honeyhive_serverless, honeyhive_serverless.handler
-import opentelemetry.sdk.trace, opentelemetry.exporter.otlp.proto.common.trace_encoder
-from google.protobuf.internal import api_implementation
+import honeyhive_serverless, honeyhive_serverless.handler, honeyhive_serverless.export.otlp_encoding
+import opentelemetry.sdk.trace
+import wrapt._wrappers  # the layer's native code: wrapt's C extension, for the target Python and machine
 import aws_lambda_powertools
-print(api_implementation.Type(), honeyhive_serverless.__file__)
+print(wrapt._wrappers.__file__.rpartition(".")[2], honeyhive_serverless.__file__)
 """
 
 
@@ -340,7 +345,7 @@ def test_layer_imports_in_the_target_python_from_its_bytecode(dist: Path, tmp_pa
     )
 
     assert probe.returncode == 0, probe.stderr
-    assert probe.stdout.split() == ["upb", str(opt / "python" / "honeyhive_serverless" / "__init__.py")]
+    assert probe.stdout.split() == ["so", str(opt / "python" / "honeyhive_serverless" / "__init__.py")]
     loaded = [line for line in probe.stderr.splitlines() if line.startswith(f"# code object from '{opt}")]
     assert len(loaded) > 100
     assert [line for line in loaded if not line.endswith(".pyc'")] == []

@@ -37,6 +37,10 @@ def test_first_get_tracer_loads_neither_requests_nor_boto3_nor_powertools() -> N
     assert "opentelemetry.sdk.trace" in modules
     assert [m for m in modules if m.startswith(("requests", "boto3", "botocore", "aws_lambda_powertools"))] == []
     assert "opentelemetry.exporter.otlp.proto.http" not in modules
+    # The exporter's OTLP encoding is the package's own: no protobuf, no generated OTLP modules.
+    assert "honeyhive_serverless.export.otlp_encoding" in modules
+    assert [m for m in modules if m.startswith(("google.protobuf", "google._upb", "opentelemetry.proto"))] == []
+    assert [m for m in modules if m.startswith("opentelemetry.exporter")] == []
 
 
 def test_ids_do_not_repeat_when_random_is_seeded() -> None:

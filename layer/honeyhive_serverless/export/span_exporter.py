@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import Event, ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import Status
@@ -22,6 +21,7 @@ from ..wire import EVENT_TYPE_ATTRIBUTE, SUPERSEDED_KEY
 from .client import HoneyHiveClient
 from .event_types import event_type_of
 from .model_calls import FrameworkParents, one_event_per_call
+from .otlp_encoding import encode_spans
 from .span_copies import with_attributes
 
 
@@ -64,14 +64,14 @@ class HoneyHiveSpanExporter(SpanExporter):
             limit = self._max_span_size
             spans = [capped(span, limit, estimated_size(span)) for span in spans]
         try:
-            body = encode_spans(spans).SerializeToString()
+            body = encode_spans(spans)
         except Exception:  # one span the encoder cannot take must not lose the others
             encodable = [span for span in spans if _encodes(span)]
             logger.warning("honeyhive: dropped %d span(s) that cannot be encoded", len(spans) - len(encodable))
             if not encodable:
                 return SpanExportResult.FAILURE
             spans = encodable
-            body = encode_spans(encodable).SerializeToString()
+            body = encode_spans(encodable)
         ok = self._client.post_spans(body, deadline)
         logger.debug(
             "honeyhive: %s %d span(s) (%d bytes)", "exported" if ok else "could not export", len(spans), len(body)
@@ -153,7 +153,7 @@ def capped(span: ReadableSpan, max_size: int, size: int) -> ReadableSpan:
 
 def _encodes(span: ReadableSpan) -> bool:
     try:
-        encode_spans([span]).SerializeToString()
+        encode_spans([span])
     except Exception:
         return False
     return True
