@@ -20,7 +20,7 @@ import time
 import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
@@ -31,13 +31,15 @@ from .background import Background
 from .config import Config, resolve_config
 from .export.client import HoneyHiveClient
 from .export.credentials import ApiKeyProvider
-from .export.extension import AfterResponseExtension
 from .export.pipeline import build_pipeline
 from .lifecycle import SessionBlock, SessionLifecycle, beginning_ms, script_name, session_fields, session_update
 from .scope import ScopeLimits, SessionScope, current_scope, enter_scope
 from .tracer_methods import TracerMethods
 from .version import __version__
 from .wire import SESSION_KEY
+
+if TYPE_CHECKING:
+    from .export.extension import AfterResponseExtension
 
 
 class HoneyHiveTracer(TracerMethods):

@@ -489,9 +489,9 @@ def test_the_exporter_drops_only_the_span_that_cannot_be_encoded(
     tracer = make_tracer(receiver, export_mode="invocation")
     with caplog.at_level(logging.WARNING, "honeyhive_serverless"), tracer.session_scope():
         tracer.create_session(session_id="0b0f1d4e-4b4f-4c3e-9c53-2b0a8f7f0a11", skip_api_call=True)
-        for name in ("before", f"unencodable {SURROGATE}", "after"):
-            with tracer.otel_tracer.start_as_current_span(name):
+        for name in ("before", f"unencodable {SURROGATE}", 7, "after"):  # 7: a name that is not text at all
+            with tracer.otel_tracer.start_as_current_span(name):  # type: ignore[arg-type]
                 pass
 
     assert sorted(s.name for s in receiver.spans) == ["after", "before"]
-    assert "honeyhive: dropped 1 span(s) that cannot be encoded" in caplog.messages
+    assert "honeyhive: dropped 2 span(s) that cannot be encoded" in caplog.messages

@@ -13,12 +13,10 @@ down is sent within Lambda's shutdown allowance, on SIGTERM (``shutdown``), or a
 from __future__ import annotations
 
 import atexit
-import os
 import threading
 import time
 from collections import deque
 
-from .. import variables as var
 from .._fork import reset_in_child
 from .._log import logger
 from ..scope import SessionScope
@@ -57,11 +55,9 @@ class ContinuousExport:
         self._thread: threading.Thread | None = None
 
     @classmethod
-    def for_platform(cls, flush: FlushScope, flush_timeout_ms: int) -> ContinuousExport | None:
-        """The export thread where the platform runs several invocations at once and never freezes
-        (``AWS_LAMBDA_MAX_CONCURRENCY`` is set), with its shutdown flush; None elsewhere."""
-        if not os.environ.get(var.LAMBDA_MAX_CONCURRENCY):
-            return None
+    def export_thread(cls, flush: FlushScope, flush_timeout_ms: int) -> ContinuousExport:
+        """The export for a platform that runs several invocations at once and never freezes
+        (``AWS_LAMBDA_MAX_CONCURRENCY`` is set), watching the runtime's responses, with its shutdown flush."""
         export = cls(flush, flush_timeout_ms)
         export.watching_responses = watch_runtime_responses(export.response_posted)
         flush_on_sigterm(export.drain)

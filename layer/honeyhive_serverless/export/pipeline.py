@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -31,11 +31,13 @@ from ..config import Config, SpanNameFilters
 from ..ids import UrandomIdGenerator
 from ..version import __version__
 from .client import HoneyHiveClient
-from .continuous import ContinuousExport
-from .extension import AfterResponseExtension, FlushScope
 from .model_calls import FrameworkParents
 from .processors import InvocationSpanProcessor, SessionAttributesProcessor, SessionDefaults
 from .span_exporter import HoneyHiveSpanExporter
+
+if TYPE_CHECKING:  # each imported only where it runs: an on-demand function in invocation mode needs neither
+    from .continuous import ContinuousExport
+    from .extension import AfterResponseExtension, FlushScope
 
 
 class Pipeline(NamedTuple):
@@ -82,12 +84,16 @@ def build_pipeline(config: Config, client: HoneyHiveClient, owner: SessionDefaul
     provider.add_span_processor(framework_parents)
     extension = None
     if config.export_mode == "after_response":
+        from .extension import AfterResponseExtension
+
         extension = AfterResponseExtension.register(flush, config.flush_timeout_ms)
         if extension is None:
             config = config._replace(export_mode="invocation")
     continuous = None
-    if config.export_mode == "invocation":
-        continuous = ContinuousExport.for_platform(flush, config.flush_timeout_ms)
+    if config.export_mode == "invocation" and os.environ.get(var.LAMBDA_MAX_CONCURRENCY):
+        from .continuous import ContinuousExport
+
+        continuous = ContinuousExport.export_thread(flush, config.flush_timeout_ms)
     if not config.otlp_enabled:
         return Pipeline(provider, config, None, extension, continuous)
     invocation_processor = None

@@ -129,7 +129,7 @@ def estimated_size(span: ReadableSpan) -> int:
 
 
 def _estimate(name: str, attributes: Mapping[str, Any], events: int) -> int:
-    size = 128 + len(name)
+    size = 128 + (len(name) if isinstance(name, str) else 16)  # a name that is not text is the encoder's to drop
     for key, value in attributes.items():
         size += len(key) + (len(value) if isinstance(value, str) else 16)
     return size + 64 * events
