@@ -37,3 +37,14 @@ def slow(event: Any, context: Any) -> dict[str, Any]:
     baseline (``slow_work`` decorates it)."""
     time.sleep(SLOW_WORK_S)  # the workload itself, not a wait for something
     return {"statusCode": 200}
+
+
+def busy(event: Any, context: Any) -> dict[str, Any]:
+    """A handler whose 150 ms are the CPU's (a parse, an embedding computed in process): undecorated, the
+    CPU-bound baseline of the network runs (``busy_work`` decorates it). Work beside it competes for the
+    GIL, where beside ``slow`` it fills a wait."""
+    deadline = time.perf_counter() + SLOW_WORK_S
+    spins = 0
+    while time.perf_counter() < deadline:
+        spins += 1
+    return {"statusCode": 200, "spins": spins > 0}

@@ -45,7 +45,18 @@ def test_the_benchmark_harness_runs_end_to_end(
     network = results["network"]
     assert network["back-to-back"]["requests"] == 1  # spans only (linked sessions), on the open connection
     assert network["back-to-back"]["new_connections"] == 0
-    assert network["first after cold start"]["new_connections"] == 1
+    firsts = network["first invocations"]
+    # The first invocation opens what its export needs beside the handler: one connection, two for a new
+    # session (its start, then spans and enrichment side by side).
+    assert {key: run["first after cold start"]["new_connections"] for key, run in firsts.items()} == {
+        "slow|linked": 1,
+        "slow|new": 2,
+        "busy|linked": 1,
+        "busy|new": 2,
+    }
+    managed = results["managed"]
+    assert set(managed) == {"bare", "opentelemetry", "sdk", "project:invocation"}
+    assert managed["project:invocation"]["spans"] == managed["project:invocation"]["spans_expected"]  # none lost
     assert {kind: len(run["done_ms"]) for kind, run in network["after_response"].items()} == {
         "handed off": 1,
         "nothing handed off": 1,

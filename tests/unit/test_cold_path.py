@@ -38,6 +38,7 @@ FIRST_INVOCATION = frozenset(
         "honeyhive_serverless.export.client",
         "honeyhive_serverless.export.credentials",
         "honeyhive_serverless.export.event_types",
+        "honeyhive_serverless.export.http11",
         "honeyhive_serverless.export.model_calls",
         "honeyhive_serverless.export.otlp_encoding",
         "honeyhive_serverless.export.pipeline",
@@ -80,10 +81,11 @@ FIRST_INVOCATION = frozenset(
 )
 #: Only the zero-code redirect's.
 REDIRECT_ONLY = frozenset({"honeyhive_serverless.handler"})
-#: Never on the cold path: protobuf (the OTLP encoder is this package's), the stock exporter's HTTP stack,
-#: the AWS SDK, Powertools, and reading installed distributions' metadata.
-HEAVY = ("google.protobuf", "opentelemetry.proto", "opentelemetry.exporter", "requests", "urllib3", "boto3",
-         "botocore", "aws_lambda_powertools", "importlib.metadata", "asyncio")  # fmt: skip
+#: Never on the cold path: protobuf (the OTLP encoder is this package's), ``http.client`` and the ``email``
+#: package it parses headers with (the HTTP/1.1 connection is this package's), the stock exporter's HTTP
+#: stack, the AWS SDK, Powertools, and reading installed distributions' metadata.
+HEAVY = ("google.protobuf", "opentelemetry.proto", "opentelemetry.exporter", "http.client", "email", "requests",
+         "urllib3", "boto3", "botocore", "aws_lambda_powertools", "importlib.metadata", "asyncio")  # fmt: skip
 
 _RUNTIME_PRELOADED = "import json, logging, threading, traceback, urllib.parse, decimal"
 _FIRST_INVOCATION = """

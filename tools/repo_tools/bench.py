@@ -75,7 +75,7 @@ IDLE_GAP_S = 1.5
 #: The router's function timeout: an after_response extension waiting for a hand-off that never comes
 #: holds the sandbox until the deadline, so a short one keeps such a sample short.
 ROUTER_TIMEOUT_S = 1.0
-NETWORK_SCENARIOS = ("back-to-back", "idle gap", "first after cold start")
+NETWORK_SCENARIOS = ("back-to-back", "idle gap")
 
 
 @dataclass
@@ -158,6 +158,8 @@ def prepare(cache: Path) -> Setup:
     )
     variants["slow:bare"] = Variant("slow:bare", "work.slow", python, runtime)
     variants["slow:project"] = Variant("slow:project", "slow_work.handler", python, runtime, [zip_path])
+    variants["busy:bare"] = Variant("busy:bare", "work.busy", python, runtime)
+    variants["busy:project"] = Variant("busy:project", "busy_work.handler", python, runtime, [zip_path])
     variants["router:after_response"] = Variant(
         "router:after_response",
         "router.handler",
@@ -320,7 +322,8 @@ def _scenario(receiver: DevReceiver, durations: dict[str, list[float]], since: i
     out: dict[str, Any] = {
         name: {"durations_ms": values, "median_ms": median(values)} for name, values in durations.items()
     }
-    out["added_ms"] = out["slow:project"]["median_ms"] - out["slow:bare"]["median_ms"]
+    bare, project = sorted(durations)  # "<kind>:bare", "<kind>:project"
+    out["added_ms"] = out[project]["median_ms"] - out[bare]["median_ms"]
     out["requests"] = len(requests) / invocations
     out["new_connections"] = sum(request.new_connection for request in requests) / invocations
     resumed = sum(bool(request.tls_resumed) for request in requests if request.new_connection)
@@ -331,8 +334,8 @@ def _scenario(receiver: DevReceiver, durations: dict[str, list[float]], since: i
 def network_runs(setup: Setup, runs: int) -> dict[str, Any]:
     """Over HTTPS at RTT 20 ms (40 ms per new connection) to a receiver that closes connections idle for
     IDLE_TIMEOUT_S, a 150 ms handler decorated against the same handler undecorated, interleaved:
-    invocations back to back, invocations IDLE_GAP_S apart (frozen meanwhile, as on Lambda), and the
-    first invocation after a cold start. And in after_response mode, how long after its response the
+    invocations back to back and IDLE_GAP_S apart (frozen meanwhile, as on Lambda); the first invocation
+    after a cold start (``_first_invocations``). And in after_response mode, how long after its response the
     extension is back in ``/event/next`` (done) when the invocation handed it something, and when it
     handed it nothing (the router called no decorated function)."""
     names = ("slow:bare", "slow:project")
@@ -357,17 +360,53 @@ def network_runs(setup: Setup, runs: int) -> dict[str, Any]:
         finally:
             for emulator in emulators.values():
                 emulator.stop()
-        since = len(receiver.requests)
-        durations = {name: [] for name in names}
-        for _ in range(runs):
-            for name in names:
-                emulator = setup.variants[name].emulator(receiver).start()
-                try:
-                    durations[name].append(_invoke(emulator, name, _linked()).duration_ms)
-                finally:
-                    emulator.stop()
-        out["first after cold start"] = _scenario(receiver, durations, since, runs)
         out["after_response"] = _after_response_done(setup, receiver, runs)
+        out["first invocations"] = _first_invocations(setup, receiver, runs)
+    return out
+
+
+#: The first invocation after a cold start against warm ones: the handler waiting on I/O (``slow``) and
+#: computing (``busy``), in a session the event names and in a new one.
+HANDLER_KINDS = ("slow", "busy")
+SESSION_KINDS: dict[str, Callable[[], dict[str, Any]]] = {"linked": _linked, "new": _new_session}
+
+
+def _first_invocations(setup: Setup, receiver: DevReceiver, runs: int) -> dict[str, Any]:
+    """Per handler kind and session kind: the decorated handler's added latency warm (back to back, after
+    two) and in the first invocation after a cold start, each against the undecorated one, interleaved.
+    What the wrapper does beside the handler (the session start, the connections opened) fills the I/O
+    handler's wait and competes with the CPU-bound one for the GIL: both are measured."""
+    out: dict[str, Any] = {}
+    for kind in HANDLER_KINDS:
+        names = (f"{kind}:bare", f"{kind}:project")
+        for session, events in SESSION_KINDS.items():
+            warm_durations: dict[str, list[float]] = {name: [] for name in names}
+            emulators = {name: setup.variants[name].emulator(receiver).start() for name in names}
+            try:
+                for name, emulator in emulators.items():
+                    for _ in range(2):
+                        _invoke(emulator, name, events())
+                since = len(receiver.requests)
+                for _ in range(runs):
+                    for name, emulator in emulators.items():
+                        warm_durations[name].append(_invoke(emulator, name, events()).duration_ms)
+                warm = _scenario(receiver, warm_durations, since, runs)
+            finally:
+                for emulator in emulators.values():
+                    emulator.stop()
+            first_durations: dict[str, list[float]] = {name: [] for name in names}
+            since = len(receiver.requests)
+            for _ in range(runs):
+                for name in names:
+                    emulator = setup.variants[name].emulator(receiver).start()
+                    try:
+                        first_durations[name].append(_invoke(emulator, name, events()).duration_ms)
+                    finally:
+                        emulator.stop()
+            out[f"{kind}|{session}"] = {
+                "warm": warm,
+                "first after cold start": _scenario(receiver, first_durations, since, runs),
+            }
     return out
 
 
@@ -463,10 +502,10 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
     network = results["network"]
     back_to_back = network["back-to-back"]["added_ms"]
     idle_gap = network["idle gap"]["added_ms"]
-    first = network["first after cold start"]["added_ms"]
     # An export lost on a connection the receiver had closed is fast, not met: requests must match.
     arrived = {scenario: network[scenario]["requests"] for scenario in NETWORK_SCENARIOS}
     nothing = network["after_response"]["nothing handed off"]["median_ms"]
+    firsts = network["first invocations"]
     managed = results["managed"]
     managed_added = managed["project:invocation"]["median_ms"] - managed["bare"]["median_ms"]
     managed_lost = managed["project:invocation"]["spans_expected"] - managed["project:invocation"]["spans"]
@@ -517,11 +556,14 @@ def evaluate(results: dict[str, Any]) -> list[tuple[str, str, bool]]:
             f" {arrived['back-to-back']:g} requests per invocation",
             idle_gap <= back_to_back + 5 and arrived["idle gap"] == arrived["back-to-back"],
         ),
-        (
-            "HTTPS, first invocation after a cold start: added <= back-to-back + 5 ms, every export arriving",
-            f"{first:.1f} ms vs {back_to_back:.1f} + 5 ms; {arrived['first after cold start']:g} vs"
-            f" {arrived['back-to-back']:g} requests per invocation",
-            first <= back_to_back + 5 and arrived["first after cold start"] == arrived["back-to-back"],
+        *(
+            (
+                f"HTTPS, first invocation after a cold start, {kind} handler, {session} session: added <= warm + 5 ms",
+                f"{run['first after cold start']['added_ms']:.1f} ms vs {run['warm']['added_ms']:.1f} + 5 ms",
+                run["first after cold start"]["added_ms"] <= run["warm"]["added_ms"] + 5,
+            )
+            for key, run in firsts.items()
+            for kind, session in [key.split("|")]
         ),
         (
             "Managed Instances (4 workers, RTT 20 ms, W2): invocation latency added <= 2 ms, no span lost",
@@ -647,6 +689,22 @@ def report(results: dict[str, Any]) -> str:
         lines.append(
             f"| {scenario} | {run_['slow:bare']['median_ms']:.1f} | {run_['slow:project']['median_ms']:.1f} |"
             f" {run_['added_ms']:.1f} | {run_['requests']:g} | {run_['new_connections']:g} ({run_['tls_resumed']:g}) |"
+        )
+    lines += [
+        "",
+        "The first invocation after a cold start against warm ones (back to back), the same HTTPS receiver, the 150 ms"
+        " handler waiting on I/O (`slow`) or computing (`busy`), in a session the event names (`linked`) or a new"
+        " one (`new`). Added over the undecorated handler; connections: the decorated variant's new ones per"
+        " invocation.",
+        "",
+        "| handler, session | warm added ms | first added ms | first: requests | first: new connections |",
+        "|---|---|---|---|---|",
+    ]
+    for key, run_ in network["first invocations"].items():
+        first_ = run_["first after cold start"]
+        lines.append(
+            f"| {key.replace('|', ', ')} | {run_['warm']['added_ms']:.1f} | {first_['added_ms']:.1f} |"
+            f" {first_['requests']:g} | {first_['new_connections']:g} |"
         )
     after = network["after_response"]
     lines += [

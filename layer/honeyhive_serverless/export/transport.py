@@ -1,4 +1,4 @@
-"""HTTP/1.1 keep-alive transport over ``http.client``: one pooled connection per concurrent request.
+"""HTTP/1.1 keep-alive transport (``http11``): one pooled connection per concurrent request.
 
 Why not ``requests``: it costs import time at every cold start and a session per client; HoneyHive's
 SDK builds a new client per call. Here every request reuses an idle connection (TCP_NODELAY on, so a
@@ -17,8 +17,6 @@ replaced once, transparently.
 from __future__ import annotations
 
 import contextlib
-import http.client
-import socket
 import ssl
 import threading
 import time
@@ -27,6 +25,7 @@ from urllib.parse import urlsplit
 
 from .._fork import reset_in_child
 from ..budget import MIN_USEFUL_S
+from .http11 import Connection, ProtocolError, RemoteDisconnected
 
 
 class TransportError(Exception):
@@ -39,7 +38,7 @@ class Response(NamedTuple):
 
 
 # SSLEOFError: a reset that lands between the header and body sends of a TLS request (measured).
-_STALE_ERRORS = (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError)
+_STALE_ERRORS = (RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError)
 #: An idle connection older than this is closed rather than reused: AWS load balancers close
 #: keep-alive connections idle for 60 s by default, and a request must not race that close.
 MAX_IDLE_S = 50.0
@@ -50,7 +49,7 @@ class _Connection:
 
     __slots__ = ("conn", "idle_since")
 
-    def __init__(self, conn: http.client.HTTPConnection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.conn = conn
         self.idle_since = time.monotonic()
 
@@ -71,17 +70,6 @@ class _Connection:
             with contextlib.suppress(OSError):
                 sock.setblocking(True)
         return False
-
-
-class _ResumingHTTPSConnection(http.client.HTTPSConnection):
-    """An HTTPS connection that offers the TLS session of an earlier one (``tls_session``)."""
-
-    tls_session: ssl.SSLSession | None = None
-
-    def connect(self) -> None:
-        http.client.HTTPConnection.connect(self)
-        context: ssl.SSLContext = self._context  # type: ignore[attr-defined]
-        self.sock = context.wrap_socket(self.sock, server_hostname=self.host, session=self.tls_session)
 
 
 class HttpTransport:
@@ -124,7 +112,7 @@ class HttpTransport:
             # The server closed an idle keep-alive connection since it was checked: retry once fresh.
             conn = self._connect(timeout)
             response = self._send_or_raise(conn, method, path, body, headers)
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, ProtocolError) as exc:
             conn.close()
             raise TransportError(f"{type(exc).__name__}: {exc}") from None
         self._checkin(conn)
@@ -173,25 +161,21 @@ class HttpTransport:
             entry.conn.close()
 
     def _send_or_raise(
-        self, conn: http.client.HTTPConnection, method: str, path: str, body: bytes, headers: dict[str, str]
+        self, conn: Connection, method: str, path: str, body: bytes, headers: dict[str, str]
     ) -> Response:
         try:
             return self._send(conn, method, path, body, headers)
-        except (OSError, http.client.HTTPException) as exc:
+        except (OSError, ProtocolError) as exc:
             conn.close()
             raise TransportError(f"{type(exc).__name__}: {exc}") from None
 
-    def _send(
-        self, conn: http.client.HTTPConnection, method: str, path: str, body: bytes, headers: dict[str, str]
-    ) -> Response:
-        conn.request(method, self._base_path + path, body=body, headers=headers)
-        answer = conn.getresponse()
-        data = answer.read()
+    def _send(self, conn: Connection, method: str, path: str, body: bytes, headers: dict[str, str]) -> Response:
+        answer = conn.request(method, self._base_path + path, body, headers)
         if answer.will_close:
             conn.close()
-        return Response(answer.status, data)
+        return Response(answer.status, answer.body)
 
-    def _checkout(self, timeout: float) -> tuple[http.client.HTTPConnection, bool]:
+    def _checkout(self, timeout: float) -> tuple[Connection, bool]:
         with self._lock:
             # A connection being opened beside the handler beats a handshake of this request's own.
             self._opened.wait_for(lambda: self._idle or not self._opening, timeout)
@@ -204,7 +188,7 @@ class HttpTransport:
             conn.sock.settimeout(timeout)
         return conn, True
 
-    def _checkin(self, conn: http.client.HTTPConnection, *, reserved: bool = False) -> None:
+    def _checkin(self, conn: Connection, *, reserved: bool = False) -> None:
         """Pool ``conn`` (one :meth:`reserve` asked for, when ``reserved``), or close it: the pool is full,
         or the server closed it."""
         sock = conn.sock
@@ -221,23 +205,18 @@ class HttpTransport:
                 self._opened.notify_all()  # one fewer opening: a waiter may have none left to wait for
         conn.close()
 
-    def _connect(self, timeout: float) -> http.client.HTTPConnection:
-        conn: http.client.HTTPConnection
+    def _connect(self, timeout: float) -> Connection:
+        context = None
         if self._https:
             if self._ssl_context is None:
                 self._ssl_context = ssl.create_default_context()
-            secure = _ResumingHTTPSConnection(self._host, self._port, timeout=timeout, context=self._ssl_context)
-            secure.tls_session = self._tls_session
-            conn = secure
-        else:
-            conn = http.client.HTTPConnection(self._host, self._port, timeout=timeout)
+            context = self._ssl_context
+        conn = Connection(self._host, self._port, timeout, context, self._tls_session)
         try:
             conn.connect()
         except (OSError, ValueError) as exc:  # ValueError: a session the context refuses to resume
             conn.close()
             raise TransportError(f"{type(exc).__name__}: {exc}") from None
-        if conn.sock is not None:
-            conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
     @property
