@@ -23,8 +23,7 @@ import base64
 import binascii
 import json
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from .payloads import header_text, message_headers, parse_json_object, sns_envelope
 from .wire import BAGGAGE, CONTEXT_KEYS, TRACEPARENT, TRACESTATE
@@ -49,18 +48,17 @@ _HEADER_TRIGGERS = frozenset(
 RECORD_CARRIER_TRIGGERS = frozenset({"sqs", "sns", "kafka", "mq", "appsync-batch"})
 
 
-@dataclass(frozen=True)
-class CarrierLookup:
+class CarrierLookup(NamedTuple):
     """The context keys an event (or record, or client context) carries, and where they were."""
 
-    carrier: Carrier = field(default_factory=dict)
+    carrier: Carrier
     where: str | None = None
 
     def __bool__(self) -> bool:
         return bool(self.carrier)
 
 
-NO_CARRIER = CarrierLookup()
+NO_CARRIER = CarrierLookup({})
 
 
 def event_carrier(trigger: str, event: object) -> CarrierLookup:

@@ -85,8 +85,8 @@ class Config(NamedTuple):
     """Everything the tracer needs, already validated. Build it with :func:`resolve_config`.
 
     The settings are named tuples rather than frozen dataclasses for the cold start: a dataclass's
-    methods are compiled when its module is imported, about 3 ms for this one's 40 fields on Lambda's
-    Python 3.13 against 0.3 ms for a named tuple (measured; see ``tests/unit/test_cold_path.py``).
+    methods are compiled from source when its module is imported, 4.5 to 6.7 ms for 40 frozen fields
+    (Python 3.13 and 3.11, a loaded machine) against 0.5 ms for a named tuple of 40 (measured, medians of 30).
     """
 
     api_key: str | None = None
