@@ -21,14 +21,12 @@ from .._fork import reset_in_child
 from .._log import logger
 from ..scope import SessionScope
 from .extension import FlushScope
-from .runtime_responses import watch_runtime_responses
+from .runtime_responses import PostedResponses, watch_runtime_responses
 from .shutdown import SHUTDOWN_FLUSH_S, flush_on_sigterm
 
 #: How long an export waits for its invocation's response to be posted (it is, microseconds to a few
 #: milliseconds after the hand-off; a handler called outside the runtime client has none).
 RESPONSE_WAIT_S = 0.5
-#: Responses remembered (one worker runs one invocation at a time: a handful suffices).
-_MAX_POSTED = 64
 
 
 class ContinuousExport:
@@ -47,7 +45,7 @@ class ContinuousExport:
         self._cond = threading.Condition()
         self._queue: deque[tuple[str, SessionScope]] = deque()
         #: Invocations whose response the runtime client has posted.
-        self._posted: dict[str, None] = {}
+        self._posted = PostedResponses(self._cond)
         #: Scopes handed off and not yet sent (queued, or being sent).
         self._unsent = 0
         #: Callers of :meth:`drain` waiting: the exports go without waiting for their responses.
@@ -59,7 +57,7 @@ class ContinuousExport:
         """The export for a platform that runs several invocations at once and never freezes
         (``AWS_LAMBDA_MAX_CONCURRENCY`` is set), watching the runtime's responses, with its shutdown flush."""
         export = cls(flush, flush_timeout_ms)
-        export.watching_responses = watch_runtime_responses(export.response_posted)
+        export.watching_responses = watch_runtime_responses(export._response_posted)
         flush_on_sigterm(export.drain)
         atexit.register(export.drain, None)
         return export
@@ -74,13 +72,8 @@ class ContinuousExport:
                 self._thread.start()
             self._cond.notify_all()
 
-    def response_posted(self, request_id: str) -> None:
-        """The runtime client posted this invocation's response or error."""
-        with self._cond:
-            self._posted[request_id] = None
-            while len(self._posted) > _MAX_POSTED:
-                del self._posted[next(iter(self._posted))]
-            self._cond.notify_all()
+    def _response_posted(self, request_id: str) -> None:
+        self._posted.add(request_id)  # through the exporter: a forked worker's ``_posted`` is a new one
 
     def expect_hand_offs(self) -> None:
         """Nothing to arrange: the export thread starts with the first hand-off."""
@@ -125,5 +118,5 @@ class ContinuousExport:
             if self.watching_responses:
                 self._cond.wait_for(lambda: request_id in self._posted or self._draining > 0, RESPONSE_WAIT_S)
             self._queue.popleft()
-            self._posted.pop(request_id, None)
+            self._posted.forget(request_id)
         return scope

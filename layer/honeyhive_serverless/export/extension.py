@@ -35,7 +35,7 @@ from .. import variables as var
 from .._log import logger
 from ..budget import flush_deadline
 from ..scope import SessionScope
-from .runtime_responses import watch_runtime_responses
+from .runtime_responses import PostedResponses, watch_runtime_responses
 from .shutdown import flush_on_sigterm
 
 #: Sends what a scope holds (the tracer's ``flush_scope``): the extension's one call back up.
@@ -45,8 +45,6 @@ EXTENSION_NAME = "honeyhive-serverless"
 _API = "/2020-01-01/extension"
 #: The export must be over this long before the invocation's deadline.
 DEADLINE_RESERVE_S = 0.05
-#: Response ids remembered before any INVOKE claims them (a handful suffices: one invocation at a time).
-_MAX_POSTED = 64
 
 
 class AfterResponseExtension:
@@ -64,7 +62,7 @@ class AfterResponseExtension:
         #: Whether invocations hand off at all; until a handler is wrapped none does.
         self._expect_hand_offs = False
         #: Invocations whose response or error the runtime has posted (see ``watch_runtime_responses``).
-        self._posted: dict[str, None] = {}
+        self._posted = PostedResponses(self._cond)
         self.watching_responses = False
 
     @classmethod
@@ -92,7 +90,7 @@ class AfterResponseExtension:
             return None
         threading.Thread(target=exporter._run, name="honeyhive-extension", daemon=True).start()
         flush_on_sigterm(exporter._shutdown_flush)
-        exporter.watching_responses = watch_runtime_responses(exporter.response_posted)
+        exporter.watching_responses = watch_runtime_responses(exporter._posted.add)
         return exporter
 
     def expect_hand_offs(self) -> None:
@@ -104,14 +102,6 @@ class AfterResponseExtension:
         """Called by the wrapper as the invocation ends: ``scope`` holds what to export after the response."""
         with self._cond:
             self._pending[request_id] = scope
-            self._cond.notify_all()
-
-    def response_posted(self, request_id: str) -> None:
-        """The runtime posted this invocation's response or error: whatever it hands off, it has."""
-        with self._cond:
-            self._posted[request_id] = None
-            while len(self._posted) > _MAX_POSTED:
-                del self._posted[next(iter(self._posted))]
             self._cond.notify_all()
 
     def _register(self) -> None:
@@ -155,7 +145,7 @@ class AfterResponseExtension:
                     lambda: request_id in self._pending or request_id in self._posted,
                     timeout=None if deadline is None else max(0.0, deadline - time.monotonic()),
                 )
-                self._posted.pop(request_id, None)
+                self._posted.forget(request_id)
         self._export_all(deadline)
 
     def _export_all(self, deadline: float | None) -> None:

@@ -25,6 +25,9 @@ _CLIENT_CLASSES = ("LambdaRuntimeClient", "LambdaMultiConcurrentRuntimeClient")
 #: The runtime client's methods that post an invocation's outcome: (invoke_id, ...).
 _POSTING_METHODS = ("post_invocation_result", "post_invocation_error")
 
+#: Responses remembered (one invocation at a time per process: a handful suffices).
+_MAX_POSTED = 64
+
 _lock = threading.Lock()
 #: Who is told, held weakly: a tracer that is dropped is not kept alive by its subscription.
 _subscribers: list[weakref.WeakMethod[Callable[[str], None]]] = []
@@ -81,3 +84,26 @@ def _announcing(post: Callable[..., Any]) -> Callable[..., Any]:
 
     posting.__honeyhive_announces__ = True  # type: ignore[attr-defined]
     return posting
+
+
+class PostedResponses:
+    """The invocations whose response or error the runtime client has posted (the latest few), told to
+    :func:`watch_runtime_responses` as :meth:`add`; ``cond`` (the owner's, guarding this too) is notified
+    of each."""
+
+    def __init__(self, cond: threading.Condition) -> None:
+        self._cond = cond
+        self._ids: dict[str, None] = {}
+
+    def add(self, request_id: str) -> None:
+        with self._cond:
+            self._ids[request_id] = None
+            while len(self._ids) > _MAX_POSTED:
+                del self._ids[next(iter(self._ids))]
+            self._cond.notify_all()
+
+    def __contains__(self, request_id: object) -> bool:
+        return request_id in self._ids
+
+    def forget(self, request_id: str) -> None:
+        self._ids.pop(request_id, None)
