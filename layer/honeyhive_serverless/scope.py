@@ -38,8 +38,11 @@ class ScopeLimits(NamedTuple):
     max_bytes: int
 
 
-#: Where a closing scope goes instead of being sent at once (the after-response extension).
+#: Where a closing scope goes instead of being sent at once (the after-response extension, or a Managed
+#: Instances worker's export thread).
 HandOff = Callable[["SessionScope"], None]
+#: Sends what a scope holds (the tracer's ``flush_scope``): what a hand-off's receiver calls back up.
+FlushScope = Callable[["SessionScope"], object]
 
 
 class SessionScope:

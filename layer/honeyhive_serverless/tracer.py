@@ -58,9 +58,9 @@ class HoneyHiveTracer(TracerMethods):
         self.provider = pipeline.provider
         self._invocation_processor = pipeline.invocation_processor
         self._extension = pipeline.extension
+        self._continuous = pipeline.continuous
         #: Where an invocation's scope goes as it ends, to be sent after it (the after_response extension,
         #: or a Managed Instances worker's export thread); None: the wrapper sends it before returning.
-        self._continuous = pipeline.continuous
         self._sent_after = pipeline.extension or pipeline.continuous
         self._limits = ScopeLimits(self.config.invocation_max_spans, self.config.invocation_max_bytes)
         #: The sessions' lifecycle: starts, links, enrichment, and what a scope sends (see ``lifecycle``).
@@ -140,7 +140,8 @@ class HoneyHiveTracer(TracerMethods):
             arguments["config"], arguments["api_key"] = api_key, None
         config_objects = [arguments.pop(name) for name in ("config", "evaluation_config", "session_config")]
         if any(value is not None for value in arguments.values()) or any(item is not None for item in config_objects):
-            # The SDK's init surface (its config class of 32 fields costs a cold start ~1 ms to define).
+            # The SDK's init surface, only when given: its config class is a frozen dataclass of 32 fields,
+            # whose methods are compiled as it is imported (see ``Config``'s docstring for that cost).
             from .sdk_init import resolve_init
 
             resolved, startup = resolve_init(arguments, config_objects)

@@ -21,7 +21,8 @@ from ..config import Config
 from ..version import __version__
 from ..wire import EVENTS_PATH, OTLP_PATH, SESSION_START_PATH
 from .credentials import ApiKeyProvider
-from .transport import HttpTransport, Response, TransportError
+from .http11 import Answer
+from .transport import HttpTransport, TransportError
 
 
 def json_body(fields: dict[str, Any], wrap_in: str | None = None) -> bytes:
@@ -169,7 +170,7 @@ class HoneyHiveClient:
         content_type: str,
         deadline: float | None,
         answered: tuple[int, ...] = (),
-    ) -> Response | None:
+    ) -> Answer | None:
         """The response to a request, if it succeeded or its status is one of ``answered`` (the caller
         acts on those); None otherwise, the failure counted and warned of once per status."""
         if self._config.offline or self._config.export_disabled:
@@ -221,8 +222,6 @@ class HoneyHiveClient:
             self._config.server_url,
         )
 
-    def _send(
-        self, method: str, path: str, body: bytes, key: str, content_type: str, deadline: float | None
-    ) -> Response:
+    def _send(self, method: str, path: str, body: bytes, key: str, content_type: str, deadline: float | None) -> Answer:
         timeout = budget.timeout_s(self._config.export_timeout_ms, deadline)
         return self.transport.request(method, path, body, self._headers(key, content_type), timeout)

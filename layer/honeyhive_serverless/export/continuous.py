@@ -19,8 +19,7 @@ from collections import deque
 
 from .._fork import reset_in_child
 from .._log import logger
-from ..scope import SessionScope
-from .extension import FlushScope
+from ..scope import FlushScope, SessionScope
 from .runtime_responses import PostedResponses, watch_runtime_responses
 from .shutdown import SHUTDOWN_FLUSH_S, flush_on_sigterm
 
@@ -90,12 +89,6 @@ class ContinuousExport:
                 return self._cond.wait_for(lambda: self._unsent == 0, max(0.0, deadline - time.monotonic()))
             finally:
                 self._draining -= 1
-
-    @property
-    def unsent(self) -> int:
-        """Scopes handed off and not yet sent (for tests and the debug log)."""
-        with self._cond:
-            return self._unsent
 
     def _run(self) -> None:
         while True:

@@ -29,17 +29,13 @@ import json
 import os
 import threading
 import time
-from collections.abc import Callable
 
 from .. import variables as var
 from .._log import logger
 from ..budget import flush_deadline
-from ..scope import SessionScope
+from ..scope import FlushScope, SessionScope
 from .runtime_responses import PostedResponses, watch_runtime_responses
 from .shutdown import flush_on_sigterm
-
-#: Sends what a scope holds (the tracer's ``flush_scope``): the extension's one call back up.
-FlushScope = Callable[[SessionScope], object]
 
 EXTENSION_NAME = "honeyhive-serverless"
 _API = "/2020-01-01/extension"

@@ -46,14 +46,14 @@ class Connection:
         context: ssl.SSLContext | None = None,
         tls_session: ssl.SSLSession | None = None,
     ) -> None:
+        default_port = 443 if context is not None else 80
         self.host = host
-        self.port = port or (443 if context is not None else 80)
+        self.port = port or default_port
         self.timeout = timeout
         self.context = context
         self.tls_session = tls_session
         self.sock: socket.socket | None = None
         self._reader: BinaryIO | None = None
-        default_port = 443 if context is not None else 80
         self._host_header = host if self.port == default_port else f"{host}:{self.port}"
 
     def connect(self) -> None:

@@ -29,6 +29,7 @@ from opentelemetry.util.types import Attributes
 from .. import variables as var
 from ..config import Config, SpanNameFilters
 from ..ids import UrandomIdGenerator
+from ..scope import FlushScope
 from ..version import __version__
 from .client import HoneyHiveClient
 from .model_calls import FrameworkParents
@@ -37,7 +38,7 @@ from .span_exporter import HoneyHiveSpanExporter
 
 if TYPE_CHECKING:  # each imported only where it runs: an on-demand function in invocation mode needs neither
     from .continuous import ContinuousExport
-    from .extension import AfterResponseExtension, FlushScope
+    from .extension import AfterResponseExtension
 
 
 class Pipeline(NamedTuple):

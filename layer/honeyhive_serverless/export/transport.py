@@ -20,21 +20,15 @@ import contextlib
 import ssl
 import threading
 import time
-from typing import NamedTuple
 from urllib.parse import urlsplit
 
 from .._fork import reset_in_child
 from ..budget import MIN_USEFUL_S
-from .http11 import Connection, ProtocolError, RemoteDisconnected
+from .http11 import Answer, Connection, ProtocolError, RemoteDisconnected
 
 
 class TransportError(Exception):
     """A request that got no HTTP answer: refused, timed out, reset, or no time left to try."""
-
-
-class Response(NamedTuple):
-    status: int
-    body: bytes
 
 
 # SSLEOFError: a reset that lands between the header and body sends of a TLS request (measured).
@@ -98,7 +92,7 @@ class HttpTransport:
         #: Connections reserved and not yet opened.
         self._opening = 0
 
-    def request(self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float) -> Response:
+    def request(self, method: str, path: str, body: bytes, headers: dict[str, str], timeout: float) -> Answer:
         """Send one request and read the whole answer, waiting at most ``timeout`` seconds per step."""
         if timeout < MIN_USEFUL_S:
             raise TransportError("no time left in the export budget")
@@ -160,20 +154,18 @@ class HttpTransport:
         for entry in idle:
             entry.conn.close()
 
-    def _send_or_raise(
-        self, conn: Connection, method: str, path: str, body: bytes, headers: dict[str, str]
-    ) -> Response:
+    def _send_or_raise(self, conn: Connection, method: str, path: str, body: bytes, headers: dict[str, str]) -> Answer:
         try:
             return self._send(conn, method, path, body, headers)
         except (OSError, ProtocolError) as exc:
             conn.close()
             raise TransportError(f"{type(exc).__name__}: {exc}") from None
 
-    def _send(self, conn: Connection, method: str, path: str, body: bytes, headers: dict[str, str]) -> Response:
+    def _send(self, conn: Connection, method: str, path: str, body: bytes, headers: dict[str, str]) -> Answer:
         answer = conn.request(method, self._base_path + path, body, headers)
         if answer.will_close:
             conn.close()
-        return Response(answer.status, answer.body)
+        return answer
 
     def _checkout(self, timeout: float) -> tuple[Connection, bool]:
         with self._lock:
