@@ -13,8 +13,8 @@ and a missing project is named with where the spans go instead. The configuratio
 below (``honeyhive_serverless_dev.config_reference``).
 """
 
-from __future__ import annotations
-
+# No ``from __future__ import annotations`` here: typing.NamedTuple turns each annotation given as text
+# into a ForwardRef, compiling it, and Config has 31 (0.35 ms of every cold start, measured).
 import os
 import re
 from collections.abc import Mapping, Sequence

@@ -16,19 +16,17 @@ conversation may be named there as OpenTelemetry's conventions name it (``sessio
 
 from __future__ import annotations
 
+import functools
 import logging
 import threading
 from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextlib import contextmanager
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from opentelemetry import baggage, trace
 from opentelemetry import context as otel_context
-from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context
-from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.trace import Link, SpanContext
-from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 from ._log import quote_prefix
 from .carriers import CarrierLookup, usable_values
@@ -43,7 +41,22 @@ from .wire import (
     TRACEPARENT,
 )
 
-PROPAGATOR = CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+if TYPE_CHECKING:
+    from opentelemetry.propagators.textmap import TextMapPropagator
+
+
+@functools.cache
+def propagator() -> TextMapPropagator:
+    """W3C Trace Context composed with W3C Baggage, imported on first use: a call that carries no
+    context (a direct invocation, a message without attributes) never needs them, and their import is
+    1.8-3.0 ms of a cold start (measured, Python 3.11, medians of 7)."""
+    from opentelemetry.baggage.propagation import W3CBaggagePropagator
+    from opentelemetry.propagators.composite import CompositePropagator
+    from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+    return CompositePropagator([TraceContextTextMapPropagator(), W3CBaggagePropagator()])
+
+
 # Where the two propagators log what they drop. Their lines are caught during an extraction and
 # folded into this package's one warning per carrier (they would also echo the caller's baggage).
 _PROPAGATOR_LOGGERS = ("opentelemetry.baggage.propagation", "opentelemetry.trace.propagation.tracecontext")
@@ -96,7 +109,7 @@ def extract(carrier: Mapping[str, str], context: Context | None = None) -> Remot
     kept, problems = usable_values(carrier)
     with _propagator_lines() as dropped:
         # From an empty context, so only what the carrier holds is read as the caller's.
-        extracted = PROPAGATOR.extract(kept, context=Context())
+        extracted = propagator().extract(kept, context=Context())
     span_context: SpanContext | None = trace.get_current_span(extracted).get_span_context()
     if span_context is not None and not span_context.is_valid:
         span_context = None
@@ -153,7 +166,7 @@ def inject(
         ctx = baggage.set_baggage(SESSION_KEY, session_id, ctx)
     for key in _LOCAL_BAGGAGE_KEYS:
         ctx = baggage.remove_baggage(key, ctx)
-    PROPAGATOR.inject(carrier, context=ctx)
+    propagator().inject(carrier, context=ctx)
     return carrier
 
 
@@ -170,8 +183,9 @@ def in_process_headers(context: Context) -> tuple[dict[str, str], frozenset[str]
     from opentelemetry import propagate  # only where an app is served: its import reads OTEL_PROPAGATORS
 
     carrier: dict[str, str] = {}
-    PROPAGATOR.inject(carrier, context=context)
-    names = set(PROPAGATOR.fields)
+    ours = propagator()
+    ours.inject(carrier, context=context)
+    names = set(ours.fields)
     reader = propagate.get_global_textmap()
     if not names.issuperset(reader.fields):
         reader.inject(carrier, context=context)

@@ -26,7 +26,6 @@ import functools
 import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from .attributes import capture, truncate
@@ -175,7 +174,6 @@ def split_patterns(text: str) -> list[str]:
     return [pattern.strip() for pattern in patterns if pattern.strip()]
 
 
-@dataclass(frozen=True)
 class Redaction:
     """The redaction rules in force: the built-in tables, plus ``names`` (normalized) and ``patterns``
     (``HH_REDACT_KEYS``, ``HH_REDACT_PATTERNS``). With ``enabled`` false (``HH_REDACT=false``) every
@@ -185,18 +183,32 @@ class Redaction:
     :meth:`value`, :meth:`text`, :meth:`url` or :meth:`query` to its own result changes nothing.
     """
 
-    enabled: bool = True
-    names: frozenset[str] = frozenset()
-    patterns: tuple[re.Pattern[str], ...] = ()
-    _all_names: frozenset[str] = field(init=False, repr=False, compare=False)
-    _query_names: frozenset[str] = field(init=False, repr=False, compare=False)
-    _name_memory: dict[str, str | None] = field(init=False, repr=False, compare=False, default_factory=dict)
-    _attribute_memory: dict[str, str | None] = field(init=False, repr=False, compare=False, default_factory=dict)
+    # A plain class, not a frozen dataclass, for the cold start: the dataclass cost 0.9 ms at import
+    # (measured). Its rules are set once here; the memories only save work.
+    __slots__ = ("_all_names", "_attribute_memory", "_name_memory", "_query_names", "enabled", "names", "patterns")
 
-    def __post_init__(self) -> None:
-        builtin = frozenset(normalized_name(name) for name in SECRET_NAMES)
-        object.__setattr__(self, "_all_names", builtin | self.names)
-        object.__setattr__(self, "_query_names", self._all_names | frozenset(QUERY_SECRET_NAMES))
+    def __init__(
+        self, enabled: bool = True, names: frozenset[str] = frozenset(), patterns: tuple[re.Pattern[str], ...] = ()
+    ) -> None:
+        self.enabled = enabled
+        self.names = names
+        self.patterns = patterns
+        self._all_names = frozenset(normalized_name(name) for name in SECRET_NAMES) | names
+        self._query_names = self._all_names | frozenset(QUERY_SECRET_NAMES)
+        self._name_memory: dict[str, str | None] = {}
+        self._attribute_memory: dict[str, str | None] = {}
+
+    def _rules(self) -> tuple[bool, frozenset[str], tuple[re.Pattern[str], ...]]:
+        return self.enabled, self.names, self.patterns
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Redaction) and self._rules() == other._rules()
+
+    def __hash__(self) -> int:
+        return hash(self._rules())
+
+    def __repr__(self) -> str:
+        return f"Redaction(enabled={self.enabled!r}, names={self.names!r}, patterns={self.patterns!r})"
 
     # -- names -------------------------------------------------------------------------------------
 

@@ -83,9 +83,11 @@ FIRST_INVOCATION = frozenset(
 REDIRECT_ONLY = frozenset({"honeyhive_serverless.handler"})
 #: Never on the cold path: protobuf (the OTLP encoder is this package's), ``http.client`` and the ``email``
 #: package it parses headers with (the HTTP/1.1 connection is this package's), the stock exporter's HTTP
-#: stack, the AWS SDK, Powertools, and reading installed distributions' metadata.
+#: stack, the AWS SDK, Powertools, and reading installed distributions' metadata; and, with an ``http://``
+#: endpoint as here, ``ssl`` and the idna codec, which only TLS needs.
 HEAVY = ("google.protobuf", "opentelemetry.proto", "opentelemetry.exporter", "http.client", "email", "requests",
-         "urllib3", "boto3", "botocore", "aws_lambda_powertools", "importlib.metadata", "asyncio")  # fmt: skip
+         "urllib3", "boto3", "botocore", "aws_lambda_powertools", "importlib.metadata", "asyncio", "ssl",
+         "_ssl", "encodings.idna", "stringprep")  # fmt: skip
 
 _RUNTIME_PRELOADED = "import json, logging, threading, traceback, urllib.parse, decimal"
 _FIRST_INVOCATION = """
@@ -166,4 +168,6 @@ def test_the_first_invocation_imports_only_what_it_needs(
     assert sorted(own - expected) == [], "imported on the cold path but not needed there"
     assert sorted(expected - own) == [], "no longer imported: take it off the pinned set"
     assert sorted(name for name in modules if name.startswith(HEAVY)) == []
+    if not event:  # no carrier to read a caller's context from: the W3C propagators are not loaded
+        assert sorted(name for name in modules if name.startswith("opentelemetry.propagators")) == []
     assert [request.path for request in receiver.requests].count("/opentelemetry/v1/traces") == 1

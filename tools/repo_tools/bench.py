@@ -4,8 +4,10 @@ Everything runs through the local Lambda emulator (the real runtime client, a fr
 invocation) against the dev receiver, which adds a fixed delay to each request to stand in for the
 network round trip (RTT). The SDK runs from its own virtual environment, configured as HoneyHive's
 guide recommends for Lambda (lazy ``get_tracer()``, ``disable_batch=True``, ``create_session()`` per
-invocation); this project runs from its built layer on a plain interpreter. Variants are interleaved
-and medians reported, because the machine is shared and noisy.
+invocation); this project runs from its built layer on a plain interpreter. Every sandbox runs its
+interpreter as Lambda's is, with no packages of its own (a package-free virtual environment over the
+base install, which here holds 224 packages and a ``.pth`` run at every start). Variants are
+interleaved and medians reported, because the machine is shared and noisy.
 
 The network runs serve HTTPS (a throwaway CA, trusted in the sandbox through ``SSL_CERT_FILE``) from
 a receiver that charges each new connection its TCP and TLS round trips and closes connections left

@@ -17,22 +17,28 @@ replaced once, transparently.
 from __future__ import annotations
 
 import contextlib
-import ssl
 import threading
 import time
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from .._fork import reset_in_child
 from ..budget import MIN_USEFUL_S
 from .http11 import Answer, Connection, ProtocolError, RemoteDisconnected
 
+if TYPE_CHECKING:
+    import ssl
+
 
 class TransportError(Exception):
     """A request that got no HTTP answer: refused, timed out, reset, or no time left to try."""
 
 
-# SSLEOFError: a reset that lands between the header and body sends of a TLS request (measured).
-_STALE_ERRORS = (RemoteDisconnected, ConnectionResetError, BrokenPipeError, ssl.SSLEOFError)
+#: A reused connection failing with one of these was closed by the server while idle; over TLS,
+#: ``ssl.SSLEOFError`` too (a reset between the header and body sends of a request, measured).
+_STALE_ERRORS: tuple[type[Exception], ...] = (RemoteDisconnected, ConnectionResetError, BrokenPipeError)
+#: A non-blocking read of an open idle connection raises one of these; over TLS, ``ssl.SSLWantReadError`` too.
+_NOTHING_TO_READ: tuple[type[Exception], ...] = (BlockingIOError,)
 #: An idle connection older than this is closed rather than reused: AWS load balancers close
 #: keep-alive connections idle for 60 s by default, and a request must not race that close.
 MAX_IDLE_S = 50.0
@@ -47,7 +53,7 @@ class _Connection:
         self.conn = conn
         self.idle_since = time.monotonic()
 
-    def usable(self, now: float) -> bool:
+    def usable(self, now: float, nothing_to_read: tuple[type[Exception], ...]) -> bool:
         """Not idle too long, and not closed by the server: a non-blocking read that would block (a TLS
         1.3 connection shows readable for its session tickets, so readability alone proves nothing)."""
         sock = self.conn.sock
@@ -56,7 +62,7 @@ class _Connection:
         try:
             sock.setblocking(False)
             sock.recv(1)  # b"": closed by the server; data: out of step with it, not reusable either
-        except (BlockingIOError, ssl.SSLWantReadError):
+        except nothing_to_read:
             return True  # nothing to read: open
         except OSError:
             return False
@@ -78,6 +84,15 @@ class HttpTransport:
         self._max_idle = max_idle
         self._ssl_context: ssl.SSLContext | None = None
         self._tls_session: ssl.SSLSession | None = None
+        self._stale_errors = _STALE_ERRORS
+        self._nothing_to_read = _NOTHING_TO_READ
+        if self._https:
+            # Loaded only for TLS: importing ssl (OpenSSL's libraries) is 13-23 ms of a cold start here
+            # (measured), which a plain-HTTP endpoint, a collector beside the function, never needs.
+            import ssl
+
+            self._stale_errors += (ssl.SSLEOFError,)
+            self._nothing_to_read += (ssl.SSLWantReadError,)
         self._after_fork()
         reset_in_child(self._after_fork)
 
@@ -99,7 +114,7 @@ class HttpTransport:
         conn, reused = self._checkout(timeout)
         try:
             response = self._send(conn, method, path, body, headers)
-        except _STALE_ERRORS as exc:
+        except self._stale_errors as exc:
             conn.close()
             if not reused:
                 raise TransportError(f"{type(exc).__name__}: {exc}") from None
@@ -121,7 +136,7 @@ class HttpTransport:
         now = time.monotonic()
         with self._lock:
             idle = self._idle
-            self._idle = [entry for entry in idle if entry.usable(now)]
+            self._idle = [entry for entry in idle if entry.usable(now, self._nothing_to_read)]
             wanted = max(0, max(needed, len(idle)) - len(self._idle) - self._opening)
             self._opening += wanted
         for entry in idle:
@@ -184,8 +199,9 @@ class HttpTransport:
         """Pool ``conn`` (one :meth:`reserve` asked for, when ``reserved``), or close it: the pool is full,
         or the server closed it."""
         sock = conn.sock
-        if isinstance(sock, ssl.SSLSocket) and sock.session is not None:
-            self._tls_session = sock.session  # what the next new connection offers to resume
+        session = getattr(sock, "session", None)  # an ssl.SSLSocket's; a plain socket has none
+        if session is not None:
+            self._tls_session = session  # what the next new connection offers to resume
         with self._lock:
             if reserved:
                 self._opening -= 1
@@ -201,6 +217,8 @@ class HttpTransport:
         context = None
         if self._https:
             if self._ssl_context is None:
+                import ssl  # imported in __init__ already: a lookup in sys.modules
+
                 self._ssl_context = ssl.create_default_context()
             context = self._ssl_context
         conn = Connection(self._host, self._port, timeout, context, self._tls_session)

@@ -25,8 +25,7 @@ def describe_call(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> Invocatio
 
         described = gcf.describe(args[0], env)
         if described is not None:
-            described.start = starts.next_start(env)
-            return described
+            return described._replace(start=starts.next_start(env))
     event = args[0] if args else kwargs.get("event")
     context = args[1] if len(args) > 1 else kwargs.get("context")
     return aws_lambda.describe(event, context, env, starts.next_start(env))

@@ -31,9 +31,7 @@ def describe(argument: Any, env: Mapping[str, str]) -> InvocationFacts | None:
             lookup=_http_lookup(argument, framework),
             invocation_id=argument.headers.get("Function-Execution-Id") or str(uuid.uuid4()),
         )
-        invocation.extra["framework"] = framework
-        invocation.carriers = (header_carrier(argument.headers.items()),)
-        return invocation
+        return invocation._replace(extra={"framework": framework}, carriers=(header_carrier(argument.headers.items()),))
     if _is_cloud_event(argument):
         attributes = dict(argument.get_attributes())
         invocation = _invocation(
@@ -42,8 +40,7 @@ def describe(argument: Any, env: Mapping[str, str]) -> InvocationFacts | None:
             lookup=_cloud_event_lookup(argument),
             invocation_id=str(argument.get("id") or uuid.uuid4()),
         )
-        invocation.carriers = (event_carrier("cloudevent", attributes),)
-        return invocation
+        return invocation._replace(carriers=(event_carrier("cloudevent", attributes),))
     return None
 
 

@@ -68,10 +68,12 @@ class LambdaEmulator:
 
     ``layers``: directories laid out like ``/opt`` (``python/...``) or zip files, merged in order (a later
     layer's file wins). ``python``: None for this interpreter, ``"3.12"`` for a pyenv base interpreter
-    (then pass ``runtime_path=[ensure_runtime("3.12", cache)]``), or a path. ``runtime_path``: directories
-    playing ``/var/runtime``, after the layers on the path. ``env``: the function's variables (Lambda's
-    reserved ones are refused). ``exec_wrapper``, or ``AWS_LAMBDA_EXEC_WRAPPER`` in ``env``: a script run
-    as ``wrapper python -c <bootstrap>``; a path under ``/opt/`` is looked up in the merged layers first.
+    (then pass ``runtime_path=[ensure_runtime("3.12", cache)]``), or a path; a base install (not a virtual
+    environment) runs through a package-free virtual environment, as Lambda's interpreter has no packages.
+    ``runtime_path``: directories playing ``/var/runtime``, after the layers on the path. ``env``: the
+    function's variables (Lambda's reserved ones are refused). ``exec_wrapper``, or
+    ``AWS_LAMBDA_EXEC_WRAPPER`` in ``env``: a script run as ``wrapper python -c <bootstrap>``; a path
+    under ``/opt/`` is looked up in the merged layers first.
     ``freeze``: False never stops the sandbox between invocations.
 
     ``max_concurrency``: run as Lambda Managed Instances do (the runtime client must speak it: awslambdaric
@@ -115,7 +117,7 @@ class LambdaEmulator:
         self.handler = handler
         self.task_root = Path(task_root).resolve()
         self.layers = [Path(layer) for layer in layers]
-        self.interpreter = interpreters.resolve_python(python)
+        self.interpreter = interpreters.bare_environment(interpreters.resolve_python(python))
         self.runtime_path = [Path(path).resolve() for path in runtime_path]
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb

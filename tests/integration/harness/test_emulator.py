@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import struct
+import subprocess
 import sys
 import threading
 import zipfile
@@ -430,6 +431,14 @@ def test_base_interpreter_with_its_own_runtime_directory(emulators: MakeEmulator
     assert first.payload["env"]["AWS_EXECUTION_ENV"] == "AWS_Lambda_python3.12"
     assert first.payload["env"]["LAMBDA_RUNTIME_DIR"] == str(runtime)
     assert second.payload["count"] == 2
+    # As on Lambda, the interpreter brings no packages: the base install's site-packages is not seen.
+    base_packages = subprocess.run(
+        [resolve_python("3.12"), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    assert base_packages not in first.payload["sys_path"]
 
 
 # --------------------------------------------------------------------------------------------
