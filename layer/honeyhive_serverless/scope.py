@@ -224,6 +224,14 @@ class SessionScope:
         with self._lock:
             return dict(self._auto_created)
 
+    def room_for(self, other: SessionScope) -> bool:
+        """Whether what ``other`` holds fits beside what this scope holds, within one scope's limits."""
+        with other._lock:
+            spans, held_bytes = len(other._spans), other._held_bytes
+        with self._lock:
+            limits = self._limits
+            return len(self._spans) + spans <= limits.max_spans and self._held_bytes + held_bytes <= limits.max_bytes
+
     def absorb(self, inner: SessionScope) -> None:
         """Take over what a closed inner scope holds, so one invocation still sends one request."""
         with inner._lock:

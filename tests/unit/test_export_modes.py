@@ -169,9 +169,52 @@ def test_on_managed_instances_the_export_leaves_after_the_invocation_on_the_work
         assert handler({}, LambdaContext("fn")) == "ok"
     returned.set()
     assert tracer.force_flush()
-    assert sent_after_return == [True, True, True]
+    # The first export waited for the return; the two invocations queued behind it left together.
+    assert sent_after_return == [True, True]
     assert sorted(span.name for span in lambda_env.spans).count("step") == 3
     assert len(lambda_env.session_starts) == 3
+
+
+def test_on_managed_instances_invocations_queued_behind_an_export_leave_together_in_order(
+    lambda_env: DevReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One request at a time, a worker could send one invocation per round trip: those queued while one
+    is sent go in the next request, in order, at most MAX_BATCH at a time, and none is lost."""
+    import threading
+
+    from honeyhive_serverless import get_tracer, with_honeyhive_session
+    from honeyhive_serverless.export import continuous
+    from honeyhive_serverless_dev.lambda_context import LambdaContext
+
+    monkeypatch.setenv("AWS_LAMBDA_MAX_CONCURRENCY", "4")
+    monkeypatch.setattr(continuous, "MAX_BATCH", 2)
+    tracer = get_tracer()
+    release = threading.Event()
+    batches: list[int] = []
+    post_spans = tracer.client.post_spans
+
+    def gated(body: bytes, deadline: float | None = None) -> bool:
+        release.wait(5.0)
+        before = len(lambda_env.spans)
+        sent = post_spans(body, deadline)
+        batches.append(len(lambda_env.spans) - before)
+        return sent
+
+    tracer.client.post_spans = gated  # type: ignore[method-assign]
+
+    @with_honeyhive_session
+    def handler(event: dict[str, int], context: object) -> str:
+        with tracer.otel_tracer.start_as_current_span(f"step {event['n']}"):
+            return "ok"
+
+    for n in range(5):
+        assert handler({"n": n, "session_id": "6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10"}, LambdaContext("fn")) == "ok"
+    release.set()
+    assert tracer.force_flush()
+    # Two spans an invocation (its own and its step): the first alone, then two invocations a request.
+    assert batches == [2, 4, 4]
+    steps = [span.name for span in lambda_env.spans if span.name.startswith("step")]
+    assert steps == [f"step {n}" for n in range(5)]
 
 
 def test_a_managed_instances_worker_sends_what_is_queued_on_sigterm(
@@ -199,7 +242,9 @@ def test_a_managed_instances_worker_sends_what_is_queued_on_sigterm(
             assert handler({"session_id": "6f1c2a52-3f8e-4a0e-9a55-0c4b7f5d2e10"}, LambdaContext("fn")) == "ok"
         signal.raise_signal(signal.SIGTERM)
         assert terminated == [signal.SIGTERM]  # the handler that was there before still ran
-        assert len(lambda_env.otlp_requests()) == 3
+        # All three invocations' spans: the first in its own request, the two queued behind it in one.
+        assert len(lambda_env.spans) == 3
+        assert len(lambda_env.otlp_requests()) == 2
         assert tracer.force_flush()
     finally:
         signal.signal(signal.SIGTERM, previous)

@@ -6,8 +6,11 @@ next). In the ``invocation`` and ``after_response`` modes the wrapper hands each
 held spans, session starts and enrichment) to this worker's export thread as the handler returns, and
 the thread sends the scopes in order, each within the flush timeout, and each once the runtime has
 posted its invocation's response (``runtime_responses``): sent at once, the export's work would hold the
-GIL while the worker's runtime client marshals and posts it. What is still queued when the worker is shut
-down is sent within Lambda's shutdown allowance, on SIGTERM (``shutdown``), or as the interpreter exits.
+GIL while the worker's runtime client marshals and posts it. The scopes queued behind the one being sent
+leave together in the next request (up to :data:`MAX_BATCH`, within one scope's caps): one request at a
+time, a worker could send at most one invocation per round trip to HoneyHive, and invocations coming
+faster would queue without end. What is still queued when the worker is shut down is sent within
+Lambda's shutdown allowance, on SIGTERM (``shutdown``), or as the interpreter exits.
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from .shutdown import SHUTDOWN_FLUSH_S, flush_on_sigterm
 #: How long an export waits for its invocation's response to be posted (it is, microseconds to a few
 #: milliseconds after the hand-off; a handler called outside the runtime client has none).
 RESPONSE_WAIT_S = 0.5
+#: At most this many invocations' scopes leave in one request.
+MAX_BATCH = 64
 
 
 class ContinuousExport:
@@ -92,7 +97,7 @@ class ContinuousExport:
 
     def _run(self) -> None:
         while True:
-            scope = self._next_scope()
+            scope, count = self._next_scopes()
             scope.export_by(time.monotonic() + self._flush_timeout_s)
             try:
                 self._flush(scope)
@@ -100,11 +105,13 @@ class ContinuousExport:
                 logger.exception("honeyhive: could not send an invocation's telemetry")
             finally:
                 with self._cond:
-                    self._unsent -= 1
+                    self._unsent -= count
                     self._cond.notify_all()
 
-    def _next_scope(self) -> SessionScope:
-        """The oldest scope handed off, once its response is posted (bounded), or at once in a drain."""
+    def _next_scopes(self) -> tuple[SessionScope, int]:
+        """The oldest scope handed off, once its response is posted (bounded), or at once in a drain; with
+        what it absorbed of the scopes queued behind it whose responses are posted too; and how many
+        scopes that is."""
         with self._cond:
             self._cond.wait_for(lambda: bool(self._queue))
             request_id, scope = self._queue[0]
@@ -112,4 +119,14 @@ class ContinuousExport:
                 self._cond.wait_for(lambda: request_id in self._posted or self._draining > 0, RESPONSE_WAIT_S)
             self._queue.popleft()
             self._posted.forget(request_id)
-        return scope
+            count = 1
+            while self._queue and count < MAX_BATCH:
+                request_id, later = self._queue[0]
+                posted = request_id in self._posted or self._draining > 0 or not self.watching_responses
+                if not posted or not scope.room_for(later):
+                    break
+                self._queue.popleft()
+                self._posted.forget(request_id)
+                scope.absorb(later)
+                count += 1
+        return scope, count
