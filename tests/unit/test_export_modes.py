@@ -203,7 +203,7 @@ def test_on_managed_instances_invocations_queued_behind_an_export_leave_together
     tracer.client.post_spans = gated  # type: ignore[method-assign]
 
     @with_honeyhive_session
-    def handler(event: dict[str, int], context: object) -> str:
+    def handler(event: dict[str, object], context: object) -> str:
         with tracer.otel_tracer.start_as_current_span(f"step {event['n']}"):
             return "ok"
 
