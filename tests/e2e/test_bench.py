@@ -39,6 +39,7 @@ def test_the_benchmark_harness_runs_end_to_end(
     assert {results["scaling"][f"project:invocation|{spans}"]["requests"] for spans in bench.SPAN_COUNTS} == {1}
     assert results["scaling"]["sdk|100"]["requests"] >= 100  # one request per span
     assert set(results["cold"]) == {"bare", "opentelemetry", "project:invocation", "project:redirect", "sdk"}
+    assert set(results["cold_https"]) == {"bare", "opentelemetry", "project:invocation", "project:redirect"}
     assert set(results["llm_apps"]) == set(bench_llm_apps.QUICK_APPS)
     assert results["sizes"]["sdk"]["unzipped"] > max(size["unzipped"] for size in results["sizes"]["project"].values())
     assert results["memory"]["project:invocation"] > results["memory"]["bare"] > 0
