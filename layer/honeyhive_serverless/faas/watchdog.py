@@ -29,6 +29,8 @@ class Watchdog:
         self._cond = threading.Condition()
         self._armed: dict[int, tuple[float, Callable[[], None]]] = {}
         self._thread: threading.Thread | None = None
+        #: The moment the thread sleeps until (None: until it is told of an entry).
+        self._wake_at: float | None = None
 
     def arm(self, at: float, callback: Callable[[], None]) -> int:
         """Run ``callback`` at ``at`` (``time.monotonic()``) unless disarmed first; returns a ticket."""
@@ -36,7 +38,10 @@ class Watchdog:
             ticket = next(self._tickets)
             self._armed[ticket] = (at, callback)
             self._start_locked()
-            self._cond.notify()
+            # The thread is woken only for an entry due before the moment it sleeps until: invocation after
+            # invocation arms a later moment than the last, and each wake-up took the GIL from a handler.
+            if self._wake_at is None or at < self._wake_at:
+                self._cond.notify()
         return ticket
 
     def start(self) -> None:
@@ -50,20 +55,23 @@ class Watchdog:
             self._thread.start()
 
     def disarm(self, ticket: int) -> None:
+        """Never run the entry of ``ticket``. The thread is not woken: at the entry's moment it finds it
+        gone and sleeps until the next one."""
         with self._cond:
-            if self._armed.pop(ticket, None) is not None:
-                self._cond.notify()
+            self._armed.pop(ticket, None)
 
     def _run(self) -> None:
         while True:
             with self._cond:
                 due = self._next_due()
                 while due is None:
+                    self._wake_at = None
                     self._cond.wait()
                     due = self._next_due()
                 ticket, at, callback = due
                 wait = at - time.monotonic()
                 if wait > 0:
+                    self._wake_at = at
                     self._cond.wait(wait)
                     continue
                 del self._armed[ticket]
