@@ -18,6 +18,8 @@ import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from .user_cache import user_cache_dir
+
 _VERSION = re.compile(r"3\.\d+")
 _PYENV_VERSION = re.compile(r"\d+\.\d+\.\d+")
 
@@ -109,7 +111,7 @@ def bare_environment(interpreter: str) -> str:
         return interpreter
     base = Path(interpreter).resolve()
     key = hashlib.sha256(str(base).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "honeyhive-serverless" / "sandbox-python"
+    cache = user_cache_dir() / "sandbox-python"
     home = cache / f"{base.name}-{key}"
     python = home / "bin" / base.name
     if not python.exists():

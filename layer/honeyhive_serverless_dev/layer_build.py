@@ -56,7 +56,7 @@ from typing import Any
 import honeyhive_serverless
 from honeyhive_serverless import variables
 from honeyhive_serverless.vendored import MANIFEST_NAME as VENDOR_MANIFEST_NAME
-from honeyhive_serverless.vendored import VENDOR_DIR, normalize
+from honeyhive_serverless.vendored import PROJECT_NAME, VENDOR_DIR, normalize
 
 from . import runtimes
 from .deterministic_zip import write_zip
@@ -64,6 +64,7 @@ from .elf import foreign_binaries
 from .interpreters import find_interpreter
 from .sbom import Distribution, installed_distributions, layer_sbom, sbom_mismatch, sbom_path
 from .unimported import unimported_modules
+from .user_cache import user_cache_dir
 from .vendoring import (
     RECORD,
     dist_info_name,
@@ -75,7 +76,6 @@ from .vendoring import (
 
 log = logging.getLogger(__name__)
 
-PROJECT_NAME = "honeyhive-serverless"
 PACKAGE_NAME = "honeyhive_serverless"
 WRAPPER_NAME = "honeyhive-wrapper"
 MANIFEST_NAME = "layers.json"
@@ -314,7 +314,7 @@ def cache_root() -> Path:
     configured = os.environ.get(variables.LAYER_CACHE_DIR)
     if configured:
         return Path(configured)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / PROJECT_NAME / "layers"
+    return user_cache_dir() / "layers"
 
 
 def cache_path(python: str, arch: str) -> Path:

@@ -19,10 +19,11 @@ import tomllib
 from packaging.requirements import Requirement
 
 from conftest import REPO
+from honeyhive_serverless.vendored import PROJECT_NAME
 from honeyhive_serverless.version import __version__
 from honeyhive_serverless_dev.cli import missing_requirements
 from honeyhive_serverless_dev.cli.program import EXTRA
-from honeyhive_serverless_dev.layer_build import LOCK_PATH, PROJECT_NAME
+from honeyhive_serverless_dev.layer_build import LOCK_PATH
 
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 # The extra the layer ships besides the runtime's own dependencies (Powertools, for keys in secrets).
