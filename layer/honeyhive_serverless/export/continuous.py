@@ -115,18 +115,21 @@ class ContinuousExport:
         with self._cond:
             self._cond.wait_for(lambda: bool(self._queue))
             request_id, scope = self._queue[0]
-            if self.watching_responses:
-                self._cond.wait_for(lambda: request_id in self._posted or self._draining > 0, RESPONSE_WAIT_S)
+            self._cond.wait_for(lambda: self._sendable(request_id), RESPONSE_WAIT_S)
             self._queue.popleft()
             self._posted.forget(request_id)
             count = 1
             while self._queue and count < MAX_BATCH:
                 request_id, later = self._queue[0]
-                posted = request_id in self._posted or self._draining > 0 or not self.watching_responses
-                if not posted or not scope.room_for(later):
+                if not self._sendable(request_id) or not scope.room_for(later):
                     break
                 self._queue.popleft()
                 self._posted.forget(request_id)
                 scope.absorb(later)
                 count += 1
         return scope, count
+
+    def _sendable(self, request_id: str) -> bool:
+        """Whether the invocation's export may go now: its response is posted (or not watched), or a
+        drain is waiting. Called holding ``_cond``."""
+        return not self.watching_responses or request_id in self._posted or self._draining > 0
